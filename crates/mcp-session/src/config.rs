@@ -1,0 +1,401 @@
+//! Configuration from environment variables and an optional `.env` file.
+//!
+//! Every setting has an environment variable whose name our users already know
+//! from their Python servers (`MCP_SERVER_HOST`, `MCP_SERVER_PORT`, `REDIS_URL`,
+//! `ENVIRONMENT`, ...). A `.env` file in the working directory, if present, is
+//! read first; variables already set in the process environment win over it.
+//!
+//! [`Config::from_env`] reads the settings the library itself needs. Services
+//! with settings of their own (a database URL, an API key) declare a struct
+//! and read it with [`load`], so one `.env` file and one error style serve
+//! every crate.
+//!
+//! Invalid values stop start-up with one message naming the variable, e.g.
+//! `invalid configuration: MCP_SERVER_PORT: invalid digit found in string`.
+
+use std::{fmt, sync::Once, time::Duration};
+
+use figment::{Figment, providers::Env};
+use serde::{Deserialize, de::DeserializeOwned};
+
+/// An invalid or unreadable configuration value.
+///
+/// The message names the environment variable at fault, so that an operator
+/// reading a crash-looping pod's log knows what to fix.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl ConfigError {
+    fn var(name: &str, problem: impl fmt::Display) -> Self {
+        Self(format!("{name}: {problem}"))
+    }
+}
+
+/// Reads `.env` from the working directory into the process environment,
+/// once per process. Missing files are fine; a malformed file is reported.
+fn load_dotenv() -> Result<(), ConfigError> {
+    static ONCE: Once = Once::new();
+    let mut result = Ok(());
+    ONCE.call_once(|| {
+        if let Err(error) = dotenvy::dotenv()
+            && !error.not_found()
+        {
+            result = Err(ConfigError(format!(".env: {error}")));
+        }
+    });
+    result
+}
+
+/// Deserializes `T` from the process environment (after reading `.env`).
+///
+/// Field names are the environment variable names: declare the struct with
+/// `#[serde(rename_all = "SCREAMING_SNAKE_CASE")]` and give optional fields
+/// `#[serde(default)]`. Numbers and booleans are parsed from their text.
+///
+/// # Errors
+/// [`ConfigError`] naming the variable whose value does not parse, or `.env`
+/// when that file exists but is malformed.
+pub fn load<T: DeserializeOwned>() -> Result<T, ConfigError> {
+    load_dotenv()?;
+    Figment::from(Env::raw().lowercase(false))
+        .extract()
+        .map_err(|error| {
+            let name = error
+                .path
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "environment".into());
+            ConfigError::var(&name, error.kind)
+        })
+}
+
+/// The deployment environment (`ENVIRONMENT`): `development` (default),
+/// `staging` or `production`. Production switches the default log format to
+/// JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    /// A developer's machine or a test run.
+    #[default]
+    Development,
+    /// A pre-production cluster.
+    Staging,
+    /// Production.
+    Production,
+}
+
+/// Log line format (`LOG_FORMAT`): `text` for humans, `json` for log pipelines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    Text,
+    /// One JSON object per line (CloudWatch, Loki, Elasticsearch).
+    Json,
+}
+
+/// What the environment says, before validation.
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE", default)]
+struct RawConfig {
+    mcp_server_host: Option<String>,
+    mcp_server_port: Option<u16>,
+    environment: Option<Environment>,
+    redis_url: Option<String>,
+    allowed_hosts: Option<String>,
+    allowed_origins: Option<String>,
+    session_ttl_seconds: Option<u64>,
+    session_cleanup_interval_seconds: Option<u64>,
+    log_format: Option<LogFormat>,
+    max_request_body_bytes: Option<usize>,
+    sse_keepalive_seconds: Option<u64>,
+    shutdown_grace_seconds: Option<u64>,
+    replica_id: Option<String>,
+    hostname: Option<String>,
+}
+
+/// Settings of the library, read by [`Config::from_env`].
+///
+/// | variable | field | default |
+/// |---|---|---|
+/// | `MCP_SERVER_HOST` | [`host`](Self::host) | `0.0.0.0` |
+/// | `MCP_SERVER_PORT` | [`port`](Self::port) | the service's own (calculator: 9100) |
+/// | `ENVIRONMENT` | [`environment`](Self::environment) | `development` |
+/// | `REDIS_URL` | [`redis_url`](Self::redis_url) | unset: in-memory session store |
+/// | `ALLOWED_HOSTS` | [`allowed_hosts`](Self::allowed_hosts) | `localhost,127.0.0.1,::1` |
+/// | `ALLOWED_ORIGINS` | [`allowed_origins`](Self::allowed_origins) | empty: Origin not checked |
+/// | `SESSION_TTL_SECONDS` | [`session_ttl`](Self::session_ttl) | 3600 |
+/// | `SESSION_CLEANUP_INTERVAL_SECONDS` | [`session_cleanup_interval`](Self::session_cleanup_interval) | 60 |
+/// | `LOG_FORMAT` | [`log_format`](Self::log_format) | `json` in production, else `text` |
+/// | `MAX_REQUEST_BODY_BYTES` | [`max_request_body_bytes`](Self::max_request_body_bytes) | 4194304 (4 MiB) |
+/// | `SSE_KEEPALIVE_SECONDS` | [`sse_keep_alive`](Self::sse_keep_alive) | 15 |
+/// | `SHUTDOWN_GRACE_SECONDS` | [`shutdown_grace`](Self::shutdown_grace) | 25 |
+/// | `REPLICA_ID` | [`replica_id`](Self::replica_id) | `HOSTNAME` (the pod name), else random |
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// Address to listen on: an IP address or a host name.
+    pub host: String,
+    /// TCP port to listen on; `0` picks a free port (tests).
+    pub port: u16,
+    /// Deployment environment.
+    pub environment: Environment,
+    /// Redis URL (`redis://`, `rediss://`); `None` selects the in-memory store.
+    /// May carry a password: never logged (see the `Debug` impl).
+    pub redis_url: Option<String>,
+    /// Accepted `Host` header values (names or `name:port`), checked against
+    /// DNS rebinding as MCP 2025-06-18, Transports §Security Warning asks.
+    /// Empty (from `ALLOWED_HOSTS=*`) accepts any Host: only behind a proxy
+    /// that checks it.
+    pub allowed_hosts: Vec<String>,
+    /// Accepted browser `Origin` values (`https://app.example.com:443`);
+    /// empty means requests are not checked for their Origin.
+    pub allowed_origins: Vec<String>,
+    /// Idle time after which a session expires (sliding: each request renews it).
+    pub session_ttl: Duration,
+    /// How often expired sessions are swept from the in-memory store.
+    pub session_cleanup_interval: Duration,
+    /// Log line format.
+    pub log_format: LogFormat,
+    /// Largest accepted POST body, in bytes; larger bodies get `413`.
+    pub max_request_body_bytes: usize,
+    /// Interval of SSE keep-alive comments on open streams (an AWS ALB closes
+    /// connections idle for 60 s by default).
+    pub sse_keep_alive: Duration,
+    /// Longest time a shutdown waits for in-flight requests before exiting.
+    pub shutdown_grace: Duration,
+    /// This replica's name, in logs and health output.
+    pub replica_id: String,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("environment", &self.environment)
+            .field("redis_url", &self.redis_url.as_deref().map(redact_url))
+            .field("allowed_hosts", &self.allowed_hosts)
+            .field("allowed_origins", &self.allowed_origins)
+            .field("session_ttl", &self.session_ttl)
+            .field("session_cleanup_interval", &self.session_cleanup_interval)
+            .field("log_format", &self.log_format)
+            .field("max_request_body_bytes", &self.max_request_body_bytes)
+            .field("sse_keep_alive", &self.sse_keep_alive)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .field("replica_id", &self.replica_id)
+            .finish()
+    }
+}
+
+/// Replaces the user-info part of a URL (`redis://:secret@host`) with `***`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}***{}", &url[..scheme_end + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn split_list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn positive(name: &str, value: Option<u64>, default: u64) -> Result<Duration, ConfigError> {
+    match value.unwrap_or(default) {
+        0 => Err(ConfigError::var(name, "must be greater than 0")),
+        seconds => Ok(Duration::from_secs(seconds)),
+    }
+}
+
+impl Config {
+    /// The defaults, listening on `default_port`, with no environment read.
+    pub fn new(default_port: u16) -> Self {
+        Self::from_raw(RawConfig::default(), default_port).expect("defaults are valid")
+    }
+
+    /// Reads the configuration from the environment (and `.env`); a service
+    /// passes its own default port, used when `MCP_SERVER_PORT` is unset.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the first variable that is invalid.
+    pub fn from_env(default_port: u16) -> Result<Self, ConfigError> {
+        Self::from_raw(load::<RawConfig>()?, default_port)
+    }
+
+    fn from_raw(raw: RawConfig, default_port: u16) -> Result<Self, ConfigError> {
+        let environment = raw.environment.unwrap_or_default();
+        let allowed_hosts = match raw.allowed_hosts.as_deref().map(str::trim) {
+            None => vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+            Some("*") => Vec::new(),
+            Some(list) => {
+                let hosts = split_list(list);
+                if hosts.is_empty() {
+                    return Err(ConfigError::var(
+                        "ALLOWED_HOSTS",
+                        "empty; list host names, or `*` to accept any Host",
+                    ));
+                }
+                hosts
+            }
+        };
+        let allowed_origins = raw
+            .allowed_origins
+            .as_deref()
+            .map(split_list)
+            .unwrap_or_default();
+        for origin in &allowed_origins {
+            if origin != "null" && !origin.contains("://") {
+                return Err(ConfigError::var(
+                    "ALLOWED_ORIGINS",
+                    format!("`{origin}` has no scheme (write https://{origin})"),
+                ));
+            }
+        }
+        if let Some(url) = &raw.redis_url
+            && !(url.starts_with("redis://")
+                || url.starts_with("rediss://")
+                || url.starts_with("redis-cluster://")
+                || url.starts_with("rediss-cluster://"))
+        {
+            return Err(ConfigError::var(
+                "REDIS_URL",
+                format!("`{}` is not a redis:// or rediss:// URL", redact_url(url)),
+            ));
+        }
+        let max_request_body_bytes = raw.max_request_body_bytes.unwrap_or(4 * 1024 * 1024);
+        if max_request_body_bytes < 1024 {
+            return Err(ConfigError::var(
+                "MAX_REQUEST_BODY_BYTES",
+                "must be at least 1024",
+            ));
+        }
+        let replica_id = raw
+            .replica_id
+            .or(raw.hostname)
+            .filter(|id| !id.trim().is_empty())
+            .unwrap_or_else(|| {
+                format!(
+                    "replica-{}",
+                    &uuid::Uuid::new_v4().simple().to_string()[..8]
+                )
+            });
+        Ok(Self {
+            host: raw.mcp_server_host.unwrap_or_else(|| "0.0.0.0".into()),
+            port: raw.mcp_server_port.unwrap_or(default_port),
+            environment,
+            redis_url: raw.redis_url.filter(|url| !url.trim().is_empty()),
+            allowed_hosts,
+            allowed_origins,
+            session_ttl: positive("SESSION_TTL_SECONDS", raw.session_ttl_seconds, 3600)?,
+            session_cleanup_interval: positive(
+                "SESSION_CLEANUP_INTERVAL_SECONDS",
+                raw.session_cleanup_interval_seconds,
+                60,
+            )?,
+            log_format: raw.log_format.unwrap_or(match environment {
+                Environment::Production => LogFormat::Json,
+                _ => LogFormat::Text,
+            }),
+            max_request_body_bytes,
+            sse_keep_alive: positive("SSE_KEEPALIVE_SECONDS", raw.sse_keepalive_seconds, 15)?,
+            shutdown_grace: positive("SHUTDOWN_GRACE_SECONDS", raw.shutdown_grace_seconds, 25)?,
+            replica_id,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw() -> RawConfig {
+        RawConfig::default()
+    }
+
+    #[test]
+    fn defaults_listen_on_the_service_port() {
+        let config = Config::new(9100);
+        assert_eq!(config.host, "0.0.0.0");
+        assert_eq!(config.port, 9100);
+        assert_eq!(config.session_ttl, Duration::from_secs(3600));
+        assert_eq!(config.log_format, LogFormat::Text);
+        assert_eq!(config.allowed_hosts, ["localhost", "127.0.0.1", "::1"]);
+        assert!(config.redis_url.is_none());
+    }
+
+    #[test]
+    fn star_accepts_any_host_and_lists_are_trimmed() {
+        let config = Config::from_raw(
+            RawConfig {
+                allowed_hosts: Some("*".into()),
+                allowed_origins: Some(" https://a.example.com , null ".into()),
+                ..raw()
+            },
+            1,
+        )
+        .unwrap();
+        assert!(config.allowed_hosts.is_empty());
+        assert_eq!(config.allowed_origins, ["https://a.example.com", "null"]);
+    }
+
+    #[test]
+    fn invalid_values_name_their_variable() {
+        let cases = [
+            RawConfig {
+                session_ttl_seconds: Some(0),
+                ..raw()
+            },
+            RawConfig {
+                redis_url: Some("http://user:secret@host".into()),
+                ..raw()
+            },
+            RawConfig {
+                allowed_origins: Some("app.example.com".into()),
+                ..raw()
+            },
+            RawConfig {
+                allowed_hosts: Some(" , ".into()),
+                ..raw()
+            },
+        ];
+        let names = [
+            "SESSION_TTL_SECONDS",
+            "REDIS_URL",
+            "ALLOWED_ORIGINS",
+            "ALLOWED_HOSTS",
+        ];
+        for (case, name) in cases.into_iter().zip(names) {
+            let message = Config::from_raw(case, 1).unwrap_err().to_string();
+            assert!(message.contains(name), "{message}");
+            assert!(!message.contains("secret"), "{message}");
+        }
+    }
+
+    #[test]
+    fn production_logs_json_and_redis_passwords_are_redacted() {
+        let config = Config::from_raw(
+            RawConfig {
+                environment: Some(Environment::Production),
+                redis_url: Some("rediss://:hunter2@cache.example.com:6379".into()),
+                ..raw()
+            },
+            1,
+        )
+        .unwrap();
+        assert_eq!(config.log_format, LogFormat::Json);
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(
+            debug.contains("rediss://***@cache.example.com:6379"),
+            "{debug}"
+        );
+    }
+}

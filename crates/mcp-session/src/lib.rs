@@ -1,0 +1,107 @@
+//! # mcp-session: MCP servers where any replica serves any session
+//!
+//! MCP servers that keep sessions in process memory break as soon as they run
+//! as several replicas behind a load balancer: a request that reaches a replica
+//! other than the one that created its session fails with `Could not find
+//! session for ID`. This crate serves an MCP server (an rmcp
+//! [`ServerHandler`]) with its sessions in a shared [`store`], so that any
+//! replica can answer any request of any session.
+//!
+//! A service author writes tools, and one call serves them:
+//!
+//! ```rust,no_run
+//! use rmcp::{ServerHandler, handler::server::router::tool::ToolRouter, tool, tool_handler, tool_router};
+//!
+//! #[derive(Clone)]
+//! struct Hello { tool_router: ToolRouter<Self> }
+//!
+//! #[tool_router]
+//! impl Hello {
+//!     fn new() -> Self { Self { tool_router: Self::tool_router() } }
+//!
+//!     #[tool(description = "Say hello")]
+//!     fn hello(&self) -> String { "hello".into() }
+//! }
+//!
+//! #[tool_handler]
+//! impl ServerHandler for Hello {}
+//!
+//! #[tokio::main]
+//! async fn main() -> std::process::ExitCode {
+//!     mcp_session::run(9100, Hello::new).await
+//! }
+//! ```
+//!
+//! The service then speaks:
+//! - **Streamable HTTP** at `/mcp` ([`transport::streamable_http`]), sessions
+//!   for protocol 2025-03-26 .. 2025-11-25 and stateless 2026-07-28;
+//! - **HTTP+SSE** at `/sse` and `/messages` (protocol 2024-11-05);
+//! - `/healthz` and `/readyz` for Kubernetes probes ([`health`]).
+//!
+//! Layers, from the socket inwards: [`server`] (routes, middleware, shutdown)
+//! → [`identity`] (who is calling) → [`transport`] (the MCP transports) →
+//! [`store`] (where sessions live). [`config`] reads the environment.
+
+pub mod config;
+pub mod health;
+pub mod identity;
+pub mod server;
+pub mod store;
+pub mod telemetry;
+pub mod tools;
+pub mod transport;
+
+use std::process::ExitCode;
+
+pub use config::{Config, ConfigError};
+pub use identity::{Caller, UserHash};
+pub use rmcp;
+use rmcp::ServerHandler;
+pub use server::{BoundServer, McpServer, shutdown_signal};
+
+/// Serves `factory`'s handlers with `config` until SIGTERM or Ctrl-C.
+///
+/// The service's name and version in logs and health output are those the
+/// handler reports in [`ServerHandler::get_info`].
+///
+/// # Errors
+/// The I/O error of binding or serving.
+pub async fn serve<S, F>(factory: F, config: Config) -> std::io::Result<()>
+where
+    S: ServerHandler,
+    F: Fn() -> S + Send + Sync + 'static,
+{
+    let info = factory().get_info().server_info;
+    McpServer::new(info.name, info.version, config, factory)
+        .bind()
+        .await?
+        .run(shutdown_signal())
+        .await
+}
+
+/// A service's whole `main`: reads the [`Config`] from the environment (with
+/// `default_port` when `MCP_SERVER_PORT` is unset), sets up logging, and
+/// [`serve`]s. Configuration and start-up errors are printed as one line and
+/// turn into a failing exit code.
+pub async fn run<S, F>(default_port: u16, factory: F) -> ExitCode
+where
+    S: ServerHandler,
+    F: Fn() -> S + Send + Sync + 'static,
+{
+    let config = match Config::from_env(default_port) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(config.log_format);
+    match serve(factory, config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "server stopped");
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

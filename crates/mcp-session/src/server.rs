@@ -1,0 +1,264 @@
+//! The HTTP server: routes, middleware, session clean-up and graceful shutdown.
+//!
+//! [`McpServer`] assembles one service: its rmcp handler factory, the
+//! [`Config`], and a [`SessionStore`]. [`McpServer::bind`] opens the listener
+//! (so a test can learn the port), and [`BoundServer::run`] serves until a
+//! shutdown signal, then lets in-flight requests finish for at most
+//! `SHUTDOWN_GRACE_SECONDS`.
+//!
+//! ```text
+//! TCP ─▶ axum Router ─▶ log_requests ─▶ resolve_caller ─┬─ /mcp ─────────▶ transport::streamable_http ─▶ rmcp ─▶ ServerHandler
+//!                                                       ├─ /sse, /messages ▶ transport::sse ─────────────▶ rmcp ─▶ ServerHandler
+//!                                                       └─ /healthz, /readyz ▶ health
+//! ```
+
+use std::{future::Future, io, net::SocketAddr, sync::Arc};
+
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, Request},
+    middleware::{self, Next},
+    response::Response,
+    routing::{any, get, post},
+};
+use rmcp::ServerHandler;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    config::Config,
+    health,
+    identity::Caller,
+    store::{MemoryStore, SessionStore},
+    telemetry,
+    transport::{
+        sse::{self, SseStreams, SseTransport},
+        streamable_http::{self, StreamableHttp},
+    },
+};
+
+/// State shared by every route of one server.
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    pub(crate) store: Arc<dyn SessionStore>,
+    pub(crate) sse_streams: SseStreams,
+    /// Cancelled when the server shuts down: ends SSE streams and sessions.
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) service_name: String,
+    pub(crate) service_version: String,
+}
+
+/// One MCP service, ready to bind: a handler factory plus configuration.
+///
+/// `S` is the service's rmcp [`ServerHandler`]; the factory makes one per
+/// session (and one per stateless request), so it should be cheap: clone
+/// `Arc`s of shared resources such as a database pool into it.
+pub struct McpServer<S> {
+    name: String,
+    version: String,
+    factory: Arc<dyn Fn() -> S + Send + Sync>,
+    config: Config,
+    store: Option<Arc<dyn SessionStore>>,
+}
+
+impl<S: ServerHandler> McpServer<S> {
+    /// A server for the service `name` (for logs and health output) at
+    /// `version`, making handlers with `factory`, configured by `config`.
+    pub fn new(
+        name: impl Into<String>,
+        version: impl Into<String>,
+        config: Config,
+        factory: impl Fn() -> S + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            version: version.into(),
+            factory: Arc::new(factory),
+            config,
+            store: None,
+        }
+    }
+
+    /// Uses `store` instead of the store the configuration selects.
+    pub fn with_store(mut self, store: Arc<dyn SessionStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Opens the listener on `MCP_SERVER_HOST:MCP_SERVER_PORT`.
+    ///
+    /// # Errors
+    /// The I/O error of binding (address in use, permission denied, unknown host).
+    pub async fn bind(self) -> io::Result<BoundServer> {
+        let address = format!("{}:{}", self.config.host, self.config.port);
+        let listener = TcpListener::bind(&address).await.map_err(|error| {
+            io::Error::new(error.kind(), format!("cannot listen on {address}: {error}"))
+        })?;
+        let store = match self.store {
+            Some(store) => store,
+            None => {
+                if self.config.redis_url.is_some() {
+                    tracing::warn!(
+                        "REDIS_URL is set but this build has no Redis store yet; sessions stay in memory"
+                    );
+                }
+                Arc::new(MemoryStore::new(self.config.session_ttl))
+            }
+        };
+        let shared = Arc::new(Shared {
+            config: self.config,
+            store,
+            sse_streams: SseStreams::default(),
+            shutdown: CancellationToken::new(),
+            service_name: self.name,
+            service_version: self.version,
+        });
+        let router = router(shared.clone(), self.factory);
+        Ok(BoundServer {
+            listener,
+            router,
+            shared,
+        })
+    }
+}
+
+/// Middleware: resolves the [`Caller`] of each request and puts it in the
+/// request's extensions. Until authentication is configured, every caller is
+/// [`Caller::anonymous`].
+async fn resolve_caller(mut request: Request, next: Next) -> Response {
+    request.extensions_mut().insert(Caller::anonymous());
+    next.run(request).await
+}
+
+fn router<S: ServerHandler>(
+    shared: Arc<Shared>,
+    factory: Arc<dyn Fn() -> S + Send + Sync>,
+) -> Router {
+    let streamable = Arc::new(StreamableHttp::new(factory.clone(), &shared));
+    let sse = Arc::new(SseTransport {
+        shared: shared.clone(),
+        factory,
+    });
+    let mcp_routes = Router::new()
+        .route(
+            "/mcp",
+            any(streamable_http::handle::<S>).with_state((shared.clone(), streamable)),
+        )
+        .route("/sse", get(sse::open_stream::<S>))
+        .route("/messages", post(sse::post_message::<S>))
+        .route("/messages/", post(sse::post_message::<S>))
+        .with_state(sse)
+        .layer(middleware::from_fn(resolve_caller));
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .with_state(shared.clone())
+        .merge(mcp_routes)
+        // Bodies are limited by the transports themselves (rmcp and
+        // `sse::post_message`), which answer 413 with a clear message.
+        .layer(DefaultBodyLimit::disable())
+        .layer(middleware::from_fn(telemetry::log_requests))
+}
+
+/// A server with its listener open, not yet serving.
+pub struct BoundServer {
+    listener: TcpListener,
+    router: Router,
+    shared: Arc<Shared>,
+}
+
+impl BoundServer {
+    /// The address the listener is bound to (useful with port `0`).
+    ///
+    /// # Errors
+    /// The I/O error of reading the socket's address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The session store the server uses.
+    pub fn store(&self) -> Arc<dyn SessionStore> {
+        self.shared.store.clone()
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting connections,
+    /// ends SSE streams and sessions, and waits for in-flight requests for at
+    /// most the configured grace period.
+    ///
+    /// # Errors
+    /// The I/O error that stopped the listener.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
+        let shared = self.shared;
+        let cleanup = tokio::spawn(purge_expired_sessions(shared.clone()));
+        let token = shared.shutdown.clone();
+        let grace = shared.config.shutdown_grace;
+        tracing::info!(
+            service = %shared.service_name,
+            version = %shared.service_version,
+            replica = %shared.config.replica_id,
+            address = %self.listener.local_addr()?,
+            store = shared.store.backend(),
+            "serving MCP on /mcp (Streamable HTTP) and /sse (HTTP+SSE)"
+        );
+        let serving = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: closing streams, finishing in-flight requests");
+            token.cancel();
+        });
+        let stopped = shared.shutdown.clone();
+        let result = tokio::select! {
+            result = serving => result,
+            () = async move {
+                stopped.cancelled().await;
+                tokio::time::sleep(grace).await;
+            } => {
+                tracing::warn!(grace_seconds = grace.as_secs(), "grace period over, exiting with requests in flight");
+                Ok(())
+            }
+        };
+        cleanup.abort();
+        result
+    }
+}
+
+/// Every `SESSION_CLEANUP_INTERVAL_SECONDS`, removes expired sessions from
+/// stores that do not expire them by themselves.
+async fn purge_expired_sessions(shared: Arc<Shared>) {
+    let mut interval = tokio::time::interval(shared.config.session_cleanup_interval);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let purged = shared.store.purge_expired().await;
+        if purged > 0 {
+            tracing::info!(purged, "expired sessions removed");
+        }
+    }
+}
+
+/// Completes on SIGTERM (Kubernetes stopping the pod) or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Ctrl-C received"),
+        () = terminate => tracing::info!("SIGTERM received"),
+    }
+}

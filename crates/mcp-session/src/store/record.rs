@@ -1,0 +1,101 @@
+//! What a stored session holds.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rmcp::model::InitializeRequestParams;
+use serde::{Deserialize, Serialize};
+
+use crate::identity::UserHash;
+
+/// The MCP transport a session was opened on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransportKind {
+    /// Streamable HTTP (`/mcp`), MCP 2025-03-26 and later.
+    StreamableHttp,
+    /// HTTP+SSE (`/sse` + `/messages`), MCP 2024-11-05.
+    Sse,
+}
+
+impl TransportKind {
+    /// The stable lowercase name (`streamable_http`, `sse`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::StreamableHttp => "streamable_http",
+            Self::Sse => "sse",
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as u64)
+}
+
+/// One session, as every replica sees it.
+///
+/// Serialized as JSON under `mcp_user_session:<user_hash>:<session_id>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SessionRecord {
+    /// The session id (`Mcp-Session-Id`, or `session_id` of `/messages`).
+    pub id: String,
+    /// The owner.
+    pub user_hash: UserHash,
+    /// The transport the session was opened on.
+    pub transport: TransportKind,
+    /// The client's `initialize` parameters (protocol version, client info,
+    /// capabilities), once the handshake has happened; another replica
+    /// replays them to restore the session (MCP 2025-06-18, Lifecycle
+    /// §Initialization).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initialize_params: Option<InitializeRequestParams>,
+    /// Creation time, Unix milliseconds.
+    pub created_at_ms: u64,
+    /// Last request time, Unix milliseconds (as of the last update of the record).
+    pub last_access_ms: u64,
+    /// The replica that created the session.
+    pub replica_id: String,
+}
+
+impl SessionRecord {
+    /// A new session of `user_hash` on `transport`, created now by `replica_id`.
+    pub fn new(
+        id: impl Into<String>,
+        user_hash: UserHash,
+        transport: TransportKind,
+        replica_id: impl Into<String>,
+    ) -> Self {
+        let now = now_ms();
+        Self {
+            id: id.into(),
+            user_hash,
+            transport,
+            initialize_params: None,
+            created_at_ms: now,
+            last_access_ms: now,
+            replica_id: replica_id.into(),
+        }
+    }
+
+    /// The negotiated protocol version the client asked for in `initialize`
+    /// (e.g. `2025-06-18`), once known.
+    pub fn protocol_version(&self) -> Option<&str> {
+        self.initialize_params
+            .as_ref()
+            .map(|params| params.protocol_version.as_str())
+    }
+}
+
+/// A session and its remaining time to live, as listed by
+/// [`SessionStore::list`](super::SessionStore::list).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct StoredSession {
+    /// The session.
+    pub record: SessionRecord,
+    /// Time left before it expires unless used.
+    pub ttl: Duration,
+}

@@ -1,0 +1,53 @@
+//! Helpers for the tools a service defines with rmcp's `#[tool]` macros.
+
+use rmcp::{
+    ErrorData,
+    handler::server::{router::tool::ToolRouter, tool::ToolCallContext},
+    model::CallToolResponse,
+};
+
+/// Calls the tool named in `context`, reporting arguments that do not match
+/// the tool's input schema (wrong types, missing fields) as the JSON-RPC
+/// invalid-params error `-32602` (JSON-RPC 2.0 §5.1; MCP 2025-06-18, Server
+/// Features §Tools, Error Handling: "Invalid arguments"), where rmcp's
+/// router would answer them with a tool result flagged `isError`.
+///
+/// Use it as the body of `ServerHandler::call_tool`; `#[tool_handler]` keeps
+/// generating `list_tools` and `get_tool`:
+///
+/// ```rust,ignore
+/// async fn call_tool(
+///     &self,
+///     request: CallToolRequestParams,
+///     context: RequestContext<RoleServer>,
+/// ) -> Result<CallToolResponse, ErrorData> {
+///     mcp_session::tools::call_strict(&self.tool_router, ToolCallContext::new(self, request, context)).await
+/// }
+/// ```
+///
+/// # Errors
+/// `-32602` for an unknown or disabled tool and for invalid arguments; any
+/// protocol error the tool itself returns.
+pub async fn call_strict<S: Send + Sync + 'static>(
+    router: &ToolRouter<S>,
+    context: ToolCallContext<'_, S>,
+) -> Result<CallToolResponse, ErrorData> {
+    let name = context.name().to_owned();
+    if router.get(&name).is_none() {
+        return Err(ErrorData::invalid_params(
+            format!("unknown tool `{name}`: call tools/list for the available tools"),
+            None,
+        ));
+    }
+    let route = router
+        .map
+        .get(name.as_str())
+        .ok_or_else(|| ErrorData::invalid_params(format!("unknown tool `{name}`"), None))?;
+    (route.call)(context).await.map_err(|error| {
+        ErrorData::new(
+            error.code,
+            format!("invalid arguments for tool `{name}`: {}", error.message),
+            error.data,
+        )
+    })
+}

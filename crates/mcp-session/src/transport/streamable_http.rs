@@ -1,0 +1,230 @@
+//! Streamable HTTP at `/mcp` (MCP 2025-03-26 .. 2025-11-25 with sessions,
+//! 2026-07-28 stateless), through rmcp's [`StreamableHttpService`].
+//!
+//! rmcp does the protocol work: content negotiation, the `initialize`
+//! handshake, SSE response streams, `Mcp-Session-Id`, the stateless path. This
+//! module puts the session store in front of it and behind it:
+//!
+//! - **in front**, [`handle`] checks that a request naming a session names one
+//!   of the caller's live sessions (renewing its TTL), and answers `404` for any
+//!   other id before rmcp sees the request (MCP 2025-06-18, Transports §Session
+//!   Management: "the server MUST respond to requests containing that session
+//!   ID with HTTP 404 Not Found");
+//! - **behind it**, [`StoreBridge`] implements rmcp's
+//!   [`SessionStore`](rmcp::transport::streamable_http_server::session::SessionStore):
+//!   rmcp hands it the client's `initialize` parameters after the handshake
+//!   (we create the [`SessionRecord`] under the caller's user hash), asks it
+//!   for them when a request reaches a replica whose memory lacks the session
+//!   (rmcp replays the handshake: the session is restored), and tells it when a
+//!   `DELETE` ends the session.
+//!
+//! rmcp's store interface carries no caller, so [`handle`] runs rmcp inside a
+//! task-local [`RequestScope`] that the bridge reads.
+
+use std::{
+    convert::Infallible,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{
+    body::Body,
+    extract::{Request, State},
+    response::{IntoResponse, Response},
+};
+use rmcp::{
+    ServerHandler,
+    transport::{
+        StreamableHttpServerConfig, StreamableHttpService,
+        streamable_http_server::session::{
+            SessionId, SessionManager, SessionState, SessionStore as RmcpSessionStore,
+            SessionStoreError,
+            local::{LocalSessionManager, SessionConfig},
+        },
+    },
+};
+
+use super::errors::{session_not_found, store_failure};
+use crate::{
+    identity::Caller,
+    server::Shared,
+    store::{SessionRecord, SessionStore, StoreError, TransportKind},
+};
+
+/// The `Mcp-Session-Id` header (MCP 2025-03-26, Transports §Session Management).
+pub const HEADER_SESSION_ID: &str = "mcp-session-id";
+
+/// Longest idle time of an in-memory session worker; a worker evicted earlier
+/// than its session's TTL is restored from the store on the next request.
+const MAX_WORKER_IDLE: Duration = Duration::from_secs(300);
+
+tokio::task_local! {
+    static SCOPE: RequestScope;
+}
+
+/// What the [`StoreBridge`] needs to know about the HTTP request being served.
+#[derive(Clone)]
+struct RequestScope {
+    caller: Caller,
+    /// Set when creating the session record failed, so [`handle`] can turn
+    /// rmcp's successful `initialize` into an error instead of handing out a
+    /// session id that no replica will accept.
+    create_error: Arc<Mutex<Option<StoreError>>>,
+}
+
+fn scoped_caller() -> Result<Caller, SessionStoreError> {
+    SCOPE
+        .try_with(|scope| scope.caller.clone())
+        .map_err(|_| "session store used outside of an HTTP request scope".into())
+}
+
+/// rmcp's session store interface, implemented on our [`SessionStore`].
+pub struct StoreBridge {
+    store: Arc<dyn SessionStore>,
+    replica_id: String,
+}
+
+impl StoreBridge {
+    /// Bridges `store`; new sessions are recorded as created by `replica_id`.
+    pub fn new(store: Arc<dyn SessionStore>, replica_id: String) -> Self {
+        Self { store, replica_id }
+    }
+}
+
+#[async_trait::async_trait]
+impl RmcpSessionStore for StoreBridge {
+    async fn load(&self, session_id: &str) -> Result<Option<SessionState>, SessionStoreError> {
+        let caller = scoped_caller()?;
+        let record = self.store.access(&caller.user_hash, session_id).await?;
+        Ok(record
+            .and_then(|record| record.initialize_params)
+            .map(SessionState::new))
+    }
+
+    async fn store(&self, session_id: &str, state: &SessionState) -> Result<(), SessionStoreError> {
+        let caller = scoped_caller()?;
+        let mut record = SessionRecord::new(
+            session_id,
+            caller.user_hash,
+            TransportKind::StreamableHttp,
+            self.replica_id.clone(),
+        );
+        record.initialize_params = Some(state.initialize_params.clone());
+        if let Err(error) = self.store.create(&record).await {
+            let message = error.to_string();
+            let _ = SCOPE.try_with(|scope| {
+                *scope
+                    .create_error
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(error);
+            });
+            return Err(message.into());
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, session_id: &str) -> Result<(), SessionStoreError> {
+        let caller = scoped_caller()?;
+        self.store.delete(&caller.user_hash, session_id).await?;
+        Ok(())
+    }
+}
+
+/// The rmcp service and its in-memory session workers, shared by all requests.
+pub struct StreamableHttp<S: ServerHandler> {
+    service: StreamableHttpService<S, LocalSessionManager>,
+    workers: Arc<LocalSessionManager>,
+}
+
+impl<S: ServerHandler> StreamableHttp<S> {
+    /// Builds the rmcp service for `factory`, with the settings of `shared`.
+    pub(crate) fn new(factory: Arc<dyn Fn() -> S + Send + Sync>, shared: &Shared) -> Self {
+        let config = &shared.config;
+        let mut session_config = SessionConfig::default();
+        session_config.keep_alive = Some(config.session_ttl.min(MAX_WORKER_IDLE));
+        let mut workers = LocalSessionManager::default();
+        workers.session_config = session_config;
+        let workers = Arc::new(workers);
+
+        let mut http_config = StreamableHttpServerConfig::default()
+            .with_sse_keep_alive(Some(config.sse_keep_alive))
+            .with_max_request_body_bytes(config.max_request_body_bytes)
+            .with_cancellation_token(shared.shutdown.child_token())
+            .with_allowed_hosts(config.allowed_hosts.clone())
+            .with_allowed_origins(config.allowed_origins.clone());
+        if config.allowed_hosts.is_empty() {
+            http_config = http_config.disable_allowed_hosts();
+        }
+        http_config.session_store = Some(Arc::new(StoreBridge::new(
+            shared.store.clone(),
+            config.replica_id.clone(),
+        )));
+        let service =
+            StreamableHttpService::new(move || Ok(factory()), workers.clone(), http_config);
+        Self { service, workers }
+    }
+}
+
+fn header_session_id(request: &Request) -> Option<String> {
+    request
+        .headers()
+        .get(HEADER_SESSION_ID)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Serves one `/mcp` request (POST, GET or DELETE).
+///
+/// 1. A request that carries `Mcp-Session-Id` must name a live session of the
+///    caller: otherwise `404 Not Found` (unknown, expired, deleted and foreign
+///    ids alike), or `503` when the store cannot be reached.
+/// 2. rmcp serves the request, with the caller in scope for [`StoreBridge`].
+/// 3. If rmcp created a session but the store refused it, the session is
+///    closed and the client gets `503` (store down) or `429` (per-user limit).
+pub(crate) async fn handle<S: ServerHandler>(
+    State((shared, http)): State<(Arc<Shared>, Arc<StreamableHttp<S>>)>,
+    request: Request,
+) -> Result<Response, Infallible> {
+    let caller = request
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .unwrap_or_else(Caller::anonymous);
+    if let Some(id) = header_session_id(&request) {
+        match shared.store.access(&caller.user_hash, &id).await {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                tracing::info!(session_id = %id, "unknown session id on /mcp");
+                return Ok(session_not_found());
+            }
+            Err(error) => return Ok(store_failure(&error)),
+        }
+    }
+    let scope = RequestScope {
+        caller,
+        create_error: Arc::default(),
+    };
+    let create_error = scope.create_error.clone();
+    let response = SCOPE
+        .scope(scope, http.service.handle(request))
+        .await
+        .map(Body::new);
+    let failed = create_error
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .take();
+    if let Some(error) = failed {
+        if let Some(id) = response
+            .headers()
+            .get(HEADER_SESSION_ID)
+            .and_then(|value| value.to_str().ok())
+        {
+            let id = SessionId::from(id.to_owned());
+            if let Err(close_error) = http.workers.close_session(&id).await {
+                tracing::warn!(session_id = %id, error = %close_error, "closing unrecorded session");
+            }
+        }
+        return Ok(store_failure(&error));
+    }
+    Ok(response.into_response())
+}
