@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The whole test suite, as the README and CI run it: installs what the tests
+# need, then runs every Rust test (unit, integration, interop with the official
+# Python and TypeScript SDKs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-test-deps.sh
+export MCP_INTEROP_REQUIRED=1
+export MCP_TEST_PYTHON="$PWD/.venv/bin/python"
+export MCP_TEST_NODE_DIR="$PWD/tests/interop/typescript"
+cargo test --workspace --all-targets --locked "$@"
