@@ -1,6 +1,7 @@
 //! Kubernetes probes.
 //!
-//! - `GET /healthz` (liveness): `200` while the process serves HTTP at all.
+//! - `GET /healthz` (liveness): `200` while the process serves HTTP at all,
+//!   with the service, version, replica and number of open SSE streams.
 //! - `GET /readyz` (readiness): `200` when the session store answers and the
 //!   replica is not shutting down, else `503`; the body says which check failed.
 
@@ -23,6 +24,7 @@ pub(crate) async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
         "service": shared.service_name,
         "version": shared.service_version,
         "replica": shared.config.replica_id,
+        "open_sse_streams": shared.sse_streams.len(),
     }))
     .into_response()
 }

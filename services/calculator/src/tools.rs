@@ -84,6 +84,7 @@ pub struct Calculation {
     pub result: f64,
 }
 
+/// What every tool returns: a calculation, or the reason there is none.
 type ToolResult = Result<Json<Calculation>, String>;
 
 /// Formats a number without a trailing `.0` for integers.
@@ -141,7 +142,10 @@ impl Calculator {
         description = "Add two numbers: returns a + b. Use for sums and totals, e.g. a=2, b=40 gives 42.",
         annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
-    fn add(&self, Parameters(Operands { a, b }): Parameters<Operands>) -> ToolResult {
+    fn add(
+        &self,
+        Parameters(Operands { a, b }): Parameters<Operands>,
+    ) -> Result<Json<Calculation>, String> {
         finish("add", format!("{} + {}", num(a), num(b)), a + b)
     }
 
@@ -149,7 +153,10 @@ impl Calculator {
         description = "Subtract the second number from the first: returns a - b. Use for differences, e.g. a=10, b=3 gives 7.",
         annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
-    fn subtract(&self, Parameters(Operands { a, b }): Parameters<Operands>) -> ToolResult {
+    fn subtract(
+        &self,
+        Parameters(Operands { a, b }): Parameters<Operands>,
+    ) -> Result<Json<Calculation>, String> {
         finish("subtract", format!("{} - {}", num(a), num(b)), a - b)
     }
 
@@ -157,7 +164,10 @@ impl Calculator {
         description = "Multiply two numbers: returns a × b. Use for products, scaling and areas, e.g. a=6, b=7 gives 42.",
         annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
-    fn multiply(&self, Parameters(Operands { a, b }): Parameters<Operands>) -> ToolResult {
+    fn multiply(
+        &self,
+        Parameters(Operands { a, b }): Parameters<Operands>,
+    ) -> Result<Json<Calculation>, String> {
         finish("multiply", format!("{} × {}", num(a), num(b)), a * b)
     }
 
@@ -165,7 +175,10 @@ impl Calculator {
         description = "Divide a by b: returns a ÷ b as a decimal number, e.g. a=10, b=4 gives 2.5. Division by zero is an error. For the remainder of a division use `modulo`.",
         annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
-    fn divide(&self, Parameters(Division { a, b }): Parameters<Division>) -> ToolResult {
+    fn divide(
+        &self,
+        Parameters(Division { a, b }): Parameters<Division>,
+    ) -> Result<Json<Calculation>, String> {
         if b == 0.0 {
             return Err(format!(
                 "divide: division by zero ({} ÷ 0) is undefined; use a non-zero divisor",
@@ -179,7 +192,10 @@ impl Calculator {
         description = "Remainder of a divided by b (a mod b), with the sign of a, e.g. a=17, b=5 gives 2. The divisor must not be zero.",
         annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
-    fn modulo(&self, Parameters(Division { a, b }): Parameters<Division>) -> ToolResult {
+    fn modulo(
+        &self,
+        Parameters(Division { a, b }): Parameters<Division>,
+    ) -> Result<Json<Calculation>, String> {
         if b == 0.0 {
             return Err(format!(
                 "modulo: the remainder of a division by zero ({} mod 0) is undefined; use a non-zero divisor",
@@ -193,7 +209,10 @@ impl Calculator {
         description = "Raise base to the power exponent: returns base^exponent, e.g. base=2, exponent=10 gives 1024. Negative exponents give reciprocals (2^-1 = 0.5); fractional exponents give roots (9^0.5 = 3) and need a non-negative base.",
         annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
-    fn power(&self, Parameters(Power { base, exponent }): Parameters<Power>) -> ToolResult {
+    fn power(
+        &self,
+        Parameters(Power { base, exponent }): Parameters<Power>,
+    ) -> Result<Json<Calculation>, String> {
         let expression = format!("{}^{}", num(base), num(exponent));
         if base < 0.0 && exponent.fract() != 0.0 {
             return Err(format!(
@@ -212,7 +231,10 @@ impl Calculator {
         description = "Square root of x: returns √x for x ≥ 0, e.g. x=16 gives 4. Negative numbers have no real square root and are an error.",
         annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
-    fn sqrt(&self, Parameters(Operand { x }): Parameters<Operand>) -> ToolResult {
+    fn sqrt(
+        &self,
+        Parameters(Operand { x }): Parameters<Operand>,
+    ) -> Result<Json<Calculation>, String> {
         if x < 0.0 {
             return Err(format!(
                 "sqrt: √{} is not a real number: the square root needs x ≥ 0",
@@ -226,7 +248,10 @@ impl Calculator {
         description = "Absolute value of x: returns |x|, its distance from zero, e.g. x=-7.5 gives 7.5.",
         annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
-    fn absolute(&self, Parameters(Operand { x }): Parameters<Operand>) -> ToolResult {
+    fn absolute(
+        &self,
+        Parameters(Operand { x }): Parameters<Operand>,
+    ) -> Result<Json<Calculation>, String> {
         finish("absolute", format!("|{}|", num(x)), x.abs())
     }
 
@@ -234,7 +259,10 @@ impl Calculator {
         description = "Round x to a number of decimal places (half away from zero), e.g. x=3.14159, decimals=2 gives 3.14; decimals=0 rounds to an integer.",
         annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
-    fn round(&self, Parameters(Rounding { x, decimals }): Parameters<Rounding>) -> ToolResult {
+    fn round(
+        &self,
+        Parameters(Rounding { x, decimals }): Parameters<Rounding>,
+    ) -> Result<Json<Calculation>, String> {
         if decimals > 15 {
             return Err(format!(
                 "round: {decimals} decimal places is more than a double keeps; use 0 to 15"
@@ -252,7 +280,10 @@ impl Calculator {
         description = "Sum of a list of numbers: returns values[0] + values[1] + …, e.g. [1, 2, 3.5] gives 6.5. Use instead of chaining `add` for more than two numbers.",
         annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
-    fn sum(&self, Parameters(Numbers { values }): Parameters<Numbers>) -> ToolResult {
+    fn sum(
+        &self,
+        Parameters(Numbers { values }): Parameters<Numbers>,
+    ) -> Result<Json<Calculation>, String> {
         if values.is_empty() {
             return Err("sum: give at least one number in `values`".into());
         }
@@ -268,7 +299,10 @@ impl Calculator {
         description = "Arithmetic mean (average) of a list of numbers: their sum divided by their count, e.g. [2, 4, 9] gives 5.",
         annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
-    fn average(&self, Parameters(Numbers { values }): Parameters<Numbers>) -> ToolResult {
+    fn average(
+        &self,
+        Parameters(Numbers { values }): Parameters<Numbers>,
+    ) -> Result<Json<Calculation>, String> {
         if values.is_empty() {
             return Err("average: the mean of no numbers is undefined; give at least one".into());
         }
@@ -353,10 +387,10 @@ mod tests {
         assert_eq!(ok(c.absolute(Parameters(Operand { x: -7.5 }))), 7.5);
         assert_eq!(
             ok(c.round(Parameters(Rounding {
-                x: 3.14159,
+                x: 1.23456,
                 decimals: 2
             }))),
-            3.14
+            1.23
         );
         assert_eq!(
             ok(c.sum(Parameters(Numbers {
@@ -447,7 +481,9 @@ mod tests {
             ),
         ];
         for (result, expected) in cases {
-            let message = result.expect_err("an error");
+            let Err(message) = result else {
+                panic!("expected an error containing {expected}")
+            };
             assert!(message.contains(expected), "{message} lacks {expected}");
         }
     }

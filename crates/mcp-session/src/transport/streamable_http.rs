@@ -30,6 +30,7 @@ use std::{
 use axum::{
     body::Body,
     extract::{Request, State},
+    http::StatusCode,
     response::{IntoResponse, Response},
 };
 use rmcp::{
@@ -44,7 +45,9 @@ use rmcp::{
     },
 };
 
-use super::errors::{session_not_found, store_failure};
+use http_body_util::BodyExt;
+
+use super::errors::{PARSE_ERROR, jsonrpc_error, session_not_found, store_failure};
 use crate::{
     identity::Caller,
     server::Shared,
@@ -165,6 +168,28 @@ impl<S: ServerHandler> StreamableHttp<S> {
     }
 }
 
+/// rmcp answers a JSON body that is no JSON-RPC message with `415`; the
+/// media type was right, so we answer `400` with the JSON-RPC parse error
+/// (JSON-RPC 2.0 §5.1, `-32700`) and rmcp's explanation.
+async fn undecodable_body(response: Response<Body>) -> Response {
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .map(|collected| collected.to_bytes())
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes);
+    let detail = text
+        .strip_prefix("fail to deserialize request body")
+        .unwrap_or(&text)
+        .trim();
+    jsonrpc_error(
+        StatusCode::BAD_REQUEST,
+        PARSE_ERROR,
+        format!("Parse error: the body is not a JSON-RPC message: {detail}"),
+    )
+}
+
 fn header_session_id(request: &Request) -> Option<String> {
     request
         .headers()
@@ -200,6 +225,12 @@ pub(crate) async fn handle<S: ServerHandler>(
             Err(error) => return Ok(store_failure(&error)),
         }
     }
+    let json_post = request.method() == axum::http::Method::POST
+        && request
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.trim_start().starts_with("application/json"));
     let scope = RequestScope {
         caller,
         create_error: Arc::default(),
@@ -225,6 +256,9 @@ pub(crate) async fn handle<S: ServerHandler>(
             }
         }
         return Ok(store_failure(&error));
+    }
+    if json_post && response.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+        return Ok(undecodable_body(response).await);
     }
     Ok(response.into_response())
 }

@@ -1,0 +1,235 @@
+//! The legacy HTTP+SSE transport (MCP 2024-11-05), driven with raw HTTP:
+//! the `endpoint` event, `POST /messages`, keep-alive comments, bad input.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{SseReader, TestServer};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// Opens `/sse` and returns the reader and the absolute messages URL.
+async fn open(server: &TestServer) -> (SseReader, String) {
+    let response = reqwest::get(server.url("/sse")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let mut reader = SseReader::new(response);
+    let endpoint = reader
+        .next_within(Duration::from_secs(5))
+        .await
+        .expect("endpoint event");
+    assert_eq!(endpoint.event.as_deref(), Some("endpoint"));
+    assert!(
+        endpoint.data.starts_with("/messages?session_id="),
+        "{endpoint:?}"
+    );
+    (reader, server.url(&endpoint.data))
+}
+
+async fn post(url: &str, body: Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn initialize(reader: &mut SseReader, messages: &str) -> Value {
+    let response = post(
+        messages,
+        json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2024-11-05", "capabilities": {},
+            "clientInfo": {"name": "raw-test", "version": "1"}}}),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let result = reader.next_message().await;
+    let response = post(
+        messages,
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    result
+}
+
+#[tokio::test]
+async fn a_whole_session_runs_over_sse() {
+    let server = TestServer::start().await;
+    let (mut reader, messages) = open(&server).await;
+    let init = initialize(&mut reader, &messages).await;
+    assert_eq!(init["id"], 0);
+    assert_eq!(init["result"]["protocolVersion"], "2024-11-05");
+    assert_eq!(init["result"]["serverInfo"]["name"], "calculator");
+
+    post(
+        &messages,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
+    )
+    .await;
+    let list = reader.next_message().await;
+    let tools = list["result"]["tools"].as_array().unwrap();
+    assert_eq!(tools.len(), 11, "{list}");
+
+    let response = post(
+        &messages,
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+               "params": {"name": "add", "arguments": {"a": 2, "b": 40}}}),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    assert_eq!(response.text().await.unwrap(), "Accepted");
+    let call = reader.next_message().await;
+    assert_eq!(call["id"], 2);
+    assert_eq!(call["result"]["structuredContent"]["result"], 42.0);
+    assert_eq!(call["result"]["isError"], false);
+
+    // An unknown method is answered on the stream with JSON-RPC -32601.
+    post(
+        &messages,
+        json!({"jsonrpc": "2.0", "id": 3, "method": "no/such"}),
+    )
+    .await;
+    let unknown = reader.next_message().await;
+    assert_eq!(unknown["id"], 3);
+    assert_eq!(unknown["error"]["code"], -32601);
+
+    // Wrong argument types: JSON-RPC -32602, the session goes on.
+    post(
+        &messages,
+        json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call",
+               "params": {"name": "sqrt", "arguments": {"x": "sixteen"}}}),
+    )
+    .await;
+    let invalid = reader.next_message().await;
+    assert_eq!(invalid["error"]["code"], -32602, "{invalid}");
+    post(
+        &messages,
+        json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call",
+               "params": {"name": "sqrt", "arguments": {"x": 16}}}),
+    )
+    .await;
+    assert_eq!(
+        reader.next_message().await["result"]["structuredContent"]["result"],
+        4.0
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn idle_streams_get_keep_alive_comments() {
+    let server = TestServer::start_with(|config| {
+        config.sse_keep_alive = Duration::from_millis(300);
+    })
+    .await;
+    let (mut reader, _) = open(&server).await;
+    let event = reader
+        .next_within(Duration::from_secs(5))
+        .await
+        .expect("stream open");
+    assert_eq!(event.comment.as_deref(), Some("keep-alive"), "{event:?}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bad_posts_get_clear_errors_and_lose_nothing() {
+    let server = TestServer::start_with(|config| config.max_request_body_bytes = 4096).await;
+    let (mut reader, messages) = open(&server).await;
+    initialize(&mut reader, &messages).await;
+    let client = reqwest::Client::new();
+
+    let missing = client
+        .post(server.url("/messages"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::BAD_REQUEST);
+    assert!(missing.text().await.unwrap().contains("session_id"));
+
+    let unknown = client
+        .post(server.url("/messages?session_id=0123456789abcdef0123456789abcdef"))
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+
+    let malformed = client
+        .post(&messages)
+        .header("content-type", "application/json")
+        .body("{\"jsonrpc\": \"2.0\", ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
+    let body: Value = malformed.json().await.unwrap();
+    assert_eq!(body["error"]["code"], -32700);
+
+    let not_jsonrpc = post(&messages, json!({"hello": "world"})).await;
+    assert_eq!(not_jsonrpc.status(), StatusCode::BAD_REQUEST);
+    let body: Value = not_jsonrpc.json().await.unwrap();
+    assert_eq!(body["error"]["code"], -32600);
+
+    let oversized = post(
+        &messages,
+        json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+               "params": {"name": "sum", "arguments": {"values": vec![1.5; 2000]}}}),
+    )
+    .await;
+    assert_eq!(oversized.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    // The session still works after all of that.
+    post(
+        &messages,
+        json!({"jsonrpc": "2.0", "id": 10, "method": "tools/call",
+               "params": {"name": "multiply", "arguments": {"a": 6, "b": 7}}}),
+    )
+    .await;
+    let call = reader.next_message().await;
+    assert_eq!(call["id"], 10);
+    assert_eq!(call["result"]["structuredContent"]["result"], 42.0);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn closing_the_stream_ends_the_session() {
+    let server = TestServer::start().await;
+    let (mut reader, messages) = open(&server).await;
+    initialize(&mut reader, &messages).await;
+    drop(reader);
+    let mut status = StatusCode::ACCEPTED;
+    for _ in 0..50 {
+        status = post(
+            &messages,
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
+        )
+        .await
+        .status();
+        if status == StatusCode::NOT_FOUND {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_closes_open_streams() {
+    let server = TestServer::start().await;
+    let (mut reader, messages) = open(&server).await;
+    initialize(&mut reader, &messages).await;
+    server.stop().await;
+    // The stream ends instead of hanging until the grace period is over.
+    while let Some(event) = reader.next_within(Duration::from_secs(5)).await {
+        assert!(event.comment.is_some() || event.event.is_some());
+    }
+}
