@@ -113,6 +113,9 @@ struct RawConfig {
     shutdown_grace_seconds: Option<u64>,
     replica_id: Option<String>,
     hostname: Option<String>,
+    redis_pool_size: Option<usize>,
+    redis_command_timeout_ms: Option<u64>,
+    max_sessions_per_user: Option<usize>,
 }
 
 /// Settings of the library, read by [`Config::from_env`].
@@ -132,6 +135,9 @@ struct RawConfig {
 /// | `SSE_KEEPALIVE_SECONDS` | [`sse_keep_alive`](Self::sse_keep_alive) | 15 |
 /// | `SHUTDOWN_GRACE_SECONDS` | [`shutdown_grace`](Self::shutdown_grace) | 25 |
 /// | `REPLICA_ID` | [`replica_id`](Self::replica_id) | `HOSTNAME` (the pod name), else random |
+/// | `REDIS_POOL_SIZE` | [`redis_pool_size`](Self::redis_pool_size) | 4 |
+/// | `REDIS_COMMAND_TIMEOUT_MS` | [`redis_command_timeout`](Self::redis_command_timeout) | 1500 |
+/// | `MAX_SESSIONS_PER_USER` | [`max_sessions_per_user`](Self::max_sessions_per_user) | unset: no limit |
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct Config {
@@ -167,6 +173,13 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// This replica's name, in logs and health output.
     pub replica_id: String,
+    /// Redis connections per replica (each multiplexes many requests).
+    pub redis_pool_size: usize,
+    /// Longest wait for one Redis command; past it the request fails with
+    /// `503` instead of hanging while Redis is away.
+    pub redis_command_timeout: Duration,
+    /// Live sessions one user may hold; creating one more fails with `429`.
+    pub max_sessions_per_user: Option<usize>,
 }
 
 impl fmt::Debug for Config {
@@ -185,6 +198,9 @@ impl fmt::Debug for Config {
             .field("sse_keep_alive", &self.sse_keep_alive)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("replica_id", &self.replica_id)
+            .field("redis_pool_size", &self.redis_pool_size)
+            .field("redis_command_timeout", &self.redis_command_timeout)
+            .field("max_sessions_per_user", &self.max_sessions_per_user)
             .finish()
     }
 }
@@ -308,6 +324,30 @@ impl Config {
             sse_keep_alive: positive("SSE_KEEPALIVE_SECONDS", raw.sse_keepalive_seconds, 15)?,
             shutdown_grace: positive("SHUTDOWN_GRACE_SECONDS", raw.shutdown_grace_seconds, 25)?,
             replica_id,
+            redis_pool_size: match raw.redis_pool_size.unwrap_or(4) {
+                0 => return Err(ConfigError::var("REDIS_POOL_SIZE", "must be at least 1")),
+                size => size,
+            },
+            redis_command_timeout: Duration::from_millis(
+                match raw.redis_command_timeout_ms.unwrap_or(1500) {
+                    0 => {
+                        return Err(ConfigError::var(
+                            "REDIS_COMMAND_TIMEOUT_MS",
+                            "must be greater than 0",
+                        ));
+                    }
+                    ms => ms,
+                },
+            ),
+            max_sessions_per_user: match raw.max_sessions_per_user {
+                Some(0) => {
+                    return Err(ConfigError::var(
+                        "MAX_SESSIONS_PER_USER",
+                        "must be at least 1 (unset it for no limit)",
+                    ));
+                }
+                limit => limit,
+            },
         })
     }
 }

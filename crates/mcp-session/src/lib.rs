@@ -45,6 +45,7 @@
 pub mod config;
 pub mod health;
 pub mod identity;
+pub mod redis;
 pub mod server;
 pub mod store;
 pub mod telemetry;

@@ -29,7 +29,8 @@ use crate::{
     config::Config,
     health,
     identity::Caller,
-    store::{MemoryStore, SessionStore},
+    redis::RedisConnection,
+    store::{MemoryStore, RedisStore, SessionStore},
     telemetry,
     transport::{
         sse::{self, SseStreams, SseTransport},
@@ -96,14 +97,7 @@ impl<S: ServerHandler> McpServer<S> {
         })?;
         let store = match self.store {
             Some(store) => store,
-            None => {
-                if self.config.redis_url.is_some() {
-                    tracing::warn!(
-                        "REDIS_URL is set but this build has no Redis store yet; sessions stay in memory"
-                    );
-                }
-                Arc::new(MemoryStore::new(self.config.session_ttl))
-            }
+            None => default_store(&self.config)?,
         };
         let shared = Arc::new(Shared {
             config: self.config,
@@ -120,6 +114,23 @@ impl<S: ServerHandler> McpServer<S> {
             shared,
         })
     }
+}
+
+/// The store `config` selects: Redis when `REDIS_URL` is set, else memory.
+fn default_store(config: &Config) -> io::Result<Arc<dyn SessionStore>> {
+    let Some(url) = &config.redis_url else {
+        let mut store = MemoryStore::new(config.session_ttl);
+        if let Some(limit) = config.max_sessions_per_user {
+            store = store.with_max_sessions_per_user(limit);
+        }
+        return Ok(Arc::new(store));
+    };
+    let redis = RedisConnection::connect(url, config.redis_pool_size, config.redis_command_timeout)
+        .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error.to_string()))?;
+    Ok(Arc::new(
+        RedisStore::new(redis, config.session_ttl)
+            .with_max_sessions_per_user(config.max_sessions_per_user),
+    ))
 }
 
 /// Middleware: resolves the [`Caller`] of each request and puts it in the

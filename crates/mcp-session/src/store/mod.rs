@@ -12,12 +12,15 @@
 //!
 //! Backends:
 //! - [`MemoryStore`]: one process, no dependencies; the default.
+//! - [`RedisStore`]: shared by all replicas; selected by `REDIS_URL`.
 
 mod memory;
 mod record;
+pub mod redis;
 
 pub use memory::MemoryStore;
 pub use record::{SessionRecord, StoredSession, TransportKind, now_ms};
+pub use redis::RedisStore;
 
 use crate::identity::UserHash;
 

@@ -1,0 +1,118 @@
+//! The Redis connection shared by the session store and the fleet bus.
+//!
+//! One [`RedisConnection`] per replica holds a [`fred`] pool for commands and
+//! a subscriber client for pub/sub. `REDIS_URL` selects the topology by its
+//! scheme: `redis://` and `rediss://` (TLS, e.g. ElastiCache with in-transit
+//! encryption) for one server, `redis-cluster://` and `rediss-cluster://` for
+//! Redis Cluster (list more seed nodes with `?node=host:port`).
+//!
+//! Connections reconnect by themselves with exponential back-off (100 ms to
+//! 5 s). While Redis is away, commands fail after `REDIS_COMMAND_TIMEOUT_MS`
+//! instead of hanging, so requests get a clear `503`, and the service recovers
+//! by itself when Redis comes back. A replica can start while Redis is down:
+//! `/readyz` reports it until the first connection succeeds.
+
+use std::time::Duration;
+
+use fred::{
+    clients::{Pool, SubscriberClient},
+    prelude::*,
+    types::config::{Config as FredConfig, ReconnectPolicy},
+};
+
+use crate::{config::redact_url, store::StoreError};
+
+/// Converts a Redis error into a store error; the message never carries the
+/// URL (which may hold a password).
+pub(crate) fn unavailable(error: fred::error::Error) -> StoreError {
+    StoreError::Unavailable(format!("redis: {}", error.details()))
+}
+
+/// A pool of Redis connections plus a pub/sub subscriber.
+#[derive(Clone)]
+pub struct RedisConnection {
+    pool: Pool,
+    subscriber: SubscriberClient,
+    clustered: bool,
+}
+
+impl RedisConnection {
+    /// Connects to `url` with `pool_size` command connections; each command
+    /// times out after `command_timeout`.
+    ///
+    /// Returns once the configuration is valid, without waiting for Redis to
+    /// answer: connections are made (and remade) in the background.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the URL cannot be parsed (message
+    /// redacted) or a client cannot be built.
+    pub fn connect(
+        url: &str,
+        pool_size: usize,
+        command_timeout: Duration,
+    ) -> Result<Self, StoreError> {
+        let mut config = FredConfig::from_url(url).map_err(|error| {
+            StoreError::Unavailable(format!(
+                "REDIS_URL `{}`: {}",
+                redact_url(url),
+                error.details()
+            ))
+        })?;
+        // Start even when Redis is down; reconnect in the background.
+        config.fail_fast = false;
+        let clustered = config.server.is_clustered();
+        let mut builder = Builder::from_config(config);
+        builder
+            .set_policy(ReconnectPolicy::new_exponential(0, 100, 5_000, 2))
+            .with_performance_config(|performance| {
+                performance.default_command_timeout = command_timeout;
+            })
+            .with_connection_config(|connection| {
+                connection.connection_timeout = command_timeout.max(Duration::from_secs(2));
+                connection.internal_command_timeout = command_timeout.max(Duration::from_secs(2));
+                connection.max_command_attempts = 2;
+            });
+        let pool = builder.build_pool(pool_size).map_err(unavailable)?;
+        let subscriber = builder.build_subscriber_client().map_err(unavailable)?;
+        let connection = Self {
+            pool,
+            subscriber,
+            clustered,
+        };
+        let background = connection.clone();
+        tokio::spawn(async move {
+            if let Err(error) = background.pool.init().await {
+                tracing::error!(error = %error.details(), "redis pool did not connect");
+            }
+            if let Err(error) = background.subscriber.init().await {
+                tracing::error!(error = %error.details(), "redis subscriber did not connect");
+            }
+            // Re-subscribe to tracked channels after every reconnection.
+            let _ = background.subscriber.manage_subscriptions();
+        });
+        Ok(connection)
+    }
+
+    /// The command pool.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// The pub/sub client.
+    pub fn subscriber(&self) -> &SubscriberClient {
+        &self.subscriber
+    }
+
+    /// Whether `REDIS_URL` named a Redis Cluster.
+    pub fn is_clustered(&self) -> bool {
+        self.clustered
+    }
+
+    /// `PING`: whether Redis answers now.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] with the cause.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.pool.next().ping::<()>(None).await.map_err(unavailable)
+    }
+}

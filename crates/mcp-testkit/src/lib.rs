@@ -1,0 +1,29 @@
+//! # mcp-testkit: real infrastructure for the test suites
+//!
+//! Tests of a service that scales horizontally must run it the way it runs in
+//! production: several replica processes sharing one Redis, behind a load
+//! balancer that knows nothing about sessions. This crate starts those real
+//! components on free loopback ports, each in its own temporary directory, and
+//! stops them when dropped:
+//!
+//! - [`RedisServer`]: one `redis-server`, which a test can stop and restart;
+//! - [`RedisCluster`]: three `redis-server` masters joined into a Redis Cluster;
+//! - [`Nginx`]: round-robin HTTP load balancing with no stickiness, SSE
+//!   buffering off, `Host` passed through;
+//! - [`Replica`]: one service process (any binary), with its log captured;
+//! - [`SseReader`]: a small `text/event-stream` parser for raw HTTP tests.
+//!
+//! Every wait is bounded: a component that does not come up in time fails the
+//! test with its log instead of hanging it.
+
+mod net;
+mod nginx;
+mod redis;
+mod replica;
+mod sse;
+
+pub use net::{free_port, wait_for_http, wait_for_port};
+pub use nginx::Nginx;
+pub use redis::{RedisCluster, RedisServer};
+pub use replica::{Replica, ReplicaSet};
+pub use sse::{SseEvent, SseReader};

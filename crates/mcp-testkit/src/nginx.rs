@@ -1,0 +1,123 @@
+//! nginx as a round-robin load balancer with no session affinity, the way an
+//! AWS ALB without stickiness spreads requests.
+
+use std::{
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use tempfile::TempDir;
+
+use crate::net::{free_port, wait_for_port};
+
+/// An nginx process balancing requests over upstream ports, killed when dropped.
+pub struct Nginx {
+    dir: TempDir,
+    port: u16,
+    child: Child,
+}
+
+fn nginx_binary() -> &'static str {
+    if std::path::Path::new("/usr/sbin/nginx").exists() {
+        "/usr/sbin/nginx"
+    } else {
+        "nginx"
+    }
+}
+
+impl Nginx {
+    /// Starts nginx on a free port in front of `127.0.0.1:<upstream>` for each
+    /// upstream port: every request (not connection) goes to the next
+    /// upstream in turn; responses are not buffered (SSE streams flow); the
+    /// client's `Host` header is passed through; a request that cannot reach
+    /// an upstream at all is tried on the next one.
+    pub fn start(upstreams: &[u16]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let root = dir.path().display().to_string();
+        let servers: String = upstreams
+            .iter()
+            .map(|upstream| {
+                format!("    server 127.0.0.1:{upstream} max_fails=1 fail_timeout=2s;\n")
+            })
+            .collect();
+        let config = format!(
+            r#"worker_processes 1;
+daemon off;
+pid {root}/nginx.pid;
+error_log {root}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  log_format spread '$request_method $uri $status $upstream_addr';
+  access_log {root}/access.log spread;
+  client_body_temp_path {root}/body;
+  proxy_temp_path {root}/proxy;
+  fastcgi_temp_path {root}/fastcgi;
+  uwsgi_temp_path {root}/uwsgi;
+  scgi_temp_path {root}/scgi;
+  client_max_body_size 64m;
+  upstream replicas {{
+{servers}    keepalive 64;
+  }}
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{
+      proxy_pass http://replicas;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $http_host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_buffering off;
+      proxy_request_buffering off;
+      proxy_cache off;
+      proxy_read_timeout 3600s;
+      proxy_next_upstream error timeout;
+      proxy_connect_timeout 2s;
+    }}
+  }}
+}}
+"#
+        );
+        let config_path = dir.path().join("nginx.conf");
+        std::fs::write(&config_path, config).expect("write nginx.conf");
+        let child = Command::new(nginx_binary())
+            .arg("-c")
+            .arg(&config_path)
+            .arg("-p")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx installed (scripts/install-test-deps.sh installs it)");
+        let nginx = Self { dir, port, child };
+        assert!(
+            wait_for_port(port, Duration::from_secs(10)),
+            "nginx did not start: {}",
+            nginx.error_log()
+        );
+        nginx
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// nginx's error log, for failure messages.
+    pub fn error_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
+    }
+
+    /// nginx's access log: one line per proxied request, as
+    /// `METHOD URI STATUS UPSTREAM_ADDRESS`.
+    pub fn access_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,136 @@
+//! Three calculator replicas on one Redis behind a round-robin nginx with no
+//! stickiness: every MCP client must see them as one server.
+
+use std::time::Duration;
+
+use mcp_testkit::{Nginx, RedisServer, ReplicaSet, SseReader};
+use reqwest::StatusCode;
+use rmcp::{
+    ServiceExt,
+    model::{CallToolRequestParams, ClientConfig, ProtocolVersion},
+    transport::{
+        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
+    },
+};
+use serde_json::{Value, json};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_calculator");
+
+struct Fleet {
+    redis: RedisServer,
+    replicas: ReplicaSet,
+    nginx: Nginx,
+}
+
+async fn fleet() -> Fleet {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let replicas = ReplicaSet::start(BINARY, 3, &[("REDIS_URL", &url)]).await;
+    let nginx = Nginx::start(&replicas.ports());
+    Fleet {
+        redis,
+        replicas,
+        nginx,
+    }
+}
+
+#[tokio::test]
+async fn a_streamable_http_session_is_served_by_every_replica() {
+    let fleet = fleet().await;
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(format!("{}/mcp", fleet.nginx.url())),
+    );
+    let client = ClientConfig::default()
+        .with_protocol_version(ProtocolVersion::LATEST_WITH_INITIALIZE)
+        .serve(transport)
+        .await
+        .expect("initialize through nginx");
+    for i in 0..60 {
+        let result = client
+            .call_tool(
+                CallToolRequestParams::new("add")
+                    .with_arguments(json!({"a": i, "b": 1}).as_object().unwrap().clone()),
+            )
+            .await
+            .unwrap_or_else(|error| panic!("call {i}: {error}\n{}", fleet.replicas.logs()));
+        assert_eq!(
+            result.structured_content.unwrap()["result"],
+            f64::from(i + 1)
+        );
+    }
+    // The session and its user's index are in Redis.
+    assert_eq!(fleet.redis.cli(&["dbsize"]).trim(), "2");
+    client.cancel().await.unwrap();
+    // The calls really were spread over the three replicas.
+    let log = fleet.nginx.access_log();
+    for replica in &fleet.replicas.replicas {
+        let upstream = format!("127.0.0.1:{}", replica.port());
+        let served = log
+            .lines()
+            .filter(|line| line.starts_with("POST /mcp 200") && line.ends_with(&upstream))
+            .count();
+        assert!(
+            served >= 10,
+            "{} served {served} calls:\n{log}",
+            replica.name()
+        );
+    }
+}
+
+async fn post(url: &str, body: Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn legacy_sse_posts_reach_the_replica_holding_the_stream() {
+    let fleet = fleet().await;
+    let response = reqwest::get(format!("{}/sse", fleet.nginx.url()))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut reader = SseReader::new(response);
+    let endpoint = reader
+        .next_within(Duration::from_secs(5))
+        .await
+        .expect("endpoint");
+    let messages = format!("{}{}", fleet.nginx.url(), endpoint.data);
+    let init = post(
+        &messages,
+        json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2024-11-05", "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "1"}}}),
+    )
+    .await;
+    assert_eq!(
+        init.status(),
+        StatusCode::ACCEPTED,
+        "{}",
+        fleet.replicas.logs()
+    );
+    assert_eq!(reader.next_message().await["id"], 0);
+    post(
+        &messages,
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    )
+    .await;
+    for i in 1..=30 {
+        let accepted = post(
+            &messages,
+            json!({"jsonrpc": "2.0", "id": i, "method": "tools/call",
+                   "params": {"name": "multiply", "arguments": {"a": i, "b": 2}}}),
+        )
+        .await;
+        assert_eq!(accepted.status(), StatusCode::ACCEPTED, "post {i}");
+        let reply = reader.next_message().await;
+        assert_eq!(reply["id"], i);
+        assert_eq!(
+            reply["result"]["structuredContent"]["result"],
+            f64::from(i * 2)
+        );
+    }
+}
