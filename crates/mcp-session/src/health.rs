@@ -2,8 +2,9 @@
 //!
 //! - `GET /healthz` (liveness): `200` while the process serves HTTP at all,
 //!   with the service, version, replica and number of open SSE streams.
-//! - `GET /readyz` (readiness): `200` when the session store answers and the
-//!   replica is not shutting down, else `503`; the body says which check failed.
+//! - `GET /readyz` (readiness): `200` when the session store answers, the
+//!   replica has joined its fleet's Redis channels (with Redis) and is not
+//!   shutting down, else `503`; the body says which check failed.
 
 use std::sync::Arc;
 
@@ -24,7 +25,7 @@ pub(crate) async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
         "service": shared.service_name,
         "version": shared.service_version,
         "replica": shared.config.replica_id,
-        "open_sse_streams": shared.sse_streams.len(),
+        "open_sse_streams": shared.locals.sse.len(),
     }))
     .into_response()
 }
@@ -39,6 +40,18 @@ pub(crate) async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
             .into_response();
     }
     let backend = shared.store.backend();
+    if let Some(bus) = &shared.bus
+        && !bus.is_joined()
+    {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({
+                "status": "not_ready",
+                "fleet": { "status": "not subscribed to the fleet channels yet" },
+            })),
+        )
+            .into_response();
+    }
     match shared.store.ping().await {
         Ok(()) => Json(json!({
             "status": "ready",

@@ -43,6 +43,7 @@
 //! [`store`] (where sessions live). [`config`] reads the environment.
 
 pub mod config;
+pub mod fleet;
 pub mod health;
 pub mod identity;
 pub mod redis;

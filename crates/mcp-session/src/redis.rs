@@ -88,7 +88,7 @@ impl RedisConnection {
                 tracing::error!(error = %error.details(), "redis subscriber did not connect");
             }
             // Re-subscribe to tracked channels after every reconnection.
-            let _ = background.subscriber.manage_subscriptions();
+            drop(background.subscriber.manage_subscriptions());
         });
         Ok(connection)
     }

@@ -12,7 +12,7 @@
 //!                                                       └─ /healthz, /readyz ▶ health
 //! ```
 
-use std::{future::Future, io, net::SocketAddr, sync::Arc};
+use std::{future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
     Router,
@@ -21,19 +21,23 @@ use axum::{
     response::Response,
     routing::{any, get, post},
 };
-use rmcp::ServerHandler;
+use rmcp::{
+    ServerHandler,
+    transport::streamable_http_server::session::local::{LocalSessionManager, SessionConfig},
+};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::Config,
+    fleet::{FleetBus, FleetSessionManager, Locals, RedisEventStore},
     health,
     identity::Caller,
     redis::RedisConnection,
     store::{MemoryStore, RedisStore, SessionStore},
     telemetry,
     transport::{
-        sse::{self, SseStreams, SseTransport},
+        sse::{self, SseTransport},
         streamable_http::{self, StreamableHttp},
     },
 };
@@ -42,7 +46,11 @@ use crate::{
 pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) store: Arc<dyn SessionStore>,
-    pub(crate) sse_streams: SseStreams,
+    /// What this replica holds of sessions: rmcp workers, SSE streams,
+    /// standalone-stream connections, pending server-to-client requests.
+    pub(crate) locals: Arc<Locals>,
+    /// The Redis bus to the other replicas; `None` without Redis.
+    pub(crate) bus: Option<Arc<FleetBus>>,
     /// Cancelled when the server shuts down: ends SSE streams and sessions.
     pub(crate) shutdown: CancellationToken,
     pub(crate) service_name: String,
@@ -95,19 +103,38 @@ impl<S: ServerHandler> McpServer<S> {
         let listener = TcpListener::bind(&address).await.map_err(|error| {
             io::Error::new(error.kind(), format!("cannot listen on {address}: {error}"))
         })?;
-        let store = match self.store {
-            Some(store) => store,
+        let (store, redis) = match self.store {
+            Some(store) => (store, None),
             None => default_store(&self.config)?,
         };
+        let mut session_config = SessionConfig::default();
+        session_config.keep_alive = Some(self.config.session_ttl.min(MAX_WORKER_IDLE));
+        let mut workers = LocalSessionManager::default();
+        workers.session_config = session_config;
+        let events = redis
+            .as_ref()
+            .map(|redis| RedisEventStore::new(redis.clone(), &self.name, self.config.session_ttl));
+        if let Some(events) = &events {
+            workers = workers.with_event_store(events.clone());
+        }
+        let locals = Arc::new(Locals::new(workers));
+        let bus = match redis {
+            Some(redis) => Some(
+                FleetBus::join(redis, &self.name, &self.config.replica_id, locals.clone()).await,
+            ),
+            None => None,
+        };
+        let manager = FleetSessionManager::new(locals.clone(), bus.clone().zip(events));
         let shared = Arc::new(Shared {
             config: self.config,
             store,
-            sse_streams: SseStreams::default(),
+            locals,
+            bus,
             shutdown: CancellationToken::new(),
             service_name: self.name,
             service_version: self.version,
         });
-        let router = router(shared.clone(), self.factory);
+        let router = router(shared.clone(), self.factory, manager);
         Ok(BoundServer {
             listener,
             router,
@@ -116,21 +143,25 @@ impl<S: ServerHandler> McpServer<S> {
     }
 }
 
-/// The store `config` selects: Redis when `REDIS_URL` is set, else memory.
-fn default_store(config: &Config) -> io::Result<Arc<dyn SessionStore>> {
+/// Longest idle time of an in-memory session worker; a worker evicted earlier
+/// than its session's TTL is restored from the store on the next request.
+const MAX_WORKER_IDLE: Duration = Duration::from_secs(300);
+
+/// The store `config` selects: Redis when `REDIS_URL` is set (returned too,
+/// for the fleet bus), else memory.
+fn default_store(config: &Config) -> io::Result<(Arc<dyn SessionStore>, Option<RedisConnection>)> {
     let Some(url) = &config.redis_url else {
         let mut store = MemoryStore::new(config.session_ttl);
         if let Some(limit) = config.max_sessions_per_user {
             store = store.with_max_sessions_per_user(limit);
         }
-        return Ok(Arc::new(store));
+        return Ok((Arc::new(store), None));
     };
     let redis = RedisConnection::connect(url, config.redis_pool_size, config.redis_command_timeout)
         .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error.to_string()))?;
-    Ok(Arc::new(
-        RedisStore::new(redis, config.session_ttl)
-            .with_max_sessions_per_user(config.max_sessions_per_user),
-    ))
+    let store = RedisStore::new(redis.clone(), config.session_ttl)
+        .with_max_sessions_per_user(config.max_sessions_per_user);
+    Ok((Arc::new(store), Some(redis)))
 }
 
 /// Middleware: resolves the [`Caller`] of each request and puts it in the
@@ -144,8 +175,9 @@ async fn resolve_caller(mut request: Request, next: Next) -> Response {
 fn router<S: ServerHandler>(
     shared: Arc<Shared>,
     factory: Arc<dyn Fn() -> S + Send + Sync>,
+    manager: FleetSessionManager,
 ) -> Router {
-    let streamable = Arc::new(StreamableHttp::new(factory.clone(), &shared));
+    let streamable = Arc::new(StreamableHttp::new(factory.clone(), &shared, manager));
     let sse = Arc::new(SseTransport {
         shared: shared.clone(),
         factory,

@@ -25,7 +25,7 @@ pub struct Replica {
 impl Replica {
     /// Starts `binary` as replica `name` with `env` (on top of
     /// `MCP_SERVER_HOST=127.0.0.1`, `MCP_SERVER_PORT`, `REPLICA_ID` and
-    /// `RUST_LOG=info`), and waits (at most 20 s) for its `/healthz`.
+    /// `RUST_LOG=info`), and waits (at most 20 s) until its `/readyz` answers `200`.
     pub async fn start(binary: impl Into<PathBuf>, name: &str, env: &[(&str, &str)]) -> Self {
         let mut replica = Self {
             binary: binary.into(),
@@ -119,7 +119,7 @@ impl Replica {
             .unwrap_or_else(|error| panic!("cannot start {}: {error}", self.binary.display()));
         self.child = Some(child);
         let healthy =
-            wait_for_http(&format!("{}/healthz", self.url()), Duration::from_secs(20)).await;
+            wait_for_http(&format!("{}/readyz", self.url()), Duration::from_secs(20)).await;
         assert!(
             healthy,
             "replica {} did not start:\n{}",

@@ -59,7 +59,8 @@ async fn a_streamable_http_session_is_served_by_every_replica() {
         );
     }
     // The session and its user's index are in Redis.
-    assert_eq!(fleet.redis.cli(&["dbsize"]).trim(), "2");
+    let keys = fleet.redis.cli(&["--scan", "--pattern", "mcp_user_*"]);
+    assert_eq!(keys.lines().count(), 2, "{keys}");
     client.cancel().await.unwrap();
     // The calls really were spread over the three replicas.
     let log = fleet.nginx.access_log();

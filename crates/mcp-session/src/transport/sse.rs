@@ -39,12 +39,13 @@ use rmcp::{
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tokio_util::sync::PollSender;
+use tokio_util::sync::{CancellationToken, PollSender};
 
 use super::errors::{
     INVALID_REQUEST, PARSE_ERROR, jsonrpc_error, session_not_found, store_failure,
 };
 use crate::{
+    fleet::{Delivery, Envelope, with_caller},
     identity::{Caller, UserHash},
     server::Shared,
     store::{SessionRecord, TransportKind},
@@ -66,6 +67,8 @@ pub(crate) struct SseStreams {
 struct StreamHandle {
     owner: UserHash,
     inbound: mpsc::Sender<ClientJsonRpcMessage>,
+    /// Cancelling it ends the stream and the session's handler.
+    closed: CancellationToken,
 }
 
 impl SseStreams {
@@ -86,6 +89,31 @@ impl SseStreams {
     /// Number of SSE streams open on this replica.
     pub(crate) fn len(&self) -> usize {
         self.lock().len()
+    }
+
+    /// Hands a message that reached another replica to the session's stream
+    /// held here, if `caller` owns it. Returns whether it did.
+    pub(crate) async fn deliver(
+        &self,
+        id: &str,
+        caller: &Caller,
+        message: ClientJsonRpcMessage,
+    ) -> bool {
+        let Some(handle) = self.get(id, &caller.user_hash) else {
+            return false;
+        };
+        handle
+            .inbound
+            .send(with_caller(message, caller.clone()))
+            .await
+            .is_ok()
+    }
+
+    /// Ends the session's stream held here, if any.
+    pub(crate) fn close(&self, id: &str) {
+        if let Some(handle) = self.lock().remove(id) {
+            handle.closed.cancel();
+        }
     }
 }
 
@@ -126,14 +154,15 @@ pub(crate) async fn open_stream<S: ServerHandler>(
 
     let (inbound_tx, inbound_rx) = mpsc::channel::<ClientJsonRpcMessage>(CHANNEL_CAPACITY);
     let (outbound_tx, outbound_rx) = mpsc::channel::<ServerJsonRpcMessage>(CHANNEL_CAPACITY);
-    shared.sse_streams.lock().insert(
+    let session_ct = shared.shutdown.child_token();
+    shared.locals.sse.lock().insert(
         id.clone(),
         StreamHandle {
             owner: caller.user_hash.clone(),
             inbound: inbound_tx,
+            closed: session_ct.clone(),
         },
     );
-    let session_ct = shared.shutdown.child_token();
     tokio::spawn(run_session(
         (sse.factory)(),
         (
@@ -201,7 +230,7 @@ async fn run_session<S: ServerHandler>(
         Err(_) => tracing::info!(session_id = %id, "sse session sent no initialize in time"),
     }
     ct.cancel();
-    shared.sse_streams.lock().remove(&id);
+    shared.locals.sse.lock().remove(&id);
     if let Err(error) = shared.store.delete(&owner, &id).await {
         tracing::warn!(session_id = %id, %error, "could not delete ended sse session");
     }
@@ -228,7 +257,7 @@ fn session_id_of(request: &Request) -> Option<String> {
 /// | case | status |
 /// |---|---|
 /// | no `session_id` | 400 |
-/// | unknown, ended or another user's session | 404 |
+/// | unknown, ended or another user's session, or its stream's replica gone | 404 |
 /// | body over `MAX_REQUEST_BODY_BYTES` | 413 |
 /// | invalid JSON | 400, JSON-RPC `-32700` |
 /// | JSON that is no JSON-RPC message | 400, JSON-RPC `-32600` |
@@ -246,13 +275,12 @@ pub(crate) async fn post_message<S: ServerHandler>(
             .into_response();
     };
     let caller = caller_of(&request);
-    let Some(handle) = shared.sse_streams.get(&id, &caller.user_hash) else {
-        tracing::info!(session_id = %id, "unknown session id on /messages");
-        return session_not_found();
-    };
     let mut record = match shared.store.access(&caller.user_hash, &id).await {
-        Ok(Some(record)) => record,
-        Ok(None) => return session_not_found(),
+        Ok(Some(record)) if record.transport == TransportKind::Sse => record,
+        Ok(_) => {
+            tracing::info!(session_id = %id, "unknown session id on /messages");
+            return session_not_found();
+        }
         Err(error) => return store_failure(&error),
     };
 
@@ -296,11 +324,34 @@ pub(crate) async fn post_message<S: ServerHandler>(
             return store_failure(&error);
         }
     }
-    message.insert_extension(parts);
-    if handle.inbound.send(message).await.is_err() {
-        return session_not_found();
+    if let Some(handle) = shared.locals.sse.get(&id, &caller.user_hash) {
+        message.insert_extension(parts);
+        if handle.inbound.send(message).await.is_err() {
+            return session_not_found();
+        }
+        return (StatusCode::ACCEPTED, "Accepted").into_response();
     }
-    (StatusCode::ACCEPTED, "Accepted").into_response()
+    // The stream is held by another replica: send the message there.
+    let Some(bus) = &shared.bus else {
+        return session_not_found();
+    };
+    let envelope = Envelope::ClientMessage {
+        origin: bus.replica_id().to_owned(),
+        session_id: id.clone(),
+        caller: caller.clone(),
+        message,
+    };
+    match bus.send_to(&record.replica_id, &envelope).await {
+        Ok(Delivery::Delivered) => (StatusCode::ACCEPTED, "Accepted").into_response(),
+        Ok(Delivery::Gone) => {
+            tracing::info!(session_id = %id, holder = %record.replica_id, "sse stream holder is gone");
+            if let Err(error) = shared.store.delete(&caller.user_hash, &id).await {
+                tracing::warn!(session_id = %id, %error, "could not delete orphaned sse session");
+            }
+            session_not_found()
+        }
+        Err(error) => store_failure(&error),
+    }
 }
 
 #[cfg(test)]

@@ -24,7 +24,6 @@
 use std::{
     convert::Infallible,
     sync::{Arc, Mutex},
-    time::Duration,
 };
 
 use axum::{
@@ -40,7 +39,6 @@ use rmcp::{
         streamable_http_server::session::{
             SessionId, SessionManager, SessionState, SessionStore as RmcpSessionStore,
             SessionStoreError,
-            local::{LocalSessionManager, SessionConfig},
         },
     },
 };
@@ -49,6 +47,7 @@ use http_body_util::BodyExt;
 
 use super::errors::{PARSE_ERROR, jsonrpc_error, session_not_found, store_failure};
 use crate::{
+    fleet::{Envelope, FleetBus, FleetSessionManager},
     identity::Caller,
     server::Shared,
     store::{SessionRecord, SessionStore, StoreError, TransportKind},
@@ -56,10 +55,6 @@ use crate::{
 
 /// The `Mcp-Session-Id` header (MCP 2025-03-26, Transports §Session Management).
 pub const HEADER_SESSION_ID: &str = "mcp-session-id";
-
-/// Longest idle time of an in-memory session worker; a worker evicted earlier
-/// than its session's TTL is restored from the store on the next request.
-const MAX_WORKER_IDLE: Duration = Duration::from_secs(300);
 
 tokio::task_local! {
     static SCOPE: RequestScope;
@@ -85,12 +80,22 @@ fn scoped_caller() -> Result<Caller, SessionStoreError> {
 pub struct StoreBridge {
     store: Arc<dyn SessionStore>,
     replica_id: String,
+    bus: Option<Arc<FleetBus>>,
 }
 
 impl StoreBridge {
-    /// Bridges `store`; new sessions are recorded as created by `replica_id`.
-    pub fn new(store: Arc<dyn SessionStore>, replica_id: String) -> Self {
-        Self { store, replica_id }
+    /// Bridges `store`; new sessions are recorded as created by `replica_id`;
+    /// deletions are announced on `bus` so every replica drops the session.
+    pub fn new(
+        store: Arc<dyn SessionStore>,
+        replica_id: String,
+        bus: Option<Arc<FleetBus>>,
+    ) -> Self {
+        Self {
+            store,
+            replica_id,
+            bus,
+        }
     }
 }
 
@@ -129,26 +134,29 @@ impl RmcpSessionStore for StoreBridge {
     async fn delete(&self, session_id: &str) -> Result<(), SessionStoreError> {
         let caller = scoped_caller()?;
         self.store.delete(&caller.user_hash, session_id).await?;
+        if let Some(bus) = &self.bus {
+            bus.broadcast(&Envelope::SessionClosed {
+                session_id: session_id.to_owned(),
+            })
+            .await?;
+        }
         Ok(())
     }
 }
 
-/// The rmcp service and its in-memory session workers, shared by all requests.
+/// The rmcp service, shared by all requests.
 pub struct StreamableHttp<S: ServerHandler> {
-    service: StreamableHttpService<S, LocalSessionManager>,
-    workers: Arc<LocalSessionManager>,
+    service: StreamableHttpService<S, FleetSessionManager>,
 }
 
 impl<S: ServerHandler> StreamableHttp<S> {
     /// Builds the rmcp service for `factory`, with the settings of `shared`.
-    pub(crate) fn new(factory: Arc<dyn Fn() -> S + Send + Sync>, shared: &Shared) -> Self {
+    pub(crate) fn new(
+        factory: Arc<dyn Fn() -> S + Send + Sync>,
+        shared: &Shared,
+        manager: FleetSessionManager,
+    ) -> Self {
         let config = &shared.config;
-        let mut session_config = SessionConfig::default();
-        session_config.keep_alive = Some(config.session_ttl.min(MAX_WORKER_IDLE));
-        let mut workers = LocalSessionManager::default();
-        workers.session_config = session_config;
-        let workers = Arc::new(workers);
-
         let mut http_config = StreamableHttpServerConfig::default()
             .with_sse_keep_alive(Some(config.sse_keep_alive))
             .with_max_request_body_bytes(config.max_request_body_bytes)
@@ -161,10 +169,11 @@ impl<S: ServerHandler> StreamableHttp<S> {
         http_config.session_store = Some(Arc::new(StoreBridge::new(
             shared.store.clone(),
             config.replica_id.clone(),
+            shared.bus.clone(),
         )));
         let service =
-            StreamableHttpService::new(move || Ok(factory()), workers.clone(), http_config);
-        Self { service, workers }
+            StreamableHttpService::new(move || Ok(factory()), Arc::new(manager), http_config);
+        Self { service }
     }
 }
 
@@ -225,6 +234,7 @@ pub(crate) async fn handle<S: ServerHandler>(
             Err(error) => return Ok(store_failure(&error)),
         }
     }
+    let is_delete = request.method() == axum::http::Method::DELETE;
     let json_post = request.method() == axum::http::Method::POST
         && request
             .headers()
@@ -251,7 +261,7 @@ pub(crate) async fn handle<S: ServerHandler>(
             .and_then(|value| value.to_str().ok())
         {
             let id = SessionId::from(id.to_owned());
-            if let Err(close_error) = http.workers.close_session(&id).await {
+            if let Err(close_error) = shared.locals.workers.close_session(&id).await {
                 tracing::warn!(session_id = %id, error = %close_error, "closing unrecorded session");
             }
         }
@@ -259,6 +269,11 @@ pub(crate) async fn handle<S: ServerHandler>(
     }
     if json_post && response.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE {
         return Ok(undecodable_body(response).await);
+    }
+    if is_delete && response.status() == StatusCode::ACCEPTED {
+        // rmcp answers a DELETE with 202; the session is gone at once, and
+        // clients (the Python SDK) expect 200 or 204 for a termination.
+        return Ok(StatusCode::NO_CONTENT.into_response());
     }
     Ok(response.into_response())
 }

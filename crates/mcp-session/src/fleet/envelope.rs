@@ -1,0 +1,48 @@
+//! What replicas say to each other over Redis pub/sub.
+
+use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
+use serde::{Deserialize, Serialize};
+
+use crate::identity::Caller;
+
+/// One message between replicas, serialized as JSON with a `kind` tag.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Envelope {
+    /// A session was deleted: every replica drops what it holds of it
+    /// (rmcp worker, open streams). Sent on the fleet channel.
+    SessionClosed {
+        /// The session.
+        session_id: String,
+    },
+    /// A client message for a session whose handler runs elsewhere:
+    /// - on a replica channel: an HTTP+SSE `POST /messages` that reached a
+    ///   replica other than the one holding the stream;
+    /// - on the fleet channel: a client's response to a server-to-client
+    ///   request (sampling, elicitation, roots), or a client notification,
+    ///   for whichever replica's handler is waiting for it.
+    ClientMessage {
+        /// The replica that sent it (which ignores its own broadcasts).
+        origin: String,
+        /// The session.
+        session_id: String,
+        /// Who sent it (the receiving replica checks ownership again and
+        /// hands it to tools).
+        caller: Caller,
+        /// The JSON-RPC message.
+        message: ClientJsonRpcMessage,
+    },
+    /// A server message on a session's standalone (GET) stream, already
+    /// stored for replay: replicas holding that stream's connection send it.
+    /// Sent on the fleet channel.
+    StreamEvent {
+        /// rmcp's stream id (`<session_id>:common`).
+        stream_id: String,
+        /// The SSE event id (`Last-Event-ID` for resumption).
+        event_id: String,
+        /// The message, or `None` for a priming event.
+        message: Option<ServerJsonRpcMessage>,
+        /// The SSE `retry` hint, in milliseconds.
+        retry_ms: Option<u64>,
+    },
+}

@@ -1,0 +1,281 @@
+//! Resumable SSE streams on Redis Streams: rmcp's `EventStore`, shared by all
+//! replicas (MCP 2025-06-18, Transports §Resumability and Redelivery).
+//!
+//! Each SSE stream's events are appended to the Redis Stream
+//! `mcp_stream_events:<stream_id>` (trimmed to about [`MAX_EVENTS`] entries,
+//! expiring with the session's TTL), with our own globally unique event id in
+//! field `e` and the message in field `d`. Event ids are
+//! `<stream_id>#<replica nonce>-<sequence>`, so a `Last-Event-ID` names the
+//! stream to replay from, whichever replica wrote it.
+//!
+//! Writes are batched: [`RedisEventStore::store_event`] assigns the id and
+//! queues the event; one writer task sends whatever has queued as one
+//! pipeline (one round trip for many events under load). Events of standalone
+//! streams (`<session_id>:common`) are also published on the fleet channel in
+//! the same pipeline, so the replica holding the client's GET connection
+//! sends them at once.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use fred::{prelude::*, types::streams::XCap};
+use rmcp::{
+    model::ServerJsonRpcMessage,
+    transport::streamable_http_server::session::{
+        EventId, EventStore, EventStoreError, EventStream, ServerSseMessage,
+    },
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use super::Envelope;
+use crate::redis::RedisConnection;
+
+/// Events kept per stream (approximately: Redis trims in whole nodes).
+pub const MAX_EVENTS: u64 = 1000;
+
+/// Events queued for the writer before `store_event` waits.
+const QUEUE: usize = 10_000;
+
+/// Events written per pipeline at most.
+const BATCH: usize = 512;
+
+/// The Redis key of a stream's events.
+pub fn stream_key(stream_id: &str) -> String {
+    format!("mcp_stream_events:{stream_id}")
+}
+
+/// The stream an event id belongs to.
+pub fn stream_of(event_id: &str) -> Option<&str> {
+    event_id.rsplit_once('#').map(|(stream, _)| stream)
+}
+
+/// Whether `stream_id` is a session's standalone (GET) stream.
+pub fn is_standalone(stream_id: &str) -> bool {
+    stream_id.ends_with(":common")
+}
+
+/// An SSE event with an id, and a message or a retry hint (or both).
+pub(crate) fn sse_message(
+    event_id: String,
+    message: Option<ServerJsonRpcMessage>,
+    retry: Option<Duration>,
+) -> ServerSseMessage {
+    let mut event = match message {
+        Some(message) => ServerSseMessage::new(event_id, message),
+        None => ServerSseMessage::priming(event_id, retry.unwrap_or_default()),
+    };
+    event.retry = retry;
+    event
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredEvent {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<ServerJsonRpcMessage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_ms: Option<u64>,
+}
+
+struct Queued {
+    stream_id: String,
+    event_id: String,
+    payload: String,
+    publish: Option<String>,
+}
+
+/// rmcp's [`EventStore`] on Redis Streams, with batched writes.
+pub struct RedisEventStore {
+    redis: RedisConnection,
+    queue: mpsc::Sender<Queued>,
+    nonce: String,
+    sequence: AtomicU64,
+    fleet_channel: String,
+}
+
+impl RedisEventStore {
+    /// An event store on `redis` for the fleet of `service`; stream keys
+    /// expire `ttl` after their last event.
+    pub fn new(redis: RedisConnection, service: &str, ttl: Duration) -> Arc<Self> {
+        let (queue, receiver) = mpsc::channel(QUEUE);
+        let fleet_channel = format!("mcp_fleet:{service}");
+        tokio::spawn(write_batches(
+            redis.clone(),
+            receiver,
+            fleet_channel.clone(),
+            ttl.as_secs().max(1) as i64,
+        ));
+        Arc::new(Self {
+            redis,
+            queue,
+            nonce: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
+            sequence: AtomicU64::new(0),
+            fleet_channel,
+        })
+    }
+
+    /// The name of the fleet channel common events are published on.
+    pub fn fleet_channel(&self) -> &str {
+        &self.fleet_channel
+    }
+
+    /// The events of `stream_id` stored after `after` (all of them when
+    /// `after` is `None` or no longer stored), in order.
+    ///
+    /// # Errors
+    /// Redis being unreachable.
+    pub async fn events_after(
+        &self,
+        stream_id: &str,
+        after: Option<&str>,
+    ) -> Result<Vec<ServerSseMessage>, EventStoreError> {
+        let entries: Vec<(String, HashMap<String, String>)> = self
+            .redis
+            .pool()
+            .xrange(stream_key(stream_id), "-", "+", None)
+            .await
+            .map_err(|error| format!("redis: {}", error.details()))?;
+        let start = after
+            .and_then(|after| {
+                entries
+                    .iter()
+                    .position(|(_, fields)| fields.get("e").map(String::as_str) == Some(after))
+            })
+            .map_or(0, |position| position + 1);
+        Ok(entries
+            .into_iter()
+            .skip(start)
+            .filter_map(|(_, mut fields)| {
+                let event_id = fields.remove("e")?;
+                let stored: StoredEvent = serde_json::from_str(fields.get("d")?).ok()?;
+                Some(sse_message(
+                    event_id,
+                    stored.message,
+                    stored.retry_ms.map(Duration::from_millis),
+                ))
+            })
+            .collect())
+    }
+
+    /// Whether the stream holds the event `event_id` yet (writes are batched,
+    /// so an id handed to a client may reach Redis a moment later).
+    pub async fn contains(&self, stream_id: &str, event_id: &str) -> bool {
+        let entries: Result<Vec<(String, HashMap<String, String>)>, _> = self
+            .redis
+            .pool()
+            .xrange(stream_key(stream_id), "-", "+", None)
+            .await;
+        entries.is_ok_and(|entries| {
+            entries
+                .iter()
+                .any(|(_, fields)| fields.get("e").map(String::as_str) == Some(event_id))
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl EventStore for RedisEventStore {
+    async fn store_event(
+        &self,
+        stream_id: &str,
+        event: &ServerSseMessage,
+    ) -> Result<EventId, EventStoreError> {
+        let sequence = self.sequence.fetch_add(1, Ordering::Relaxed);
+        let event_id = format!("{stream_id}#{}-{sequence}", self.nonce);
+        let stored = StoredEvent {
+            message: event.message.as_deref().cloned(),
+            retry_ms: event.retry.map(|retry| retry.as_millis() as u64),
+        };
+        let payload = serde_json::to_string(&stored)?;
+        let publish = if is_standalone(stream_id) {
+            Some(serde_json::to_string(&Envelope::StreamEvent {
+                stream_id: stream_id.to_owned(),
+                event_id: event_id.clone(),
+                message: stored.message,
+                retry_ms: stored.retry_ms,
+            })?)
+        } else {
+            None
+        };
+        self.queue
+            .send(Queued {
+                stream_id: stream_id.to_owned(),
+                event_id: event_id.clone(),
+                payload,
+                publish,
+            })
+            .await
+            .map_err(|_| "event writer stopped")?;
+        Ok(event_id)
+    }
+
+    async fn replay_events_after(
+        &self,
+        last_event_id: &str,
+    ) -> Result<EventStream, EventStoreError> {
+        let stream_id = stream_of(last_event_id).ok_or("malformed Last-Event-ID")?;
+        let events = self.events_after(stream_id, Some(last_event_id)).await?;
+        Ok(Box::pin(futures::stream::iter(events)))
+    }
+}
+
+/// Writes queued events, one pipeline per batch, until the store is dropped.
+async fn write_batches(
+    redis: RedisConnection,
+    mut queue: mpsc::Receiver<Queued>,
+    fleet_channel: String,
+    ttl_seconds: i64,
+) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while queue.recv_many(&mut batch, BATCH).await > 0 {
+        let pipeline = redis.pool().next().pipeline();
+        let mut queued = Ok(());
+        for event in &batch {
+            let key = stream_key(&event.stream_id);
+            let cap = XCap::try_from(("MAXLEN", "~", MAX_EVENTS as i64));
+            queued = async {
+                let _: () = pipeline
+                    .xadd(
+                        &key,
+                        false,
+                        cap?,
+                        "*",
+                        vec![
+                            ("e", event.event_id.as_str()),
+                            ("d", event.payload.as_str()),
+                        ],
+                    )
+                    .await?;
+                let _: () = pipeline.expire(&key, ttl_seconds, None).await?;
+                if let Some(envelope) = &event.publish {
+                    let _: () = pipeline
+                        .publish(fleet_channel.as_str(), envelope.as_str())
+                        .await?;
+                }
+                Ok::<(), fred::error::Error>(())
+            }
+            .await;
+            if queued.is_err() {
+                break;
+            }
+        }
+        let written = match queued {
+            Ok(()) => pipeline.all::<Vec<Value>>().await.map(|_| ()),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = written {
+            tracing::warn!(
+                events = batch.len(),
+                error = %error.details(),
+                "could not store SSE events for replay"
+            );
+        }
+        batch.clear();
+    }
+}

@@ -1,0 +1,372 @@
+//! The fleet: how the replicas of one service cooperate through Redis.
+//!
+//! A session's requests may reach any replica, but some things live in one
+//! process: the SSE connection a client holds open, the tool call waiting for
+//! the client's answer to a sampling request. The [`FleetBus`] carries what
+//! must reach them, over Redis pub/sub:
+//!
+//! | channel | kind | carries |
+//! |---|---|---|
+//! | `mcp_fleet:<service>` | `PUBLISH` | session deletions, server events of standalone streams, client responses and notifications for handlers running elsewhere |
+//! | `mcp_replica:<service>:<replica_id>` | `SPUBLISH` (sharded) | HTTP+SSE messages for the stream this replica holds |
+//!
+//! Sending to a replica channel reports how many subscribers received the
+//! message: zero means the replica holding the stream is gone, and the POST
+//! gets `404` so that the client reconnects.
+//!
+//! Every replica also stores the events of SSE streams in Redis Streams
+//! ([`RedisEventStore`]), so a client that reconnects with `Last-Event-ID` to
+//! any replica gets what it missed.
+
+mod envelope;
+pub mod events;
+mod sessions;
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex},
+};
+
+pub use envelope::Envelope;
+pub use events::RedisEventStore;
+use fred::prelude::*;
+use rmcp::{
+    model::{ClientJsonRpcMessage, RequestId},
+    transport::streamable_http_server::session::{
+        ServerSseMessage, SessionManager, local::LocalSessionManager,
+    },
+};
+pub use sessions::{FleetSessionError, FleetSessionManager, FleetTransport};
+use tokio::sync::mpsc;
+
+use crate::{
+    identity::Caller,
+    redis::{RedisConnection, unavailable},
+    store::StoreError,
+    transport::sse::SseStreams,
+};
+
+/// Longest wait at start-up for the fleet subscriptions.
+const JOIN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Outcome of sending a message to the replica that holds a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// The replica received it.
+    Delivered,
+    /// No replica listens on that channel any more.
+    Gone,
+}
+
+/// Live SSE connections of standalone streams on this replica, by stream id.
+#[derive(Default)]
+pub(crate) struct Tails {
+    tails: Mutex<HashMap<String, Vec<mpsc::Sender<ServerSseMessage>>>>,
+}
+
+impl Tails {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, Vec<mpsc::Sender<ServerSseMessage>>>> {
+        self.tails
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Registers a connection for `stream_id`; events arrive on the receiver.
+    pub(crate) fn open(&self, stream_id: &str) -> mpsc::Receiver<ServerSseMessage> {
+        let (sender, receiver) = mpsc::channel(64);
+        self.lock()
+            .entry(stream_id.to_owned())
+            .or_default()
+            .push(sender);
+        receiver
+    }
+
+    fn deliver(&self, stream_id: &str, event: &ServerSseMessage) {
+        let mut tails = self.lock();
+        if let Some(senders) = tails.get_mut(stream_id) {
+            // A full or closed connection is dropped: the client resumes with
+            // Last-Event-ID and gets the rest from the event store.
+            senders.retain(|sender| sender.try_send(event.clone()).is_ok());
+            if senders.is_empty() {
+                tails.remove(stream_id);
+            }
+        }
+    }
+
+    /// Closes every connection of the session's streams.
+    pub(crate) fn close_session(&self, session_id: &str) {
+        let prefix = format!("{session_id}:");
+        self.lock()
+            .retain(|stream_id, _| !stream_id.starts_with(&prefix));
+    }
+}
+
+/// Server-to-client requests (sampling, elicitation, roots) that handlers on
+/// this replica are waiting on, by session.
+#[derive(Default)]
+pub(crate) struct PendingRequests {
+    pending: Mutex<HashSet<(String, RequestId)>>,
+}
+
+impl PendingRequests {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<(String, RequestId)>> {
+        self.pending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn insert(&self, session_id: &str, id: RequestId) {
+        self.lock().insert((session_id.to_owned(), id));
+    }
+
+    pub(crate) fn remove(&self, session_id: &str, id: &RequestId) -> bool {
+        self.lock().remove(&(session_id.to_owned(), id.clone()))
+    }
+
+    pub(crate) fn contains(&self, session_id: &str, id: &RequestId) -> bool {
+        self.lock().contains(&(session_id.to_owned(), id.clone()))
+    }
+}
+
+/// What this replica holds of sessions, shared by the transports and the bus.
+pub(crate) struct Locals {
+    pub(crate) workers: Arc<LocalSessionManager>,
+    pub(crate) sse: Arc<SseStreams>,
+    pub(crate) tails: Tails,
+    pub(crate) pending: PendingRequests,
+}
+
+impl Locals {
+    pub(crate) fn new(workers: LocalSessionManager) -> Self {
+        Self {
+            workers: Arc::new(workers),
+            sse: Arc::default(),
+            tails: Tails::default(),
+            pending: PendingRequests::default(),
+        }
+    }
+
+    /// Hands `message` to this replica's rmcp worker of `session_id`, if it
+    /// has one. Returns whether it did.
+    pub(crate) async fn deliver_to_worker(
+        &self,
+        session_id: &str,
+        message: ClientJsonRpcMessage,
+    ) -> bool {
+        let id: Arc<str> = session_id.into();
+        if !self.workers.has_session(&id).await.unwrap_or(false) {
+            return false;
+        }
+        self.workers.accept_message(&id, message).await.is_ok()
+    }
+
+    /// Drops everything this replica holds of `session_id`.
+    pub(crate) async fn close_session(&self, session_id: &str) {
+        let id: Arc<str> = session_id.into();
+        if let Err(error) = self.workers.close_session(&id).await {
+            tracing::debug!(session_id, %error, "closing local worker");
+        }
+        self.tails.close_session(session_id);
+        self.sse.close(session_id);
+    }
+}
+
+/// The Redis pub/sub bus between the replicas of one service.
+pub struct FleetBus {
+    redis: RedisConnection,
+    fleet_channel: String,
+    replica_prefix: String,
+    replica_channel: String,
+    replica_id: String,
+    locals: Arc<Locals>,
+    /// Whether the subscriptions are in place (messages can reach us).
+    joined: tokio::sync::watch::Sender<bool>,
+}
+
+impl FleetBus {
+    /// Joins the fleet of `service` as `replica_id`: subscribes to the fleet
+    /// channel and this replica's channel, and dispatches what arrives.
+    pub(crate) async fn join(
+        redis: RedisConnection,
+        service: &str,
+        replica_id: &str,
+        locals: Arc<Locals>,
+    ) -> Arc<Self> {
+        let bus = Arc::new(Self {
+            fleet_channel: format!("mcp_fleet:{service}"),
+            replica_prefix: format!("mcp_replica:{service}:"),
+            replica_channel: format!("mcp_replica:{service}:{replica_id}"),
+            replica_id: replica_id.to_owned(),
+            redis,
+            locals,
+            joined: tokio::sync::watch::Sender::new(false),
+        });
+        let listener = bus.clone();
+        let mut joined = bus.joined.subscribe();
+        tokio::spawn(async move { listener.listen().await });
+        // Serve only once other replicas can reach us, unless Redis is down:
+        // then start anyway, not ready, and join when it comes back.
+        let _ = tokio::time::timeout(JOIN_WAIT, joined.wait_for(|joined| *joined)).await;
+        bus
+    }
+
+    /// Whether this replica is subscribed to the fleet's channels.
+    pub fn is_joined(&self) -> bool {
+        *self.joined.borrow()
+    }
+
+    async fn listen(self: Arc<Self>) {
+        let subscriber = self.redis.subscriber().clone();
+        let mut messages = subscriber.message_rx();
+        // Subscriptions are tracked and renewed by fred after reconnections;
+        // retry the first ones until Redis answers.
+        loop {
+            let subscribed = async {
+                subscriber.subscribe(self.fleet_channel.as_str()).await?;
+                subscriber.ssubscribe(self.replica_channel.as_str()).await
+            }
+            .await;
+            match subscribed {
+                Ok(()) => break,
+                Err(error) => {
+                    tracing::warn!(error = %error.details(), "fleet subscription failed, retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                }
+            }
+        }
+        self.joined.send_replace(true);
+        tracing::info!(channel = %self.replica_channel, "joined the fleet");
+        loop {
+            match messages.recv().await {
+                Ok(message) => {
+                    let Some(text) = message.value.as_str() else {
+                        continue;
+                    };
+                    match serde_json::from_str::<Envelope>(&text) {
+                        Ok(envelope) => self.dispatch(envelope).await,
+                        Err(error) => tracing::warn!(%error, "undecodable fleet message"),
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "fleet listener lagged; messages lost");
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    }
+
+    async fn dispatch(&self, envelope: Envelope) {
+        match envelope {
+            Envelope::SessionClosed { session_id } => self.locals.close_session(&session_id).await,
+            Envelope::ClientMessage {
+                origin,
+                session_id,
+                caller,
+                message,
+            } => {
+                if origin == self.replica_id {
+                    return;
+                }
+                if self
+                    .locals
+                    .sse
+                    .deliver(&session_id, &caller, message.clone())
+                    .await
+                {
+                    return;
+                }
+                let for_pending_request = match &message {
+                    ClientJsonRpcMessage::Response(response) => Some(&response.id),
+                    ClientJsonRpcMessage::Error(error) => error.id.as_ref(),
+                    _ => None,
+                };
+                match for_pending_request {
+                    Some(id) if !self.locals.pending.contains(&session_id, id) => {}
+                    _ => {
+                        self.locals
+                            .deliver_to_worker(&session_id, with_caller(message, caller))
+                            .await;
+                    }
+                }
+            }
+            Envelope::StreamEvent {
+                stream_id,
+                event_id,
+                message,
+                retry_ms,
+            } => {
+                let event = events::sse_message(
+                    event_id,
+                    message,
+                    retry_ms.map(std::time::Duration::from_millis),
+                );
+                self.locals.tails.deliver(&stream_id, &event);
+            }
+        }
+    }
+
+    /// This replica's id.
+    pub fn replica_id(&self) -> &str {
+        &self.replica_id
+    }
+
+    fn encode(envelope: &Envelope) -> Result<String, StoreError> {
+        serde_json::to_string(envelope).map_err(|error| StoreError::Corrupt(error.to_string()))
+    }
+
+    /// Tells every replica (this one included) about `envelope`.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when Redis cannot be reached.
+    pub async fn broadcast(&self, envelope: &Envelope) -> Result<(), StoreError> {
+        let _: i64 = self
+            .redis
+            .pool()
+            .next()
+            .publish(self.fleet_channel.as_str(), Self::encode(envelope)?)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Sends `envelope` to replica `replica_id` alone.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when Redis cannot be reached.
+    pub async fn send_to(
+        &self,
+        replica_id: &str,
+        envelope: &Envelope,
+    ) -> Result<Delivery, StoreError> {
+        let receivers: i64 = self
+            .redis
+            .pool()
+            .next()
+            .spublish(
+                format!("{}{replica_id}", self.replica_prefix),
+                Self::encode(envelope)?,
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(if receivers > 0 {
+            Delivery::Delivered
+        } else {
+            Delivery::Gone
+        })
+    }
+}
+
+/// Attaches the caller to a message that crossed replicas, as the HTTP
+/// request parts it arrived with would have: tools read the caller there.
+pub(crate) fn with_caller(
+    mut message: ClientJsonRpcMessage,
+    caller: Caller,
+) -> ClientJsonRpcMessage {
+    let (mut parts, ()) = http::Request::new(()).into_parts();
+    parts.method = http::Method::POST;
+    parts.extensions.insert(caller);
+    message.insert_extension(parts);
+    message
+}

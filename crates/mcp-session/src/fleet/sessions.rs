@@ -1,0 +1,367 @@
+//! rmcp's `SessionManager` for a fleet of replicas.
+//!
+//! rmcp's [`LocalSessionManager`] keeps one worker per session in this
+//! process; with the [`StoreBridge`](crate::transport::streamable_http::StoreBridge)
+//! any replica can restore a worker for any session. What a worker cannot see
+//! by itself is the rest of the fleet, and [`FleetSessionManager`] adds it:
+//!
+//! - **standalone streams** (`GET /mcp`) are served from the fleet's events of
+//!   the session, not from this replica's worker, so a notification produced
+//!   on any replica reaches the client wherever its GET connection is held;
+//! - **resumption** (`Last-Event-ID`) replays from the Redis event store, so a
+//!   reconnection may reach any replica;
+//! - **client responses** to server-to-client requests (sampling, elicitation,
+//!   roots) go to the replica whose handler is waiting for them, and client
+//!   notifications (cancellation, roots changed) to every replica that has a
+//!   worker for the session.
+//!
+//! Without Redis (one replica) it is rmcp's local manager, unchanged.
+
+use std::{collections::HashSet, sync::Arc, time::Duration};
+
+use futures::{Stream, StreamExt, stream};
+use rmcp::{
+    RoleServer,
+    model::{ClientJsonRpcMessage, ClientNotification, ServerJsonRpcMessage},
+    transport::{
+        Transport, WorkerTransport,
+        streamable_http_server::session::{
+            EventStore, RestoreOutcome, ServerSseMessage, SessionId, SessionManager,
+            local::{LocalSessionManagerError, LocalSessionWorker},
+        },
+    },
+};
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::{
+    Envelope, FleetBus, Locals, RedisEventStore,
+    events::{is_standalone, stream_of},
+};
+use crate::identity::Caller;
+
+/// How long a resumed request stream waits for its response to be stored.
+const REQUEST_STREAM_RESUME_LIMIT: Duration = Duration::from_secs(300);
+
+/// How often a resumed request stream looks for new events.
+const RESUME_POLL: Duration = Duration::from_millis(100);
+
+/// Errors of the fleet session manager.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FleetSessionError {
+    /// The local worker failed.
+    #[error(transparent)]
+    Local(#[from] LocalSessionManagerError),
+    /// The event store failed.
+    #[error("event store: {0}")]
+    Events(String),
+}
+
+/// rmcp's session manager, aware of the other replicas (see the module docs).
+pub struct FleetSessionManager {
+    locals: Arc<Locals>,
+    fleet: Option<(Arc<FleetBus>, Arc<RedisEventStore>)>,
+}
+
+impl FleetSessionManager {
+    /// A manager over this replica's workers in `locals`; `fleet` is the bus
+    /// and event store when the service runs on Redis.
+    pub(crate) fn new(
+        locals: Arc<Locals>,
+        fleet: Option<(Arc<FleetBus>, Arc<RedisEventStore>)>,
+    ) -> Self {
+        Self { locals, fleet }
+    }
+
+    fn wrap(&self, id: &SessionId, inner: WorkerTransport<LocalSessionWorker>) -> FleetTransport {
+        FleetTransport {
+            inner,
+            session_id: id.to_string(),
+            locals: self.locals.clone(),
+        }
+    }
+}
+
+fn caller_of(message: &ClientJsonRpcMessage) -> Caller {
+    use rmcp::model::GetExtensions;
+    let parts = match message {
+        ClientJsonRpcMessage::Request(request) => {
+            request.request.extensions().get::<http::request::Parts>()
+        }
+        ClientJsonRpcMessage::Notification(notification) => notification
+            .notification
+            .extensions()
+            .get::<http::request::Parts>(),
+        _ => None,
+    };
+    parts
+        .and_then(|parts| parts.extensions.get::<Caller>())
+        .cloned()
+        .unwrap_or_else(Caller::anonymous)
+}
+
+type BoxedEvents = std::pin::Pin<Box<dyn Stream<Item = ServerSseMessage> + Send + Sync>>;
+
+/// Replays a standalone stream after `last_event_id`, then follows it live.
+async fn resume_standalone(
+    locals: &Locals,
+    events: &RedisEventStore,
+    stream_id: &str,
+    last_event_id: &str,
+) -> Result<BoxedEvents, FleetSessionError> {
+    // Follow first, then read: nothing falls between the two.
+    let live = locals.tails.open(stream_id);
+    wait_until_stored(events, stream_id, last_event_id).await;
+    let missed = events
+        .events_after(stream_id, Some(last_event_id))
+        .await
+        .map_err(|error| FleetSessionError::Events(error.to_string()))?;
+    let replayed: HashSet<String> = missed
+        .iter()
+        .filter_map(|event| event.event_id.clone())
+        .collect();
+    let live = ReceiverStream::new(live).filter(move |event| {
+        let fresh = event
+            .event_id
+            .as_ref()
+            .is_none_or(|id| !replayed.contains(id));
+        futures::future::ready(fresh)
+    });
+    Ok(Box::pin(stream::iter(missed).chain(live)))
+}
+
+/// An id handed out a moment ago may still be on its way to Redis: wait a
+/// little for it before replaying from it.
+async fn wait_until_stored(events: &RedisEventStore, stream_id: &str, event_id: &str) {
+    for _ in 0..10 {
+        if events.contains(stream_id, event_id).await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn is_final(event: &ServerSseMessage) -> bool {
+    matches!(
+        event.message.as_deref(),
+        Some(ServerJsonRpcMessage::Response(_) | ServerJsonRpcMessage::Error(_))
+    )
+}
+
+/// Replays a request's stream after `last_event_id` and keeps polling the
+/// event store until the response has been sent (the request may still be
+/// running on another replica), for at most [`REQUEST_STREAM_RESUME_LIMIT`].
+fn resume_request(
+    events: Arc<RedisEventStore>,
+    stream_id: String,
+    last_event_id: String,
+) -> BoxedEvents {
+    let (sender, receiver) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        let deadline = tokio::time::Instant::now() + REQUEST_STREAM_RESUME_LIMIT;
+        let mut last = last_event_id;
+        while tokio::time::Instant::now() < deadline {
+            let batch = events
+                .events_after(&stream_id, Some(&last))
+                .await
+                .unwrap_or_default();
+            let done = batch.iter().any(is_final);
+            for event in batch {
+                if let Some(id) = &event.event_id {
+                    last.clone_from(id);
+                }
+                if sender.send(event).await.is_err() {
+                    return;
+                }
+            }
+            if done {
+                return;
+            }
+            tokio::time::sleep(RESUME_POLL).await;
+        }
+    });
+    Box::pin(ReceiverStream::new(receiver))
+}
+
+impl SessionManager for FleetSessionManager {
+    type Error = FleetSessionError;
+    type Transport = FleetTransport;
+
+    async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
+        let (id, inner) = self.locals.workers.create_session().await?;
+        let transport = self.wrap(&id, inner);
+        Ok((id, transport))
+    }
+
+    async fn initialize_session(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<ServerJsonRpcMessage, Self::Error> {
+        Ok(self.locals.workers.initialize_session(id, message).await?)
+    }
+
+    async fn has_session(&self, id: &SessionId) -> Result<bool, Self::Error> {
+        Ok(self.locals.workers.has_session(id).await?)
+    }
+
+    async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
+        self.locals.tails.close_session(id);
+        Ok(self.locals.workers.close_session(id).await?)
+    }
+
+    async fn create_stream(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        Ok(self.locals.workers.create_stream(id, message).await?)
+    }
+
+    async fn accept_message(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<(), Self::Error> {
+        let Some((bus, _)) = &self.fleet else {
+            return Ok(self.locals.workers.accept_message(id, message).await?);
+        };
+        let broadcast = match &message {
+            ClientJsonRpcMessage::Response(response) => {
+                !self.locals.pending.contains(id, &response.id)
+            }
+            ClientJsonRpcMessage::Error(error) => error
+                .id
+                .as_ref()
+                .is_some_and(|request| !self.locals.pending.contains(id, request)),
+            ClientJsonRpcMessage::Notification(notification) => !matches!(
+                notification.notification,
+                ClientNotification::InitializedNotification(_)
+            ),
+            ClientJsonRpcMessage::Request(_) => false,
+        };
+        if broadcast {
+            let envelope = Envelope::ClientMessage {
+                origin: bus.replica_id().to_owned(),
+                session_id: id.to_string(),
+                caller: caller_of(&message),
+                message: message.clone(),
+            };
+            if let Err(error) = bus.broadcast(&envelope).await {
+                tracing::warn!(session_id = %id, %error, "could not forward a client message to the fleet");
+            }
+            if matches!(
+                message,
+                ClientJsonRpcMessage::Response(_) | ClientJsonRpcMessage::Error(_)
+            ) {
+                return Ok(());
+            }
+        }
+        // Notifications also reach this replica's worker, if it has one.
+        if self.locals.workers.has_session(id).await? {
+            self.locals.workers.accept_message(id, message).await?;
+        }
+        Ok(())
+    }
+
+    async fn create_standalone_stream(
+        &self,
+        id: &SessionId,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        let stream: BoxedEvents = match &self.fleet {
+            Some(_) => Box::pin(ReceiverStream::new(
+                self.locals.tails.open(&format!("{id}:common")),
+            )),
+            None => Box::pin(self.locals.workers.create_standalone_stream(id).await?),
+        };
+        Ok(stream)
+    }
+
+    async fn resume(
+        &self,
+        id: &SessionId,
+        last_event_id: String,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        let Some((_, events)) = &self.fleet else {
+            let stream: BoxedEvents =
+                Box::pin(self.locals.workers.resume(id, last_event_id).await?);
+            return Ok(stream);
+        };
+        let stream_id = stream_of(&last_event_id)
+            .ok_or_else(|| FleetSessionError::Events("malformed Last-Event-ID".into()))?
+            .to_owned();
+        if is_standalone(&stream_id) {
+            if stream_id != format!("{id}:common") {
+                return Err(FleetSessionError::Events(
+                    "Last-Event-ID belongs to another session".into(),
+                ));
+            }
+            resume_standalone(&self.locals, events, &stream_id, &last_event_id).await
+        } else {
+            Ok(resume_request(events.clone(), stream_id, last_event_id))
+        }
+    }
+
+    async fn restore_session(
+        &self,
+        id: SessionId,
+    ) -> Result<RestoreOutcome<Self::Transport>, Self::Error> {
+        Ok(
+            match self.locals.workers.restore_session(id.clone()).await? {
+                RestoreOutcome::Restored(inner) => RestoreOutcome::Restored(self.wrap(&id, inner)),
+                RestoreOutcome::AlreadyPresent => RestoreOutcome::AlreadyPresent,
+                _ => RestoreOutcome::NotSupported,
+            },
+        )
+    }
+
+    fn event_store(&self) -> Option<Arc<dyn EventStore>> {
+        self.fleet
+            .as_ref()
+            .map(|(_, events)| events.clone() as Arc<dyn EventStore>)
+    }
+}
+
+/// A session worker's transport that records the server-to-client requests
+/// its handler sends, so that the client's responses find their way back.
+pub struct FleetTransport {
+    inner: WorkerTransport<LocalSessionWorker>,
+    session_id: String,
+    locals: Arc<Locals>,
+}
+
+impl Transport<RoleServer> for FleetTransport {
+    type Error = <WorkerTransport<LocalSessionWorker> as Transport<RoleServer>>::Error;
+
+    fn send(
+        &mut self,
+        item: ServerJsonRpcMessage,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        if let ServerJsonRpcMessage::Request(request) = &item {
+            self.locals
+                .pending
+                .insert(&self.session_id, request.id.clone());
+        }
+        self.inner.send(item)
+    }
+
+    async fn receive(&mut self) -> Option<ClientJsonRpcMessage> {
+        let message = self.inner.receive().await?;
+        match &message {
+            ClientJsonRpcMessage::Response(response) => {
+                self.locals.pending.remove(&self.session_id, &response.id);
+            }
+            ClientJsonRpcMessage::Error(error) => {
+                if let Some(id) = &error.id {
+                    self.locals.pending.remove(&self.session_id, id);
+                }
+            }
+            _ => {}
+        }
+        Some(message)
+    }
+
+    async fn close(&mut self) -> Result<(), Self::Error> {
+        self.inner.close().await
+    }
+}
