@@ -11,19 +11,22 @@
 //! - [`Nginx`]: round-robin HTTP load balancing with no stickiness, SSE
 //!   buffering off, `Host` passed through;
 //! - [`Replica`]: one service process (any binary), with its log captured;
-//! - [`SseReader`]: a small `text/event-stream` parser for raw HTTP tests.
+//! - [`SseReader`]: a small `text/event-stream` parser for raw HTTP tests;
+//! - [`RawSession`]: a Streamable HTTP client that reports every HTTP status.
 //!
 //! Every wait is bounded: a component that does not come up in time fails the
 //! test with its log instead of hanging it.
 
 mod net;
 mod nginx;
+mod raw_client;
 mod redis;
 mod replica;
 mod sse;
 
 pub use net::{free_port, wait_for_http, wait_for_port};
 pub use nginx::Nginx;
+pub use raw_client::{CallError, RawSession};
 pub use redis::{RedisCluster, RedisServer};
 pub use replica::{Replica, ReplicaSet};
 pub use sse::{SseEvent, SseReader};

@@ -77,7 +77,26 @@ impl RedisServer {
         }
     }
 
-    /// Starts the server again on the same port (after [`stop`](Self::stop)).
+    /// Stops the server cleanly after saving its data to disk (as a managed
+    /// Redis keeps its data through a failover); [`restart`](Self::restart)
+    /// loads it back.
+    pub fn stop_saving(&mut self) {
+        let _ = self.cli(&["shutdown", "save"]);
+        if let Some(mut child) = self.child.take() {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port (after a stop), with the data
+    /// saved by [`stop_saving`](Self::stop_saving), if any.
     pub fn restart(&mut self) {
         self.stop();
         self.child = Some(spawn_redis(self.dir.path(), self.port, &[]));

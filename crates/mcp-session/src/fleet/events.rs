@@ -2,8 +2,9 @@
 //! replicas (MCP 2025-06-18, Transports §Resumability and Redelivery).
 //!
 //! Each SSE stream's events are appended to the Redis Stream
-//! `mcp_stream_events:<stream_id>` (trimmed to about [`MAX_EVENTS`] entries,
-//! expiring with the session's TTL), with our own globally unique event id in
+//! `mcp_stream_events:<stream_id>` (trimmed to about [`MAX_EVENTS`] entries;
+//! a session's standalone stream expires with the session's TTL, a request's
+//! response stream [`REQUEST_STREAM_TTL`] after its last event), with our own globally unique event id in
 //! field `e` and the message in field `d`. Event ids are
 //! `<stream_id>#<replica nonce>-<sequence>`, so a `Last-Event-ID` names the
 //! stream to replay from, whichever replica wrote it.
@@ -45,6 +46,10 @@ const QUEUE: usize = 10_000;
 
 /// Events written per pipeline at most.
 const BATCH: usize = 512;
+
+/// How long a request's response stream stays replayable after its last
+/// event (a standalone stream lives as long as its session).
+pub const REQUEST_STREAM_TTL: Duration = Duration::from_secs(300);
 
 /// The Redis key of a stream's events.
 pub fn stream_key(stream_id: &str) -> String {
@@ -252,7 +257,12 @@ async fn write_batches(
                         ],
                     )
                     .await?;
-                let _: () = pipeline.expire(&key, ttl_seconds, None).await?;
+                let ttl = if is_standalone(&event.stream_id) {
+                    ttl_seconds
+                } else {
+                    ttl_seconds.min(REQUEST_STREAM_TTL.as_secs() as i64)
+                };
+                let _: () = pipeline.expire(&key, ttl, None).await?;
                 if let Some(envelope) = &event.publish {
                     let _: () = pipeline
                         .publish(fleet_channel.as_str(), envelope.as_str())

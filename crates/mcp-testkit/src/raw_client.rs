@@ -1,0 +1,173 @@
+//! A raw Streamable HTTP client that reports every HTTP status: the tests
+//! that kill replicas or Redis must tell a `404` (session lost: a bug) from a
+//! `502` (the request was in flight on a dying replica) or a `503` (Redis away).
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+/// Why a request did not produce a JSON-RPC result.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallError {
+    /// The HTTP status was not 200/202; the body says why.
+    Status(u16, String),
+    /// The request never got an HTTP answer.
+    Transport(String),
+    /// A JSON-RPC error object came back.
+    JsonRpc(Value),
+}
+
+impl CallError {
+    /// The HTTP status, if there was one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Status(status, _) => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// One MCP session over Streamable HTTP (protocol 2025-06-18).
+pub struct RawSession {
+    client: reqwest::Client,
+    url: String,
+    /// The `Mcp-Session-Id` the server assigned.
+    pub id: String,
+    next_id: u64,
+}
+
+/// The first JSON-RPC message of an SSE or JSON response body.
+fn first_message(body: &str) -> Option<Value> {
+    if let Ok(value) = serde_json::from_str::<Value>(body) {
+        return Some(value);
+    }
+    body.lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .map(str::trim)
+        .filter(|data| !data.is_empty())
+        .find_map(|data| serde_json::from_str(data).ok())
+}
+
+impl RawSession {
+    /// Initializes a session at `url` (`http://host:port/mcp`).
+    ///
+    /// # Errors
+    /// The [`CallError`] of the `initialize` request or of the
+    /// `notifications/initialized` that follows.
+    pub async fn initialize(url: &str) -> Result<Self, CallError> {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|error| CallError::Transport(error.to_string()))?;
+        let response = client
+            .post(url)
+            .header("accept", "application/json, text/event-stream")
+            .json(
+                &json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+                "protocolVersion": "2025-06-18", "capabilities": {},
+                "clientInfo": {"name": "mcp-testkit", "version": "1"}}}),
+            )
+            .send()
+            .await
+            .map_err(|error| CallError::Transport(error.to_string()))?;
+        let status = response.status().as_u16();
+        let id = response
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        let body = response
+            .text()
+            .await
+            .map_err(|error| CallError::Transport(error.to_string()))?;
+        let Some(id) = id.filter(|_| status == 200) else {
+            return Err(CallError::Status(status, body));
+        };
+        let mut session = Self {
+            client,
+            url: url.to_owned(),
+            id,
+            next_id: 1,
+        };
+        session
+            .notify(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            .await?;
+        Ok(session)
+    }
+
+    fn post(&self, body: &Value) -> reqwest::RequestBuilder {
+        self.client
+            .post(&self.url)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-session-id", &self.id)
+            .header("mcp-protocol-version", "2025-06-18")
+            .json(body)
+    }
+
+    /// Sends a notification (expects `202`).
+    ///
+    /// # Errors
+    /// The status or transport error.
+    pub async fn notify(&mut self, body: Value) -> Result<(), CallError> {
+        let response = self
+            .post(&body)
+            .send()
+            .await
+            .map_err(|error| CallError::Transport(error.to_string()))?;
+        match response.status().as_u16() {
+            202 | 200 => Ok(()),
+            status => Err(CallError::Status(
+                status,
+                response.text().await.unwrap_or_default(),
+            )),
+        }
+    }
+
+    /// Sends a request and returns its JSON-RPC `result`.
+    ///
+    /// # Errors
+    /// A non-200 status, a transport error, or a JSON-RPC error.
+    pub async fn request(&mut self, method: &str, params: Value) -> Result<Value, CallError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let response = self
+            .post(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+            .send()
+            .await
+            .map_err(|error| CallError::Transport(error.to_string()))?;
+        let status = response.status().as_u16();
+        let body = response
+            .text()
+            .await
+            .map_err(|error| CallError::Transport(error.to_string()))?;
+        if status != 200 {
+            return Err(CallError::Status(status, body));
+        }
+        let message = first_message(&body)
+            .ok_or_else(|| CallError::Transport(format!("no message in {body:?}")))?;
+        match message.get("result") {
+            Some(result) => Ok(result.clone()),
+            None => Err(CallError::JsonRpc(message)),
+        }
+    }
+
+    /// Calls a tool and returns its result object.
+    ///
+    /// # Errors
+    /// As [`request`](Self::request).
+    pub async fn call_tool(&mut self, name: &str, arguments: Value) -> Result<Value, CallError> {
+        self.request("tools/call", json!({"name": name, "arguments": arguments}))
+            .await
+    }
+
+    /// Ends the session with `DELETE`; returns the status.
+    pub async fn delete(&self) -> Option<u16> {
+        self.client
+            .delete(&self.url)
+            .header("mcp-session-id", &self.id)
+            .send()
+            .await
+            .ok()
+            .map(|response| response.status().as_u16())
+    }
+}
