@@ -48,6 +48,7 @@ pub mod health;
 pub mod identity;
 pub mod redis;
 pub mod server;
+pub mod session;
 pub mod store;
 pub mod telemetry;
 pub mod tools;

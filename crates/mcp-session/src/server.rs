@@ -120,7 +120,14 @@ impl<S: ServerHandler> McpServer<S> {
         let locals = Arc::new(Locals::new(workers));
         let bus = match redis {
             Some(redis) => Some(
-                FleetBus::join(redis, &self.name, &self.config.replica_id, locals.clone()).await,
+                FleetBus::join(
+                    redis,
+                    &self.name,
+                    &self.config.replica_id,
+                    locals.clone(),
+                    store.clone(),
+                )
+                .await,
             ),
             None => None,
         };

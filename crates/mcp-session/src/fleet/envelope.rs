@@ -3,7 +3,7 @@
 use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
 use serde::{Deserialize, Serialize};
 
-use crate::identity::Caller;
+use crate::{identity::Caller, store::SessionRecord};
 
 /// One message between replicas, serialized as JSON with a `kind` tag.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -29,6 +29,10 @@ pub enum Envelope {
         /// Who sent it (the receiving replica checks ownership again and
         /// hands it to tools).
         caller: Caller,
+        /// The session's record as the sending replica loaded it, handed to
+        /// tools as their [`SessionContext`](crate::session::SessionContext).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        record: Option<Box<SessionRecord>>,
         /// The JSON-RPC message.
         message: ClientJsonRpcMessage,
     },

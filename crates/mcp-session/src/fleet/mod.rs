@@ -42,7 +42,8 @@ use tokio::sync::mpsc;
 use crate::{
     identity::Caller,
     redis::{RedisConnection, unavailable},
-    store::StoreError,
+    session::SessionContext,
+    store::{SessionStore, StoreError},
     transport::sse::SseStreams,
 };
 
@@ -181,6 +182,7 @@ pub struct FleetBus {
     replica_channel: String,
     replica_id: String,
     locals: Arc<Locals>,
+    store: Arc<dyn SessionStore>,
     /// Whether the subscriptions are in place (messages can reach us).
     joined: tokio::sync::watch::Sender<bool>,
 }
@@ -193,6 +195,7 @@ impl FleetBus {
         service: &str,
         replica_id: &str,
         locals: Arc<Locals>,
+        store: Arc<dyn SessionStore>,
     ) -> Arc<Self> {
         let bus = Arc::new(Self {
             fleet_channel: format!("mcp_fleet:{service}"),
@@ -201,6 +204,7 @@ impl FleetBus {
             replica_id: replica_id.to_owned(),
             redis,
             locals,
+            store,
             joined: tokio::sync::watch::Sender::new(false),
         });
         let listener = bus.clone();
@@ -264,15 +268,17 @@ impl FleetBus {
                 origin,
                 session_id,
                 caller,
+                record,
                 message,
             } => {
                 if origin == self.replica_id {
                     return;
                 }
+                let session = record.map(|record| SessionContext::new(*record, self.store.clone()));
                 if self
                     .locals
                     .sse
-                    .deliver(&session_id, &caller, message.clone())
+                    .deliver(&session_id, &caller, session.clone(), message.clone())
                     .await
                 {
                     return;
@@ -286,7 +292,7 @@ impl FleetBus {
                     Some(id) if !self.locals.pending.contains(&session_id, id) => {}
                     _ => {
                         self.locals
-                            .deliver_to_worker(&session_id, with_caller(message, caller))
+                            .deliver_to_worker(&session_id, with_caller(message, caller, session))
                             .await;
                     }
                 }
@@ -358,15 +364,20 @@ impl FleetBus {
     }
 }
 
-/// Attaches the caller to a message that crossed replicas, as the HTTP
-/// request parts it arrived with would have: tools read the caller there.
+/// Attaches the caller (and the session's context) to a message that crossed
+/// replicas, as the HTTP request parts it arrived with would have: tools read
+/// them there.
 pub(crate) fn with_caller(
     mut message: ClientJsonRpcMessage,
     caller: Caller,
+    session: Option<SessionContext>,
 ) -> ClientJsonRpcMessage {
     let (mut parts, ()) = http::Request::new(()).into_parts();
     parts.method = http::Method::POST;
     parts.extensions.insert(caller);
+    if let Some(session) = session {
+        parts.extensions.insert(session);
+    }
     message.insert_extension(parts);
     message
 }

@@ -245,6 +245,7 @@ impl SessionManager for FleetSessionManager {
                 origin: bus.replica_id().to_owned(),
                 session_id: id.to_string(),
                 caller: caller_of(&message),
+                record: None,
                 message: message.clone(),
             };
             if let Err(error) = bus.broadcast(&envelope).await {

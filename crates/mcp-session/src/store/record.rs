@@ -1,6 +1,9 @@
 //! What a stored session holds.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::{
+    collections::BTreeSet,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
 use rmcp::model::InitializeRequestParams;
 use serde::{Deserialize, Serialize};
@@ -56,8 +59,16 @@ pub struct SessionRecord {
     pub created_at_ms: u64,
     /// Last request time, Unix milliseconds (as of the last update of the record).
     pub last_access_ms: u64,
-    /// The replica that created the session.
+    /// The replica that created the session (for HTTP+SSE: the one holding
+    /// its stream).
     pub replica_id: String,
+    /// The minimum log level set by `logging/setLevel` (`debug` ..
+    /// `emergency`), see [`SessionContext`](crate::session::SessionContext).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_level: Option<String>,
+    /// Resource URIs the client subscribed to (`resources/subscribe`).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub subscriptions: BTreeSet<String>,
 }
 
 impl SessionRecord {
@@ -77,6 +88,8 @@ impl SessionRecord {
             created_at_ms: now,
             last_access_ms: now,
             replica_id: replica_id.into(),
+            log_level: None,
+            subscriptions: BTreeSet::new(),
         }
     }
 

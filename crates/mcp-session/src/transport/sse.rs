@@ -48,6 +48,7 @@ use crate::{
     fleet::{Delivery, Envelope, with_caller},
     identity::{Caller, UserHash},
     server::Shared,
+    session::SessionContext,
     store::{SessionRecord, TransportKind},
 };
 
@@ -97,6 +98,7 @@ impl SseStreams {
         &self,
         id: &str,
         caller: &Caller,
+        session: Option<SessionContext>,
         message: ClientJsonRpcMessage,
     ) -> bool {
         let Some(handle) = self.get(id, &caller.user_hash) else {
@@ -104,7 +106,7 @@ impl SseStreams {
         };
         handle
             .inbound
-            .send(with_caller(message, caller.clone()))
+            .send(with_caller(message, caller.clone(), session))
             .await
             .is_ok()
     }
@@ -325,6 +327,10 @@ pub(crate) async fn post_message<S: ServerHandler>(
         }
     }
     if let Some(handle) = shared.locals.sse.get(&id, &caller.user_hash) {
+        let mut parts = parts;
+        parts
+            .extensions
+            .insert(SessionContext::new(record, shared.store.clone()));
         message.insert_extension(parts);
         if handle.inbound.send(message).await.is_err() {
             return session_not_found();
@@ -335,16 +341,18 @@ pub(crate) async fn post_message<S: ServerHandler>(
     let Some(bus) = &shared.bus else {
         return session_not_found();
     };
+    let holder = record.replica_id.clone();
     let envelope = Envelope::ClientMessage {
         origin: bus.replica_id().to_owned(),
         session_id: id.clone(),
         caller: caller.clone(),
+        record: Some(Box::new(record)),
         message,
     };
-    match bus.send_to(&record.replica_id, &envelope).await {
+    match bus.send_to(&holder, &envelope).await {
         Ok(Delivery::Delivered) => (StatusCode::ACCEPTED, "Accepted").into_response(),
         Ok(Delivery::Gone) => {
-            tracing::info!(session_id = %id, holder = %record.replica_id, "sse stream holder is gone");
+            tracing::info!(session_id = %id, %holder, "sse stream holder is gone");
             if let Err(error) = shared.store.delete(&caller.user_hash, &id).await {
                 tracing::warn!(session_id = %id, %error, "could not delete orphaned sse session");
             }

@@ -50,6 +50,7 @@ use crate::{
     fleet::{Envelope, FleetBus, FleetSessionManager},
     identity::Caller,
     server::Shared,
+    session::SessionContext,
     store::{SessionRecord, SessionStore, StoreError, TransportKind},
 };
 
@@ -217,7 +218,7 @@ fn header_session_id(request: &Request) -> Option<String> {
 ///    closed and the client gets `503` (store down) or `429` (per-user limit).
 pub(crate) async fn handle<S: ServerHandler>(
     State((shared, http)): State<(Arc<Shared>, Arc<StreamableHttp<S>>)>,
-    request: Request,
+    mut request: Request,
 ) -> Result<Response, Infallible> {
     let caller = request
         .extensions()
@@ -226,7 +227,11 @@ pub(crate) async fn handle<S: ServerHandler>(
         .unwrap_or_else(Caller::anonymous);
     if let Some(id) = header_session_id(&request) {
         match shared.store.access(&caller.user_hash, &id).await {
-            Ok(Some(_)) => {}
+            Ok(Some(record)) => {
+                request
+                    .extensions_mut()
+                    .insert(SessionContext::new(record, shared.store.clone()));
+            }
             Ok(None) => {
                 tracing::info!(session_id = %id, "unknown session id on /mcp");
                 return Ok(session_not_found());

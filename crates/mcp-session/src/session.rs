@@ -1,0 +1,128 @@
+//! Per-session state that every replica sees: what a tool handler reads and
+//! writes instead of keeping it in its own memory.
+//!
+//! rmcp makes one handler per session *per replica*: a field set by the
+//! handler on one replica (the log level of `logging/setLevel`, the resource
+//! subscriptions of `resources/subscribe`) is unknown to the others. Keep such
+//! state in the session's record instead, through the [`SessionContext`] that
+//! every request of a session carries:
+//!
+//! ```rust,ignore
+//! async fn set_level(&self, request: SetLevelRequestParams, context: RequestContext<RoleServer>)
+//!     -> Result<(), ErrorData>
+//! {
+//!     let session = mcp_session::session::current(&context).ok_or_else(no_session)?;
+//!     session.set_log_level(level_name(request.level)).await.map_err(store_error)?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! Reads come from the record loaded for this request (no extra round trip);
+//! writes update the shared record at once (one round trip).
+
+use std::sync::Arc;
+
+use rmcp::{RoleServer, service::RequestContext};
+
+use crate::{
+    identity::Caller,
+    store::{SessionRecord, SessionStore, StoreError},
+};
+
+/// The session a request belongs to: its record as loaded for this request,
+/// and the store to change it in.
+///
+/// Found in the request's `http::request::Parts` extensions (see
+/// [`current`]); absent on `initialize` and on stateless (2026-07-28)
+/// requests, which have no session.
+#[derive(Clone)]
+pub struct SessionContext {
+    record: SessionRecord,
+    store: Arc<dyn SessionStore>,
+}
+
+impl std::fmt::Debug for SessionContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionContext")
+            .field("id", &self.record.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The [`SessionContext`] of the request `context` belongs to, if any.
+pub fn current(context: &RequestContext<RoleServer>) -> Option<SessionContext> {
+    context
+        .extensions
+        .get::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<SessionContext>())
+        .cloned()
+}
+
+/// The [`Caller`] of the request `context` belongs to (anonymous when the
+/// request carries none).
+pub fn caller(context: &RequestContext<RoleServer>) -> Caller {
+    context
+        .extensions
+        .get::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<Caller>())
+        .cloned()
+        .unwrap_or_else(Caller::anonymous)
+}
+
+impl SessionContext {
+    /// The context of `record`, changed through `store`.
+    pub fn new(record: SessionRecord, store: Arc<dyn SessionStore>) -> Self {
+        Self { record, store }
+    }
+
+    /// The session id.
+    pub fn id(&self) -> &str {
+        &self.record.id
+    }
+
+    /// The session's record as loaded for this request.
+    pub fn record(&self) -> &SessionRecord {
+        &self.record
+    }
+
+    /// The minimum log level the client asked for with `logging/setLevel`
+    /// (`debug`, `info`, ... `emergency`; MCP 2025-06-18, Utilities §Logging),
+    /// if it did.
+    pub fn log_level(&self) -> Option<&str> {
+        self.record.log_level.as_deref()
+    }
+
+    /// Whether the client subscribed to updates of resource `uri`
+    /// (MCP 2025-06-18, Server Features §Resources, Subscriptions).
+    pub fn is_subscribed(&self, uri: &str) -> bool {
+        self.record.subscriptions.contains(uri)
+    }
+
+    /// Stores the session's minimum log level, for every replica.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store cannot be reached; `Ok(false)` when the
+    /// session no longer exists.
+    pub async fn set_log_level(&mut self, level: impl Into<String>) -> Result<bool, StoreError> {
+        self.record.log_level = Some(level.into());
+        self.store.update(&self.record).await
+    }
+
+    /// Subscribes the session to updates of resource `uri`, for every replica.
+    ///
+    /// # Errors
+    /// As [`set_log_level`](Self::set_log_level).
+    pub async fn subscribe(&mut self, uri: impl Into<String>) -> Result<bool, StoreError> {
+        self.record.subscriptions.insert(uri.into());
+        self.store.update(&self.record).await
+    }
+
+    /// Ends the session's subscription to resource `uri`, for every replica.
+    ///
+    /// # Errors
+    /// As [`set_log_level`](Self::set_log_level).
+    pub async fn unsubscribe(&mut self, uri: &str) -> Result<bool, StoreError> {
+        self.record.subscriptions.remove(uri);
+        self.store.update(&self.record).await
+    }
+}
