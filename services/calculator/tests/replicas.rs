@@ -135,3 +135,119 @@ async fn legacy_sse_posts_reach_the_replica_holding_the_stream() {
         );
     }
 }
+
+/// Initializes a session at `base` (a replica or nginx) and returns its id.
+async fn initialize(base: &str) -> String {
+    mcp_testkit::RawSession::initialize(&format!("{base}/mcp"))
+        .await
+        .expect("initialize")
+        .id
+}
+
+fn mcp_request(method: reqwest::Method, base: &str, session: &str) -> reqwest::RequestBuilder {
+    reqwest::Client::new()
+        .request(method, format!("{base}/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", session)
+        .header("mcp-protocol-version", "2025-06-18")
+}
+
+#[tokio::test]
+async fn delete_ends_the_session_on_every_replica_at_once() {
+    let fleet = fleet().await;
+    let [one, two, three] = [0, 1, 2].map(|i| fleet.replicas.replicas[i].url());
+    let session = initialize(&fleet.nginx.url()).await;
+    // Standalone GET streams held on two replicas.
+    let mut streams = Vec::new();
+    for base in [&one, &two] {
+        let response = mcp_request(reqwest::Method::GET, base, &session)
+            .header("accept", "text/event-stream")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "GET on {base}");
+        streams.push(SseReader::new(response));
+    }
+    let deleted = mcp_request(reqwest::Method::DELETE, &three, &session)
+        .send()
+        .await
+        .unwrap();
+    assert!(deleted.status().is_success(), "{}", deleted.status());
+    // Both streams end at once, not after an idle timeout.
+    for stream in &mut streams {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+        loop {
+            assert!(tokio::time::Instant::now() < deadline, "stream still open");
+            match stream.next_within(Duration::from_secs(3)).await {
+                None => break,
+                Some(_) => continue,
+            }
+        }
+    }
+    for base in [&one, &two, &three] {
+        let response = mcp_request(reqwest::Method::POST, base, &session)
+            .json(&json!({"jsonrpc": "2.0", "id": 9, "method": "tools/list"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "on {base}");
+    }
+}
+
+#[tokio::test]
+async fn a_response_stream_resumes_on_another_replica() {
+    let fleet = fleet().await;
+    let one = fleet.replicas.replicas[0].url();
+    let two = fleet.replicas.replicas[1].url();
+    let session = initialize(&one).await;
+    let response = mcp_request(reqwest::Method::POST, &one, &session)
+        .json(&json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+                      "params": {"name": "add", "arguments": {"a": 40, "b": 2}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut reader = SseReader::new(response);
+    // The priming event (an id, no data) comes first; the client "loses"
+    // the connection right after it.
+    let priming = reader
+        .next_within(Duration::from_secs(5))
+        .await
+        .expect("priming event");
+    let last_event_id = priming.id.clone().expect("priming event has an id");
+    assert!(priming.data.is_empty(), "{priming:?}");
+    drop(reader);
+
+    // Reconnect to ANOTHER replica with Last-Event-ID: the response replays.
+    let resumed = mcp_request(reqwest::Method::GET, &two, &session)
+        .header("accept", "text/event-stream")
+        .header("last-event-id", &last_event_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resumed.status(), StatusCode::OK);
+    let mut reader = SseReader::new(resumed);
+    let message = reader.next_message().await;
+    assert_eq!(message["id"], 7, "{message}\n{}", fleet.replicas.logs());
+    assert_eq!(message["result"]["structuredContent"]["result"], 42.0);
+}
+
+#[tokio::test]
+async fn a_foreign_last_event_id_replays_nothing() {
+    let fleet = fleet().await;
+    let one = fleet.replicas.replicas[0].url();
+    let mine = initialize(&one).await;
+    let other = initialize(&one).await;
+    // A standalone-stream event id of another session is refused.
+    let response = mcp_request(reqwest::Method::GET, &one, &mine)
+        .header("accept", "text/event-stream")
+        .header("last-event-id", format!("{other}:common#x-0"))
+        .send()
+        .await
+        .unwrap();
+    let body = tokio::time::timeout(Duration::from_secs(5), response.text())
+        .await
+        .expect("the stream ends")
+        .unwrap();
+    assert!(!body.contains("jsonrpc"), "{body}");
+}

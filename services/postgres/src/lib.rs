@@ -1,0 +1,34 @@
+//! # postgres: the MCP postgres service
+//!
+//! Tools over an HR database (departments and employees) for models, served
+//! by [`mcp_session`] over Streamable HTTP (`/mcp`) and HTTP+SSE (`/sse`):
+//!
+//! - `query_employees`: filters, sorting and paging, every value bound as a
+//!   parameter ([`tools::employees`]);
+//! - `get_employee_schema`: tables, columns and keys from the catalog
+//!   ([`tools::schema`], [`catalog`]);
+//! - `run_readonly_query`: one untrusted SQL statement behind several
+//!   independent guards ([`tools::readonly`]);
+//! - resources `postgres://{schema}/{table}/schema` ([`resources`]).
+//!
+//! Layers: [`config`] (environment) → [`tls`] + [`db`] (pools, read-only
+//! transactions) → [`tools`], [`resources`] → [`server`] (the rmcp
+//! handler). [`json_rows`] turns result rows of any type into JSON;
+//! [`errors`] writes the messages a model reads when something fails.
+//!
+//! The sample database and the read-only role are in `services/postgres/sql/`;
+//! `docs/services/postgres.md` describes the service for operators.
+
+pub mod catalog;
+pub mod config;
+pub mod db;
+pub mod errors;
+pub mod json_rows;
+pub mod resources;
+pub mod server;
+pub mod tls;
+pub mod tools;
+
+pub use config::Settings;
+pub use db::Database;
+pub use server::PostgresServer;

@@ -1,0 +1,64 @@
+//! The postgres MCP service: HR tools over PostgreSQL on Streamable HTTP
+//! (`/mcp`) and HTTP+SSE (`/sse`), on port 9200 unless `MCP_SERVER_PORT` says
+//! otherwise. Settings come from the environment: `DATABASE_URL` and the
+//! `PG_*` variables of `docs/services/postgres.md`.
+
+use std::{process::ExitCode, sync::Arc};
+
+use postgres::{Database, PostgresServer, Settings};
+
+/// The service's default port.
+const DEFAULT_PORT: u16 = 9200;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = match mcp_session::Config::from_env(DEFAULT_PORT) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::from(2);
+        }
+    };
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::from(2);
+        }
+    };
+    mcp_session::telemetry::init(config.log_format);
+    let database = match Database::new(settings) {
+        Ok(database) => Arc::new(database),
+        Err(error) => {
+            tracing::error!(%error, "cannot set up the database access");
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let settings = database.settings();
+    tracing::info!(
+        database = %database.target(),
+        ssl_mode = ?settings.ssl_mode,
+        pool_size = settings.pool_size,
+        statement_timeout_ms = settings.limits.statement_timeout.as_millis() as u64,
+        max_rows = settings.limits.max_rows,
+        max_result_bytes = settings.limits.max_result_bytes,
+        readonly_role = %settings.readonly_role,
+        readonly_login = ?settings.readonly_login,
+        "postgres service configured"
+    );
+    // The database may come up after the service: tools report it until then.
+    match database.server_version().await {
+        Ok(version) => tracing::info!(%version, "database reachable"),
+        Err(error) => tracing::warn!(%error, "database not reachable yet; tools will report it"),
+    }
+    let server = PostgresServer::new(database);
+    match mcp_session::serve(move || server.clone(), config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "server stopped");
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

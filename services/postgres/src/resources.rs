@@ -1,0 +1,192 @@
+//! Table schemas as MCP resources: `postgres://{schema}/{table}/schema`,
+//! JSON documents of [`TableSchema`], one per table or view of the user
+//! schemas, plus the matching resource template.
+
+use rmcp::model::{
+    ListResourceTemplatesResult, ListResourcesResult, ReadResourceResult, Resource,
+    ResourceContents, ResourceTemplate,
+};
+
+use crate::{
+    catalog::{self, TableSchema},
+    db::{Access, Database},
+};
+
+/// The RFC 6570 template of schema resources.
+pub const SCHEMA_TEMPLATE: &str = "postgres://{schema}/{table}/schema";
+
+/// MIME type of the resources.
+pub const MIME_JSON: &str = "application/json";
+
+const PREFIX: &str = "postgres://";
+const SUFFIX: &str = "/schema";
+
+/// The resource URI of a table's schema, e.g. `postgres://public/employees/schema`.
+/// Characters other than letters, digits, `_`, `-` and `.` are percent-encoded.
+pub fn schema_uri(schema: &str, table: &str) -> String {
+    format!("{PREFIX}{}/{}{SUFFIX}", encode(schema), encode(table))
+}
+
+/// The schema and table a resource URI names, or `None` when it is not a
+/// schema resource URI.
+pub fn parse_schema_uri(uri: &str) -> Option<(String, String)> {
+    let path = uri.strip_prefix(PREFIX)?.strip_suffix(SUFFIX)?;
+    let (schema, table) = path.split_once('/')?;
+    if schema.is_empty() || table.is_empty() || table.contains('/') {
+        return None;
+    }
+    Some((decode(schema)?, decode(table)?))
+}
+
+fn encode(name: &str) -> String {
+    name.bytes()
+        .map(|byte| match byte {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'-' | b'.' => {
+                char::from(byte).to_string()
+            }
+            _ => format!("%{byte:02X}"),
+        })
+        .collect()
+}
+
+fn decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(index + 1..index + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            index += 3;
+        } else {
+            out.push(bytes[index]);
+            index += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Why a resource could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadError {
+    /// The URI names no table (or is no schema URI at all).
+    NotFound(String),
+    /// The catalog could not be read (database down, timeout).
+    Failed(String),
+}
+
+/// Lists one resource per table or view of the user schemas.
+///
+/// # Errors
+/// The message of a failed catalog query.
+pub async fn list(db: &Database) -> Result<ListResourcesResult, String> {
+    let limits = db.limits();
+    let tables = db
+        .read(Access::Service, move |tx| {
+            Box::pin(async move { catalog::list_tables(tx, None, &limits).await })
+        })
+        .await?;
+    let resources = tables
+        .into_iter()
+        .map(|table| {
+            let description = format!(
+                "Columns, types, keys and indexes of the {} {}.{}{}",
+                table.kind,
+                table.schema,
+                table.name,
+                table
+                    .description
+                    .map(|text| format!(": {text}"))
+                    .unwrap_or_default()
+            );
+            Resource::new(
+                schema_uri(&table.schema, &table.name),
+                format!("{}.{}", table.schema, table.name),
+            )
+            .with_title(format!("Schema of {}.{}", table.schema, table.name))
+            .with_description(description)
+            .with_mime_type(MIME_JSON)
+        })
+        .collect();
+    Ok(ListResourcesResult::with_all_items(resources))
+}
+
+/// The resource template of table schemas.
+pub fn templates() -> ListResourceTemplatesResult {
+    ListResourceTemplatesResult::with_all_items(vec![
+        ResourceTemplate::new(SCHEMA_TEMPLATE, "table-schema")
+            .with_title("Schema of a table")
+            .with_description(
+                "JSON description of one table or view: columns with types, nullability, \
+                 defaults and comments; primary key, foreign keys, unique and check \
+                 constraints; indexes. Example: postgres://public/employees/schema",
+            )
+            .with_mime_type(MIME_JSON),
+    ])
+}
+
+/// Reads the schema resource `uri`.
+///
+/// # Errors
+/// [`ReadError::NotFound`] for an unknown URI or table, [`ReadError::Failed`]
+/// when the catalog cannot be read.
+pub async fn read(db: &Database, uri: &str) -> Result<ReadResourceResult, ReadError> {
+    let (schema, table) = parse_schema_uri(uri).ok_or_else(|| {
+        ReadError::NotFound(format!(
+            "`{uri}` is not a table schema resource: use {SCHEMA_TEMPLATE}, e.g. \
+             postgres://public/employees/schema (resources/list shows them all)"
+        ))
+    })?;
+    let limits = db.limits();
+    let (schema_name, table_name) = (schema.clone(), table.clone());
+    let found: Vec<TableSchema> = db
+        .read(Access::Service, move |tx| {
+            Box::pin(async move {
+                catalog::describe(tx, &schema_name, Some(&table_name), &limits).await
+            })
+        })
+        .await
+        .map_err(ReadError::Failed)?;
+    let Some(described) = found.into_iter().next() else {
+        return Err(ReadError::NotFound(format!(
+            "no table or view {schema}.{table}: resources/list shows the tables"
+        )));
+    };
+    let text = serde_json::to_string_pretty(&described)
+        .map_err(|error| ReadError::Failed(error.to_string()))?;
+    Ok(ReadResourceResult::new(vec![
+        ResourceContents::text(text, uri).with_mime_type(MIME_JSON),
+    ]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uris_round_trip() {
+        assert_eq!(
+            schema_uri("public", "employees"),
+            "postgres://public/employees/schema"
+        );
+        assert_eq!(
+            parse_schema_uri("postgres://public/employees/schema"),
+            Some(("public".into(), "employees".into()))
+        );
+        let odd = schema_uri("My Schema", "a/b%");
+        assert_eq!(odd, "postgres://My%20Schema/a%2Fb%25/schema");
+        assert_eq!(
+            parse_schema_uri(&odd),
+            Some(("My Schema".into(), "a/b%".into()))
+        );
+        for bad in [
+            "postgres://public/schema",
+            "postgres://public/employees",
+            "file:///etc/passwd",
+            "postgres://a/b/c/schema",
+            "postgres://a/%zz/schema",
+        ] {
+            assert_eq!(parse_schema_uri(bad), None, "{bad}");
+        }
+    }
+}
