@@ -1,0 +1,40 @@
+//! # everything: the whole MCP server protocol on `mcp-session`
+//!
+//! A reference service that exposes every tool, resource, resource template
+//! and prompt that the official MCP conformance suite
+//! (`@modelcontextprotocol/conformance`, server scenarios) exercises. It is
+//! the proof that `mcp-session` carries the whole protocol — logging,
+//! progress, sampling, elicitation, subscriptions, completion, binary content
+//! — and a worked example for service authors: each feature lives in a small
+//! module that shows the rmcp API it needs.
+//!
+//! | feature | module | scenarios |
+//! |---|---|---|
+//! | text, image, audio, embedded-resource, mixed and error results | [`tools::content`] | `tools-call-*` |
+//! | log and progress notifications during a call | [`tools::notifications`] | `tools-call-with-logging`, `tools-call-with-progress` |
+//! | a request to the client's LLM (sampling) | [`tools::sampling`] | `tools-call-sampling` |
+//! | requests to the client's user (elicitation) | [`tools::elicitation`] | `tools-call-elicitation`, `elicitation-sep1034-defaults`, `elicitation-sep1330-enums` |
+//! | a hand-written JSON Schema 2020-12 input schema | [`tools::schema`] | `json-schema-2020-12` |
+//! | resources, a resource template, subscriptions | [`resources`], [`subscriptions`] | `resources-*` |
+//! | prompts with arguments, images and embedded resources | [`prompts`] | `prompts-*` |
+//! | argument completion | [`completion`] | `completion-complete` |
+//! | `logging/setLevel` and the session's log filter | [`logging`] | `logging-set-level` |
+//! | binary fixtures (PNG, WAV) | [`media`] | |
+//!
+//! The handler itself, which wires these modules into rmcp's
+//! [`ServerHandler`](rmcp::ServerHandler), is [`Everything`] in [`server`].
+//! Run the suite against it with `tests/conformance/run.sh URL`.
+
+pub mod completion;
+pub mod logging;
+pub mod media;
+pub mod prompts;
+pub mod resources;
+pub mod server;
+pub mod subscriptions;
+pub mod tools;
+
+pub use server::Everything;
+
+/// The port the service listens on when `MCP_SERVER_PORT` is unset.
+pub const DEFAULT_PORT: u16 = 9300;

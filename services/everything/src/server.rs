@@ -1,0 +1,185 @@
+//! [`Everything`], the service's rmcp [`ServerHandler`]: it declares the
+//! server's capabilities and routes each MCP method to the module that
+//! implements it.
+//!
+//! | method | implemented by |
+//! |---|---|
+//! | `tools/list`, `tools/call` | [`tools`], through `#[tool_handler]` and [`mcp_session::tools::call_strict`] |
+//! | `prompts/list`, `prompts/get` | [`prompts`], through `#[prompt_handler]` |
+//! | `resources/list`, `resources/templates/list`, `resources/read` | [`resources`] |
+//! | `resources/subscribe`, `resources/unsubscribe`, `subscriptions/listen` | [`subscriptions`] |
+//! | `completion/complete` | [`completion`] |
+//! | `logging/setLevel` | [`logging`](crate::logging) |
+//! | `ping`, `initialize` | rmcp |
+//!
+//! `mcp-session` makes one handler per session *per replica* with
+//! [`Everything::new`]. Session state that every replica must see (the log
+//! level, the subscribed URIs) is kept in the session's record through
+//! [`mcp_session::session::SessionContext`]; the handler's own fields hold
+//! what only its replica needs (the watcher task of a subscription).
+
+// rmcp marks logging deprecated (SEP-2577 drops it from protocol 2026-07-28);
+// the protocol revisions of sessions (up to 2025-11-25) define it.
+#![allow(deprecated)]
+
+use std::sync::Arc;
+
+use rmcp::{
+    ErrorData, RoleServer, ServerHandler,
+    handler::server::{
+        router::{prompt::PromptRouter, tool::ToolRouter},
+        tool::ToolCallContext,
+    },
+    model::{
+        CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult,
+        Implementation, ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
+        ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+        SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter,
+        UnsubscribeRequestParams,
+    },
+    prompt_handler,
+    service::{RequestContext, SubscriptionContext},
+    tool_handler,
+};
+
+use crate::{
+    completion,
+    logging::LogFilter,
+    prompts, resources,
+    subscriptions::{self, Subscriptions},
+    tools,
+};
+
+/// The everything MCP server: one instance per session.
+#[derive(Debug, Clone)]
+pub struct Everything {
+    tool_router: ToolRouter<Self>,
+    prompt_router: PromptRouter<Self>,
+    /// The session's log level, set by `logging/setLevel`.
+    pub(crate) log: Arc<LogFilter>,
+    /// The session's resource subscriptions and their watcher.
+    pub(crate) subscriptions: Arc<Subscriptions>,
+}
+
+impl Default for Everything {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Everything {
+    /// A handler for a new session: every tool and prompt, no log level set,
+    /// no subscriptions.
+    pub fn new() -> Self {
+        Self {
+            tool_router: tools::router(),
+            prompt_router: prompts::router(),
+            log: Arc::default(),
+            subscriptions: Arc::default(),
+        }
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+#[prompt_handler(router = self.prompt_router)]
+impl ServerHandler for Everything {
+    fn get_info(&self) -> ServerConfig {
+        let capabilities = ServerCapabilities::builder()
+            .enable_logging()
+            .enable_completions()
+            .enable_prompts()
+            .enable_resources()
+            .enable_resources_subscribe()
+            .enable_tools()
+            .build();
+        ServerConfig::new(capabilities)
+            .with_server_info(Implementation::new("everything", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "Reference MCP server: every tool, resource, resource template and prompt \
+                 of the MCP conformance suite. Tools named test_* each show one protocol \
+                 feature (content types, logging, progress, sampling, elicitation); \
+                 resources live under test://.",
+            )
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        mcp_session::tools::call_strict(
+            &self.tool_router,
+            ToolCallContext::new(self, request, context),
+        )
+        .await
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        Ok(ListResourcesResult::with_all_items(resources::list()))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        Ok(ListResourceTemplatesResult::with_all_items(
+            resources::templates(),
+        ))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        resources::read(&request.uri).map(Into::into)
+    }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.subscriptions.subscribe(&context, &request.uri).await
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.subscriptions.unsubscribe(&context, &request.uri).await
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(subscriptions::accepted_filter(requested))
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        subscriptions::listen(context).await
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        completion::complete(&request)
+    }
+
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.log.set(&context, request.level).await
+    }
+}

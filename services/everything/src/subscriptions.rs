@@ -1,0 +1,203 @@
+//! Resource subscriptions and the `notifications/resources/updated` they
+//! bring (MCP 2025-06-18, Server Features §Resources, Subscriptions).
+//!
+//! A client subscribes to any resource [`resources::exists`] knows. Only
+//! [`WATCHED_URI`] ever changes, every [`WATCH_INTERVAL`](resources::WATCH_INTERVAL);
+//! a subscriber is notified of each change. Two protocol generations:
+//!
+//! - **sessions** (2025-03-26 .. 2025-11-25): `resources/subscribe` and
+//!   `resources/unsubscribe` edit the session's subscribed URIs, both in the
+//!   session's record (through [`mcp_session::session::SessionContext`], for
+//!   every replica) and in the handler's [`Subscriptions`]. While the watched
+//!   resource is among them, a watcher task on the replica that took the
+//!   subscription sends the updates over the session's stream. The watcher
+//!   ends when the session unsubscribes through that replica, when the
+//!   handler is dropped (session closed or expired), or when the client is
+//!   gone.
+//! - **stateless** (2026-07-28): one `subscriptions/listen` request names the
+//!   resources ([`accepted_filter`]); [`listen`] sends the updates on that
+//!   request's response stream until the client cancels it.
+
+use std::{
+    collections::BTreeSet,
+    fmt::Display,
+    future::Future,
+    sync::{Arc, Mutex, MutexGuard},
+    time::SystemTime,
+};
+
+use mcp_session::session;
+use rmcp::{
+    ErrorData, Peer, RoleServer,
+    model::{ResourceUpdatedNotificationParam, SubscriptionFilter},
+    service::{RequestContext, SubscriptionContext},
+};
+use serde_json::json;
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+use crate::resources::{self, WATCHED_URI};
+
+/// One session's subscribed resource URIs and the watcher that notifies them.
+#[derive(Debug, Default)]
+pub struct Subscriptions {
+    uris: Arc<Mutex<BTreeSet<String>>>,
+    /// Cancels the watcher task when dropped.
+    watcher: Mutex<Option<DropGuard>>,
+}
+
+impl Subscriptions {
+    /// Subscribes the session of the request `context` to `uri`; updates are
+    /// sent through the request's peer. Subscribing twice is the same as once.
+    ///
+    /// # Errors
+    /// Resource-not-found (`-32002`) when no resource has that URI; internal
+    /// error (`-32603`) when the session store cannot be reached.
+    pub async fn subscribe(
+        &self,
+        context: &RequestContext<RoleServer>,
+        uri: &str,
+    ) -> Result<(), ErrorData> {
+        if !resources::exists(uri) {
+            return Err(ErrorData::resource_not_found(
+                format!("cannot subscribe to `{uri}`: no such resource"),
+                Some(json!({ "uri": uri })),
+            ));
+        }
+        if let Some(mut session) = session::current(context) {
+            stored(session.subscribe(uri).await)?;
+        }
+        lock(&self.uris).insert(uri.to_owned());
+        if uri == WATCHED_URI {
+            let mut watcher = lock(&self.watcher);
+            if watcher.is_none() {
+                let stop = CancellationToken::new();
+                tokio::spawn(watch(context.peer.clone(), self.uris.clone(), stop.clone()));
+                *watcher = Some(stop.drop_guard());
+            }
+        }
+        Ok(())
+    }
+
+    /// Unsubscribes the session of the request `context` from `uri`;
+    /// unsubscribing from a URI not subscribed to is not an error.
+    ///
+    /// # Errors
+    /// Internal error (`-32603`) when the session store cannot be reached.
+    pub async fn unsubscribe(
+        &self,
+        context: &RequestContext<RoleServer>,
+        uri: &str,
+    ) -> Result<(), ErrorData> {
+        if let Some(mut session) = session::current(context) {
+            stored(session.unsubscribe(uri).await)?;
+        }
+        lock(&self.uris).remove(uri);
+        if uri == WATCHED_URI {
+            // Dropping the guard stops the watcher.
+            lock(&self.watcher).take();
+        }
+        Ok(())
+    }
+
+    /// Whether the session of the request `context` is subscribed to `uri`
+    /// (as its record says, for any replica; as this handler knows, without
+    /// a session).
+    pub fn contains(&self, context: &RequestContext<RoleServer>, uri: &str) -> bool {
+        match session::current(context) {
+            Some(session) => session.is_subscribed(uri),
+            None => lock(&self.uris).contains(uri),
+        }
+    }
+}
+
+/// The outcome of a change to the session's record, as the request's.
+/// `Ok(false)`, the session ended meanwhile, is not this request's error: the
+/// session's next request gets `404`.
+fn stored<E: Display>(outcome: Result<bool, E>) -> Result<(), ErrorData> {
+    outcome.map(drop).map_err(|error| {
+        ErrorData::internal_error(format!("cannot store the subscription: {error}"), None)
+    })
+}
+
+/// Notifies `peer` of each change of [`WATCHED_URI`] while it is in `uris`,
+/// until `stop` is cancelled or the notification cannot be delivered.
+async fn watch(
+    peer: Peer<RoleServer>,
+    uris: Arc<Mutex<BTreeSet<String>>>,
+    stop: CancellationToken,
+) {
+    on_each_change(stop.cancelled(), || async {
+        if !lock(&uris).contains(WATCHED_URI) {
+            return Ok(());
+        }
+        peer.notify_resource_updated(ResourceUpdatedNotificationParam::new(WATCHED_URI))
+            .await
+    })
+    .await;
+}
+
+/// The part of a `subscriptions/listen` filter this service serves: updates
+/// of resources that exist. Its lists of tools, prompts and resources never
+/// change, so it accepts no `*_list_changed`.
+pub fn accepted_filter(requested: &SubscriptionFilter) -> SubscriptionFilter {
+    let known = requested
+        .resource_subscriptions
+        .iter()
+        .flatten()
+        .filter(|uri| resources::exists(uri));
+    SubscriptionFilter::builder()
+        .resource_subscriptions(known)
+        .build()
+}
+
+/// Serves one `subscriptions/listen` request (protocol 2026-07-28): sends
+/// `notifications/resources/updated` for [`WATCHED_URI`] on each change if
+/// the accepted filter names it, until the client cancels the request.
+///
+/// # Errors
+/// None: a client that is gone ends the subscription quietly.
+pub async fn listen(context: SubscriptionContext) -> Result<(), ErrorData> {
+    let watched = context
+        .accepted()
+        .resource_subscriptions
+        .iter()
+        .flatten()
+        .any(|uri| uri == WATCHED_URI);
+    if !watched {
+        context.cancelled().await;
+        return Ok(());
+    }
+    on_each_change(context.cancelled(), || {
+        context.sink().notify_resource_updated(WATCHED_URI)
+    })
+    .await;
+    Ok(())
+}
+
+/// Calls `notify` each time [`WATCHED_URI`] changes, until `stop` completes
+/// or `notify` fails (the client is gone).
+async fn on_each_change<N, F, E>(stop: impl Future<Output = ()>, mut notify: N)
+where
+    N: FnMut() -> F,
+    F: Future<Output = Result<(), E>>,
+    E: Display,
+{
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        let wait = resources::until_next_revision(SystemTime::now());
+        tokio::select! {
+            () = &mut stop => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+        if let Err(error) = notify().await {
+            tracing::debug!(%error, "resource watcher stops: the client is gone");
+            return;
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -1,0 +1,39 @@
+//! The service's tools (MCP 2025-06-18, Server Features §Tools), one module
+//! per kind, each an `impl Everything` block with rmcp's `#[tool]` macros.
+//!
+//! | tool | module | what it shows |
+//! |---|---|---|
+//! | `test_simple_text` | [`content`] | a text result |
+//! | `test_image_content` | [`content`] | an image result (PNG, base64) |
+//! | `test_audio_content` | [`content`] | an audio result (WAV, base64) |
+//! | `test_embedded_resource` | [`content`] | an embedded text resource |
+//! | `test_multiple_content_types` | [`content`] | text, image and resource in one result |
+//! | `test_error_handling` | [`content`] | a tool error (`isError: true`) |
+//! | `test_tool_with_logging` | [`notifications`] | log notifications during the call |
+//! | `test_tool_with_progress` | [`notifications`] | progress notifications for the request's `progressToken` |
+//! | `test_sampling` | [`sampling`] | `sampling/createMessage` to the client |
+//! | `test_elicitation` | [`elicitation`] | `elicitation/create` to the client |
+//! | `test_elicitation_sep1034_defaults` | [`elicitation`] | elicitation with defaults (SEP-1034) |
+//! | `test_elicitation_sep1330_enums` | [`elicitation`] | elicitation with the five enum forms (SEP-1330) |
+//! | `json_schema_2020_12_tool` | [`schema`] | a hand-written JSON Schema 2020-12 `inputSchema` (SEP-1613) |
+//!
+//! Every module's router is merged into one [`ToolRouter`] by `router()`, which the handler keeps.
+
+pub mod content;
+pub mod elicitation;
+pub mod notifications;
+pub mod sampling;
+pub mod schema;
+
+use rmcp::handler::server::router::tool::ToolRouter;
+
+use crate::Everything;
+
+/// All the tools, for the handler's `tool_router` field.
+pub(crate) fn router() -> ToolRouter<Everything> {
+    Everything::content_tools()
+        + Everything::notification_tools()
+        + Everything::sampling_tools()
+        + Everything::elicitation_tools()
+        + Everything::schema_tools()
+}

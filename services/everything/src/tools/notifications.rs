@@ -1,0 +1,90 @@
+//! Tools that send notifications while they run: log messages
+//! (`notifications/message`) and progress (`notifications/progress`).
+//!
+//! A tool reaches the client through the [`Peer`] of its request, which rmcp
+//! hands to any `#[tool]` function that takes one (or a whole
+//! [`RequestContext`], which also carries the session's state); the
+//! request's `_meta` (with the client's `progressToken`) comes as
+//! [`RequestMetaObject`].
+//! Progress notifications for a token travel on the request's own response
+//! stream; log messages travel on the session's stream (`GET /mcp`).
+
+use std::time::Duration;
+
+use rmcp::{
+    Peer, RoleServer,
+    model::{ProgressNotificationParam, RequestMetaObject},
+    service::RequestContext,
+    tool, tool_router,
+};
+
+use crate::Everything;
+
+/// The pause between two notifications, so that the client sees them arrive
+/// one by one while the call is in progress.
+pub const STEP_PAUSE: Duration = Duration::from_millis(50);
+
+/// The log messages of `test_tool_with_logging`, in order.
+pub const LOG_MESSAGES: [&str; 3] = [
+    "Tool execution started",
+    "Tool processing data",
+    "Tool execution completed",
+];
+
+/// The progress steps of `test_tool_with_progress`, out of [`PROGRESS_TOTAL`].
+pub const PROGRESS_STEPS: [f64; 3] = [0.0, 50.0, 100.0];
+/// The total of `test_tool_with_progress`'s progress.
+pub const PROGRESS_TOTAL: f64 = 100.0;
+
+#[tool_router(router = notification_tools, vis = "pub(crate)")]
+impl Everything {
+    #[tool(
+        name = "test_tool_with_logging",
+        description = "Sends three info-level log notifications, 50 ms apart, while it runs (unless the session's log level is above info).",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn tool_with_logging(
+        &self,
+        context: RequestContext<RoleServer>,
+    ) -> Result<String, String> {
+        for (step, message) in LOG_MESSAGES.into_iter().enumerate() {
+            if step > 0 {
+                tokio::time::sleep(STEP_PAUSE).await;
+            }
+            self.log
+                .info(&context, message)
+                .await
+                .map_err(|error| format!("could not send a log message: {error}"))?;
+        }
+        Ok("Tool with logging executed successfully".to_owned())
+    }
+
+    #[tool(
+        name = "test_tool_with_progress",
+        description = "Reports progress 0, 50 and 100 of 100, 50 ms apart, to the request's progressToken (if it has one).",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn tool_with_progress(
+        &self,
+        peer: Peer<RoleServer>,
+        meta: RequestMetaObject,
+    ) -> Result<String, String> {
+        let token = meta.get_progress_token();
+        for (step, progress) in PROGRESS_STEPS.into_iter().enumerate() {
+            if step > 0 {
+                tokio::time::sleep(STEP_PAUSE).await;
+            }
+            let Some(token) = &token else { continue };
+            let notification = ProgressNotificationParam::new(token.clone(), progress)
+                .with_total(PROGRESS_TOTAL)
+                .with_message(format!("Completed step {progress} of {PROGRESS_TOTAL}"));
+            peer.notify_progress(notification)
+                .await
+                .map_err(|error| format!("could not send a progress notification: {error}"))?;
+        }
+        Ok(match token {
+            Some(token) => format!("Progress reported to token {}", token.0),
+            None => "No progressToken in the request: progress was not reported".to_owned(),
+        })
+    }
+}

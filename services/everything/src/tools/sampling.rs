@@ -1,0 +1,83 @@
+//! A tool that asks the client's LLM for a message (`sampling/createMessage`,
+//! MCP 2025-06-18, Client Features §Sampling) and returns it.
+//!
+//! A server may send this request only if the client declared the `sampling`
+//! capability at `initialize`; the tool checks it and answers with a tool
+//! error otherwise. Over Streamable HTTP, rmcp sends the request on the tool
+//! call's own response stream, and the client answers with a POST.
+//!
+//! rmcp marks sampling deprecated because SEP-2577 removes it from protocol
+//! 2026-07-28; the revisions this service negotiates with sessions
+//! (2025-03-26 .. 2025-11-25) define it, hence the `allow`.
+#![allow(deprecated)]
+
+use rmcp::{
+    Peer, RoleServer,
+    handler::server::wrapper::Parameters,
+    model::{CreateMessageRequestParams, Role, SamplingMessage, SamplingMessageContentBlock},
+    schemars::{self, JsonSchema},
+    tool, tool_router,
+};
+use serde::Deserialize;
+
+use crate::Everything;
+
+/// Arguments of `test_sampling`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct SamplingArgs {
+    /// The prompt to send to the LLM
+    pub prompt: String,
+}
+
+/// Most tokens `test_sampling` asks the client's LLM for.
+pub const SAMPLING_MAX_TOKENS: u32 = 100;
+
+#[tool_router(router = sampling_tools, vis = "pub(crate)")]
+impl Everything {
+    #[tool(
+        name = "test_sampling",
+        description = "Asks the client's LLM to answer `prompt` (sampling/createMessage, at most 100 tokens) and returns its answer."
+    )]
+    async fn sampling(
+        &self,
+        peer: Peer<RoleServer>,
+        Parameters(SamplingArgs { prompt }): Parameters<SamplingArgs>,
+    ) -> Result<String, String> {
+        let supported = peer
+            .peer_info()
+            .is_some_and(|info| info.capabilities.sampling.is_some());
+        if !supported {
+            return Err(
+                "the client does not support sampling (no `sampling` capability)".to_owned(),
+            );
+        }
+        let request = CreateMessageRequestParams::new(
+            vec![SamplingMessage::new(
+                Role::User,
+                SamplingMessageContentBlock::text(prompt),
+            )],
+            SAMPLING_MAX_TOKENS,
+        );
+        let result = peer
+            .create_message(request)
+            .await
+            .map_err(|error| format!("sampling failed: {error}"))?;
+        let text: Vec<String> = result
+            .message
+            .content
+            .into_vec()
+            .into_iter()
+            .filter_map(|block| match block {
+                SamplingMessageContentBlock::Text(text) => Some(text.text),
+                _ => None,
+            })
+            .collect();
+        if text.is_empty() {
+            return Err(format!(
+                "the client's model ({}) answered without text",
+                result.model
+            ));
+        }
+        Ok(format!("LLM response: {}", text.join("\n")))
+    }
+}
