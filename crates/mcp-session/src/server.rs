@@ -20,6 +20,7 @@ use axum::{
     middleware::{self, Next},
     response::Response,
     routing::{any, get, post},
+    serve::ListenerExt,
 };
 use rmcp::{
     ServerHandler,
@@ -250,7 +251,18 @@ impl BoundServer {
             store = shared.store.backend(),
             "serving MCP on /mcp (Streamable HTTP) and /sse (HTTP+SSE)"
         );
-        let serving = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
+        let serving = axum::serve(
+            // Responses are SSE streams written in small chunks: without
+            // TCP_NODELAY, Nagle's algorithm and delayed ACKs hold each back
+            // by ~40 ms.
+            self.listener.tap_io(|tcp| {
+                if let Err(error) = tcp.set_nodelay(true) {
+                    tracing::debug!(%error, "cannot set TCP_NODELAY");
+                }
+            }),
+            self.router,
+        )
+        .with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("shutting down: closing streams, finishing in-flight requests");
             token.cancel();
