@@ -77,6 +77,64 @@ async fn official_conformance_suite_passes() {
     }
 }
 
+/// Runs the suite against `url` and panics with its output unless it passes.
+async fn run_suite(dir: &Path, url: &str, logs: impl Fn() -> String) {
+    let script = dir.join("run.sh");
+    let run = tokio::task::spawn_blocking({
+        let url = url.to_owned();
+        move || Run::bounded(Command::new("bash").arg(script).arg(url))
+    })
+    .await
+    .expect("the suite's runner thread does not panic");
+    match run.status {
+        Some(status) if status.success() => {
+            eprintln!("{}", run.stdout.lines().last().unwrap_or_default());
+        }
+        Some(status) => panic!(
+            "the conformance suite failed against {url} ({status}):\n{}\n{}",
+            run.output(),
+            logs()
+        ),
+        None => panic!(
+            "the conformance suite did not finish within {SUITE_TIMEOUT:?} against {url}:\n{}",
+            run.output()
+        ),
+    }
+}
+
+/// The same suite through three replicas on one Redis behind a round-robin
+/// nginx with no stickiness: the fleet must behave as one server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_conformance_suite_passes_through_three_replicas_on_redis() {
+    let dir = conformance_dir();
+    if !installed(&dir) {
+        return;
+    }
+    let redis = mcp_testkit::RedisServer::start();
+    let url = redis.url();
+    let replicas =
+        mcp_testkit::ReplicaSet::start(env!("CARGO_BIN_EXE_everything"), 3, &[("REDIS_URL", &url)])
+            .await;
+    let nginx = mcp_testkit::Nginx::start(&replicas.ports());
+    run_suite(&dir, &format!("{}/mcp", nginx.url()), || replicas.logs()).await;
+}
+
+/// The same on a three-master Redis Cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_conformance_suite_passes_through_three_replicas_on_redis_cluster() {
+    let dir = conformance_dir();
+    if !installed(&dir) {
+        return;
+    }
+    let cluster = mcp_testkit::RedisCluster::start();
+    let url = cluster.url();
+    let replicas =
+        mcp_testkit::ReplicaSet::start(env!("CARGO_BIN_EXE_everything"), 3, &[("REDIS_URL", &url)])
+            .await;
+    let nginx = mcp_testkit::Nginx::start(&replicas.ports());
+    run_suite(&dir, &format!("{}/mcp", nginx.url()), || replicas.logs()).await;
+}
+
 /// `tests/conformance` of the workspace.
 fn conformance_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/conformance");

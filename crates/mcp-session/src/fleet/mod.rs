@@ -134,6 +134,9 @@ impl PendingRequests {
 /// What this replica holds of sessions, shared by the transports and the bus.
 pub(crate) struct Locals {
     pub(crate) workers: Arc<LocalSessionManager>,
+    /// Sessions whose worker here was restored: their handshake was
+    /// replayed, so the client's own `initialized` is not for them.
+    replayed: Mutex<HashSet<String>>,
     pub(crate) sse: Arc<SseStreams>,
     pub(crate) tails: Tails,
     pub(crate) pending: PendingRequests,
@@ -143,10 +146,29 @@ impl Locals {
     pub(crate) fn new(workers: LocalSessionManager) -> Self {
         Self {
             workers: Arc::new(workers),
+            replayed: Mutex::default(),
             sse: Arc::default(),
             tails: Tails::default(),
             pending: PendingRequests::default(),
         }
+    }
+
+    fn replayed(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.replayed
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn mark_replayed(&self, session_id: &str) {
+        self.replayed().insert(session_id.to_owned());
+    }
+
+    pub(crate) fn was_replayed(&self, session_id: &str) -> bool {
+        self.replayed().contains(session_id)
+    }
+
+    pub(crate) fn forget_replayed(&self, session_id: &str) {
+        self.replayed().remove(session_id);
     }
 
     /// Hands `message` to this replica's rmcp worker of `session_id`, if it
@@ -171,6 +193,7 @@ impl Locals {
         }
         self.tails.close_session(session_id);
         self.sse.close(session_id);
+        self.forget_replayed(session_id);
     }
 }
 
@@ -288,8 +311,14 @@ impl FleetBus {
                     ClientJsonRpcMessage::Error(error) => error.id.as_ref(),
                     _ => None,
                 };
+                let initialized = matches!(
+                    &message,
+                    ClientJsonRpcMessage::Notification(notification)
+                        if matches!(notification.notification, rmcp::model::ClientNotification::InitializedNotification(_))
+                );
                 match for_pending_request {
                     Some(id) if !self.locals.pending.contains(&session_id, id) => {}
+                    _ if initialized && self.locals.was_replayed(&session_id) => {}
                     _ => {
                         self.locals
                             .deliver_to_worker(&session_id, with_caller(message, caller, session))

@@ -27,6 +27,7 @@ use rmcp::{
         Transport, WorkerTransport,
         streamable_http_server::session::{
             EventStore, RestoreOutcome, ServerSseMessage, SessionId, SessionManager,
+            SessionRestoreMarker,
             local::{LocalSessionManagerError, LocalSessionWorker},
         },
     },
@@ -61,6 +62,9 @@ pub enum FleetSessionError {
 pub struct FleetSessionManager {
     locals: Arc<Locals>,
     fleet: Option<(Arc<FleetBus>, Arc<RedisEventStore>)>,
+    /// Sessions whose worker is being restored: the handshake replay is not
+    /// over, so they must not be used yet (see [`SessionManager::has_session`]).
+    restoring: std::sync::Mutex<HashSet<SessionId>>,
 }
 
 impl FleetSessionManager {
@@ -70,7 +74,17 @@ impl FleetSessionManager {
         locals: Arc<Locals>,
         fleet: Option<(Arc<FleetBus>, Arc<RedisEventStore>)>,
     ) -> Self {
-        Self { locals, fleet }
+        Self {
+            locals,
+            fleet,
+            restoring: std::sync::Mutex::default(),
+        }
+    }
+
+    fn restoring(&self) -> std::sync::MutexGuard<'_, HashSet<SessionId>> {
+        self.restoring
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn wrap(&self, id: &SessionId, inner: WorkerTransport<LocalSessionWorker>) -> FleetTransport {
@@ -201,11 +215,20 @@ impl SessionManager for FleetSessionManager {
         Ok(self.locals.workers.initialize_session(id, message).await?)
     }
 
+    /// A session whose worker is still replaying the `initialize` handshake
+    /// is reported absent, so that a concurrent request waits for the restore
+    /// in progress (rmcp serializes restores per session) instead of sending
+    /// the worker a request before its handshake, which kills it.
     async fn has_session(&self, id: &SessionId) -> Result<bool, Self::Error> {
+        if self.restoring().contains(id) {
+            return Ok(false);
+        }
         Ok(self.locals.workers.has_session(id).await?)
     }
 
     async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
+        self.restoring().remove(id);
+        self.locals.forget_replayed(id);
         self.locals.tails.close_session(id);
         Ok(self.locals.workers.close_session(id).await?)
     }
@@ -223,6 +246,45 @@ impl SessionManager for FleetSessionManager {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<(), Self::Error> {
+        if let ClientJsonRpcMessage::Notification(notification) = &message
+            && matches!(
+                notification.notification,
+                ClientNotification::InitializedNotification(_)
+            )
+        {
+            // The end of a handshake: the client's own, or a restore's replay
+            // (marked). A client's `initialized` that reaches a replica which
+            // restored the session already had its replay: not twice.
+            use rmcp::model::GetExtensions;
+            let replay = notification
+                .notification
+                .extensions()
+                .get::<SessionRestoreMarker>()
+                .is_some();
+            if replay {
+                self.locals.mark_replayed(id);
+            } else {
+                // The worker that ran the handshake may be on another replica.
+                if let Some((bus, _)) = &self.fleet {
+                    let envelope = Envelope::ClientMessage {
+                        origin: bus.replica_id().to_owned(),
+                        session_id: id.to_string(),
+                        caller: caller_of(&message),
+                        record: None,
+                        message: message.clone(),
+                    };
+                    if let Err(error) = bus.broadcast(&envelope).await {
+                        tracing::warn!(session_id = %id, %error, "could not forward `initialized` to the fleet");
+                    }
+                }
+                if self.locals.was_replayed(id) || !self.locals.workers.has_session(id).await? {
+                    return Ok(());
+                }
+            }
+            self.locals.workers.accept_message(id, message).await?;
+            self.restoring().remove(id);
+            return Ok(());
+        }
         let Some((bus, _)) = &self.fleet else {
             return Ok(self.locals.workers.accept_message(id, message).await?);
         };
@@ -234,10 +296,7 @@ impl SessionManager for FleetSessionManager {
                 .id
                 .as_ref()
                 .is_some_and(|request| !self.locals.pending.contains(id, request)),
-            ClientJsonRpcMessage::Notification(notification) => !matches!(
-                notification.notification,
-                ClientNotification::InitializedNotification(_)
-            ),
+            ClientJsonRpcMessage::Notification(_) => true,
             ClientJsonRpcMessage::Request(_) => false,
         };
         if broadcast {
@@ -307,13 +366,20 @@ impl SessionManager for FleetSessionManager {
         &self,
         id: SessionId,
     ) -> Result<RestoreOutcome<Self::Transport>, Self::Error> {
-        Ok(
-            match self.locals.workers.restore_session(id.clone()).await? {
-                RestoreOutcome::Restored(inner) => RestoreOutcome::Restored(self.wrap(&id, inner)),
-                RestoreOutcome::AlreadyPresent => RestoreOutcome::AlreadyPresent,
-                _ => RestoreOutcome::NotSupported,
-            },
-        )
+        // Mark the session before its worker exists: another thread must not
+        // see the worker and use it before its handshake is replayed.
+        self.restoring().insert(id.clone());
+        let outcome = self.locals.workers.restore_session(id.clone()).await;
+        Ok(match outcome {
+            Ok(RestoreOutcome::Restored(inner)) => RestoreOutcome::Restored(self.wrap(&id, inner)),
+            other => {
+                self.restoring().remove(&id);
+                match other? {
+                    RestoreOutcome::AlreadyPresent => RestoreOutcome::AlreadyPresent,
+                    _ => RestoreOutcome::NotSupported,
+                }
+            }
+        })
     }
 
     fn event_store(&self) -> Option<Arc<dyn EventStore>> {
