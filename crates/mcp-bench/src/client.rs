@@ -71,8 +71,10 @@ pub enum Session {
         http: reqwest::Client,
         /// `.../mcp`.
         url: String,
-        /// `None` in stateless mode.
+        /// `None` in stateless mode, or when the server gave none.
         session_id: Option<String>,
+        /// Protocol 2025-06-18 (`initialize` done), or 2026-07-28 (per-request `_meta`).
+        legacy: bool,
         /// Next JSON-RPC id.
         next_id: u64,
     },
@@ -104,6 +106,7 @@ impl Session {
                 http,
                 url: url.to_owned(),
                 session_id: None,
+                legacy: false,
                 next_id: 1,
             }),
             Mode::Session => {
@@ -121,18 +124,23 @@ impl Session {
                 if !response.status().is_success() {
                     return Err(status(response.status()));
                 }
+                // A server in stateless HTTP mode (the Python SDK's
+                // `stateless_http=True`) answers `initialize` without a
+                // session id; requests then go without one.
                 let session_id = response
                     .headers()
                     .get("mcp-session-id")
                     .and_then(|value| value.to_str().ok())
-                    .map(str::to_owned)
-                    .ok_or_else(|| Failure::Transport("no Mcp-Session-Id".into()))?;
+                    .map(str::to_owned);
                 let _ = response.bytes().await.map_err(transport)?;
-                let initialized = http
+                let mut initialized = http
                     .post(url)
                     .header("accept", ACCEPT)
-                    .header("mcp-session-id", &session_id)
-                    .header("mcp-protocol-version", "2025-06-18")
+                    .header("mcp-protocol-version", "2025-06-18");
+                if let Some(session_id) = &session_id {
+                    initialized = initialized.header("mcp-session-id", session_id);
+                }
+                let initialized = initialized
                     .json(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
                     .send()
                     .await
@@ -143,7 +151,8 @@ impl Session {
                 Ok(Self::Streamable {
                     http,
                     url: url.to_owned(),
-                    session_id: Some(session_id),
+                    session_id,
+                    legacy: true,
                     next_id: 1,
                 })
             }
@@ -267,19 +276,21 @@ impl Session {
                 http,
                 url,
                 session_id,
+                legacy,
                 next_id,
             } => {
                 let id = *next_id;
                 *next_id += 1;
                 let mut params = json!({"name": tool, "arguments": arguments});
                 let mut request = http.post(url.as_str()).header("accept", ACCEPT);
-                match session_id {
-                    Some(session_id) => {
-                        request = request
-                            .header("mcp-session-id", session_id.as_str())
-                            .header("mcp-protocol-version", "2025-06-18");
+                if let Some(session_id) = session_id {
+                    request = request.header("mcp-session-id", session_id.as_str());
+                }
+                match legacy {
+                    true => {
+                        request = request.header("mcp-protocol-version", "2025-06-18");
                     }
-                    None => {
+                    false => {
                         params["_meta"] = json!({
                             "io.modelcontextprotocol/protocolVersion": "2026-07-28",
                             "io.modelcontextprotocol/clientCapabilities": {},
