@@ -18,6 +18,9 @@ use std::{fmt, sync::Once, time::Duration};
 use figment::{Figment, providers::Env};
 use serde::{Deserialize, de::DeserializeOwned};
 
+pub use crate::auth::config::AuthConfig;
+use crate::auth::config::RawAuth;
+
 /// An invalid or unreadable configuration value.
 ///
 /// The message names the environment variable at fault, so that an operator
@@ -138,6 +141,7 @@ struct RawConfig {
 /// | `REDIS_POOL_SIZE` | [`redis_pool_size`](Self::redis_pool_size) | 4 |
 /// | `REDIS_COMMAND_TIMEOUT_MS` | [`redis_command_timeout`](Self::redis_command_timeout) | 1500 |
 /// | `MAX_SESSIONS_PER_USER` | [`max_sessions_per_user`](Self::max_sessions_per_user) | unset: no limit |
+/// | `JWT_*`, `API_KEYS`, `ADMIN_API_KEYS`, `ALLOW_ANONYMOUS`, `TRUSTED_PROXY_HOPS`, `OAUTH_*` | [`auth`](Self::auth) | open: no credentials, anonymous callers (see [`AuthConfig`]) |
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct Config {
@@ -180,6 +184,8 @@ pub struct Config {
     pub redis_command_timeout: Duration,
     /// Live sessions one user may hold; creating one more fails with `429`.
     pub max_sessions_per_user: Option<usize>,
+    /// How callers authenticate (JWTs, API keys, anonymous access).
+    pub auth: AuthConfig,
 }
 
 impl fmt::Debug for Config {
@@ -201,6 +207,7 @@ impl fmt::Debug for Config {
             .field("redis_pool_size", &self.redis_pool_size)
             .field("redis_command_timeout", &self.redis_command_timeout)
             .field("max_sessions_per_user", &self.max_sessions_per_user)
+            .field("auth", &self.auth)
             .finish()
     }
 }
@@ -234,7 +241,8 @@ fn positive(name: &str, value: Option<u64>, default: u64) -> Result<Duration, Co
 impl Config {
     /// The defaults, listening on `default_port`, with no environment read.
     pub fn new(default_port: u16) -> Self {
-        Self::from_raw(RawConfig::default(), default_port).expect("defaults are valid")
+        Self::from_raw(RawConfig::default(), RawAuth::default(), default_port)
+            .expect("defaults are valid")
     }
 
     /// Reads the configuration from the environment (and `.env`); a service
@@ -243,10 +251,11 @@ impl Config {
     /// # Errors
     /// [`ConfigError`] naming the first variable that is invalid.
     pub fn from_env(default_port: u16) -> Result<Self, ConfigError> {
-        Self::from_raw(load::<RawConfig>()?, default_port)
+        let raw = load::<RawConfig>()?;
+        Self::from_raw(raw, RawAuth::from_env(), default_port)
     }
 
-    fn from_raw(raw: RawConfig, default_port: u16) -> Result<Self, ConfigError> {
+    fn from_raw(raw: RawConfig, auth: RawAuth, default_port: u16) -> Result<Self, ConfigError> {
         let environment = raw.environment.unwrap_or_default();
         let allowed_hosts = match raw.allowed_hosts.as_deref().map(str::trim) {
             None => vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
@@ -348,6 +357,7 @@ impl Config {
                 }
                 limit => limit,
             },
+            auth: AuthConfig::from_raw(auth)?,
         })
     }
 }
@@ -379,6 +389,7 @@ mod tests {
                 allowed_origins: Some(" https://a.example.com , null ".into()),
                 ..raw()
             },
+            RawAuth::default(),
             1,
         )
         .unwrap();
@@ -413,7 +424,9 @@ mod tests {
             "ALLOWED_HOSTS",
         ];
         for (case, name) in cases.into_iter().zip(names) {
-            let message = Config::from_raw(case, 1).unwrap_err().to_string();
+            let message = Config::from_raw(case, RawAuth::default(), 1)
+                .unwrap_err()
+                .to_string();
             assert!(message.contains(name), "{message}");
             assert!(!message.contains("secret"), "{message}");
         }
@@ -427,6 +440,7 @@ mod tests {
                 redis_url: Some("rediss://:hunter2@cache.example.com:6379".into()),
                 ..raw()
             },
+            RawAuth::default(),
             1,
         )
         .unwrap();

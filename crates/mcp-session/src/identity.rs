@@ -5,15 +5,16 @@
 //! request can only ever find the sessions of the user it authenticated as:
 //! another user's session id simply does not exist under its own hash.
 //!
-//! Until authentication lands (JWT, API keys), every caller is the one
-//! anonymous principal [`Caller::anonymous`]. Tool handlers read the caller
-//! from the HTTP request parts that rmcp hands them:
+//! The [`auth`](crate::auth) layer turns each request's credentials into a
+//! `Caller` before any MCP handling: a verified JWT (its issuer and `sub`), a
+//! configured API key (its name), or, when anonymous access is allowed, the
+//! client's address and `User-Agent`. Tool handlers read it with
+//! [`session::caller`](crate::session::caller):
 //!
 //! ```rust,ignore
-//! use rmcp::handler::server::tool::Extension;
-//! async fn whoami(Extension(parts): Extension<http::request::Parts>) -> String {
-//!     let caller = parts.extensions.get::<mcp_session::Caller>().unwrap();
-//!     caller.subject.clone()
+//! async fn whoami(&self, context: RequestContext<RoleServer>) -> String {
+//!     let caller = mcp_session::session::caller(&context);
+//!     format!("{} {}", caller.kind.as_str(), caller.subject)
 //! }
 //! ```
 
@@ -45,6 +46,19 @@ impl UserHash {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Reads a user hash given as text (the admin API's `user` parameter):
+    /// exactly 64 hex digits, any case; `None` otherwise.
+    pub fn parse(text: &str) -> Option<Self> {
+        (text.len() == 64 && text.bytes().all(|byte| byte.is_ascii_hexdigit()))
+            .then(|| Self(text.to_ascii_lowercase()))
+    }
+
+    /// The first 12 hex digits: enough to correlate log lines, too short to
+    /// stand for the user anywhere else.
+    pub fn short(&self) -> &str {
+        &self.0[..12.min(self.0.len())]
+    }
 }
 
 impl fmt::Display for UserHash {
@@ -55,16 +69,16 @@ impl fmt::Display for UserHash {
 
 impl fmt::Debug for UserHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Short prefix: enough to correlate log lines, short enough to read.
-        write!(f, "UserHash({}…)", &self.0[..12.min(self.0.len())])
+        write!(f, "UserHash({}…)", self.short())
     }
 }
 
 /// How a caller proved who they are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PrincipalKind {
-    /// No credentials.
+    /// No credentials (allowed only with `ALLOW_ANONYMOUS`): identified by
+    /// client address and `User-Agent`.
     Anonymous,
     /// A verified JSON Web Token (`Authorization: Bearer`).
     Jwt,
@@ -94,11 +108,14 @@ pub struct Caller {
     pub kind: PrincipalKind,
     /// Token issuer (`iss`), or an empty string when there is none.
     pub issuer: String,
-    /// Subject: the JWT `sub`, the API key's name, or `anonymous`.
+    /// Subject: the JWT `sub`, the API key's name, or for an anonymous
+    /// caller `<client ip>|<user agent>` (`anonymous` for the shared
+    /// anonymous principal).
     pub subject: String,
     /// Owner key of this caller's sessions.
     pub user_hash: UserHash,
-    /// Whether the caller may use admin tools and the admin API.
+    /// Whether the caller may use admin tools and the admin API: a JWT with
+    /// one of `JWT_ADMIN_ROLES`, or an API key named in `ADMIN_API_KEYS`.
     pub is_admin: bool,
 }
 
@@ -117,10 +134,26 @@ impl Caller {
         }
     }
 
-    /// The single anonymous principal that every request resolves to while
-    /// authentication is not configured.
+    /// The shared anonymous principal: what a request that carries no
+    /// resolved caller at all (a message built outside any HTTP request)
+    /// stands for. Requests always carry the caller the
+    /// [`auth`](crate::auth) layer resolved; see [`Caller::anonymous_client`].
     pub fn anonymous() -> Self {
         Self::new(PrincipalKind::Anonymous, "", "anonymous")
+    }
+
+    /// An anonymous caller told apart by its client address `ip` (as the
+    /// trusted proxies reported it) and its `User-Agent` (empty when absent):
+    /// two clients behind one address with different agents own different
+    /// sessions.
+    pub fn anonymous_client(ip: &str, user_agent: &str) -> Self {
+        Self::new(PrincipalKind::Anonymous, "", format!("{ip}|{user_agent}"))
+    }
+
+    /// The same caller, with admin rights or without.
+    pub fn with_admin(mut self, is_admin: bool) -> Self {
+        self.is_admin = is_admin;
+        self
     }
 }
 
@@ -147,5 +180,35 @@ mod tests {
     #[test]
     fn anonymous_callers_share_one_hash() {
         assert_eq!(Caller::anonymous().user_hash, Caller::anonymous().user_hash);
+    }
+
+    #[test]
+    fn anonymous_clients_differ_by_address_and_agent() {
+        let a = Caller::anonymous_client("10.0.0.1", "python-httpx/0.28");
+        assert_eq!(a, Caller::anonymous_client("10.0.0.1", "python-httpx/0.28"));
+        assert_ne!(
+            a.user_hash,
+            Caller::anonymous_client("10.0.0.2", "python-httpx/0.28").user_hash
+        );
+        assert_ne!(
+            a.user_hash,
+            Caller::anonymous_client("10.0.0.1", "node").user_hash
+        );
+        assert_ne!(a.user_hash, Caller::anonymous().user_hash);
+        // Admin rights are not part of who the caller is.
+        assert_eq!(a.clone().with_admin(true).user_hash, a.user_hash);
+    }
+
+    #[test]
+    fn user_hashes_parse_from_hex_only() {
+        let hash = UserHash::of(PrincipalKind::ApiKey, "", "ops");
+        assert_eq!(UserHash::parse(hash.as_str()), Some(hash.clone()));
+        assert_eq!(
+            UserHash::parse(&hash.as_str().to_ascii_uppercase()),
+            Some(hash.clone())
+        );
+        assert_eq!(UserHash::parse("abc"), None);
+        assert_eq!(UserHash::parse(&"g".repeat(64)), None);
+        assert_eq!(hash.short().len(), 12);
     }
 }

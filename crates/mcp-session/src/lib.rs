@@ -38,10 +38,20 @@
 //! - **HTTP+SSE** at `/sse` and `/messages` (protocol 2024-11-05);
 //! - `/healthz` and `/readyz` for Kubernetes probes ([`health`]).
 //!
+//! - the session tools `health_check`, `get_user_sessions` and
+//!   `get_session_analytics`, merged into a service's tools with
+//!   [`tools::session_tools`];
+//! - an admin API under `/admin` ([`admin`]).
+//!
 //! Layers, from the socket inwards: [`server`] (routes, middleware, shutdown)
-//! → [`identity`] (who is calling) → [`transport`] (the MCP transports) →
-//! [`store`] (where sessions live). [`config`] reads the environment.
+//! → [`auth`] (who is calling: JWT, API key or anonymous; `401` otherwise) →
+//! [`identity`] (the caller and the user hash owning sessions) →
+//! [`transport`] (the MCP transports) → [`store`] (where sessions live).
+//! [`config`] reads the environment; docs/security.md explains the threat
+//! model and each auth mode.
 
+pub mod admin;
+pub mod auth;
 pub mod config;
 pub mod fleet;
 pub mod health;
@@ -56,6 +66,7 @@ pub mod transport;
 
 use std::process::ExitCode;
 
+pub use auth::AuthConfig;
 pub use config::{Config, ConfigError};
 pub use identity::{Caller, UserHash};
 pub use rmcp;

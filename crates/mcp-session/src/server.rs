@@ -7,16 +7,25 @@
 //! `SHUTDOWN_GRACE_SECONDS`.
 //!
 //! ```text
-//! TCP ─▶ axum Router ─▶ log_requests ─▶ resolve_caller ─┬─ /mcp ─────────▶ transport::streamable_http ─▶ rmcp ─▶ ServerHandler
-//!                                                       ├─ /sse, /messages ▶ transport::sse ─────────────▶ rmcp ─▶ ServerHandler
-//!                                                       └─ /healthz, /readyz ▶ health
+//! TCP ─▶ axum Router ─▶ log_requests ─┬─ auth (Caller, or 401) ─┬─ /mcp ─────────▶ transport::streamable_http ─▶ rmcp ─▶ ServerHandler
+//!                                     │                         ├─ /sse, /messages ▶ transport::sse ─────────────▶ rmcp ─▶ ServerHandler
+//!                                     │                         └─ /admin/… ───────▶ admin (admins only)
+//!                                     ├─ /healthz, /readyz ▶ health
+//!                                     └─ /.well-known/oauth-protected-resource ▶ auth (RFC 9728)
 //! ```
 
-use std::{future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    io,
+    net::SocketAddr,
+    sync::{Arc, Mutex, Weak},
+    time::{Duration, Instant},
+};
 
 use axum::{
-    Router,
+    Extension, Router,
     extract::{DefaultBodyLimit, Request},
+    http::StatusCode,
     middleware::{self, Next},
     response::Response,
     routing::{any, get, post},
@@ -30,6 +39,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    admin,
+    auth::{self, Authenticator},
     config::Config,
     fleet::{FleetBus, FleetSessionManager, Locals, RedisEventStore},
     health,
@@ -56,6 +67,40 @@ pub(crate) struct Shared {
     pub(crate) shutdown: CancellationToken,
     pub(crate) service_name: String,
     pub(crate) service_version: String,
+    /// When this server was bound (for uptime).
+    pub(crate) started: Instant,
+}
+
+/// The servers of this process by replica id, for tool calls that reach a
+/// handler without their request's server handle (HTTP+SSE messages
+/// forwarded from another replica). Weak: a stopped server is forgotten.
+static SERVERS: Mutex<Vec<(String, Weak<Shared>)>> = Mutex::new(Vec::new());
+
+fn register(shared: &Arc<Shared>) {
+    let mut servers = SERVERS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    servers.retain(|(_, server)| server.strong_count() > 0);
+    servers.push((shared.config.replica_id.clone(), Arc::downgrade(shared)));
+}
+
+/// The running server of replica `replica_id` in this process, if any.
+pub(crate) fn shared_for_replica(replica_id: &str) -> Option<Arc<Shared>> {
+    SERVERS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .iter()
+        .rev()
+        .filter(|(id, _)| id == replica_id)
+        .find_map(|(_, server)| server.upgrade())
+}
+
+/// Makes `ring` the process's rustls crypto provider. Two providers are
+/// linked (`ring` for Redis and PostgreSQL TLS, `aws-lc-rs` for HTTPS JWKS
+/// downloads), and rustls picks none by itself when it has two: a
+/// `rediss://` connection would fail without this. Idempotent.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// One MCP service, ready to bind: a handler factory plus configuration.
@@ -100,6 +145,9 @@ impl<S: ServerHandler> McpServer<S> {
     /// # Errors
     /// The I/O error of binding (address in use, permission denied, unknown host).
     pub async fn bind(self) -> io::Result<BoundServer> {
+        install_crypto_provider();
+        let auth = Authenticator::new(&self.config.auth, &self.name)
+            .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error.to_string()))?;
         let address = format!("{}:{}", self.config.host, self.config.port);
         let listener = TcpListener::bind(&address).await.map_err(|error| {
             io::Error::new(error.kind(), format!("cannot listen on {address}: {error}"))
@@ -141,12 +189,16 @@ impl<S: ServerHandler> McpServer<S> {
             shutdown: CancellationToken::new(),
             service_name: self.name,
             service_version: self.version,
+            started: Instant::now(),
         });
-        let router = router(shared.clone(), self.factory, manager);
+        register(&shared);
+        let auth = Arc::new(auth);
+        let router = router(shared.clone(), auth.clone(), self.factory, manager);
         Ok(BoundServer {
             listener,
             router,
             shared,
+            auth,
         })
     }
 }
@@ -172,16 +224,50 @@ fn default_store(config: &Config) -> io::Result<(Arc<dyn SessionStore>, Option<R
     Ok((Arc::new(store), Some(redis)))
 }
 
-/// Middleware: resolves the [`Caller`] of each request and puts it in the
-/// request's extensions. Until authentication is configured, every caller is
-/// [`Caller::anonymous`].
-async fn resolve_caller(mut request: Request, next: Next) -> Response {
-    request.extensions_mut().insert(Caller::anonymous());
-    next.run(request).await
+/// The session id a request names: `Mcp-Session-Id`, or `session_id` of
+/// `/messages`.
+fn named_session(request: &Request) -> Option<String> {
+    if let Some(id) = request
+        .headers()
+        .get(streamable_http::HEADER_SESSION_ID)
+        .and_then(|value| value.to_str().ok())
+    {
+        return Some(id.to_owned());
+    }
+    request.uri().query().and_then(|query| {
+        query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("session_id="))
+            .map(str::to_owned)
+    })
+}
+
+/// Middleware: logs each request that named a session the caller does not
+/// have (unknown, expired, deleted, or another user's: all alike `404`),
+/// with the caller's user hash prefix, never a credential.
+async fn note_unknown_sessions(request: Request, next: Next) -> Response {
+    let session = named_session(&request);
+    let caller = request.extensions().get::<Caller>().cloned();
+    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    let response = next.run(request).await;
+    if response.status() == StatusCode::NOT_FOUND
+        && let (Some(session_id), Some(caller)) = (session, caller)
+    {
+        tracing::info!(
+            %method,
+            %path,
+            session_id,
+            user = caller.user_hash.short(),
+            principal = caller.kind.as_str(),
+            "no such session for this caller (unknown, expired, or another user's)"
+        );
+    }
+    response
 }
 
 fn router<S: ServerHandler>(
     shared: Arc<Shared>,
+    auth: Arc<Authenticator>,
     factory: Arc<dyn Fn() -> S + Send + Sync>,
     manager: FleetSessionManager,
 ) -> Router {
@@ -199,11 +285,29 @@ fn router<S: ServerHandler>(
         .route("/messages", post(sse::post_message::<S>))
         .route("/messages/", post(sse::post_message::<S>))
         .with_state(sse)
-        .layer(middleware::from_fn(resolve_caller));
+        .layer(middleware::from_fn(note_unknown_sessions))
+        .merge(admin::routes(shared.clone()))
+        .layer(middleware::from_fn_with_state(
+            auth.clone(),
+            auth::authenticate_requests,
+        ))
+        // Session tools find their server here (tools::session).
+        .layer(Extension(shared.clone()));
+    let metadata = Router::new()
+        .route(
+            auth::metadata::WELL_KNOWN,
+            get(auth::protected_resource_metadata),
+        )
+        .route(
+            &format!("{}/{{*resource}}", auth::metadata::WELL_KNOWN),
+            get(auth::protected_resource_metadata),
+        )
+        .with_state(auth);
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .with_state(shared.clone())
+        .merge(metadata)
         .merge(mcp_routes)
         // Bodies are limited by the transports themselves (rmcp and
         // `sse::post_message`), which answer 413 with a clear message.
@@ -216,6 +320,7 @@ pub struct BoundServer {
     listener: TcpListener,
     router: Router,
     shared: Arc<Shared>,
+    auth: Arc<Authenticator>,
 }
 
 impl BoundServer {
@@ -251,6 +356,8 @@ impl BoundServer {
             store = shared.store.backend(),
             "serving MCP on /mcp (Streamable HTTP) and /sse (HTTP+SSE)"
         );
+        self.auth.log_mode();
+        self.auth.prefetch_keys();
         let serving = axum::serve(
             // Responses are SSE streams written in small chunks: without
             // TCP_NODELAY, Nagle's algorithm and delayed ACKs hold each back
@@ -260,7 +367,9 @@ impl BoundServer {
                     tracing::debug!(%error, "cannot set TCP_NODELAY");
                 }
             }),
-            self.router,
+            // The peer address identifies anonymous callers (auth::anonymous).
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(async move {
             shutdown.await;

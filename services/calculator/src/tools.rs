@@ -8,6 +8,9 @@
 //! are tool errors (`isError: true`) with a message saying what went wrong, so
 //! the model can correct itself; arguments of the wrong type are rejected by
 //! rmcp with the JSON-RPC invalid-params error (`-32602`).
+//!
+//! The library's session tools (`health_check`, `get_user_sessions`,
+//! `get_session_analytics`) are merged into the router: see [`Calculator::new`].
 
 use rmcp::{
     ErrorData, Json, RoleServer, ServerHandler,
@@ -131,10 +134,11 @@ impl Default for Calculator {
 
 #[tool_router]
 impl Calculator {
-    /// A calculator with all its tools.
+    /// A calculator with all its tools, plus the session tools of
+    /// `mcp-session` (leave out the `+ …` to opt out of them).
     pub fn new() -> Self {
         Self {
-            tool_router: Self::tool_router(),
+            tool_router: Self::tool_router() + mcp_session::tools::session_tools(),
         }
     }
 
@@ -335,7 +339,8 @@ impl ServerHandler for Calculator {
             .with_instructions(
                 "Arithmetic on double-precision numbers. Each tool returns the result \
                  as structured content {operation, expression, result}. Errors such as \
-                 division by zero come back as tool errors with an explanation.",
+                 division by zero come back as tool errors with an explanation. \
+                 health_check and get_user_sessions describe the service and your sessions.",
             )
     }
 }

@@ -74,8 +74,20 @@ async fn every_tool_works_in_a_session() {
     assert_eq!(
         names,
         [
-            "absolute", "add", "average", "divide", "modulo", "multiply", "power", "round", "sqrt",
-            "subtract", "sum"
+            "absolute",
+            "add",
+            "average",
+            "divide",
+            "get_session_analytics",
+            "get_user_sessions",
+            "health_check",
+            "modulo",
+            "multiply",
+            "power",
+            "round",
+            "sqrt",
+            "subtract",
+            "sum"
         ]
     );
     for tool in &tools {
@@ -162,7 +174,7 @@ async fn stateless_2026_07_28_clients_are_served() {
         )
         .await
         .expect("discover");
-    assert_eq!(client.list_all_tools().await.unwrap().len(), 11);
+    assert_eq!(client.list_all_tools().await.unwrap().len(), 14);
     let result = call(&client, "add", json!({"a": 2, "b": 40})).await;
     assert_eq!(result["structuredContent"]["result"], 42.0);
     client.cancel().await.unwrap();
@@ -294,7 +306,8 @@ async fn bad_input_gets_clear_errors() {
             .as_array()
             .unwrap()
             .len(),
-        11
+        14,
+        "11 calculator tools and 3 session tools"
     );
     server.stop().await;
 }

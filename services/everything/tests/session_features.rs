@@ -20,7 +20,7 @@ use everything::{
     resources::{WATCH_INTERVAL, WATCHED_URI},
 };
 use mcp_session::{
-    Caller, Config, McpServer,
+    Config, McpServer,
     store::{SessionRecord, SessionStore},
 };
 use rmcp::{
@@ -118,11 +118,14 @@ impl Session {
 
     /// The session's record in the store, as every replica would read it.
     async fn record(&self) -> SessionRecord {
+        // Every user's sessions: the open service names its anonymous
+        // caller by address and User-Agent.
         let sessions = self
             .store
-            .list(&Caller::anonymous().user_hash)
+            .scan(None, 100)
             .await
-            .expect("list the sessions");
+            .expect("scan the sessions")
+            .sessions;
         assert_eq!(sessions.len(), 1, "one session");
         sessions.into_iter().next().unwrap().record
     }

@@ -15,6 +15,11 @@
 //! streams (`<session_id>:common`) are also published on the fleet channel in
 //! the same pipeline, so the replica holding the client's GET connection
 //! sends them at once.
+//!
+//! A request's response stream is bound to its session
+//! (`mcp_stream_session:<stream_id>`, written in the same batches), so that a
+//! `Last-Event-ID` resumes only within the session that received it: another
+//! session, or a request without one (the stateless path), replays nothing.
 
 use std::{
     collections::HashMap,
@@ -25,7 +30,10 @@ use std::{
     time::Duration,
 };
 
-use fred::{prelude::*, types::streams::XCap};
+use fred::{
+    prelude::*,
+    types::{Expiration, streams::XCap},
+};
 use rmcp::{
     model::ServerJsonRpcMessage,
     transport::streamable_http_server::session::{
@@ -54,6 +62,11 @@ pub const REQUEST_STREAM_TTL: Duration = Duration::from_secs(300);
 /// The Redis key of a stream's events.
 pub fn stream_key(stream_id: &str) -> String {
     format!("mcp_stream_events:{stream_id}")
+}
+
+/// The Redis key naming the session a request's response stream belongs to.
+pub fn stream_session_key(stream_id: &str) -> String {
+    format!("mcp_stream_session:{stream_id}")
 }
 
 /// The stream an event id belongs to.
@@ -93,6 +106,8 @@ struct Queued {
     event_id: String,
     payload: String,
     publish: Option<String>,
+    /// Set on a binding of the stream to this session (no event is written).
+    session: Option<String>,
 }
 
 /// rmcp's [`EventStore`] on Redis Streams, with batched writes.
@@ -168,6 +183,46 @@ impl RedisEventStore {
             .collect())
     }
 
+    /// Binds request stream `stream_id` to `session_id` (written with the
+    /// next batch of events; lost, and the stream not resumable, only if the
+    /// writer's queue is full).
+    pub fn bind_stream(&self, stream_id: &str, session_id: &str) {
+        let binding = Queued {
+            stream_id: stream_id.to_owned(),
+            event_id: String::new(),
+            payload: String::new(),
+            publish: None,
+            session: Some(session_id.to_owned()),
+        };
+        if self.queue.try_send(binding).is_err() {
+            tracing::warn!(
+                session_id,
+                "event writer busy: a response stream will not be resumable"
+            );
+        }
+    }
+
+    async fn bound_session(&self, stream_id: &str) -> Option<String> {
+        self.redis
+            .pool()
+            .get::<Option<String>, _>(stream_session_key(stream_id))
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// The session request stream `stream_id` is bound to, waiting up to
+    /// 500 ms for a binding still on its way to Redis.
+    pub async fn stream_session(&self, stream_id: &str) -> Option<String> {
+        for _ in 0..10 {
+            if let Some(session) = self.bound_session(stream_id).await {
+                return Some(session);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
+    }
+
     /// Whether the stream holds the event `event_id` yet (writes are batched,
     /// so an id handed to a client may reach Redis a moment later).
     pub async fn contains(&self, stream_id: &str, event_id: &str) -> bool {
@@ -214,17 +269,25 @@ impl EventStore for RedisEventStore {
                 event_id: event_id.clone(),
                 payload,
                 publish,
+                session: None,
             })
             .await
             .map_err(|_| "event writer stopped")?;
         Ok(event_id)
     }
 
+    /// The stateless path (a `GET` without `Mcp-Session-Id`): streams of
+    /// sessions are not replayed there, only through their session.
     async fn replay_events_after(
         &self,
         last_event_id: &str,
     ) -> Result<EventStream, EventStoreError> {
         let stream_id = stream_of(last_event_id).ok_or("malformed Last-Event-ID")?;
+        if is_standalone(stream_id) || self.bound_session(stream_id).await.is_some() {
+            return Err(
+                "Last-Event-ID of a session's stream: resume with its Mcp-Session-Id".into(),
+            );
+        }
         let events = self.events_after(stream_id, Some(last_event_id)).await?;
         Ok(Box::pin(futures::stream::iter(events)))
     }
@@ -245,6 +308,18 @@ async fn write_batches(
             let key = stream_key(&event.stream_id);
             let cap = XCap::try_from(("MAXLEN", "~", MAX_EVENTS as i64));
             queued = async {
+                if let Some(session) = &event.session {
+                    let _: () = pipeline
+                        .set(
+                            stream_session_key(&event.stream_id),
+                            session.as_str(),
+                            Some(Expiration::EX(ttl_seconds)),
+                            None,
+                            false,
+                        )
+                        .await?;
+                    return Ok(());
+                }
                 let _: () = pipeline
                     .xadd(
                         &key,

@@ -238,7 +238,19 @@ impl SessionManager for FleetSessionManager {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        Ok(self.locals.workers.create_stream(id, message).await?)
+        let stream = self.locals.workers.create_stream(id, message).await?;
+        let Some((_, events)) = &self.fleet else {
+            return Ok(Box::pin(stream) as BoxedEvents);
+        };
+        // Bind the response stream to its session at its first event, so
+        // that only this session can resume it (see `resume`).
+        let (events, session, mut bound) = (events.clone(), id.to_string(), false);
+        Ok(Box::pin(stream.inspect(move |event| {
+            if !bound && let Some(stream_id) = event.event_id.as_deref().and_then(stream_of) {
+                events.bind_stream(stream_id, &session);
+                bound = true;
+            }
+        })) as BoxedEvents)
     }
 
     async fn accept_message(
@@ -358,6 +370,11 @@ impl SessionManager for FleetSessionManager {
             }
             resume_standalone(&self.locals, events, &stream_id, &last_event_id).await
         } else {
+            if events.stream_session(&stream_id).await.as_deref() != Some(id.as_ref()) {
+                return Err(FleetSessionError::Events(
+                    "Last-Event-ID belongs to another session".into(),
+                ));
+            }
             Ok(resume_request(events.clone(), stream_id, last_event_id))
         }
     }

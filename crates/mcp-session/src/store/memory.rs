@@ -13,7 +13,7 @@ use std::{
 
 use tokio::time::Instant;
 
-use super::{SessionRecord, SessionStore, StoreError, StoredSession, now_ms};
+use super::{SessionPage, SessionRecord, SessionStore, StoreError, StoredSession, now_ms};
 use crate::identity::UserHash;
 
 struct Entry {
@@ -86,6 +86,13 @@ impl MemoryStore {
     /// Whether the store holds no session.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    fn stored(entry: &Entry, now: Instant) -> StoredSession {
+        StoredSession {
+            record: entry.record.clone(),
+            ttl: entry.expires_at - now,
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Maps> {
@@ -179,6 +186,70 @@ impl SessionStore for MemoryStore {
             .collect();
         sessions.sort_by_key(|session| session.record.created_at_ms);
         Ok(sessions)
+    }
+
+    async fn peek(&self, user: &UserHash, id: &str) -> Result<Option<StoredSession>, StoreError> {
+        let now = Instant::now();
+        let maps = self.lock();
+        Ok(maps
+            .sessions
+            .get(id)
+            .filter(|entry| &entry.record.user_hash == user && entry.expires_at > now)
+            .map(|entry| Self::stored(entry, now)))
+    }
+
+    async fn find(&self, id: &str) -> Result<Option<StoredSession>, StoreError> {
+        let now = Instant::now();
+        let maps = self.lock();
+        Ok(maps
+            .sessions
+            .get(id)
+            .filter(|entry| entry.expires_at > now)
+            .map(|entry| Self::stored(entry, now)))
+    }
+
+    /// Pages in session id order; the cursor is the last id of the page.
+    async fn scan(&self, cursor: Option<&str>, limit: usize) -> Result<SessionPage, StoreError> {
+        let now = Instant::now();
+        let maps = self.lock();
+        let mut ids: Vec<&String> = maps
+            .sessions
+            .iter()
+            .filter(|(id, entry)| {
+                entry.expires_at > now && cursor.is_none_or(|after| id.as_str() > after)
+            })
+            .map(|(id, _)| id)
+            .collect();
+        ids.sort_unstable();
+        let limit = limit.max(1);
+        let more = ids.len() > limit;
+        ids.truncate(limit);
+        let next_cursor = more.then(|| ids.last().map(|id| (*id).clone())).flatten();
+        let sessions = ids
+            .into_iter()
+            .filter_map(|id| maps.sessions.get(id))
+            .map(|entry| Self::stored(entry, now))
+            .collect();
+        Ok(SessionPage::new(sessions, next_cursor))
+    }
+
+    async fn delete_user(&self, user: &UserHash) -> Result<Vec<String>, StoreError> {
+        let now = Instant::now();
+        let mut maps = self.lock();
+        let ids: Vec<String> = maps
+            .index
+            .get(user)
+            .map(|ids| ids.iter().cloned().collect())
+            .unwrap_or_default();
+        let mut deleted = Vec::new();
+        for id in ids {
+            if let Some(entry) = maps.remove(&id)
+                && entry.expires_at > now
+            {
+                deleted.push(id);
+            }
+        }
+        Ok(deleted)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -285,6 +356,42 @@ mod tests {
         store.delete(&alice(), "s1").await.unwrap();
         assert!(!store.update(&session).await.unwrap());
         assert!(store.access(&alice(), "s1").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn admin_reads_do_not_renew_and_scan_pages_through_everything() {
+        let store = MemoryStore::new(Duration::from_secs(60));
+        for i in 0..7 {
+            store
+                .create(&record(alice(), &format!("a{i}")))
+                .await
+                .unwrap();
+        }
+        store.create(&record(bob(), "b0")).await.unwrap();
+        assert!(store.peek(&alice(), "a1").await.unwrap().is_some());
+        assert!(store.peek(&bob(), "a1").await.unwrap().is_none());
+        assert_eq!(
+            store.find("b0").await.unwrap().unwrap().record.user_hash,
+            bob()
+        );
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = store.scan(cursor.as_deref(), 3).await.unwrap();
+            assert!(page.sessions.len() <= 3);
+            seen.extend(page.sessions.into_iter().map(|session| session.record.id));
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        seen.sort();
+        assert_eq!(seen, ["a0", "a1", "a2", "a3", "a4", "a5", "a6", "b0"]);
+        let mut deleted = store.delete_user(&alice()).await.unwrap();
+        deleted.sort();
+        assert_eq!(deleted.len(), 7);
+        assert!(store.list(&alice()).await.unwrap().is_empty());
+        assert_eq!(store.list(&bob()).await.unwrap().len(), 1);
     }
 
     #[tokio::test]

@@ -10,6 +10,11 @@
 //! ([`Config::session_ttl`](crate::Config::session_ttl)), so an idle session
 //! disappears by itself and an active one never does.
 //!
+//! Administration ([`SessionStore::scan`], [`SessionStore::find`],
+//! [`SessionStore::peek`], [`SessionStore::delete_user`]) reads sessions
+//! without renewing them; `scan` pages through every session with an opaque
+//! cursor (Redis `SCAN`, never `KEYS`).
+//!
 //! Backends:
 //! - [`MemoryStore`]: one process, no dependencies; the default.
 //! - [`RedisStore`]: shared by all replicas; selected by `REDIS_URL`.
@@ -19,7 +24,7 @@ mod record;
 pub mod redis;
 
 pub use memory::MemoryStore;
-pub use record::{SessionRecord, StoredSession, TransportKind, now_ms};
+pub use record::{SessionPage, SessionRecord, StoredSession, TransportKind, now_ms};
 pub use redis::RedisStore;
 
 use crate::identity::UserHash;
@@ -36,7 +41,9 @@ pub enum StoreError {
     #[error("session store holds an unreadable value: {0}")]
     Corrupt(String),
     /// The user already has the maximum number of live sessions.
-    #[error("too many sessions: the limit is {limit} live sessions per user")]
+    #[error(
+        "too many sessions: the limit is {limit} live sessions per user; end one (DELETE /mcp, or close its SSE stream) or let one expire"
+    )]
     TooManySessions {
         /// The configured limit.
         limit: usize,
@@ -84,6 +91,69 @@ pub trait SessionStore: Send + Sync + 'static {
     /// # Errors
     /// [`StoreError::Unavailable`], [`StoreError::Corrupt`].
     async fn list(&self, user: &UserHash) -> Result<Vec<StoredSession>, StoreError>;
+
+    /// Reads `user`'s session `id` with its remaining time to live, without
+    /// renewing it (the admin API's view). `Ok(None)` as for
+    /// [`access`](Self::access).
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`], [`StoreError::Corrupt`].
+    async fn peek(&self, user: &UserHash, id: &str) -> Result<Option<StoredSession>, StoreError> {
+        Ok(self
+            .list(user)
+            .await?
+            .into_iter()
+            .find(|session| session.record.id == id))
+    }
+
+    /// Finds session `id` whoever owns it, without renewing it (admins only:
+    /// it may read every session, O(sessions) on Redis).
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`], [`StoreError::Corrupt`].
+    async fn find(&self, id: &str) -> Result<Option<StoredSession>, StoreError> {
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self.scan(cursor.as_deref(), 1000).await?;
+            if let Some(found) = page
+                .sessions
+                .into_iter()
+                .find(|session| session.record.id == id)
+            {
+                return Ok(Some(found));
+            }
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// One page of every user's live sessions, in no particular order, about
+    /// `limit` long (Redis may return a few more or fewer), starting at
+    /// `cursor` (`None`: the beginning). A session is listed at most once
+    /// over a full iteration unless it was deleted and re-created meanwhile;
+    /// sessions created during the iteration may or may not be listed
+    /// (the guarantees of Redis `SCAN`).
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`], [`StoreError::Corrupt`] (also for a
+    /// cursor this store did not hand out).
+    async fn scan(&self, cursor: Option<&str>, limit: usize) -> Result<SessionPage, StoreError>;
+
+    /// Deletes every session of `user`; returns the ids deleted.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`].
+    async fn delete_user(&self, user: &UserHash) -> Result<Vec<String>, StoreError> {
+        let mut deleted = Vec::new();
+        for session in self.list(user).await? {
+            if self.delete(user, &session.record.id).await? {
+                deleted.push(session.record.id);
+            }
+        }
+        Ok(deleted)
+    }
 
     /// Checks that the backend answers (used by `/readyz`).
     ///

@@ -112,3 +112,23 @@ pub struct StoredSession {
     /// Time left before it expires unless used.
     pub ttl: Duration,
 }
+
+/// One page of [`SessionStore::scan`](super::SessionStore::scan).
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct SessionPage {
+    /// The sessions of this page.
+    pub sessions: Vec<StoredSession>,
+    /// The cursor of the next page; `None` when this was the last.
+    pub next_cursor: Option<String>,
+}
+
+impl SessionPage {
+    /// A page of `sessions`, followed by `next_cursor`.
+    pub fn new(sessions: Vec<StoredSession>, next_cursor: Option<String>) -> Self {
+        Self {
+            sessions,
+            next_cursor,
+        }
+    }
+}

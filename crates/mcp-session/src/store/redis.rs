@@ -8,16 +8,20 @@
 //! Each operation is one round trip (a pipeline), except `create` under a
 //! per-user limit (two) and `list` (two). No command spans two keys, so the
 //! store works unchanged on Redis Cluster.
+//!
+//! Administration pages through all sessions with `SCAN MATCH
+//! mcp_user_session:*` (never `KEYS`, which blocks Redis), node by node on a
+//! cluster; its cursor is `<node index>:<SCAN cursor>`.
 
 use std::time::Duration;
 
 use fred::{
     clients::Pool,
     prelude::*,
-    types::{ClusterHash, CustomCommand, Expiration, ExpireOptions, SetOptions},
+    types::{ClusterHash, CustomCommand, Expiration, ExpireOptions, SetOptions, config::Server},
 };
 
-use super::{SessionRecord, SessionStore, StoreError, StoredSession, now_ms};
+use super::{SessionPage, SessionRecord, SessionStore, StoreError, StoredSession, now_ms};
 use crate::{
     identity::UserHash,
     redis::{RedisConnection, unavailable},
@@ -31,6 +35,29 @@ pub fn session_key(user: &UserHash, id: &str) -> String {
 /// The key of a user's session index.
 pub fn index_key(user: &UserHash) -> String {
     format!("mcp_user_index:{user}")
+}
+
+/// The `SCAN MATCH` pattern of every session key.
+const ALL_SESSIONS: &str = "mcp_user_session:*";
+
+/// Most `SCAN` calls one page makes (a page over a sparse keyspace may come
+/// back short, with a cursor to go on).
+const MAX_SCAN_CALLS: usize = 64;
+
+/// `text` with the glob characters of `SCAN MATCH` escaped.
+fn glob_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+fn bad_cursor() -> StoreError {
+    StoreError::Corrupt("not a cursor of this session store".into())
 }
 
 /// Sessions in Redis, shared by every replica of a service.
@@ -74,6 +101,85 @@ impl RedisStore {
 
     fn decode(json: &str) -> Result<SessionRecord, StoreError> {
         serde_json::from_str(json).map_err(|error| StoreError::Corrupt(error.to_string()))
+    }
+
+    /// The nodes to `SCAN`: each primary of a cluster (in a stable order),
+    /// or the one server (`None`).
+    fn scan_nodes(&self) -> Vec<Option<Server>> {
+        match self.pool().next().cached_cluster_state() {
+            Some(state) if self.redis.is_clustered() => {
+                state.unique_primary_nodes().into_iter().map(Some).collect()
+            }
+            _ => vec![None],
+        }
+    }
+
+    /// One `SCAN` call on `node`: the next cursor and the keys found.
+    async fn scan_once(
+        &self,
+        node: Option<&Server>,
+        cursor: &str,
+        pattern: &str,
+        count: u32,
+    ) -> Result<(String, Vec<String>), StoreError> {
+        let client = self.pool().next();
+        let reply: Value = match node {
+            Some(server) => {
+                client
+                    .with_cluster_node(server.clone())
+                    .scan_page(cursor.to_owned(), pattern.to_owned(), Some(count), None)
+                    .await
+            }
+            None => {
+                client
+                    .scan_page(cursor.to_owned(), pattern.to_owned(), Some(count), None)
+                    .await
+            }
+        }
+        .map_err(unavailable)?;
+        let mut parts = reply.into_array().into_iter();
+        let next = parts
+            .next()
+            .and_then(|cursor| cursor.as_string())
+            .ok_or_else(|| StoreError::Corrupt("SCAN reply without a cursor".into()))?;
+        let keys = parts
+            .next()
+            .map(|keys| {
+                keys.into_array()
+                    .into_iter()
+                    .filter_map(|key| key.as_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok((next, keys))
+    }
+
+    /// The sessions under `keys` with their TTLs (one pipeline), skipping
+    /// keys that expired or were deleted meanwhile.
+    async fn load(&self, keys: &[String]) -> Result<Vec<StoredSession>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pipeline = self.pool().next().pipeline();
+        for key in keys {
+            let _: () = pipeline.get(key).await.map_err(unavailable)?;
+            let _: () = pipeline.pttl(key).await.map_err(unavailable)?;
+        }
+        let values: Vec<Value> = pipeline.all().await.map_err(unavailable)?;
+        let mut sessions = Vec::with_capacity(keys.len());
+        for pair in values.chunks(2) {
+            let [json, ttl] = pair else { continue };
+            let Some(json) = json.as_str() else { continue };
+            let ttl_ms = ttl.as_i64().unwrap_or(0);
+            if ttl_ms <= 0 {
+                continue;
+            }
+            sessions.push(StoredSession {
+                record: Self::decode(&json)?,
+                ttl: Duration::from_millis(ttl_ms as u64),
+            });
+        }
+        Ok(sessions)
     }
 
     /// Number of `user`'s live sessions, after dropping expired index entries.
@@ -228,31 +334,105 @@ impl SessionStore for RedisStore {
             .zrangebyscore(index_key(user), now_ms() as f64, f64::INFINITY, false, None)
             .await
             .map_err(unavailable)?;
+        let keys: Vec<String> = ids.iter().map(|id| session_key(user, id)).collect();
+        let mut sessions = self.load(&keys).await?;
+        sessions.sort_by_key(|session| session.record.created_at_ms);
+        Ok(sessions)
+    }
+
+    async fn peek(&self, user: &UserHash, id: &str) -> Result<Option<StoredSession>, StoreError> {
+        Ok(self.load(&[session_key(user, id)]).await?.pop())
+    }
+
+    async fn find(&self, id: &str) -> Result<Option<StoredSession>, StoreError> {
+        let pattern = format!("mcp_user_session:*:{}", glob_escape(id));
+        for node in self.scan_nodes() {
+            let mut cursor = "0".to_owned();
+            loop {
+                let (next, keys) = self
+                    .scan_once(node.as_ref(), &cursor, &pattern, 1000)
+                    .await?;
+                if let Some(found) = self.load(&keys).await?.into_iter().next() {
+                    return Ok(Some(found));
+                }
+                if next == "0" {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+        Ok(None)
+    }
+
+    async fn scan(&self, cursor: Option<&str>, limit: usize) -> Result<SessionPage, StoreError> {
+        let (mut node, mut redis_cursor) = match cursor {
+            None => (0usize, "0".to_owned()),
+            Some(cursor) => {
+                let (node, redis_cursor) = cursor.split_once(':').ok_or_else(bad_cursor)?;
+                let node = node.parse().map_err(|_| bad_cursor())?;
+                if redis_cursor.is_empty() || !redis_cursor.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(bad_cursor());
+                }
+                (node, redis_cursor.to_owned())
+            }
+        };
+        let nodes = self.scan_nodes();
+        if node >= nodes.len() {
+            return Ok(SessionPage::default());
+        }
+        let limit = limit.max(1);
+        let count = limit.clamp(10, 1000) as u32;
+        let mut keys = Vec::new();
+        let mut done = false;
+        for _ in 0..MAX_SCAN_CALLS {
+            let (next, found) = self
+                .scan_once(nodes[node].as_ref(), &redis_cursor, ALL_SESSIONS, count)
+                .await?;
+            keys.extend(found);
+            if next == "0" {
+                node += 1;
+                redis_cursor = "0".to_owned();
+                if node >= nodes.len() {
+                    done = true;
+                    break;
+                }
+            } else {
+                redis_cursor = next;
+            }
+            if keys.len() >= limit {
+                break;
+            }
+        }
+        let sessions = self.load(&keys).await?;
+        let next_cursor = (!done).then(|| format!("{node}:{redis_cursor}"));
+        Ok(SessionPage::new(sessions, next_cursor))
+    }
+
+    async fn delete_user(&self, user: &UserHash) -> Result<Vec<String>, StoreError> {
+        let index = index_key(user);
+        let ids: Vec<String> = self
+            .pool()
+            .zrange(&index, 0, -1, None, false, None, false)
+            .await
+            .map_err(unavailable)?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let pipeline = self.pool().next().pipeline();
         for id in &ids {
-            let key = session_key(user, id);
-            let _: () = pipeline.get(&key).await.map_err(unavailable)?;
-            let _: () = pipeline.pttl(&key).await.map_err(unavailable)?;
+            let _: () = pipeline
+                .del(session_key(user, id))
+                .await
+                .map_err(unavailable)?;
         }
-        let values: Vec<Value> = pipeline.all().await.map_err(unavailable)?;
-        let mut sessions = Vec::with_capacity(ids.len());
-        for pair in values.chunks(2) {
-            let [json, ttl] = pair else { continue };
-            let Some(json) = json.as_str() else { continue };
-            let ttl_ms = ttl.as_i64().unwrap_or(0);
-            if ttl_ms <= 0 {
-                continue;
-            }
-            sessions.push(StoredSession {
-                record: Self::decode(&json)?,
-                ttl: Duration::from_millis(ttl_ms as u64),
-            });
-        }
-        sessions.sort_by_key(|session| session.record.created_at_ms);
-        Ok(sessions)
+        let _: () = pipeline.del(&index).await.map_err(unavailable)?;
+        let deleted: Vec<i64> = pipeline.all().await.map_err(unavailable)?;
+        Ok(ids
+            .into_iter()
+            .zip(deleted)
+            .filter(|(_, count)| *count > 0)
+            .map(|(id, _)| id)
+            .collect())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -261,5 +441,16 @@ impl SessionStore for RedisStore {
 
     fn backend(&self) -> &'static str {
         "redis"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scan_patterns_escape_globs() {
+        assert_eq!(glob_escape("ab-12"), "ab-12");
+        assert_eq!(glob_escape("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\");
     }
 }

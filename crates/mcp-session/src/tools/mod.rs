@@ -1,4 +1,13 @@
-//! Helpers for the tools a service defines with rmcp's `#[tool]` macros.
+//! Tools: helpers for the tools a service defines with rmcp's `#[tool]`
+//! macros ([`call_strict`]), and the session tools the library adds to any
+//! service ([`session_tools`]: `health_check`, `get_user_sessions`,
+//! `get_session_analytics`).
+
+pub mod analytics;
+pub mod session;
+pub mod views;
+
+pub use session::session_tools;
 
 use rmcp::{
     ErrorData,
