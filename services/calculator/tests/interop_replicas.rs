@@ -1,0 +1,358 @@
+//! Any replica serves any session, as the official MCP clients see it: the
+//! Python SDK and the TypeScript SDK each run one session of
+//! [`CALLS`] tool calls (plus their usual checks) with zero errors, over
+//! Streamable HTTP (`/mcp`) and the legacy HTTP+SSE transport (`/sse`),
+//! through three calculator replicas behind a round-robin nginx with no
+//! stickiness; the replicas share a standalone `redis-server` or a 3-master
+//! Redis Cluster (the `..._on_redis_cluster` tests).
+//!
+//! nginx's access log then shows that the session's POSTs really were
+//! spread over all three replicas, and that every one of them succeeded.
+//!
+//! The clients are found as in `interop.rs` (see `interop_support`): without
+//! them a test says so on stderr and passes, unless `MCP_INTEROP_REQUIRED=1`.
+//! Every child process is bounded in time; Redis, the replicas and nginx are
+//! killed when a test ends, also on panic.
+
+mod interop_support;
+
+use std::{collections::BTreeMap, io::Write, time::Duration};
+
+use interop_support::{CLIENT_TIMEOUT, Run, SDK_CLIENT_CALLS, Sdk, SdkClient};
+use mcp_testkit::{Nginx, RedisCluster, RedisServer, ReplicaSet};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_calculator");
+/// Tool calls each client makes in its one long session (`--calls`).
+const CALLS: u64 = 200;
+/// Replicas behind nginx.
+const REPLICAS: usize = 3;
+
+// --- the tests: one redis-server ----------------------------------------------
+
+#[tokio::test]
+async fn python_sdk_over_streamable_http() {
+    long_session(
+        "python_sdk_over_streamable_http",
+        Sdk::Python,
+        Transport::StreamableHttp,
+        Store::Standalone,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn python_sdk_over_sse() {
+    long_session(
+        "python_sdk_over_sse",
+        Sdk::Python,
+        Transport::Sse,
+        Store::Standalone,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn typescript_sdk_over_streamable_http() {
+    long_session(
+        "typescript_sdk_over_streamable_http",
+        Sdk::TypeScript,
+        Transport::StreamableHttp,
+        Store::Standalone,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn typescript_sdk_over_sse() {
+    long_session(
+        "typescript_sdk_over_sse",
+        Sdk::TypeScript,
+        Transport::Sse,
+        Store::Standalone,
+    )
+    .await;
+}
+
+// --- the tests: a 3-master Redis Cluster ---------------------------------------
+
+#[tokio::test]
+async fn python_sdk_over_streamable_http_on_redis_cluster() {
+    long_session(
+        "python_sdk_over_streamable_http_on_redis_cluster",
+        Sdk::Python,
+        Transport::StreamableHttp,
+        Store::Cluster,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn python_sdk_over_sse_on_redis_cluster() {
+    long_session(
+        "python_sdk_over_sse_on_redis_cluster",
+        Sdk::Python,
+        Transport::Sse,
+        Store::Cluster,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn typescript_sdk_over_streamable_http_on_redis_cluster() {
+    long_session(
+        "typescript_sdk_over_streamable_http_on_redis_cluster",
+        Sdk::TypeScript,
+        Transport::StreamableHttp,
+        Store::Cluster,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn typescript_sdk_over_sse_on_redis_cluster() {
+    long_session(
+        "typescript_sdk_over_sse_on_redis_cluster",
+        Sdk::TypeScript,
+        Transport::Sse,
+        Store::Cluster,
+    )
+    .await;
+}
+
+// --- the fleet -----------------------------------------------------------------
+
+/// The MCP transport a client uses.
+#[derive(Debug, Clone, Copy)]
+enum Transport {
+    /// `/mcp`; the session's requests are `POST /mcp`.
+    StreamableHttp,
+    /// `GET /sse`; the session's requests are `POST /messages?session_id=…`.
+    Sse,
+}
+
+impl Transport {
+    /// The client's TRANSPORT argument and its summary's `transport`.
+    fn name(self) -> &'static str {
+        match self {
+            Self::StreamableHttp => "streamable-http",
+            Self::Sse => "sse",
+        }
+    }
+
+    /// The path the client connects to.
+    fn path(self) -> &'static str {
+        match self {
+            Self::StreamableHttp => "/mcp",
+            Self::Sse => "/sse",
+        }
+    }
+
+    /// The path (nginx's `$uri`, without the query) of the session's POSTs.
+    fn post_path(self) -> &'static str {
+        match self {
+            Self::StreamableHttp => "/mcp",
+            Self::Sse => "/messages",
+        }
+    }
+}
+
+/// Which Redis the replicas share.
+#[derive(Debug, Clone, Copy)]
+enum Store {
+    Standalone,
+    Cluster,
+}
+
+/// The Redis the replicas share; stopped when dropped.
+enum Redis {
+    Standalone(RedisServer),
+    Cluster(RedisCluster),
+}
+
+impl Redis {
+    fn url(&self) -> String {
+        match self {
+            Self::Standalone(server) => server.url(),
+            Self::Cluster(cluster) => cluster.url(),
+        }
+    }
+}
+
+/// Redis, [`REPLICAS`] calculator replicas on it, and nginx in front of them.
+/// Dropped in declaration order: nginx, then the replicas, then Redis.
+struct Fleet {
+    nginx: Nginx,
+    replicas: ReplicaSet,
+    redis: Redis,
+}
+
+impl Fleet {
+    async fn start(store: Store) -> Self {
+        let redis = match store {
+            Store::Standalone => Redis::Standalone(RedisServer::start()),
+            Store::Cluster => Redis::Cluster(RedisCluster::start()),
+        };
+        let url = redis.url();
+        let replicas = ReplicaSet::start(BINARY, REPLICAS, &[("REDIS_URL", &url)]).await;
+        let nginx = Nginx::start(&replicas.ports());
+        Self {
+            nginx,
+            replicas,
+            redis,
+        }
+    }
+
+    /// Everything a failure message needs: which replica got which request
+    /// (nginx's access log, with the replicas' names) and the replicas' logs.
+    fn diagnostics(&self) -> String {
+        let names: Vec<(String, &str)> = self
+            .replicas
+            .replicas
+            .iter()
+            .map(|replica| (format!("127.0.0.1:{}", replica.port()), replica.name()))
+            .collect();
+        let upstreams = names
+            .iter()
+            .map(|(address, name)| format!("{name} = {address}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "--- Redis: {} ---\n--- nginx access log (METHOD URI STATUS UPSTREAM; {upstreams}) ---\n{}\n--- nginx error log ---\n{}\n--- replica logs ---\n{}",
+            self.redis.url(),
+            self.nginx.access_log().trim_end(),
+            self.nginx.error_log().trim_end(),
+            self.replicas.logs()
+        )
+    }
+}
+
+// --- the test ------------------------------------------------------------------
+
+/// Runs `sdk`'s calculator client with `--calls` [`CALLS`] through nginx in
+/// front of a fresh fleet on `store`, and checks its summary and how nginx
+/// spread the session's POSTs.
+async fn long_session(test: &str, sdk: Sdk, transport: Transport, store: Store) {
+    let Some(client) = sdk.client(test) else {
+        return;
+    };
+    let fleet = Fleet::start(store).await;
+    let url = format!("{}{}", fleet.nginx.url(), transport.path());
+    let scratch = interop_support::scratch_dir("interop_replicas", test);
+    // The checks, plus a generous half second per call (they take a few ms).
+    let limit = CLIENT_TIMEOUT + Duration::from_millis(500 * CALLS);
+    let run = run_client(client, url, transport, scratch, limit).await;
+
+    let diagnostics = || fleet.diagnostics();
+    run.assert_success(sdk.what(), &diagnostics);
+    let summary = interop_support::summary(&run, sdk, transport.name(), &diagnostics);
+    let failure = || format!("summary {summary}\n{}", run.report(&diagnostics()));
+    assert_eq!(summary["calls"].as_u64(), Some(CALLS), "{}", failure());
+    assert_eq!(summary["errors"].as_u64(), Some(0), "{}", failure());
+    assert_eq!(
+        summary["checks"].as_u64(),
+        Some(SDK_CLIENT_CALLS),
+        "{}",
+        failure()
+    );
+
+    // nginx's view: the session's POSTs, by upstream, all successful.
+    let log = fleet.nginx.access_log();
+    let posts = Posts::read(&log, transport.post_path());
+    assert!(
+        posts.failed.is_empty(),
+        "{test}: {} POST {} failed at nginx (the client reported no error):\n{}\n{}",
+        posts.failed.len(),
+        transport.post_path(),
+        posts.failed.join("\n"),
+        run.report(&diagnostics())
+    );
+    let total: u64 = posts.by_upstream.values().sum();
+    assert!(
+        total >= CALLS,
+        "{test}: only {total} POST {} in nginx's access log for {CALLS} calls:\n{}",
+        transport.post_path(),
+        run.report(&diagnostics())
+    );
+    // Round robin over 3 replicas gives each about a third; at least a sixth
+    // each proves the session really moved between all of them.
+    let floor = CALLS / (2 * REPLICAS as u64);
+    let mut spread = Vec::new();
+    for replica in &fleet.replicas.replicas {
+        let upstream = format!("127.0.0.1:{}", replica.port());
+        let served = posts.by_upstream.get(&upstream).copied().unwrap_or(0);
+        assert!(
+            served >= floor,
+            "{test}: {} ({upstream}) served {served} of {total} POST {}, expected at least {floor}:\n{}",
+            replica.name(),
+            transport.post_path(),
+            run.report(&diagnostics())
+        );
+        spread.push(format!("{} {served}", replica.name()));
+    }
+    // One line past the harness's capture: the proof, with its numbers.
+    let _ = writeln!(
+        std::io::stderr(),
+        "{test}: {} over {} via nginx: {CALLS} calls + {SDK_CLIENT_CALLS} checks, 0 errors, in {:.1?}; POST {} by replica: {}",
+        sdk.name(),
+        transport.name(),
+        run.elapsed,
+        transport.post_path(),
+        spread.join(", ")
+    );
+}
+
+/// Runs the client off the async runtime (it blocks until the process ends).
+async fn run_client(
+    client: SdkClient,
+    url: String,
+    transport: Transport,
+    scratch: std::path::PathBuf,
+    limit: Duration,
+) -> Run {
+    tokio::task::spawn_blocking(move || {
+        let calls = CALLS.to_string();
+        let mut command = client.command(&url, transport.name(), &["--calls", &calls]);
+        Run::bounded(&mut command, &scratch, limit)
+    })
+    .await
+    .expect("the client runner")
+}
+
+/// The POSTs to one path in nginx's access log (`METHOD URI STATUS UPSTREAM`).
+struct Posts {
+    /// How many went to each upstream (`127.0.0.1:<port>`; for a request
+    /// nginx retried on another upstream, the last one).
+    by_upstream: BTreeMap<String, u64>,
+    /// The lines of those that did not succeed (status not 2xx).
+    failed: Vec<String>,
+}
+
+impl Posts {
+    fn read(log: &str, path: &str) -> Self {
+        let mut posts = Self {
+            by_upstream: BTreeMap::new(),
+            failed: Vec::new(),
+        };
+        for line in log.lines() {
+            let mut fields = line.splitn(4, ' ');
+            let (Some("POST"), Some(uri), Some(status), upstreams) =
+                (fields.next(), fields.next(), fields.next(), fields.next())
+            else {
+                continue;
+            };
+            if uri != path {
+                continue;
+            }
+            let upstream = upstreams
+                .and_then(|upstreams| upstreams.rsplit(", ").next())
+                .unwrap_or("-")
+                .trim()
+                .to_owned();
+            *posts.by_upstream.entry(upstream).or_default() += 1;
+            if !status.starts_with('2') {
+                posts.failed.push(line.to_owned());
+            }
+        }
+        posts
+    }
+}
