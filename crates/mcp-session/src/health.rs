@@ -4,9 +4,11 @@
 //!   with the service, version, replica and number of open SSE streams.
 //! - `GET /readyz` (readiness): `200` when the session store answers, the
 //!   replica has joined its fleet's Redis channels (with Redis) and is not
-//!   shutting down, else `503`; the body says which check failed.
+//!   shutting down, and every readiness check the service added
+//!   ([`McpServer::with_readiness_check`](crate::server::McpServer::with_readiness_check))
+//!   passes, else `503`; the body says which check failed.
 
-use std::sync::Arc;
+use std::{future::Future, pin::Pin, sync::Arc};
 
 use axum::{
     Json,
@@ -14,9 +16,47 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use serde_json::json;
+use serde_json::{Map, Value, json};
 
 use crate::server::Shared;
+
+type CheckFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+
+/// A named check of something the service needs to serve (its database, an
+/// upstream API key), run by `GET /readyz`. `Err` carries a message for the
+/// operator, shown in the probe's body: no secrets.
+#[derive(Clone)]
+pub struct ReadinessCheck {
+    name: String,
+    check: Arc<dyn Fn() -> CheckFuture + Send + Sync>,
+}
+
+impl ReadinessCheck {
+    /// A check called `name` that runs `check`.
+    pub fn new<F, Fut>(name: impl Into<String>, check: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        Self {
+            name: name.into(),
+            check: Arc::new(move || Box::pin(check())),
+        }
+    }
+
+    /// The check's name, the key of its result in `/readyz`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs the check once.
+    ///
+    /// # Errors
+    /// The check's message when it fails.
+    pub async fn run(&self) -> Result<(), String> {
+        (self.check)().await
+    }
+}
 
 /// `GET /healthz`: `200 {"status":"ok"}`.
 pub(crate) async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
@@ -52,19 +92,44 @@ pub(crate) async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
         )
             .into_response();
     }
-    match shared.store.ping().await {
-        Ok(()) => Json(json!({
-            "status": "ready",
-            "store": { "backend": backend, "status": "ok" },
-        }))
-        .into_response(),
-        Err(error) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({
-                "status": "not_ready",
-                "store": { "backend": backend, "status": "unavailable", "error": error.to_string() },
-            })),
+    let (store, checks) = tokio::join!(
+        shared.store.ping(),
+        futures::future::join_all(
+            shared
+                .readiness
+                .iter()
+                .map(|check| async move { (check.name().to_owned(), check.run().await) })
         )
-            .into_response(),
+    );
+    let mut ready = store.is_ok();
+    let store = match store {
+        Ok(()) => json!({ "backend": backend, "status": "ok" }),
+        Err(error) => {
+            json!({ "backend": backend, "status": "unavailable", "error": error.to_string() })
+        }
+    };
+    let mut body = Map::new();
+    body.insert("store".into(), store);
+    if !checks.is_empty() {
+        let mut results = Map::new();
+        for (name, result) in checks {
+            let value = match result {
+                Ok(()) => json!({ "status": "ok" }),
+                Err(error) => {
+                    ready = false;
+                    json!({ "status": "failing", "error": error })
+                }
+            };
+            results.insert(name, value);
+        }
+        body.insert("checks".into(), Value::Object(results));
     }
+    let status = if ready { "ready" } else { "not_ready" };
+    body.insert("status".into(), status.into());
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(Value::Object(body))).into_response()
 }

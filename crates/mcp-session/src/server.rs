@@ -43,7 +43,7 @@ use crate::{
     auth::{self, Authenticator},
     config::Config,
     fleet::{FleetBus, FleetSessionManager, Locals, RedisEventStore},
-    health,
+    health::{self, ReadinessCheck},
     identity::Caller,
     redis::RedisConnection,
     store::{MemoryStore, RedisStore, SessionStore},
@@ -69,6 +69,8 @@ pub(crate) struct Shared {
     pub(crate) service_version: String,
     /// When this server was bound (for uptime).
     pub(crate) started: Instant,
+    /// The service's own readiness checks (its database, its upstream API).
+    pub(crate) readiness: Vec<ReadinessCheck>,
 }
 
 /// The servers of this process by replica id, for tool calls that reach a
@@ -114,6 +116,7 @@ pub struct McpServer<S> {
     factory: Arc<dyn Fn() -> S + Send + Sync>,
     config: Config,
     store: Option<Arc<dyn SessionStore>>,
+    readiness: Vec<ReadinessCheck>,
 }
 
 impl<S: ServerHandler> McpServer<S> {
@@ -131,7 +134,23 @@ impl<S: ServerHandler> McpServer<S> {
             factory: Arc::new(factory),
             config,
             store: None,
+            readiness: Vec::new(),
         }
+    }
+
+    /// Adds a readiness check: `GET /readyz` answers `503` while `check`
+    /// fails, with its name and message in the body (see [`health`](crate::health)).
+    /// For what a service cannot serve without, such as its database; the
+    /// check runs on every probe (every few seconds), so keep it cheap, and
+    /// its message is shown to whoever can reach `/readyz`, so keep secrets
+    /// out of it.
+    pub fn with_readiness_check<F, Fut>(mut self, name: impl Into<String>, check: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        self.readiness.push(ReadinessCheck::new(name, check));
+        self
     }
 
     /// Uses `store` instead of the store the configuration selects.
@@ -190,6 +209,7 @@ impl<S: ServerHandler> McpServer<S> {
             service_name: self.name,
             service_version: self.version,
             started: Instant::now(),
+            readiness: self.readiness,
         });
         register(&shared);
         let auth = Arc::new(auth);

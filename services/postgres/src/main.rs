@@ -5,6 +5,7 @@
 
 use std::{process::ExitCode, sync::Arc};
 
+use mcp_session::McpServer;
 use postgres::{Database, PostgresServer, Settings};
 
 /// The service's default port.
@@ -52,8 +53,22 @@ async fn main() -> ExitCode {
         Ok(version) => tracing::info!(%version, "database reachable"),
         Err(error) => tracing::warn!(%error, "database not reachable yet; tools will report it"),
     }
-    let server = PostgresServer::new(database);
-    match mcp_session::serve(move || server.clone(), config).await {
+    let server = PostgresServer::new(database.clone());
+    let info = rmcp::ServerHandler::get_info(&server).server_info;
+    let served = async move {
+        McpServer::new(info.name, info.version, config, move || server.clone())
+            // `/readyz` fails while the database does not answer, so that a
+            // replica cut off from it is taken out of the load balancer.
+            .with_readiness_check("database", move || {
+                let database = database.clone();
+                async move { database.server_version().await.map(drop) }
+            })
+            .bind()
+            .await?
+            .run(mcp_session::shutdown_signal())
+            .await
+    };
+    match served.await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "server stopped");

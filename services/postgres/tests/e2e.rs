@@ -272,3 +272,47 @@ async fn the_binary_reports_a_database_that_is_down_and_keeps_the_session() {
     assert!(output.contains("database not reachable yet"), "{output}");
     assert!(!output.contains("hunter2"), "{output}");
 }
+
+/// `GET /readyz` of `service`: the status code and the JSON body.
+async fn readyz(service: &Service) -> (u16, Value) {
+    let response = reqwest::get(format!("http://127.0.0.1:{}/readyz", service.port))
+        .await
+        .expect("GET /readyz");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("a JSON body"))
+}
+
+#[tokio::test]
+async fn readyz_reports_the_database() {
+    let cluster = PgCluster::start();
+    let service = Service::start(&cluster.superuser_url(), &[]);
+    let (status, body) = readyz(&service).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["checks"]["database"]["status"], "ok", "{body}");
+
+    // The database goes away: the replica leaves the load balancer, and the
+    // body says why, without the password.
+    cluster.stop();
+    let (status, body) = readyz(&service).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["checks"]["database"]["status"], "failing", "{body}");
+    let error = body["checks"]["database"]["error"].as_str().unwrap();
+    assert!(error.contains("cannot connect to the database"), "{error}");
+    assert!(!body.to_string().contains(common::SUPERUSER_PASSWORD));
+
+    // It comes back: so does the replica, by itself.
+    cluster.restart();
+    let started = Instant::now();
+    loop {
+        let (status, body) = readyz(&service).await;
+        if status == 200 {
+            assert_eq!(body["checks"]["database"]["status"], "ok", "{body}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "not ready 30 s after the database came back: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
