@@ -333,6 +333,7 @@ impl Posts {
             by_upstream: BTreeMap::new(),
             failed: Vec::new(),
         };
+        let mut last = None;
         for line in log.lines() {
             let mut fields = line.splitn(4, ' ');
             let (Some("POST"), Some(uri), Some(status), upstreams) =
@@ -352,6 +353,18 @@ impl Posts {
             if !status.starts_with('2') {
                 posts.failed.push(line.to_owned());
             }
+            last = Some(line);
+        }
+        // Over HTTP+SSE the answer to the last call can reach the client on
+        // its stream before the `202` of the POST that carried it; the
+        // client then exits and closes that POST, which nginx logs as `499`
+        // (client closed request). That one is the client leaving, not a
+        // failure.
+        if let Some(last) = last
+            && last.split(' ').nth(2) == Some("499")
+            && posts.failed.last().map(String::as_str) == Some(last)
+        {
+            posts.failed.pop();
         }
         posts
     }
