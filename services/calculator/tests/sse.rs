@@ -5,7 +5,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{SseReader, TestServer};
+use common::TestServer;
+use mcp_testkit::SseReader;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
