@@ -47,6 +47,7 @@ const PART_OF: &str = "mcp-microservices";
 /// Variables that hold credentials: never in a ConfigMap.
 fn is_credential(name: &str) -> bool {
     matches!(name, "REDIS_URL" | "DATABASE_URL" | "API_KEYS")
+        || name.starts_with("MCP_REQUEST_STATE_") && name.contains("KEY")
         || name.contains("SECRET")
         || name.contains("PASSWORD")
         || name.ends_with("_API_KEY")

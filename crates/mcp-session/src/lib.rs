@@ -41,7 +41,9 @@
 //! - the session tools `health_check`, `get_user_sessions` and
 //!   `get_session_analytics`, merged into a service's tools with
 //!   [`tools::session_tools`];
-//! - an admin API under `/admin` ([`admin`]).
+//! - an admin API under `/admin` ([`admin`]);
+//! - sealed MRTR `requestState` that every replica can open
+//!   ([`request_state`]).
 //!
 //! Layers, from the socket inwards: [`server`] (routes, middleware, shutdown)
 //! → [`auth`] (who is calling: JWT, API key or anonymous; `401` otherwise) →
@@ -57,6 +59,7 @@ pub mod fleet;
 pub mod health;
 pub mod identity;
 pub mod redis;
+pub mod request_state;
 pub mod server;
 pub mod session;
 pub mod store;
