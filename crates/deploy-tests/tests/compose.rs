@@ -48,17 +48,13 @@ fn compose_runs_every_service_twice_behind_round_robin_nginx() {
     if services.get("redis").is_none() {
         problems.push("no redis service".to_owned());
     }
-    let seeded = services
-        .get("postgres")
-        .and_then(|postgres| postgres["volumes"].as_array())
-        .into_iter()
-        .flatten()
-        .any(|volume| {
-            volume["target"] == "/docker-entrypoint-initdb.d"
-                && volume["source"]
-                    .as_str()
-                    .is_some_and(|source| source.ends_with("services/postgres/sql"))
-        });
+    let seeded = services.get("postgres").is_some_and(|postgres| {
+        mounts(
+            postgres,
+            "services/postgres/sql",
+            "/docker-entrypoint-initdb.d",
+        )
+    });
     if !seeded {
         problems.push(
             "postgres: services/postgres/sql is not mounted as /docker-entrypoint-initdb.d".into(),
@@ -91,16 +87,7 @@ fn compose_runs_every_service_twice_behind_round_robin_nginx() {
         }
     }
     let nginx = &compose["services"]["nginx"];
-    let mounts_conf = nginx["volumes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|volume| {
-            volume["target"] == "/etc/nginx/conf.d"
-                && volume["source"]
-                    .as_str()
-                    .is_some_and(|source| source.ends_with("deploy/nginx/compose"))
-        });
+    let mounts_conf = mounts(nginx, "deploy/nginx/compose", "/etc/nginx/conf.d");
     if !mounts_conf {
         problems.push("nginx: deploy/nginx/compose is not mounted as /etc/nginx/conf.d".into());
     }
@@ -178,4 +165,19 @@ fn compose_runs_every_service_twice_behind_round_robin_nginx() {
 /// A port Compose writes as a string (`"9100"`), as a number.
 fn text_number(value: &Value) -> Option<u16> {
     value.as_str()?.parse().ok()
+}
+
+/// Whether a compose service mounts the repository path ending in `source`
+/// at `target`.
+fn mounts(service: &Value, source: &str, target: &str) -> bool {
+    service["volumes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|volume| {
+            volume["target"] == target
+                && volume["source"]
+                    .as_str()
+                    .is_some_and(|path| path.ends_with(source))
+        })
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::{CallError, SseReader};
+use crate::{CallError, SseReader, raw_client::send_expecting};
 
 /// How long a reply may take to arrive on the stream.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -73,20 +73,7 @@ impl LegacySseSession {
 
     /// Posts one JSON-RPC message; the server answers `202 Accepted`.
     async fn post(&self, message: &Value) -> Result<(), CallError> {
-        let response = self
-            .client
-            .post(&self.messages_url)
-            .json(message)
-            .send()
-            .await
-            .map_err(|error| CallError::Transport(error.to_string()))?;
-        match response.status().as_u16() {
-            202 => Ok(()),
-            status => Err(CallError::Status(
-                status,
-                response.text().await.unwrap_or_default(),
-            )),
-        }
+        send_expecting(self.client.post(&self.messages_url).json(message), &[202]).await
     }
 
     /// Sends a request and returns its JSON-RPC `result`, read from the
