@@ -24,12 +24,19 @@
 #   STACK_<SERVICE>_PORT         nginx's port for a service (STACK_CALCULATOR_PORT=8100,
 #                                STACK_POSTGRES_PORT=8200; `-` in a name becomes `_`)
 #   STACK_REDIS_PORT=6390       STACK_PG_PORT=5440 (local cluster)
+# STACK_PROFILE=debug runs debug builds (faster to build) instead of release.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 state=$root/.stack
 redis_port=${STACK_REDIS_PORT:-6390}
 pg_port=${STACK_PG_PORT:-5440}
+profile=${STACK_PROFILE:-release}
+case "$profile" in
+  release) build_flags=(--release) ;;
+  debug) build_flags=() ;;
+  *) echo "STACK_PROFILE must be release or debug, not '$profile'" >&2; exit 2 ;;
+esac
 
 # "name:port" of every service of k8s/base, in its order.
 services() {
@@ -112,7 +119,7 @@ start_replica() { # service, port
   local name=$1-$2
   env REDIS_URL="redis://127.0.0.1:$redis_port" MCP_SERVER_HOST=127.0.0.1 MCP_SERVER_PORT="$2" \
     REPLICA_ID="$name" ALLOWED_HOSTS=localhost,127.0.0.1 TRUSTED_PROXY_HOPS=1 \
-    "$root/target/release/$1" >"$state/$name.log" 2>&1 &
+    "${CARGO_TARGET_DIR:-$root/target}/$profile/$1" >"$state/$name.log" 2>&1 &
   echo $! >"$state/$name.pid"
 }
 
@@ -171,8 +178,8 @@ start() {
     fi
   done
   [ ${#started[@]} -gt 0 ] || { echo "no service to start" >&2; exit 1; }
-  echo "building ${packages[*]} (release)"
-  cargo build --release --locked "${packages[@]}"
+  echo "building ${packages[*]} ($profile)"
+  cargo build "${build_flags[@]}" --locked "${packages[@]}"
   start_redis
   for entry in "${started[@]}"; do
     name=${entry%%:*} port=${entry##*:}
