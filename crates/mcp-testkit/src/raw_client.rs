@@ -29,6 +29,30 @@ impl CallError {
     }
 }
 
+/// Sends `request` and expects one of the `accepted` statuses, with a body
+/// nobody reads (a notification's or a legacy `POST /messages`' answer).
+///
+/// # Errors
+/// [`CallError::Transport`] without an answer, [`CallError::Status`] with
+/// the body for any other status.
+pub(crate) async fn send_expecting(
+    request: reqwest::RequestBuilder,
+    accepted: &[u16],
+) -> Result<(), CallError> {
+    let response = request
+        .send()
+        .await
+        .map_err(|error| CallError::Transport(error.to_string()))?;
+    let status = response.status().as_u16();
+    if accepted.contains(&status) {
+        return Ok(());
+    }
+    Err(CallError::Status(
+        status,
+        response.text().await.unwrap_or_default(),
+    ))
+}
+
 /// One MCP session over Streamable HTTP (protocol 2025-06-18).
 pub struct RawSession {
     client: reqwest::Client,
@@ -143,18 +167,7 @@ impl RawSession {
     /// # Errors
     /// The status or transport error.
     pub async fn notify(&mut self, body: Value) -> Result<(), CallError> {
-        let response = self
-            .post(&body)
-            .send()
-            .await
-            .map_err(|error| CallError::Transport(error.to_string()))?;
-        match response.status().as_u16() {
-            202 | 200 => Ok(()),
-            status => Err(CallError::Status(
-                status,
-                response.text().await.unwrap_or_default(),
-            )),
-        }
+        send_expecting(self.post(&body), &[202, 200]).await
     }
 
     /// Sends a request and returns its JSON-RPC `result`.

@@ -30,7 +30,7 @@ use rmcp::handler::server::router::tool::ToolRouter;
 
 use crate::Everything;
 
-/// All the tools, for the handler's `tool_router` field.
+/// All the tools, for the handler's `tools` field.
 pub(crate) fn router() -> ToolRouter<Everything> {
     Everything::content_tools()
         + Everything::notification_tools()
