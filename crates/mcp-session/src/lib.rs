@@ -20,7 +20,7 @@
 //!
 //! #[tool_router]
 //! impl Hello {
-//!     fn new() -> Self { Self { tools: ServiceTools::new(Self::tool_router()).with_session_tools() } }
+//!     fn new() -> Self { Self { tools: ServiceTools::new(Self::tool_router()) } }
 //!
 //!     #[tool(description = "Say hello")]
 //!     fn hello(&self) -> String { "hello".into() }

@@ -131,10 +131,10 @@ impl Default for Calculator {
 #[tool_router]
 impl Calculator {
     /// A calculator with all its tools, plus the session tools of
-    /// `mcp-session` (leave out `.with_session_tools()` to opt out of them).
+    /// `mcp-session` (add `.without_session_tools()` to opt out of them).
     pub fn new() -> Self {
         Self {
-            tools: ServiceTools::new(Self::tool_router()).with_session_tools(),
+            tools: ServiceTools::new(Self::tool_router()),
         }
     }
 

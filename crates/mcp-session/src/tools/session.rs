@@ -1,18 +1,20 @@
-//! The session tools every service can add to its own: `health_check`,
+//! The session tools every service serves beside its own: `health_check`,
 //! `get_user_sessions` and (for admins) `get_session_analytics`.
 //!
-//! A service adds them to its tools with
-//! [`ServiceTools::with_session_tools`](super::ServiceTools::with_session_tools):
+//! [`ServiceTools::new`](super::ServiceTools::new) adds them to a service's
+//! tools:
 //!
 //! ```rust,ignore
 //! impl Calculator {
 //!     pub fn new() -> Self {
-//!         Self { tools: ServiceTools::new(Self::tool_router()).with_session_tools() }
+//!         Self { tools: ServiceTools::new(Self::tool_router()) }
 //!     }
 //! }
 //! ```
 //!
-//! and opts out by leaving that call away; a handler with a plain rmcp
+//! and a service opts out with
+//! [`ServiceTools::without_session_tools`](super::ServiceTools::without_session_tools);
+//! a handler with a plain rmcp
 //! router joins them with `router + session_tools()` (and removes one tool
 //! with `ToolRouter::remove_route`). The tools answer with structured content
 //! (MCP 2025-06-18, Server Features §Tools, Structured Content) and need
