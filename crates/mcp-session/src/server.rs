@@ -48,6 +48,7 @@ use crate::{
     redis::RedisConnection,
     store::{MemoryStore, RedisStore, SessionStore},
     telemetry,
+    tools::WithSessionTools,
     transport::{
         sse::{self, SseTransport},
         streamable_http::{self, StreamableHttp},
@@ -117,6 +118,7 @@ pub struct McpServer<S> {
     config: Config,
     store: Option<Arc<dyn SessionStore>>,
     readiness: Vec<ReadinessCheck>,
+    session_tools: bool,
 }
 
 impl<S: ServerHandler> McpServer<S> {
@@ -135,7 +137,16 @@ impl<S: ServerHandler> McpServer<S> {
             config,
             store: None,
             readiness: Vec::new(),
+            session_tools: true,
         }
+    }
+
+    /// Serves the service's tools alone, without the session tools
+    /// (`health_check`, `get_user_sessions`, `get_session_analytics`) that
+    /// the library adds to every service otherwise ([`tools::session`](crate::tools::session)).
+    pub fn without_session_tools(mut self) -> Self {
+        self.session_tools = false;
+        self
     }
 
     /// Adds a readiness check: `GET /readyz` answers `503` while `check`
@@ -213,7 +224,14 @@ impl<S: ServerHandler> McpServer<S> {
         });
         register(&shared);
         let auth = Arc::new(auth);
-        let router = router(shared.clone(), auth.clone(), self.factory, manager);
+        let factory = self.factory;
+        let router = if self.session_tools {
+            let with_tools: Arc<dyn Fn() -> WithSessionTools<S> + Send + Sync> =
+                Arc::new(move || WithSessionTools::new(factory()));
+            router(shared.clone(), auth.clone(), with_tools, manager)
+        } else {
+            router(shared.clone(), auth.clone(), factory, manager)
+        };
         Ok(BoundServer {
             listener,
             router,

@@ -10,7 +10,7 @@
 //! rmcp with the JSON-RPC invalid-params error (`-32602`).
 //!
 //! The library's session tools (`health_check`, `get_user_sessions`,
-//! `get_session_analytics`) are merged into the router: see [`Calculator::new`].
+//! `get_session_analytics`) are served beside these by `mcp-session`.
 
 use rmcp::{
     ErrorData, Json, RoleServer, ServerHandler,
@@ -134,11 +134,11 @@ impl Default for Calculator {
 
 #[tool_router]
 impl Calculator {
-    /// A calculator with all its tools, plus the session tools of
-    /// `mcp-session` (leave out the `+ …` to opt out of them).
+    /// A calculator with all its tools (`mcp-session` serves its session
+    /// tools beside them).
     pub fn new() -> Self {
         Self {
-            tool_router: Self::tool_router() + mcp_session::tools::session_tools(),
+            tool_router: Self::tool_router(),
         }
     }
 

@@ -1,12 +1,15 @@
 //! Tools: helpers for the tools a service defines with rmcp's `#[tool]`
-//! macros ([`call_strict`]), and the session tools the library adds to any
-//! service ([`session_tools`]: `health_check`, `get_user_sessions`,
-//! `get_session_analytics`).
+//! macros ([`call_strict`]), and the session tools the library adds to every
+//! service (`health_check`, `get_user_sessions`, `get_session_analytics`:
+//! [`session`]), through [`WithSessionTools`] unless the service opts out
+//! with [`McpServer::without_session_tools`](crate::McpServer::without_session_tools).
 
 pub mod analytics;
+pub mod handler;
 pub mod session;
 pub mod views;
 
+pub use handler::WithSessionTools;
 pub use session::session_tools;
 
 use rmcp::{

@@ -1,21 +1,18 @@
-//! The session tools every service can add to its own: `health_check`,
+//! The session tools the library adds to every service: `health_check`,
 //! `get_user_sessions` and (for admins) `get_session_analytics`.
 //!
-//! A service merges them into its rmcp tool router with one `+`:
+//! [`McpServer`](crate::McpServer) serves them beside a service's own tools
+//! ([`WithSessionTools`](super::WithSessionTools)); a service opts out with
+//! [`McpServer::without_session_tools`](crate::McpServer::without_session_tools).
+//! A service that serves its handler some other way can merge
+//! [`session_tools`] into its own rmcp tool router with `+`
+//! (`Self::tool_router() + mcp_session::tools::session_tools()`).
 //!
-//! ```rust,ignore
-//! impl Calculator {
-//!     pub fn new() -> Self {
-//!         Self { tool_router: Self::tool_router() + mcp_session::tools::session_tools() }
-//!     }
-//! }
-//! ```
-//!
-//! and opts out by leaving the `+` away (or removes one tool with
-//! `ToolRouter::remove_route`). The tools answer with structured content
-//! (MCP 2025-06-18, Server Features §Tools, Structured Content) and need
-//! nothing from the service's own handler: they read the caller and the
-//! server from the request the tool call arrived with.
+//! A tool of the service's own with one of these names (as its
+//! `ServerHandler::get_tool` reports) is served instead of the library's. The tools answer with structured content (MCP 2025-06-18,
+//! Server Features §Tools, Structured Content) and need nothing from the
+//! service's handler: they read the caller and the server from the request
+//! the tool call arrived with.
 //!
 //! | tool | who | returns |
 //! |---|---|---|
