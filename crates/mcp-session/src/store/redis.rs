@@ -6,7 +6,8 @@
 //! | `mcp_user_index:<user_hash>` | sorted set | the user's session ids, scored by expiry time (Unix ms) | same, renewed with its sessions |
 //!
 //! Each operation is one round trip (a pipeline), except `create` under a
-//! per-user limit (two) and `list` (two). No command spans two keys, so the
+//! per-user limit (two: a script takes the place in the index atomically,
+//! then the record is written) and `list` (two). No command spans two keys, so the
 //! store works unchanged on Redis Cluster.
 //!
 //! Administration pages through all sessions with `SCAN MATCH
@@ -182,30 +183,88 @@ impl RedisStore {
         Ok(sessions)
     }
 
-    /// Number of `user`'s live sessions, after dropping expired index entries.
-    async fn live_count(&self, user: &UserHash) -> Result<usize, StoreError> {
-        let index = index_key(user);
-        let pipeline = self.pool().next().pipeline();
-        let _: () = pipeline
-            .zremrangebyscore(&index, f64::NEG_INFINITY, now_ms() as f64)
+    /// Creates a session of a user limited to `limit` live sessions: the
+    /// place is taken in the user's index by one script ([`RESERVE`]), so
+    /// that concurrent creations on any replicas never exceed the limit,
+    /// then the record is written (given back if that fails).
+    async fn create_within(
+        &self,
+        record: &SessionRecord,
+        json: String,
+        index: &str,
+        limit: usize,
+    ) -> Result<(), StoreError> {
+        let admitted: i64 = self
+            .pool()
+            .next()
+            .eval(
+                RESERVE,
+                vec![index.to_owned()],
+                vec![
+                    now_ms().to_string(),
+                    self.expiry_score().to_string(),
+                    record.id.clone(),
+                    limit.to_string(),
+                    self.ttl_seconds().to_string(),
+                ],
+            )
             .await
             .map_err(unavailable)?;
-        let _: () = pipeline.zcard(&index).await.map_err(unavailable)?;
-        let (_, count): (i64, i64) = pipeline.all().await.map_err(unavailable)?;
-        Ok(count.max(0) as usize)
+        if admitted == 0 {
+            return Err(StoreError::TooManySessions { limit });
+        }
+        let created: Result<Option<String>, _> = self
+            .pool()
+            .set(
+                session_key(&record.user_hash, &record.id),
+                json,
+                Some(Expiration::EX(self.ttl_seconds())),
+                Some(SetOptions::NX),
+                false,
+            )
+            .await;
+        let failure = match created {
+            Ok(Some(_)) => return Ok(()),
+            Ok(None) => duplicate(&record.id),
+            Err(error) => unavailable(error),
+        };
+        let released: Result<i64, _> = self.pool().zrem(index, record.id.as_str()).await;
+        if let Err(error) = released {
+            tracing::warn!(session_id = %record.id, error = %error.details(), "could not give back a session place; it frees itself at the session TTL");
+        }
+        Err(failure)
     }
+}
+
+/// Takes a place in a user's session index if one is free, atomically.
+/// `KEYS[1]`: the index; `ARGV`: now (Unix ms), the new entry's expiry score,
+/// the session id, the limit, the index TTL (s). Returns 1 when the session
+/// got its place, 0 when the user already has `limit` live sessions. One
+/// key, so it runs unchanged on Redis Cluster.
+const RESERVE: &str = r"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return 1
+";
+
+/// The error of creating a session whose id exists: ids are 122-bit random
+/// UUIDs, so this means a bug, not bad luck.
+fn duplicate(id: &str) -> StoreError {
+    StoreError::Corrupt(format!("session id {id} already exists"))
 }
 
 #[async_trait::async_trait]
 impl SessionStore for RedisStore {
     async fn create(&self, record: &SessionRecord) -> Result<(), StoreError> {
-        if let Some(limit) = self.max_sessions_per_user
-            && self.live_count(&record.user_hash).await? >= limit
-        {
-            return Err(StoreError::TooManySessions { limit });
-        }
         let json = Self::encode(record)?;
         let index = index_key(&record.user_hash);
+        if let Some(limit) = self.max_sessions_per_user {
+            return self.create_within(record, json, &index, limit).await;
+        }
         let pipeline = self.pool().next().pipeline();
         let _: () = pipeline
             .set(
@@ -235,12 +294,7 @@ impl SessionStore for RedisStore {
         let (created, _, _): (Option<String>, i64, i64) =
             pipeline.all().await.map_err(unavailable)?;
         if created.is_none() {
-            // NX refused: a session with this id exists. Ids are 122-bit
-            // random UUIDs, so this means a bug, not bad luck.
-            return Err(StoreError::Corrupt(format!(
-                "session id {} already exists",
-                record.id
-            )));
+            return Err(duplicate(&record.id));
         }
         Ok(())
     }
