@@ -437,6 +437,11 @@ impl SseSession {
             .unwrap()
     }
 
+    /// Whether the session's stream ends within `within`.
+    pub async fn ends_within(&mut self, within: Duration) -> bool {
+        stream_ends(&mut self.reader, within).await
+    }
+
     /// Calls `tool` and reads its result from the stream.
     pub async fn call(&mut self, tool: &str, arguments: Value) -> Value {
         let id = self.next_id;
@@ -450,6 +455,24 @@ impl SseSession {
         assert_eq!(message["id"], id, "{message}");
         message["result"].clone()
     }
+}
+
+/// Whether the stream `reader` reads ends within `within` (events and
+/// keep-alive comments before its end are skipped).
+pub async fn stream_ends(reader: &mut SseReader, within: Duration) -> bool {
+    let deadline = std::time::Instant::now() + within;
+    while std::time::Instant::now() < deadline {
+        // The inner wait is longer than the outer one, which drops it.
+        if let Ok(None) = tokio::time::timeout(
+            Duration::from_millis(500),
+            reader.next_within(Duration::from_secs(60)),
+        )
+        .await
+        {
+            return true;
+        }
+    }
+    false
 }
 
 // --- fleets -------------------------------------------------------------------
