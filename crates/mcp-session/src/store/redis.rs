@@ -183,17 +183,10 @@ impl RedisStore {
         Ok(sessions)
     }
 
-    /// Creates a session of a user limited to `limit` live sessions: the
-    /// place is taken in the user's index by one script ([`RESERVE`]), so
-    /// that concurrent creations on any replicas never exceed the limit,
-    /// then the record is written (given back if that fails).
-    async fn create_within(
-        &self,
-        record: &SessionRecord,
-        json: String,
-        index: &str,
-        limit: usize,
-    ) -> Result<(), StoreError> {
+    /// Takes a place for session `id` in the user's `index` if the user has
+    /// fewer than `limit` live sessions, in one script ([`RESERVE`]), so that
+    /// concurrent creations on any replicas never exceed the limit.
+    async fn reserve(&self, index: &str, id: &str, limit: usize) -> Result<(), StoreError> {
         let admitted: i64 = self
             .pool()
             .next()
@@ -203,7 +196,7 @@ impl RedisStore {
                 vec![
                     now_ms().to_string(),
                     self.expiry_score().to_string(),
-                    record.id.clone(),
+                    id.to_owned(),
                     limit.to_string(),
                     self.ttl_seconds().to_string(),
                 ],
@@ -213,26 +206,17 @@ impl RedisStore {
         if admitted == 0 {
             return Err(StoreError::TooManySessions { limit });
         }
-        let created: Result<Option<String>, _> = self
-            .pool()
-            .set(
-                session_key(&record.user_hash, &record.id),
-                json,
-                Some(Expiration::EX(self.ttl_seconds())),
-                Some(SetOptions::NX),
-                false,
-            )
-            .await;
-        let failure = match created {
-            Ok(Some(_)) => return Ok(()),
-            Ok(None) => duplicate(&record.id),
-            Err(error) => unavailable(error),
-        };
-        let released: Result<i64, _> = self.pool().zrem(index, record.id.as_str()).await;
+        Ok(())
+    }
+
+    /// Gives back the place [`reserve`](Self::reserve) took, after the record
+    /// could not be written (best effort: the place frees itself at the
+    /// session TTL otherwise).
+    async fn release(&self, index: &str, id: &str) {
+        let released: Result<i64, _> = self.pool().zrem(index, id).await;
         if let Err(error) = released {
-            tracing::warn!(session_id = %record.id, error = %error.details(), "could not give back a session place; it frees itself at the session TTL");
+            tracing::warn!(session_id = id, error = %error.details(), "could not give back a session place; it frees itself at the session TTL");
         }
-        Err(failure)
     }
 }
 
@@ -251,19 +235,13 @@ redis.call('EXPIRE', KEYS[1], ARGV[5])
 return 1
 ";
 
-/// The error of creating a session whose id exists: ids are 122-bit random
-/// UUIDs, so this means a bug, not bad luck.
-fn duplicate(id: &str) -> StoreError {
-    StoreError::Corrupt(format!("session id {id} already exists"))
-}
-
 #[async_trait::async_trait]
 impl SessionStore for RedisStore {
     async fn create(&self, record: &SessionRecord) -> Result<(), StoreError> {
         let json = Self::encode(record)?;
         let index = index_key(&record.user_hash);
         if let Some(limit) = self.max_sessions_per_user {
-            return self.create_within(record, json, &index, limit).await;
+            self.reserve(&index, &record.id, limit).await?;
         }
         let pipeline = self.pool().next().pipeline();
         let _: () = pipeline
@@ -291,12 +269,19 @@ impl SessionStore for RedisStore {
             .expire(&index, self.ttl_seconds(), None)
             .await
             .map_err(unavailable)?;
-        let (created, _, _): (Option<String>, i64, i64) =
-            pipeline.all().await.map_err(unavailable)?;
-        if created.is_none() {
-            return Err(duplicate(&record.id));
+        let written = match pipeline.all::<(Option<String>, i64, i64)>().await {
+            Ok((Some(_), _, _)) => return Ok(()),
+            // NX refused: a session with this id exists. Ids are 122-bit
+            // random UUIDs, so this means a bug, not bad luck.
+            Ok((None, _, _)) => {
+                StoreError::Corrupt(format!("session id {} already exists", record.id))
+            }
+            Err(error) => unavailable(error),
+        };
+        if self.max_sessions_per_user.is_some() {
+            self.release(&index, &record.id).await;
         }
-        Ok(())
+        Err(written)
     }
 
     async fn access(&self, user: &UserHash, id: &str) -> Result<Option<SessionRecord>, StoreError> {
