@@ -987,16 +987,9 @@ async fn anonymous_callers_are_told_apart_by_address_and_agent() {
     // X-Forwarded-For (nginx appends the real peer, the one trusted hop).
     let mut sessions = Vec::new();
     for forged in ["6.6.6.6", "10.1.2.3, 7.7.7.7", "::1"] {
-        let response = client
-            .post(format!("{base}/mcp"))
-            .header("accept", "application/json, text/event-stream")
+        let response = auth_support::initialize_request(&client, &base)
             .header("user-agent", "agent-a/1")
             .header("x-forwarded-for", forged)
-            .json(
-                &json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-                "protocolVersion": "2025-06-18", "capabilities": {},
-                "clientInfo": {"name": "anonymous", "version": "1"}}}),
-            )
             .send()
             .await
             .unwrap();

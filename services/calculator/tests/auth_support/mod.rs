@@ -269,25 +269,32 @@ pub async fn answer(response: reqwest::Response) -> HttpError {
     }
 }
 
+/// The `initialize` request of the tests' Streamable HTTP clients
+/// (protocol 2025-06-18, client `auth-tests/1`).
+pub fn initialize_message() -> Value {
+    json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "auth-tests", "version": "1"}}})
+}
+
+/// `POST base/mcp` of [`initialize_message`], without credentials yet.
+pub fn initialize_request(client: &reqwest::Client, base: &str) -> reqwest::RequestBuilder {
+    client
+        .post(format!("{base}/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .json(&initialize_message())
+}
+
 /// POSTs `initialize` to `base/mcp` with `auth`; the response.
 pub async fn post_initialize(
     client: &reqwest::Client,
     base: &str,
     auth: &Auth,
 ) -> reqwest::Response {
-    auth.apply(
-        client
-            .post(format!("{base}/mcp"))
-            .header("accept", "application/json, text/event-stream")
-            .json(
-                &json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-                "protocolVersion": "2025-06-18", "capabilities": {},
-                "clientInfo": {"name": "auth-tests", "version": "1"}}}),
-            ),
-    )
-    .send()
-    .await
-    .expect("the server answers")
+    auth.apply(initialize_request(client, base))
+        .send()
+        .await
+        .expect("the server answers")
 }
 
 impl McpSession {
@@ -687,19 +694,13 @@ pub fn every_endpoint(
     session: &str,
 ) -> Vec<(String, reqwest::RequestBuilder)> {
     let client = http();
-    let initialize = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {},
-        "clientInfo": {"name": "auth-tests", "version": "1"}}});
     let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
                       "params": {"name": "add", "arguments": {"a": 1, "b": 2}}});
     let mcp = format!("{base}/mcp");
     vec![
         (
             "POST /mcp initialize".to_owned(),
-            client
-                .post(&mcp)
-                .header("accept", "application/json, text/event-stream")
-                .json(&initialize),
+            initialize_request(&client, base),
         ),
         (
             "POST /mcp in a session".to_owned(),
