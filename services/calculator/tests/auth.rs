@@ -1,5 +1,6 @@
 //! Authentication against the real calculator binary: three replicas on one
-//! Redis behind a round-robin nginx, logging at `RUST_LOG=debug`.
+//! Redis behind a round-robin nginx, logging at `RUST_LOG=debug` (one test at
+//! `trace`).
 //!
 //! Every forged, broken or refused credential gets `401` with a
 //! `WWW-Authenticate` challenge per accepted scheme, the one concerned saying
@@ -16,7 +17,8 @@
 //! | `a_jwks_url_is_fetched_once_and_cached` | RS256 + ES256 (JWKS URL on loopback) | one fetch per replica however many tokens (and forged `kid`s) arrive; keys kept when the provider goes away; `503` while no key could ever be loaded |
 //! | `api_keys_unknown_revoked_and_malformed_are_refused` | API keys only | both headers, unknown keys, a hash given as a key, a key revoked by a redeploy (its sessions refused, others kept), no metadata without an issuer |
 //! | `anonymous_callers_are_told_apart_by_address_and_agent` | anonymous allowed, behind 1 trusted proxy | forged `X-Forwarded-For` ignored, agents separate users, bad tokens still refused |
-//! | `max_sessions_per_user_is_a_clear_429_on_both_transports` | `MAX_SESSIONS_PER_USER=4` | the limit counts both transports, holds under 16 concurrent attempts, other users unaffected, ending a session frees a place |
+//! | `max_sessions_per_user_is_a_clear_429_on_both_transports` | `MAX_SESSIONS_PER_USER=4` | the limit counts both transports, holds under 32 concurrent attempts through nginx and 64 on the store itself, other users unaffected, ending a session frees a place |
+//! | `credentials_never_reach_the_logs_even_at_trace_level` | `RUST_LOG=trace`, JSON logs | good and bad credentials of every kind on every endpoint, both transports, resumed streams, messages forwarded between replicas, the admin API: no credential in any log line |
 
 mod auth_support;
 
@@ -1196,5 +1198,115 @@ async fn max_sessions_per_user_is_a_clear_429_on_both_transports() {
 
     let logs = fleet.logs();
     assert_no_secrets(&logs, &fleet_secrets());
+    assert!(!logs.contains("panicked"), "{logs}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_never_reach_the_logs_even_at_trace_level() {
+    // Every kind of credential, good and bad, on every endpoint and both
+    // transports, with the most verbose logs there are, as JSON.
+    let fleet = Fleet::start(
+        3,
+        &env(&[
+            ("RUST_LOG", "trace"),
+            ("LOG_FORMAT", "json"),
+            ("JWT_ALGORITHM", "HS256,HS512"),
+        ]),
+    )
+    .await;
+    let base = fleet.url();
+    let admin_token = {
+        let mut claims = claims("root");
+        claims["roles"] = json!(["admin"]);
+        hs256(&claims)
+    };
+    let good = [
+        Auth::Bearer(hs256(&claims("alice"))),
+        Auth::Bearer(hmac(Algorithm::HS512, SECRET.as_bytes(), &claims("alice"))),
+        Auth::Bearer(admin_token.clone()),
+        Auth::XApiKey(BOB_KEY.into()),
+        Auth::ApiKey(CAROL_KEY.into()),
+        Auth::XApiKey(OPS_KEY.into()),
+    ];
+    let bad = [
+        Auth::Bearer(hs256(&with("alice", "exp", json!(now() - 3600)))),
+        Auth::Bearer(hmac(
+            Algorithm::HS256,
+            b"another-secret-of-32-bytes-or-more!!",
+            &claims("alice"),
+        )),
+        Auth::Bearer(unsigned("none", &claims("alice"))),
+        Auth::Bearer(sign(
+            Algorithm::RS256,
+            &rsa_key(),
+            Some("rsa1"),
+            &claims("alice"),
+        )),
+        Auth::XApiKey("sk-live-5e1f0c3b7a9d2e4f6a8b0c1d3e5f7a9b".into()),
+        Auth::Raw(format!("Basic {}", hs256(&claims("alice")))),
+    ];
+    let mut secrets = fleet_secrets();
+    secrets.extend(good.iter().chain(&bad).filter_map(Auth::secret));
+
+    let mut sessions = Vec::new();
+    for auth in &good {
+        let mut streamable = works(&base, auth, "a good credential").await;
+        // Resuming a response stream by its event id, on whichever replica.
+        let (_, event_id) = streamable
+            .call("get_user_sessions", json!({}))
+            .await
+            .unwrap();
+        let resumed = streamable
+            .request(reqwest::Method::GET, &streamable.id.clone())
+            .header("accept", "text/event-stream")
+            .header("last-event-id", event_id.expect("an event id"))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resumed.status(), 200);
+        let mut sse = SseSession::open(&base, auth).await.expect("an SSE session");
+        // HTTP+SSE messages reaching other replicas are forwarded to the
+        // stream's holder: several calls cross the fleet bus.
+        for _ in 0..3 {
+            sse.call("health_check", json!({})).await;
+        }
+        sessions.push((streamable, sse));
+    }
+    for auth in &bad {
+        for (_, request) in every_endpoint(&base, auth, &sessions[0].0.id) {
+            assert_eq!(send(request).await.status, 401);
+        }
+    }
+    let admin = Auth::Bearer(admin_token);
+    for path in ["/admin/sessions?limit=3", "/admin/analytics"] {
+        let response = admin
+            .apply(http().get(format!("{base}{path}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+    }
+    let (streamable, _) = sessions.pop().unwrap();
+    let response = Auth::XApiKey(OPS_KEY.into())
+        .apply(http().delete(format!("{base}/admin/sessions/{}", streamable.id)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    for (streamable, _) in &sessions {
+        let status = streamable
+            .request(reqwest::Method::DELETE, &streamable.id)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 204);
+    }
+    drop(sessions);
+
+    let logs = fleet.logs();
+    assert!(logs.contains("\"level\":\"TRACE\""), "no trace output");
+    assert_no_secrets(&logs, &secrets);
     assert!(!logs.contains("panicked"), "{logs}");
 }
