@@ -24,14 +24,32 @@ impl TestServer {
 
     /// Starts a server after `adjust` has edited its configuration.
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::launch(adjust, |server| server).await
+    }
+
+    /// Starts a server that serves the calculator's tools alone, without
+    /// the library's session tools.
+    pub async fn start_without_session_tools() -> Self {
+        Self::launch(|_| {}, McpServer::without_session_tools).await
+    }
+
+    async fn launch(
+        adjust: impl FnOnce(&mut Config),
+        build: impl FnOnce(McpServer<Calculator>) -> McpServer<Calculator>,
+    ) -> Self {
         let mut config = Config::new(0);
         config.host = "127.0.0.1".into();
         config.shutdown_grace = Duration::from_secs(2);
         adjust(&mut config);
-        let bound = McpServer::new("calculator", "test", config, Calculator::new)
-            .bind()
-            .await
-            .expect("bind a free port");
+        let bound = build(McpServer::new(
+            "calculator",
+            "test",
+            config,
+            Calculator::new,
+        ))
+        .bind()
+        .await
+        .expect("bind a free port");
         let base = format!("http://{}", bound.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
