@@ -119,7 +119,18 @@ struct RawConfig {
     hostname: Option<String>,
     redis_pool_size: Option<usize>,
     redis_command_timeout_ms: Option<u64>,
-    max_sessions_per_user: Option<usize>,
+    /// A number or text, so that an empty value (a Kubernetes ConfigMap
+    /// entry left blank) means no limit.
+    max_sessions_per_user: Option<NumberOrText>,
+}
+
+/// A variable figment reads as a number when it looks like one, as text
+/// otherwise (an empty value).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum NumberOrText {
+    Number(i64),
+    Text(String),
 }
 
 /// Settings of the library, read by [`Config::from_env`].
@@ -141,7 +152,7 @@ struct RawConfig {
 /// | `REPLICA_ID` | [`replica_id`](Self::replica_id) | `HOSTNAME` (the pod name), else random |
 /// | `REDIS_POOL_SIZE` | [`redis_pool_size`](Self::redis_pool_size) | 4 |
 /// | `REDIS_COMMAND_TIMEOUT_MS` | [`redis_command_timeout`](Self::redis_command_timeout) | 1500 |
-/// | `MAX_SESSIONS_PER_USER` | [`max_sessions_per_user`](Self::max_sessions_per_user) | unset: no limit |
+/// | `MAX_SESSIONS_PER_USER` | [`max_sessions_per_user`](Self::max_sessions_per_user) | unset or empty: no limit |
 /// | `MCP_REQUEST_STATE_KEY`, `MCP_REQUEST_STATE_PREVIOUS_KEYS`, `MCP_REQUEST_STATE_TTL_SECONDS` | [`request_state`](Self::request_state) | no key: random per process without `REDIS_URL`, refused with it |
 /// | `JWT_*`, `API_KEYS`, `ADMIN_API_KEYS`, `ALLOW_ANONYMOUS`, `TRUSTED_PROXY_HOPS`, `OAUTH_*` | [`auth`](Self::auth) | open: no credentials, anonymous callers (see [`AuthConfig`]) |
 #[derive(Clone)]
@@ -369,24 +380,50 @@ impl Config {
                     ms => ms,
                 },
             ),
-            max_sessions_per_user: match raw.max_sessions_per_user {
-                Some(0) => {
-                    return Err(ConfigError::var(
-                        "MAX_SESSIONS_PER_USER",
-                        "must be at least 1 (unset it for no limit)",
-                    ));
-                }
-                limit => limit,
-            },
+            max_sessions_per_user: sessions_limit(raw.max_sessions_per_user)?,
             auth: AuthConfig::from_raw(auth)?,
             request_state: RequestStateConfig::from_raw(request_state)?,
         })
     }
 }
 
+/// `MAX_SESSIONS_PER_USER`: unset or empty is no limit; else a whole number
+/// of at least 1.
+fn sessions_limit(value: Option<NumberOrText>) -> Result<Option<usize>, ConfigError> {
+    let invalid = |problem: String| Err(ConfigError::var("MAX_SESSIONS_PER_USER", problem));
+    let number = match value {
+        None => return Ok(None),
+        Some(NumberOrText::Text(text)) if text.trim().is_empty() => return Ok(None),
+        Some(NumberOrText::Text(text)) => match text.trim().parse::<i64>() {
+            Ok(number) => number,
+            Err(_) => return invalid(format!("`{text}` is not a whole number")),
+        },
+        Some(NumberOrText::Number(number)) => number,
+    };
+    match usize::try_from(number) {
+        Ok(0) | Err(_) => invalid(format!(
+            "{number}: must be at least 1 (leave it empty or unset for no limit)"
+        )),
+        Ok(limit) => Ok(Some(limit)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_session_limit_is_no_limit() {
+        use NumberOrText::{Number, Text};
+        assert_eq!(sessions_limit(None).unwrap(), None);
+        assert_eq!(sessions_limit(Some(Text(" ".into()))).unwrap(), None);
+        assert_eq!(sessions_limit(Some(Number(20))).unwrap(), Some(20));
+        assert_eq!(sessions_limit(Some(Text("20".into()))).unwrap(), Some(20));
+        for bad in [Number(0), Number(-1), Text("many".into())] {
+            let message = sessions_limit(Some(bad)).unwrap_err().to_string();
+            assert!(message.contains("MAX_SESSIONS_PER_USER"), "{message}");
+        }
+    }
 
     fn raw() -> RawConfig {
         RawConfig::default()

@@ -39,11 +39,11 @@
 //! - **Streamable HTTP** at `/mcp` ([`transport::streamable_http`]), sessions
 //!   for protocol 2025-03-26 .. 2025-11-25 and stateless 2026-07-28;
 //! - **HTTP+SSE** at `/sse` and `/messages` (protocol 2024-11-05);
-//! - `/healthz` and `/readyz` for Kubernetes probes ([`health`]).
-//!
+//! - `/healthz` and `/readyz` for Kubernetes probes ([`health`]);
 //! - the session tools `health_check`, `get_user_sessions` and
-//!   `get_session_analytics`, merged into a service's tools with
-//!   [`tools::session_tools`];
+//!   `get_session_analytics` beside the service's own tools
+//!   ([`tools::session`]; [`tools::ServiceTools`] adds them, and a service
+//!   opts out with `without_session_tools()`);
 //! - an admin API under `/admin` ([`admin`]);
 //! - sealed MRTR `requestState` that every replica can open
 //!   ([`request_state`]).

@@ -3,7 +3,7 @@
 
 use std::{
     process::{Child, Command, Stdio},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use tempfile::TempDir;
@@ -116,7 +116,22 @@ http {{
 }
 
 impl Drop for Nginx {
+    /// Stops nginx with SIGTERM (its fast shutdown), which ends the worker
+    /// process too; SIGKILL would end the master alone and leave the worker
+    /// running, still listening on the port and proxying to upstreams that
+    /// are gone. SIGKILL only if it has not exited within 5 s.
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .stderr(Stdio::null())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -10,7 +10,7 @@
 //! rmcp with the JSON-RPC invalid-params error (`-32602`).
 //!
 //! The library's session tools (`health_check`, `get_user_sessions`,
-//! `get_session_analytics`) are merged into the router: see [`Calculator::new`].
+//! `get_session_analytics`) are served beside these by `mcp-session`.
 
 use mcp_session::tools::ServiceTools;
 use rmcp::{
@@ -135,6 +135,14 @@ impl Calculator {
     pub fn new() -> Self {
         Self {
             tools: ServiceTools::new(Self::tool_router()),
+        }
+    }
+
+    /// The calculator's own tools alone, without the session tools.
+    #[must_use]
+    pub fn without_session_tools(self) -> Self {
+        Self {
+            tools: self.tools.without_session_tools(),
         }
     }
 

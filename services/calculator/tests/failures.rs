@@ -80,11 +80,14 @@ async fn sessions_survive_a_killed_replica() {
         "sessions lost: {lost:?}\n{}",
         replicas.logs()
     );
-    // Only what was in flight on the killed replica may fail: a gateway
-    // error from nginx, at most about one request per session.
+    // Only what was in flight on the killed replica may fail, at most about
+    // one request per session: a gateway error from nginx, or a response
+    // cut short (an SSE response's status and priming event leave before
+    // the result, so the kill can land between them).
     for failure in &failures {
+        let cut_short = matches!(failure, CallError::Transport(message) if message.contains("error decoding response body"));
         assert!(
-            matches!(failure.status(), Some(502 | 504)),
+            matches!(failure.status(), Some(502 | 504)) || cut_short,
             "unexpected failure {failure:?}\n{}",
             replicas.logs()
         );

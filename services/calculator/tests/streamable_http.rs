@@ -181,6 +181,41 @@ async fn stateless_2026_07_28_clients_are_served() {
     server.stop().await;
 }
 
+#[tokio::test]
+async fn a_service_can_leave_the_session_tools_out() {
+    let server = TestServer::start_without_session_tools().await;
+    let client = session_client(&server).await;
+    let mut names: Vec<String> = client
+        .list_all_tools()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|tool| tool.name.into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "absolute", "add", "average", "divide", "modulo", "multiply", "power", "round", "sqrt",
+            "subtract", "sum"
+        ]
+    );
+    let error = client
+        .call_tool(CallToolRequestParams::new("health_check"))
+        .await
+        .unwrap_err();
+    let ServiceError::McpError(error) = error else {
+        panic!("expected a JSON-RPC error, got {error:?}");
+    };
+    assert_eq!(error.code, ErrorCode::INVALID_PARAMS);
+    assert!(
+        error.message.contains("unknown tool `health_check`"),
+        "{error:?}"
+    );
+    client.cancel().await.unwrap();
+    server.stop().await;
+}
+
 fn mcp_post(server: &TestServer) -> reqwest::RequestBuilder {
     reqwest::Client::new()
         .post(server.url("/mcp"))

@@ -11,6 +11,15 @@
 #              cycling through the tools with varying arguments, each result
 #              checked exactly; the summary then has "calls": N, "errors": 0
 #
+# Environment:
+#   MCP_CLIENT_HEADERS  a JSON object of HTTP headers sent with every request
+#                       of the session, e.g. {"Authorization": "Bearer ..."} or
+#                       {"X-API-Key": "..."}: how a client authenticates (read
+#                       from the environment so that no credential is on the
+#                       command line). The summary then has "user_sessions":
+#                       what get_user_sessions answered at the end (principal,
+#                       user hash, the ids listed, the current session's id).
+#
 # Prints one JSON summary line on success; exits 1 with a message saying what
 # did not match otherwise (2 for a usage error).
 
@@ -18,14 +27,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import math
+import os
 import sys
 from importlib.metadata import version
 from typing import Any
 
 from mcp import ClientSession
 from mcp.client.sse import sse_client
+
+try:  # mcp 2.x speaks HTTP through httpx2
+    import httpx2 as _httpx
+except ImportError:  # 1.x: httpx
+    import httpx as _httpx
 
 try:  # mcp >= 1.24 (the only name in 2.x)
     from mcp.client.streamable_http import streamable_http_client as _streamable_http
@@ -304,18 +320,81 @@ def flatten(error: BaseException) -> list[BaseException]:
     return [leaf for inner in nested for leaf in flatten(inner)]
 
 
+def client_headers() -> dict[str, str] | None:
+    """The headers of MCP_CLIENT_HEADERS (None when unset); exits 2 when it is no JSON object of strings."""
+    text = os.environ.get("MCP_CLIENT_HEADERS")
+    if not text:
+        return None
+    try:
+        headers = json.loads(text)
+    except ValueError:
+        headers = None
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        print("MCP_CLIENT_HEADERS must be a JSON object of header names to strings", file=sys.stderr)
+        sys.exit(2)
+    return headers
+
+
+async def open_streamable_http(url: str, headers: dict[str, str] | None, stack: contextlib.AsyncExitStack) -> Any:
+    """Enters the Streamable HTTP client, sending `headers` with every request; its streams.
+
+    2.x takes an HTTP client configured with the headers (`http_client=`),
+    closed by `stack` after the transport; 1.x takes `headers=`.
+    """
+    if headers is None:
+        return await stack.enter_async_context(_streamable_http(url))
+    if "http_client" in inspect.signature(_streamable_http).parameters:
+        # The SDK's own timeouts for MCP: 30 s, and 300 s to read a stream.
+        client = await stack.enter_async_context(
+            _httpx.AsyncClient(headers=headers, timeout=_httpx.Timeout(30.0, read=300.0))
+        )
+        return await stack.enter_async_context(_streamable_http(url, http_client=client))
+    return await stack.enter_async_context(_streamable_http(url, headers=headers))
+
+
+async def own_sessions(session: ClientSession) -> dict[str, Any]:
+    """Calls get_user_sessions and checks its shape: exactly one session is the current one."""
+    result = await session.call_tool("get_user_sessions", {})
+    where = "tools/call get_user_sessions"
+    check(not field(result, "is_error", "isError"), f"{where}: isError is true: {text_of(result)}")
+    listed = field(result, "structured_content", "structuredContent")
+    check(isinstance(listed, dict), f"{where}: no structuredContent (got {listed!r})")
+    sessions = listed.get("sessions") or []
+    check(listed.get("count") == len(sessions), f"{where}: count {listed.get('count')!r} for {len(sessions)} sessions")
+    current = [entry["id"] for entry in sessions if entry.get("current") is True]
+    check(len(current) == 1, f"{where}: {len(current)} sessions marked current, expected 1: {listed!r}")
+    for entry in sessions:
+        check(
+            entry.get("user_hash") == listed.get("user_hash"),
+            f"{where}: session {entry.get('id')!r} belongs to {entry.get('user_hash')!r}, not the caller",
+        )
+        check(
+            isinstance(entry.get("ttl_seconds"), int) and entry["ttl_seconds"] > 0,
+            f"{where}: session {entry.get('id')!r} has no TTL left: {entry!r}",
+        )
+    return {
+        "principal": listed.get("principal"),
+        "user_hash": listed.get("user_hash"),
+        "ids": sorted(entry["id"] for entry in sessions),
+        "current": current[0],
+    }
+
+
 async def main(url: str, transport: str, extra_calls: int | None) -> dict[str, Any]:
+    headers = client_headers()
     async with contextlib.AsyncExitStack() as stack:
         if transport == "streamable-http":
             # 2.x yields (read, write); 1.x yields (read, write, get_session_id).
-            streams = await stack.enter_async_context(_streamable_http(url))
+            streams = await open_streamable_http(url, headers, stack)
         else:
-            streams = await stack.enter_async_context(sse_client(url))
+            streams = await stack.enter_async_context(sse_client(url, headers=headers))
         session = await stack.enter_async_context(ClientSession(streams[0], streams[1]))
         summary = await asyncio.wait_for(exercise(session), TIMEOUT_SECONDS)
         if extra_calls is not None:
             summary["checks"] = summary.pop("calls")
             summary.update(await long_session(session, extra_calls))
+        if headers is not None:
+            summary["user_sessions"] = await asyncio.wait_for(own_sessions(session), TIMEOUT_SECONDS)
     return summary
 
 

@@ -9,7 +9,7 @@
 //! 3. `exp` is in the future and `nbf` (if any) in the past, give or take
 //!    `JWT_LEEWAY_SECONDS` (RFC 7519 §4.1.4, §4.1.5); `exp` and `sub` are
 //!    required;
-//! 4. `iss` equals `JWT_ISSUER` when set (RFC 7519 §4.1.1), and `aud` holds
+//! 4. `iss` is present and equals `JWT_ISSUER` when set (RFC 7519 §4.1.1), and `aud` holds
 //!    one of `JWT_AUDIENCE` when set (§4.1.3); a token without `aud` may
 //!    match by its `client_id` claim instead (Cognito access tokens carry no
 //!    `aud`).
@@ -185,7 +185,10 @@ impl JwtVerifier {
         validation.validate_aud = false;
         validation.required_spec_claims = ["exp", "sub"].into_iter().map(String::from).collect();
         if let Some(issuer) = &self.issuer {
+            // jsonwebtoken compares `iss` only when the token has one: a
+            // configured issuer must also make the claim required.
             validation.set_issuer(&[issuer]);
+            validation.required_spec_claims.insert("iss".to_owned());
         }
         let claims = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation)
             .map_err(|error| {
@@ -193,6 +196,9 @@ impl JwtVerifier {
                     ErrorKind::ExpiredSignature => TokenProblem::Expired,
                     ErrorKind::ImmatureSignature => TokenProblem::NotYetValid,
                     ErrorKind::InvalidIssuer => TokenProblem::WrongIssuer,
+                    ErrorKind::MissingRequiredClaim(claim) if claim == "iss" => {
+                        TokenProblem::WrongIssuer
+                    }
                     ErrorKind::InvalidAudience => TokenProblem::WrongAudience,
                     ErrorKind::MissingRequiredClaim(_) | ErrorKind::InvalidClaimFormat(_) => {
                         TokenProblem::MissingClaim
@@ -336,6 +342,10 @@ mod tests {
             (with("aud", json!("other")), TokenProblem::WrongAudience),
             (
                 with("iss", json!("https://evil")),
+                TokenProblem::WrongIssuer,
+            ),
+            (
+                token(json!({"sub": "a", "aud": "mcp", "exp": now() + 60})),
                 TokenProblem::WrongIssuer,
             ),
             (

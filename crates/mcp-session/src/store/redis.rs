@@ -6,7 +6,8 @@
 //! | `mcp_user_index:<user_hash>` | sorted set | the user's session ids, scored by expiry time (Unix ms) | same, renewed with its sessions |
 //!
 //! Each operation is one round trip (a pipeline), except `create` under a
-//! per-user limit (two) and `list` (two). No command spans two keys, so the
+//! per-user limit (two: a script takes the place in the index atomically,
+//! then the record is written) and `list` (two). No command spans two keys, so the
 //! store works unchanged on Redis Cluster.
 //!
 //! Administration pages through all sessions with `SCAN MATCH
@@ -182,30 +183,66 @@ impl RedisStore {
         Ok(sessions)
     }
 
-    /// Number of `user`'s live sessions, after dropping expired index entries.
-    async fn live_count(&self, user: &UserHash) -> Result<usize, StoreError> {
-        let index = index_key(user);
-        let pipeline = self.pool().next().pipeline();
-        let _: () = pipeline
-            .zremrangebyscore(&index, f64::NEG_INFINITY, now_ms() as f64)
+    /// Takes a place for session `id` in the user's `index` if the user has
+    /// fewer than `limit` live sessions, in one script ([`RESERVE`]), so that
+    /// concurrent creations on any replicas never exceed the limit.
+    async fn reserve(&self, index: &str, id: &str, limit: usize) -> Result<(), StoreError> {
+        let admitted: i64 = self
+            .pool()
+            .next()
+            .eval(
+                RESERVE,
+                vec![index.to_owned()],
+                vec![
+                    now_ms().to_string(),
+                    self.expiry_score().to_string(),
+                    id.to_owned(),
+                    limit.to_string(),
+                    self.ttl_seconds().to_string(),
+                ],
+            )
             .await
             .map_err(unavailable)?;
-        let _: () = pipeline.zcard(&index).await.map_err(unavailable)?;
-        let (_, count): (i64, i64) = pipeline.all().await.map_err(unavailable)?;
-        Ok(count.max(0) as usize)
+        if admitted == 0 {
+            return Err(StoreError::TooManySessions { limit });
+        }
+        Ok(())
+    }
+
+    /// Gives back the place [`reserve`](Self::reserve) took, after the record
+    /// could not be written (best effort: the place frees itself at the
+    /// session TTL otherwise).
+    async fn release(&self, index: &str, id: &str) {
+        let released: Result<i64, _> = self.pool().zrem(index, id).await;
+        if let Err(error) = released {
+            tracing::warn!(session_id = id, error = %error.details(), "could not give back a session place; it frees itself at the session TTL");
+        }
     }
 }
+
+/// Takes a place in a user's session index if one is free, atomically.
+/// `KEYS[1]`: the index; `ARGV`: now (Unix ms), the new entry's expiry score,
+/// the session id, the limit, the index TTL (s). Returns 1 when the session
+/// got its place, 0 when the user already has `limit` live sessions. One
+/// key, so it runs unchanged on Redis Cluster.
+const RESERVE: &str = r"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return 1
+";
 
 #[async_trait::async_trait]
 impl SessionStore for RedisStore {
     async fn create(&self, record: &SessionRecord) -> Result<(), StoreError> {
-        if let Some(limit) = self.max_sessions_per_user
-            && self.live_count(&record.user_hash).await? >= limit
-        {
-            return Err(StoreError::TooManySessions { limit });
-        }
         let json = Self::encode(record)?;
         let index = index_key(&record.user_hash);
+        if let Some(limit) = self.max_sessions_per_user {
+            self.reserve(&index, &record.id, limit).await?;
+        }
         let pipeline = self.pool().next().pipeline();
         let _: () = pipeline
             .set(
@@ -232,17 +269,19 @@ impl SessionStore for RedisStore {
             .expire(&index, self.ttl_seconds(), None)
             .await
             .map_err(unavailable)?;
-        let (created, _, _): (Option<String>, i64, i64) =
-            pipeline.all().await.map_err(unavailable)?;
-        if created.is_none() {
+        let written = match pipeline.all::<(Option<String>, i64, i64)>().await {
+            Ok((Some(_), _, _)) => return Ok(()),
             // NX refused: a session with this id exists. Ids are 122-bit
             // random UUIDs, so this means a bug, not bad luck.
-            return Err(StoreError::Corrupt(format!(
-                "session id {} already exists",
-                record.id
-            )));
+            Ok((None, _, _)) => {
+                StoreError::Corrupt(format!("session id {} already exists", record.id))
+            }
+            Err(error) => unavailable(error),
+        };
+        if self.max_sessions_per_user.is_some() {
+            self.release(&index, &record.id).await;
         }
-        Ok(())
+        Err(written)
     }
 
     async fn access(&self, user: &UserHash, id: &str) -> Result<Option<SessionRecord>, StoreError> {

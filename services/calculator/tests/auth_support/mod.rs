@@ -6,12 +6,14 @@
 #![allow(dead_code, missing_docs)]
 
 use std::{
+    collections::BTreeMap,
     path::PathBuf,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, jwk::Jwk};
-use mcp_testkit::SseReader;
+use mcp_testkit::{Nginx, RedisServer, ReplicaSet, SseReader};
 use serde_json::{Value, json};
 
 /// The shared HMAC secret of the test fleets (32 bytes or more).
@@ -95,6 +97,24 @@ pub fn token_for(sub: &str) -> String {
     hs256(&claims(sub))
 }
 
+/// `claims` as an unsigned token: header `{"alg":<alg>,"typ":"JWT"}`, an
+/// empty signature (the `alg: none` attack, RFC 7519 §6 and §11).
+pub fn unsigned(alg: &str, claims: &Value) -> String {
+    let header = URL_SAFE_NO_PAD.encode(json!({"alg": alg, "typ": "JWT"}).to_string());
+    let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
+    format!("{header}.{payload}.")
+}
+
+/// `token` with its payload replaced by `claims` and its signature kept (a
+/// token tampered with after signing).
+pub fn tampered(token: &str, claims: &Value) -> String {
+    let mut parts = token.split('.');
+    let header = parts.next().unwrap();
+    let signature = parts.nth(1).unwrap();
+    let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
+    format!("{header}.{payload}.{signature}")
+}
+
 /// How a client authenticates.
 #[derive(Debug, Clone)]
 pub enum Auth {
@@ -111,6 +131,17 @@ pub enum Auth {
 }
 
 impl Auth {
+    /// The credential itself, for the log checks.
+    pub fn secret(&self) -> Option<String> {
+        match self {
+            Self::None => None,
+            Self::Bearer(secret) | Self::ApiKey(secret) | Self::XApiKey(secret) => {
+                Some(secret.clone())
+            }
+            Self::Raw(value) => Some(value.clone()),
+        }
+    }
+
     pub fn apply(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match self {
             Self::None => request,
@@ -156,13 +187,16 @@ pub fn pairs(env: &[(String, String)]) -> Vec<(&str, &str)> {
 /// (`eyJ`, the base64url of `{"` that starts every JWT header and payload).
 pub fn assert_no_secrets(logs: &str, secrets: &[String]) {
     assert!(!logs.is_empty(), "no logs to check");
-    for secret in secrets {
-        // Any 16-character piece of a secret is a leak.
+    for secret in secrets.iter().filter(|secret| !secret.is_empty()) {
+        // Any 16-character piece of a secret is a leak (of a huge one, a
+        // piece of its first or last KiB). A JWT's pieces cover its header,
+        // its payload and its signature, and the header.payload prefix.
         let pieces: Vec<&str> = if secret.len() <= 16 {
             vec![secret.as_str()]
         } else {
             (0..=secret.len() - 16)
                 .step_by(8)
+                .filter(|start| *start < 1024 || *start + 1024 > secret.len())
                 .map(|start| &secret[start..start + 16])
                 .collect()
         };
@@ -219,7 +253,8 @@ pub struct HttpError {
     pub www_authenticate: Vec<String>,
 }
 
-async fn failure(response: reqwest::Response) -> HttpError {
+/// The status, `WWW-Authenticate` values and body of `response`.
+pub async fn answer(response: reqwest::Response) -> HttpError {
     let status = response.status().as_u16();
     let www_authenticate = response
         .headers()
@@ -234,25 +269,32 @@ async fn failure(response: reqwest::Response) -> HttpError {
     }
 }
 
+/// The `initialize` request of the tests' Streamable HTTP clients
+/// (protocol 2025-06-18, client `auth-tests/1`).
+pub fn initialize_message() -> Value {
+    json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "auth-tests", "version": "1"}}})
+}
+
+/// `POST base/mcp` of [`initialize_message`], without credentials yet.
+pub fn initialize_request(client: &reqwest::Client, base: &str) -> reqwest::RequestBuilder {
+    client
+        .post(format!("{base}/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .json(&initialize_message())
+}
+
 /// POSTs `initialize` to `base/mcp` with `auth`; the response.
 pub async fn post_initialize(
     client: &reqwest::Client,
     base: &str,
     auth: &Auth,
 ) -> reqwest::Response {
-    auth.apply(
-        client
-            .post(format!("{base}/mcp"))
-            .header("accept", "application/json, text/event-stream")
-            .json(
-                &json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-                "protocolVersion": "2025-06-18", "capabilities": {},
-                "clientInfo": {"name": "auth-tests", "version": "1"}}}),
-            ),
-    )
-    .send()
-    .await
-    .expect("the server answers")
+    auth.apply(initialize_request(client, base))
+        .send()
+        .await
+        .expect("the server answers")
 }
 
 impl McpSession {
@@ -264,7 +306,7 @@ impl McpSession {
         let client = http();
         let response = post_initialize(&client, base, auth).await;
         if response.status() != 200 {
-            return Err(failure(response).await);
+            return Err(answer(response).await);
         }
         let id = response
             .headers()
@@ -322,7 +364,7 @@ impl McpSession {
             .await
             .unwrap();
         if response.status() != 200 {
-            return Err(failure(response).await);
+            return Err(answer(response).await);
         }
         let body = response.text().await.unwrap();
         let message = first_message(&body).unwrap_or_else(|| panic!("no message in {body}"));
@@ -355,7 +397,7 @@ impl SseSession {
             .await
             .unwrap();
         if response.status() != 200 {
-            return Err(failure(response).await);
+            return Err(answer(response).await);
         }
         let mut reader = SseReader::new(response);
         let endpoint = reader
@@ -402,6 +444,11 @@ impl SseSession {
             .unwrap()
     }
 
+    /// Whether the session's stream ends within `within`.
+    pub async fn ends_within(&mut self, within: Duration) -> bool {
+        stream_ends(&mut self.reader, within).await
+    }
+
     /// Calls `tool` and reads its result from the stream.
     pub async fn call(&mut self, tool: &str, arguments: Value) -> Value {
         let id = self.next_id;
@@ -415,4 +462,282 @@ impl SseSession {
         assert_eq!(message["id"], id, "{message}");
         message["result"].clone()
     }
+}
+
+/// Whether the stream `reader` reads ends within `within` (events and
+/// keep-alive comments before its end are skipped).
+pub async fn stream_ends(reader: &mut SseReader, within: Duration) -> bool {
+    let deadline = std::time::Instant::now() + within;
+    while std::time::Instant::now() < deadline {
+        // The inner wait is longer than the outer one, which drops it.
+        if let Ok(None) = tokio::time::timeout(
+            Duration::from_millis(500),
+            reader.next_within(Duration::from_secs(60)),
+        )
+        .await
+        {
+            return true;
+        }
+    }
+    false
+}
+
+// --- fleets -------------------------------------------------------------------
+
+const BINARY: &str = env!("CARGO_BIN_EXE_calculator");
+
+/// A Redis, calculator replicas on it and a round-robin nginx in front of
+/// them; dropped in that order (nginx first).
+pub struct Fleet {
+    pub nginx: Nginx,
+    pub replicas: ReplicaSet,
+    pub redis: RedisServer,
+}
+
+impl Fleet {
+    /// `count` replicas with `env` (plus `REDIS_URL`, and `RUST_LOG=debug`
+    /// unless `env` sets it: the log checks read debug output).
+    pub async fn start(count: usize, env: &[(String, String)]) -> Self {
+        let redis = RedisServer::start();
+        let replicas = Self::replicas(&redis, count, env).await;
+        let nginx = Nginx::start(&replicas.ports());
+        Self {
+            nginx,
+            replicas,
+            redis,
+        }
+    }
+
+    /// `count` replicas of the calculator on `redis` with `env` (as in
+    /// [`start`](Self::start)).
+    pub async fn replicas(
+        redis: &RedisServer,
+        count: usize,
+        env: &[(String, String)],
+    ) -> ReplicaSet {
+        let mut env = env.to_vec();
+        env.push(("REDIS_URL".into(), redis.url()));
+        if !env.iter().any(|(key, _)| key == "RUST_LOG") {
+            env.push(("RUST_LOG".into(), "debug".into()));
+        }
+        ReplicaSet::start(BINARY, count, &pairs(&env)).await
+    }
+
+    /// nginx's URL: `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        self.nginx.url()
+    }
+
+    /// Every replica's log.
+    pub fn logs(&self) -> String {
+        self.replicas.logs()
+    }
+}
+
+// --- challenges -----------------------------------------------------------------
+
+/// One `WWW-Authenticate` challenge (RFC 9110 §11.6.1): its scheme and
+/// parameters, quoted strings unescaped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    pub scheme: String,
+    pub params: BTreeMap<String, String>,
+}
+
+/// Parses one challenge `Scheme k1="v1", k2=v2` (one challenge per header
+/// value, as the service sends them).
+pub fn parse_challenge(value: &str) -> Challenge {
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    let mut params = BTreeMap::new();
+    let mut chars = rest.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| *c == ' ' || *c == ',') {
+            chars.next();
+        }
+        let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
+        if key.is_empty() {
+            break;
+        }
+        let mut value = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => value.extend(chars.next()),
+                    '"' => break,
+                    c => value.push(c),
+                }
+            }
+        } else {
+            value = chars.by_ref().take_while(|c| *c != ',').collect();
+        }
+        params.insert(key.trim().to_owned(), value.trim().to_owned());
+    }
+    Challenge {
+        scheme: scheme.to_owned(),
+        params,
+    }
+}
+
+/// What a refusal must say: the scheme whose challenge carries it, the
+/// RFC 6750 §3.1 `error` code (`None`: no code, for missing credentials) and
+/// the `error_description`.
+#[derive(Debug, Clone, Copy)]
+pub struct Reason {
+    pub scheme: &'static str,
+    pub error: Option<&'static str>,
+    pub description: &'static str,
+}
+
+/// An `invalid_token` refusal of a bearer token.
+pub const fn bad_token(description: &'static str) -> Reason {
+    Reason {
+        scheme: "Bearer",
+        error: Some("invalid_token"),
+        description,
+    }
+}
+
+/// An `invalid_request` refusal (malformed credentials), carried by the
+/// challenge of `scheme`.
+pub const fn bad_request(scheme: &'static str, description: &'static str) -> Reason {
+    Reason {
+        scheme,
+        error: Some("invalid_request"),
+        description,
+    }
+}
+
+/// Checks that `answer` is a `401` whose challenges are exactly one per
+/// scheme in `offered`, that the one of `reason.scheme` carries its `error`
+/// and `error_description` (and no other does), that the Bearer challenge
+/// names `resource_metadata` when given, and that the JSON body says the same.
+pub fn assert_refused(
+    answer: &HttpError,
+    offered: &[&str],
+    reason: Reason,
+    resource_metadata: Option<&str>,
+    case: &str,
+) {
+    assert_eq!(answer.status, 401, "{case}: {answer:?}");
+    let challenges: Vec<Challenge> = answer
+        .www_authenticate
+        .iter()
+        .map(|value| parse_challenge(value))
+        .collect();
+    let schemes: Vec<&str> = challenges.iter().map(|c| c.scheme.as_str()).collect();
+    assert_eq!(schemes, offered, "{case}: {answer:?}");
+    for challenge in &challenges {
+        assert_eq!(
+            challenge.params.get("realm").map(String::as_str),
+            Some("calculator"),
+            "{case}: {challenge:?}"
+        );
+        if challenge.scheme == "Bearer" {
+            assert_eq!(
+                challenge
+                    .params
+                    .get("resource_metadata")
+                    .map(String::as_str),
+                resource_metadata,
+                "{case}: {challenge:?}"
+            );
+        }
+        if challenge.scheme == reason.scheme {
+            assert_eq!(
+                challenge.params.get("error").map(String::as_str),
+                reason.error,
+                "{case}: {challenge:?}"
+            );
+            assert_eq!(
+                challenge
+                    .params
+                    .get("error_description")
+                    .map(String::as_str),
+                Some(reason.description),
+                "{case}: {challenge:?}"
+            );
+        } else {
+            assert!(
+                !challenge.params.contains_key("error")
+                    && !challenge.params.contains_key("error_description"),
+                "{case}: only the {} challenge says why: {challenge:?}",
+                reason.scheme
+            );
+        }
+    }
+    let body: Value = serde_json::from_str(&answer.body)
+        .unwrap_or_else(|error| panic!("{case}: body is no JSON ({error}): {answer:?}"));
+    assert_eq!(
+        body["error"],
+        reason.error.unwrap_or("unauthorized"),
+        "{case}: {body}"
+    );
+    assert_eq!(
+        body["error_description"], reason.description,
+        "{case}: {body}"
+    );
+}
+
+/// Sends `request` and returns what came back.
+pub async fn send(request: reqwest::RequestBuilder) -> HttpError {
+    answer(request.send().await.expect("the server answers")).await
+}
+
+/// The requests that must all be refused alike for credentials `auth`: one
+/// per endpoint behind authentication (`POST /mcp` initialize, `GET /mcp`,
+/// `DELETE /mcp`, `GET /sse`, `POST /messages`, the admin API), naming
+/// session `session` where a session is named.
+pub fn every_endpoint(
+    base: &str,
+    auth: &Auth,
+    session: &str,
+) -> Vec<(String, reqwest::RequestBuilder)> {
+    let client = http();
+    let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                      "params": {"name": "add", "arguments": {"a": 1, "b": 2}}});
+    let mcp = format!("{base}/mcp");
+    vec![
+        (
+            "POST /mcp initialize".to_owned(),
+            initialize_request(&client, base),
+        ),
+        (
+            "POST /mcp in a session".to_owned(),
+            client
+                .post(&mcp)
+                .header("accept", "application/json, text/event-stream")
+                .header("mcp-session-id", session)
+                .json(&call),
+        ),
+        (
+            "GET /mcp".to_owned(),
+            client
+                .get(&mcp)
+                .header("accept", "text/event-stream")
+                .header("mcp-session-id", session),
+        ),
+        (
+            "DELETE /mcp".to_owned(),
+            client.delete(&mcp).header("mcp-session-id", session),
+        ),
+        ("GET /sse".to_owned(), client.get(format!("{base}/sse"))),
+        (
+            "POST /messages".to_owned(),
+            client
+                .post(format!("{base}/messages?session_id={session}"))
+                .json(&call),
+        ),
+        (
+            "GET /admin/sessions".to_owned(),
+            client.get(format!("{base}/admin/sessions")),
+        ),
+        (
+            "DELETE /admin/users/…/sessions".to_owned(),
+            client.delete(format!("{base}/admin/users/{}/sessions", "0".repeat(64))),
+        ),
+    ]
+    .into_iter()
+    .map(|(name, request)| (name, auth.apply(request)))
+    .collect()
 }

@@ -24,11 +24,24 @@ impl TestServer {
 
     /// Starts a server after `adjust` has edited its configuration.
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::launch(adjust, Calculator::new).await
+    }
+
+    /// Starts a server that serves the calculator's tools alone, without
+    /// the library's session tools.
+    pub async fn start_without_session_tools() -> Self {
+        Self::launch(|_| {}, || Calculator::new().without_session_tools()).await
+    }
+
+    async fn launch(
+        adjust: impl FnOnce(&mut Config),
+        factory: impl Fn() -> Calculator + Send + Sync + 'static,
+    ) -> Self {
         let mut config = Config::new(0);
         config.host = "127.0.0.1".into();
         config.shutdown_grace = Duration::from_secs(2);
         adjust(&mut config);
-        let bound = McpServer::new("calculator", "test", config, Calculator::new)
+        let bound = McpServer::new("calculator", "test", config, factory)
             .bind()
             .await
             .expect("bind a free port");
