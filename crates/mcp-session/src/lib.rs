@@ -36,7 +36,9 @@
 //! - **Streamable HTTP** at `/mcp` ([`transport::streamable_http`]), sessions
 //!   for protocol 2025-03-26 .. 2025-11-25 and stateless 2026-07-28;
 //! - **HTTP+SSE** at `/sse` and `/messages` (protocol 2024-11-05);
-//! - `/healthz` and `/readyz` for Kubernetes probes ([`health`]).
+//! - `/healthz` and `/readyz` for Kubernetes probes ([`health`]), and
+//!   `/metrics` for Prometheus ([`metrics`]);
+//! - a graceful scale-in on SIGTERM ([`shutdown`]).
 //!
 //! - the session tools `health_check`, `get_user_sessions` and
 //!   `get_session_analytics`, merged into a service's tools with
@@ -56,9 +58,11 @@ pub mod config;
 pub mod fleet;
 pub mod health;
 pub mod identity;
+pub mod metrics;
 pub mod redis;
 pub mod server;
 pub mod session;
+pub mod shutdown;
 pub mod store;
 pub mod telemetry;
 pub mod tools;
@@ -109,7 +113,7 @@ where
             return ExitCode::from(2);
         }
     };
-    telemetry::init(config.log_format);
+    telemetry::init_for(&config);
     match serve(factory, config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

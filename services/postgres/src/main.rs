@@ -27,7 +27,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    mcp_session::telemetry::init(config.log_format);
+    mcp_session::telemetry::init_for(&config);
     let database = match Database::new(settings) {
         Ok(database) => Arc::new(database),
         Err(error) => {

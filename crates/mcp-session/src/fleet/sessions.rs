@@ -38,7 +38,7 @@ use super::{
     Envelope, FleetBus, Locals, RedisEventStore,
     events::{is_standalone, stream_of},
 };
-use crate::identity::Caller;
+use crate::{identity::Caller, metrics::Metrics};
 
 /// How long a resumed request stream waits for its response to be stored.
 const REQUEST_STREAM_RESUME_LIMIT: Duration = Duration::from_secs(300);
@@ -65,6 +65,7 @@ pub struct FleetSessionManager {
     /// Sessions whose worker is being restored: the handshake replay is not
     /// over, so they must not be used yet (see [`SessionManager::has_session`]).
     restoring: std::sync::Mutex<HashSet<SessionId>>,
+    metrics: Arc<Metrics>,
 }
 
 impl FleetSessionManager {
@@ -73,11 +74,13 @@ impl FleetSessionManager {
     pub(crate) fn new(
         locals: Arc<Locals>,
         fleet: Option<(Arc<FleetBus>, Arc<RedisEventStore>)>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             locals,
             fleet,
             restoring: std::sync::Mutex::default(),
+            metrics,
         }
     }
 
@@ -388,7 +391,10 @@ impl SessionManager for FleetSessionManager {
         self.restoring().insert(id.clone());
         let outcome = self.locals.workers.restore_session(id.clone()).await;
         Ok(match outcome {
-            Ok(RestoreOutcome::Restored(inner)) => RestoreOutcome::Restored(self.wrap(&id, inner)),
+            Ok(RestoreOutcome::Restored(inner)) => {
+                self.metrics.session_restored();
+                RestoreOutcome::Restored(self.wrap(&id, inner))
+            }
             other => {
                 self.restoring().remove(&id);
                 match other? {
