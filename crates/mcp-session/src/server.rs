@@ -210,14 +210,19 @@ impl<S: ServerHandler> McpServer<S> {
             ),
             None => None,
         };
-        let manager =
-            FleetSessionManager::new(locals.clone(), bus.clone().zip(events), metrics.clone());
+        let lifecycle = Lifecycle::default();
+        let manager = FleetSessionManager::new(
+            locals.clone(),
+            bus.clone().zip(events),
+            metrics.clone(),
+            lifecycle.handing_off().clone(),
+        );
         let shared = Arc::new(Shared {
             config: self.config,
             store,
             locals,
             bus,
-            lifecycle: Lifecycle::default(),
+            lifecycle,
             metrics,
             service_name: self.name,
             service_version: self.version,
@@ -447,10 +452,8 @@ async fn scale_in(shared: &Shared, signal: impl Future<Output = ()>) -> tokio::t
     );
     tokio::time::sleep(drain).await;
     lifecycle.hand_off();
-    let standalone = shared.locals.tails.close_all();
     tracing::info!(
         sse_streams = shared.locals.sse.len(),
-        standalone_streams = standalone,
         in_flight = lifecycle.in_flight(),
         "stopped accepting; streams closed, clients reconnect to other replicas; finishing requests in flight"
     );

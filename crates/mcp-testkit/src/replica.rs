@@ -99,6 +99,36 @@ impl Replica {
         }
     }
 
+    /// Sends SIGTERM, as Kubernetes does to stop a pod, and returns at once:
+    /// the replica shuts down while the test goes on. See
+    /// [`wait_for_exit`](Self::wait_for_exit).
+    pub fn send_sigterm(&self) {
+        if let Some(child) = &self.child {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+        }
+    }
+
+    /// Waits (at most `within`, without blocking the runtime) for the
+    /// process to exit; returns its exit status code, or `None` when it did
+    /// not exit in time (it is killed then) or was not running.
+    pub async fn wait_for_exit(&mut self, within: Duration) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            if tokio::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Starts the process again on the same port (after a kill or a stop).
     pub async fn restart(&mut self) {
         self.kill();

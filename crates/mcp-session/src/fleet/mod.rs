@@ -102,16 +102,6 @@ impl Tails {
         delivered
     }
 
-    /// Closes every connection: their clients reconnect (with
-    /// `Last-Event-ID`) through the load balancer, to another replica.
-    /// Returns how many were open.
-    pub(crate) fn close_all(&self) -> usize {
-        let mut tails = self.lock();
-        let open = tails.values().map(Vec::len).sum();
-        tails.clear();
-        open
-    }
-
     /// Closes every connection of the session's streams.
     pub(crate) fn close_session(&self, session_id: &str) {
         let prefix = format!("{session_id}:");
