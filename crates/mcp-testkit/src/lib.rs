@@ -11,7 +11,8 @@
 //! - [`Nginx`]: round-robin HTTP load balancing with no stickiness, SSE
 //!   buffering off, `Host` passed through;
 //! - [`Replica`]: one service process (any binary), with its log captured;
-//! - [`SseReader`]: a small `text/event-stream` parser for raw HTTP tests;
+//! - [`SseReader`]: a small `text/event-stream` parser for raw HTTP tests, and
+//!   [`SseSession`], a legacy HTTP+SSE session over it;
 //! - [`RawSession`]: a Streamable HTTP client that reports every HTTP status;
 //! - [`Scrape`]: a replica's `/metrics`, parsed.
 //!
@@ -32,4 +33,4 @@ pub use nginx::Nginx;
 pub use raw_client::{CallError, RawSession};
 pub use redis::{RedisCluster, RedisServer};
 pub use replica::{Replica, ReplicaSet};
-pub use sse::{SseEvent, SseReader};
+pub use sse::{SseEvent, SseReader, SseSession};

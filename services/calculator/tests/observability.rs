@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use mcp_testkit::{Nginx, RawSession, RedisServer, ReplicaSet, Scrape, SseReader};
+use mcp_testkit::{Nginx, RawSession, RedisServer, ReplicaSet, Scrape, SseSession};
 use serde_json::{Value, json};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_calculator");
@@ -57,17 +57,6 @@ fn delta(before: &[Scrape], after: &[Scrape], name: &str, labels: &[(&str, &str)
     total(after) - total(before)
 }
 
-async fn post(url: &str, body: Value) -> u16 {
-    reqwest::Client::new()
-        .post(url)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_move_with_a_fleet_run() {
     let fleet = fleet("text").await;
@@ -100,32 +89,25 @@ async fn metrics_move_with_a_fleet_run() {
         .unwrap();
     assert_eq!(unknown.status().as_u16(), 404);
     let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"});
-    assert_eq!(
-        post(&format!("{base}/messages?session_id=feedface"), ping).await,
-        404
-    );
+    let unknown = reqwest::Client::new()
+        .post(format!("{base}/messages?session_id=feedface"))
+        .json(&ping)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status().as_u16(), 404);
 
     // HTTP+SSE: the stream is held by one replica; POSTs reaching the
     // others cross the fleet bus.
-    let stream = reqwest::get(format!("{base}/sse")).await.unwrap();
-    let mut reader = SseReader::new(stream);
-    let endpoint = reader
-        .next_within(std::time::Duration::from_secs(5))
-        .await
-        .expect("endpoint");
-    let messages = format!("{base}{}", endpoint.data);
-    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-        "protocolVersion": "2024-11-05", "capabilities": {},
-        "clientInfo": {"name": "raw", "version": "1"}}});
-    assert_eq!(post(&messages, init).await, 202);
-    assert_eq!(reader.next_message().await["id"], 0);
-    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-    assert_eq!(post(&messages, initialized).await, 202);
-    for id in 1..=CALLS {
-        let call = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-            "params": {"name": "multiply", "arguments": {"a": id, "b": 2}}});
-        assert_eq!(post(&messages, call).await, 202);
-        assert_eq!(reader.next_message().await["id"], id);
+    let mut legacy = SseSession::open(&base, &base).await;
+    for id in 1..=CALLS as u64 {
+        let reply = legacy
+            .call_tool(id, "multiply", json!({"a": id, "b": 2}))
+            .await;
+        assert_eq!(
+            reply["result"]["structuredContent"]["result"],
+            (id * 2) as f64
+        );
     }
 
     let after = scrape_all(&fleet).await;

@@ -22,7 +22,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use mcp_testkit::{Nginx, RawSession, RedisServer, ReplicaSet, SseReader};
+use mcp_testkit::{Nginx, RawSession, RedisServer, ReplicaSet, SseSession};
 use rmcp::{
     ServiceExt,
     model::{CallToolRequestParams, ClientConfig, ProtocolVersion},
@@ -30,7 +30,7 @@ use rmcp::{
         StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
     },
 };
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::task::JoinSet;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_calculator");
@@ -129,48 +129,14 @@ async fn sdk_client(url: String, scaled: Arc<AtomicBool>, stop: Arc<AtomicBool>)
     tally
 }
 
-async fn post(url: &str, body: Value) -> u16 {
-    reqwest::Client::new()
-        .post(url)
-        .json(&body)
-        .send()
-        .await
-        .map(|response| response.status().as_u16())
-        .unwrap_or(0)
-}
-
-/// A legacy HTTP+SSE session: its stream opened at `stream_base`, its
-/// messages posted through `post_base`, initialized.
-async fn sse_session(stream_base: &str, post_base: &str) -> (SseReader, String) {
-    let response = reqwest::get(format!("{stream_base}/sse")).await.unwrap();
-    assert_eq!(response.status().as_u16(), 200, "GET {stream_base}/sse");
-    let mut reader = SseReader::new(response);
-    let endpoint = reader
-        .next_within(Duration::from_secs(5))
-        .await
-        .expect("endpoint event");
-    assert_eq!(endpoint.event.as_deref(), Some("endpoint"));
-    let messages = format!("{post_base}{}", endpoint.data);
-    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-        "protocolVersion": "2024-11-05", "capabilities": {},
-        "clientInfo": {"name": "legacy", "version": "1"}}});
-    assert_eq!(post(&messages, init).await, 202);
-    assert_eq!(reader.next_message().await["id"], 0);
-    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-    assert_eq!(post(&messages, initialized).await, 202);
-    (reader, messages)
-}
-
 /// Calls `multiply` over a legacy session and checks the answer.
-async fn sse_call(reader: &mut SseReader, messages: &str, id: u32) {
-    let call = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-        "params": {"name": "multiply", "arguments": {"a": id, "b": 3}}});
-    assert_eq!(post(messages, call).await, 202, "POST {messages}");
-    let reply = reader.next_message().await;
-    assert_eq!(reply["id"], id);
+async fn sse_call(session: &mut SseSession, id: u64) {
+    let reply = session
+        .call_tool(id, "multiply", json!({"a": id, "b": 3}))
+        .await;
     assert_eq!(
         reply["result"]["structuredContent"]["result"],
-        f64::from(id * 3)
+        (id * 3) as f64
     );
 }
 
@@ -194,8 +160,8 @@ async fn a_replica_scales_in_without_failing_a_streamable_http_request() {
     let leaving_upstream = format!("127.0.0.1:{}", replicas.replicas[1].port());
 
     // A legacy SSE client whose stream the leaving replica holds.
-    let (mut legacy, legacy_messages) = sse_session(&leaving, &nginx.url()).await;
-    sse_call(&mut legacy, &legacy_messages, 1).await;
+    let mut legacy = SseSession::open(&leaving, &nginx.url()).await;
+    sse_call(&mut legacy, 1).await;
 
     let scaled = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
@@ -230,7 +196,11 @@ async fn a_replica_scales_in_without_failing_a_streamable_http_request() {
     // the fleet and goes on in a new session.
     let mut ended = false;
     for _ in 0..100 {
-        match legacy.next_within(Duration::from_secs(GRACE_SECONDS)).await {
+        match legacy
+            .reader
+            .next_within(Duration::from_secs(GRACE_SECONDS))
+            .await
+        {
             None => {
                 ended = true;
                 break;
@@ -239,13 +209,13 @@ async fn a_replica_scales_in_without_failing_a_streamable_http_request() {
         }
     }
     assert!(ended, "the legacy stream did not end");
-    let (mut legacy, messages) = sse_session(&nginx.url(), &nginx.url()).await;
+    let mut again = SseSession::open(&nginx.url(), &nginx.url()).await;
     for id in 2..5 {
-        sse_call(&mut legacy, &messages, id).await;
+        sse_call(&mut again, id).await;
     }
     // The session whose stream ended is gone (its stream cannot come back).
     let ping = json!({"jsonrpc": "2.0", "id": 9, "method": "ping"});
-    assert_eq!(post(&legacy_messages, ping).await, 404);
+    assert_eq!(legacy.post(&ping).await, 404);
 
     let code = replicas.replicas[1]
         .wait_for_exit(Duration::from_secs(DRAIN_SECONDS + GRACE_SECONDS + 5))

@@ -78,11 +78,7 @@ impl std::fmt::Display for RequestId {
 /// The id of the HTTP request a tool call arrived with, if any (messages
 /// forwarded from another replica carry none).
 pub fn request_id(context: &RequestContext<RoleServer>) -> Option<RequestId> {
-    context
-        .extensions
-        .get::<http::request::Parts>()
-        .and_then(|parts| parts.extensions.get::<RequestId>())
-        .cloned()
+    crate::session::request_extension(context)
 }
 
 #[cfg(test)]
