@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use mcp_testkit::{Nginx, RawSession, RedisServer, ReplicaSet, Scrape, SseSession};
+use mcp_testkit::{LegacySseSession, Nginx, RawSession, RedisServer, ReplicaSet, Scrape};
 use serde_json::{Value, json};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_calculator");
@@ -99,15 +99,13 @@ async fn metrics_move_with_a_fleet_run() {
 
     // HTTP+SSE: the stream is held by one replica; POSTs reaching the
     // others cross the fleet bus.
-    let mut legacy = SseSession::open(&base, &base).await;
-    for id in 1..=CALLS as u64 {
-        let reply = legacy
-            .call_tool(id, "multiply", json!({"a": id, "b": 2}))
-            .await;
-        assert_eq!(
-            reply["result"]["structuredContent"]["result"],
-            (id * 2) as f64
-        );
+    let mut legacy = LegacySseSession::connect(&base).await.expect("connect");
+    for i in 1..=CALLS {
+        let result = legacy
+            .call_tool("multiply", json!({"a": i, "b": 2}))
+            .await
+            .expect("a legacy call");
+        assert_eq!(result["structuredContent"]["result"], (i * 2) as f64);
     }
 
     let after = scrape_all(&fleet).await;

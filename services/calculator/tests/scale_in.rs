@@ -22,7 +22,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use mcp_testkit::{Nginx, RawSession, RedisServer, ReplicaSet, SseSession};
+use mcp_testkit::{CallError, LegacySseSession, Nginx, RawSession, RedisServer, ReplicaSet};
 use rmcp::{
     ServiceExt,
     model::{CallToolRequestParams, ClientConfig, ProtocolVersion},
@@ -130,14 +130,12 @@ async fn sdk_client(url: String, scaled: Arc<AtomicBool>, stop: Arc<AtomicBool>)
 }
 
 /// Calls `multiply` over a legacy session and checks the answer.
-async fn sse_call(session: &mut SseSession, id: u64) {
-    let reply = session
-        .call_tool(id, "multiply", json!({"a": id, "b": 3}))
-        .await;
-    assert_eq!(
-        reply["result"]["structuredContent"]["result"],
-        (id * 3) as f64
-    );
+async fn sse_call(session: &mut LegacySseSession, id: u64) {
+    let result = session
+        .call_tool("multiply", json!({"a": id, "b": 3}))
+        .await
+        .expect("a legacy call");
+    assert_eq!(result["structuredContent"]["result"], (id * 3) as f64);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -160,7 +158,9 @@ async fn a_replica_scales_in_without_failing_a_streamable_http_request() {
     let leaving_upstream = format!("127.0.0.1:{}", replicas.replicas[1].port());
 
     // A legacy SSE client whose stream the leaving replica holds.
-    let mut legacy = SseSession::open(&leaving, &nginx.url()).await;
+    let mut legacy = LegacySseSession::connect_via(&leaving, &nginx.url())
+        .await
+        .expect("a legacy session held by the leaving replica");
     sse_call(&mut legacy, 1).await;
 
     let scaled = Arc::new(AtomicBool::new(false));
@@ -197,7 +197,7 @@ async fn a_replica_scales_in_without_failing_a_streamable_http_request() {
     let mut ended = false;
     for _ in 0..100 {
         match legacy
-            .reader
+            .stream()
             .next_within(Duration::from_secs(GRACE_SECONDS))
             .await
         {
@@ -209,13 +209,15 @@ async fn a_replica_scales_in_without_failing_a_streamable_http_request() {
         }
     }
     assert!(ended, "the legacy stream did not end");
-    let mut again = SseSession::open(&nginx.url(), &nginx.url()).await;
+    let mut again = LegacySseSession::connect(&nginx.url())
+        .await
+        .expect("a new legacy session on a live replica");
     for id in 2..5 {
         sse_call(&mut again, id).await;
     }
     // The session whose stream ended is gone (its stream cannot come back).
-    let ping = json!({"jsonrpc": "2.0", "id": 9, "method": "ping"});
-    assert_eq!(legacy.post(&ping).await, 404);
+    let gone = legacy.request("ping", json!({})).await;
+    assert!(matches!(gone, Err(CallError::Status(404, _))), "{gone:?}");
 
     let code = replicas.replicas[1]
         .wait_for_exit(Duration::from_secs(DRAIN_SECONDS + GRACE_SECONDS + 5))

@@ -1,18 +1,20 @@
 //! The session tools every service can add to its own: `health_check`,
 //! `get_user_sessions` and (for admins) `get_session_analytics`.
 //!
-//! A service merges them into its rmcp tool router with one `+`:
+//! A service adds them to its tools with
+//! [`ServiceTools::with_session_tools`](super::ServiceTools::with_session_tools):
 //!
 //! ```rust,ignore
 //! impl Calculator {
 //!     pub fn new() -> Self {
-//!         Self { tool_router: Self::tool_router() + mcp_session::tools::session_tools() }
+//!         Self { tools: ServiceTools::new(Self::tool_router()).with_session_tools() }
 //!     }
 //! }
 //! ```
 //!
-//! and opts out by leaving the `+` away (or removes one tool with
-//! `ToolRouter::remove_route`). The tools answer with structured content
+//! and opts out by leaving that call away; a handler with a plain rmcp
+//! router joins them with `router + session_tools()` (and removes one tool
+//! with `ToolRouter::remove_route`). The tools answer with structured content
 //! (MCP 2025-06-18, Server Features §Tools, Structured Content) and need
 //! nothing from the service's own handler: they read the caller and the
 //! server from the request the tool call arrived with.
