@@ -417,6 +417,9 @@ mod tests {
         assert_eq!(config.log_format, LogFormat::Text);
         assert_eq!(config.allowed_hosts, ["localhost", "127.0.0.1", "::1"]);
         assert!(config.redis_url.is_none());
+        assert_eq!(config.shutdown_drain, Duration::ZERO);
+        assert_eq!(config.shutdown_grace, Duration::from_secs(25));
+        assert!(config.metrics_enabled);
     }
 
     #[test]
