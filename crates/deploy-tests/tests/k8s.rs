@@ -7,7 +7,7 @@
 //!   non-root on a read-only root filesystem, without privilege escalation
 //!   and with every capability dropped; an MCP service probes `/healthz` and
 //!   `/readyz`, and its `terminationGracePeriodSeconds` covers the `preStop`
-//!   sleep plus `SHUTDOWN_GRACE_SECONDS`;
+//!   sleep plus `SHUTDOWN_DRAIN_SECONDS` plus `SHUTDOWN_GRACE_SECONDS`;
 //! - every Ingress is an ALB Ingress (`target-type: ip`, health check on
 //!   `/readyz`, idle timeout above `SSE_KEEPALIVE_SECONDS`) without
 //!   stickiness, and its hosts are in the backend's `ALLOWED_HOSTS`; no
@@ -173,6 +173,7 @@ fn check_deployments(objects: &Objects, problems: &mut Vec<String>) {
         }
         let environment = objects.environment(deployment);
         let grace = number(environment.get("SHUTDOWN_GRACE_SECONDS"), 25);
+        let drain = number(environment.get("SHUTDOWN_DRAIN_SECONDS"), 0);
         let pre_stop = server["lifecycle"]["preStop"]["sleep"]["seconds"]
             .as_u64()
             .unwrap_or(0);
@@ -180,9 +181,9 @@ fn check_deployments(objects: &Objects, problems: &mut Vec<String>) {
         if pre_stop == 0 {
             problems.push(format!("Deployment {name}: no preStop sleep"));
         }
-        if termination <= pre_stop + grace {
+        if termination <= pre_stop + drain + grace {
             problems.push(format!(
-                "Deployment {name}: terminationGracePeriodSeconds {termination} must exceed preStop sleep {pre_stop} + SHUTDOWN_GRACE_SECONDS {grace}"
+                "Deployment {name}: terminationGracePeriodSeconds {termination} must exceed preStop sleep {pre_stop} + SHUTDOWN_DRAIN_SECONDS {drain} + SHUTDOWN_GRACE_SECONDS {grace}"
             ));
         }
     }

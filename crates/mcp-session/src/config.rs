@@ -115,6 +115,8 @@ struct RawConfig {
     max_request_body_bytes: Option<usize>,
     sse_keepalive_seconds: Option<u64>,
     shutdown_grace_seconds: Option<u64>,
+    shutdown_drain_seconds: Option<u64>,
+    metrics_enabled: Option<bool>,
     replica_id: Option<String>,
     hostname: Option<String>,
     redis_pool_size: Option<usize>,
@@ -149,6 +151,8 @@ enum NumberOrText {
 /// | `MAX_REQUEST_BODY_BYTES` | [`max_request_body_bytes`](Self::max_request_body_bytes) | 4194304 (4 MiB) |
 /// | `SSE_KEEPALIVE_SECONDS` | [`sse_keep_alive`](Self::sse_keep_alive) | 15 |
 /// | `SHUTDOWN_GRACE_SECONDS` | [`shutdown_grace`](Self::shutdown_grace) | 25 |
+/// | `SHUTDOWN_DRAIN_SECONDS` | [`shutdown_drain`](Self::shutdown_drain) | 0 |
+/// | `METRICS_ENABLED` | [`metrics_enabled`](Self::metrics_enabled) | `true` |
 /// | `REPLICA_ID` | [`replica_id`](Self::replica_id) | `HOSTNAME` (the pod name), else random |
 /// | `REDIS_POOL_SIZE` | [`redis_pool_size`](Self::redis_pool_size) | 4 |
 /// | `REDIS_COMMAND_TIMEOUT_MS` | [`redis_command_timeout`](Self::redis_command_timeout) | 1500 |
@@ -186,8 +190,16 @@ pub struct Config {
     /// Interval of SSE keep-alive comments on open streams (an AWS ALB closes
     /// connections idle for 60 s by default).
     pub sse_keep_alive: Duration,
-    /// Longest time a shutdown waits for in-flight requests before exiting.
+    /// Longest time a shutdown waits for in-flight requests before exiting,
+    /// counted from the hand-off (after [`shutdown_drain`](Self::shutdown_drain)).
     pub shutdown_grace: Duration,
+    /// How long a replica keeps serving as usual after SIGTERM, `/readyz`
+    /// failing, before it stops accepting and closes its streams: time for
+    /// the load balancer to stop sending it requests. `0` when Kubernetes'
+    /// `preStop` sleep already waits before SIGTERM (see docs/operations.md).
+    pub shutdown_drain: Duration,
+    /// Whether `GET /metrics` serves the Prometheus metrics.
+    pub metrics_enabled: bool,
     /// This replica's name, in logs and health output.
     pub replica_id: String,
     /// Redis connections per replica (each multiplexes many requests).
@@ -219,6 +231,8 @@ impl fmt::Debug for Config {
             .field("max_request_body_bytes", &self.max_request_body_bytes)
             .field("sse_keep_alive", &self.sse_keep_alive)
             .field("shutdown_grace", &self.shutdown_grace)
+            .field("shutdown_drain", &self.shutdown_drain)
+            .field("metrics_enabled", &self.metrics_enabled)
             .field("replica_id", &self.replica_id)
             .field("redis_pool_size", &self.redis_pool_size)
             .field("redis_command_timeout", &self.redis_command_timeout)
@@ -364,6 +378,8 @@ impl Config {
             max_request_body_bytes,
             sse_keep_alive: positive("SSE_KEEPALIVE_SECONDS", raw.sse_keepalive_seconds, 15)?,
             shutdown_grace: positive("SHUTDOWN_GRACE_SECONDS", raw.shutdown_grace_seconds, 25)?,
+            shutdown_drain: Duration::from_secs(raw.shutdown_drain_seconds.unwrap_or(0)),
+            metrics_enabled: raw.metrics_enabled.unwrap_or(true),
             replica_id,
             redis_pool_size: match raw.redis_pool_size.unwrap_or(4) {
                 0 => return Err(ConfigError::var("REDIS_POOL_SIZE", "must be at least 1")),
@@ -438,6 +454,9 @@ mod tests {
         assert_eq!(config.log_format, LogFormat::Text);
         assert_eq!(config.allowed_hosts, ["localhost", "127.0.0.1", "::1"]);
         assert!(config.redis_url.is_none());
+        assert_eq!(config.shutdown_drain, Duration::ZERO);
+        assert_eq!(config.shutdown_grace, Duration::from_secs(25));
+        assert!(config.metrics_enabled);
     }
 
     #[test]

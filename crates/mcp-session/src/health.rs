@@ -72,7 +72,7 @@ pub(crate) async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
 
 /// `GET /readyz`: `200` when ready, `503` with the failing check otherwise.
 pub(crate) async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
-    if shared.shutdown.is_cancelled() {
+    if shared.lifecycle.is_draining() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({ "status": "shutting_down" })),

@@ -56,7 +56,7 @@ where
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    telemetry::init(config.log_format);
+    telemetry::init_for(&config);
     let server = match build(config).await {
         Ok(server) => server,
         Err(error) => {

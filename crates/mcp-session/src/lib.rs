@@ -39,7 +39,9 @@
 //! - **Streamable HTTP** at `/mcp` ([`transport::streamable_http`]), sessions
 //!   for protocol 2025-03-26 .. 2025-11-25 and stateless 2026-07-28;
 //! - **HTTP+SSE** at `/sse` and `/messages` (protocol 2024-11-05);
-//! - `/healthz` and `/readyz` for Kubernetes probes ([`health`]);
+//! - `/healthz` and `/readyz` for Kubernetes probes ([`health`]), and
+//!   `/metrics` for Prometheus ([`metrics`]);
+//! - a graceful scale-in on SIGTERM ([`shutdown`]);
 //! - the session tools `health_check`, `get_user_sessions` and
 //!   `get_session_analytics` beside the service's own tools
 //!   ([`tools::session`]; [`tools::ServiceTools`] adds them, and a service
@@ -65,10 +67,12 @@ pub mod fleet;
 pub mod health;
 pub mod identity;
 pub mod launch;
+pub mod metrics;
 pub mod redis;
 pub mod request_state;
 pub mod server;
 pub mod session;
+pub mod shutdown;
 pub mod store;
 pub mod telemetry;
 pub mod tools;

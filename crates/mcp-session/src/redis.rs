@@ -12,7 +12,7 @@
 //! by itself when Redis comes back. A replica can start while Redis is down:
 //! `/readyz` reports it until the first connection succeeds.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use fred::{
     clients::{Pool, SubscriberClient},
@@ -20,7 +20,11 @@ use fred::{
     types::config::{Config as FredConfig, ReconnectPolicy},
 };
 
-use crate::{config::redact_url, store::StoreError};
+use crate::{
+    config::redact_url,
+    metrics::{Metrics, RedisOp},
+    store::StoreError,
+};
 
 /// Converts a Redis error into a store error; the message never carries the
 /// URL (which may hold a password).
@@ -34,6 +38,8 @@ pub struct RedisConnection {
     pool: Pool,
     subscriber: SubscriberClient,
     clustered: bool,
+    /// Where round trips are counted (`mcp_redis_round_trips_total`).
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl RedisConnection {
@@ -78,6 +84,7 @@ impl RedisConnection {
             pool,
             subscriber,
             clustered,
+            metrics: None,
         };
         let background = connection.clone();
         tokio::spawn(async move {
@@ -91,6 +98,21 @@ impl RedisConnection {
             drop(background.subscriber.manage_subscriptions());
         });
         Ok(connection)
+    }
+
+    /// Counts this connection's round trips in `metrics` (in every clone
+    /// made from now on).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Counts one round trip for `op`: callers call it once per command or
+    /// pipeline they send.
+    pub fn round_trip(&self, op: RedisOp) {
+        if let Some(metrics) = &self.metrics {
+            metrics.redis_round_trip(op);
+        }
     }
 
     /// The command pool.
@@ -113,6 +135,7 @@ impl RedisConnection {
     /// # Errors
     /// [`StoreError::Unavailable`] with the cause.
     pub async fn ping(&self) -> Result<(), StoreError> {
+        self.round_trip(RedisOp::Store(crate::metrics::StoreOp::Ping));
         self.pool.next().ping::<()>(None).await.map_err(unavailable)
     }
 }

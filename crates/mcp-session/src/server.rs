@@ -3,19 +3,19 @@
 //! [`McpServer`] assembles one service: its rmcp handler factory, the
 //! [`Config`], and a [`SessionStore`]. [`McpServer::bind`] opens the listener
 //! (so a test can learn the port), and [`BoundServer::run`] serves until a
-//! shutdown signal, then lets in-flight requests finish for at most
-//! `SHUTDOWN_GRACE_SECONDS`.
+//! shutdown signal, then scales in gracefully (see [`shutdown`](crate::shutdown)).
 //!
 //! ```text
-//! TCP ─▶ axum Router ─▶ log_requests ─┬─ auth (Caller, or 401) ─┬─ /mcp ─────────▶ transport::streamable_http ─▶ rmcp ─▶ ServerHandler
-//!                                     │                         ├─ /sse, /messages ▶ transport::sse ─────────────▶ rmcp ─▶ ServerHandler
-//!                                     │                         └─ /admin/… ───────▶ admin (admins only)
-//!                                     ├─ /healthz, /readyz ▶ health
-//!                                     └─ /.well-known/oauth-protected-resource ▶ auth (RFC 9728)
+//! TCP ─▶ axum Router ─▶ observe_requests ─┬─ auth (Caller, or 401) ─┬─ /mcp ─────────▶ transport::streamable_http ─▶ rmcp ─▶ ServerHandler
+//!        (request id, log line, metrics)  │                         ├─ /sse, /messages ▶ transport::sse ─────────────▶ rmcp ─▶ ServerHandler
+//!                                         │                         └─ /admin/… ───────▶ admin (admins only)
+//!                                         ├─ /healthz, /readyz ▶ health
+//!                                         ├─ /metrics ▶ metrics (unless METRICS_ENABLED=false)
+//!                                         └─ /.well-known/oauth-protected-resource ▶ auth (RFC 9728)
 //! ```
 
 use std::{
-    future::Future,
+    future::{Future, IntoFuture},
     io,
     net::SocketAddr,
     sync::{Arc, Mutex, Weak},
@@ -36,7 +36,6 @@ use rmcp::{
     transport::streamable_http_server::session::local::{LocalSessionManager, SessionConfig},
 };
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
 use crate::{
     admin,
@@ -45,9 +44,11 @@ use crate::{
     fleet::{FleetBus, FleetSessionManager, Locals, RedisEventStore},
     health::{self, ReadinessCheck},
     identity::Caller,
+    metrics::{self, Metrics},
     redis::RedisConnection,
     request_state::RequestStateConfig,
-    store::{MemoryStore, RedisStore, SessionStore},
+    shutdown::Lifecycle,
+    store::{MemoryStore, MeteredStore, RedisStore, SessionStore},
     telemetry,
     transport::{
         sse::{self, SseTransport},
@@ -64,8 +65,10 @@ pub(crate) struct Shared {
     pub(crate) locals: Arc<Locals>,
     /// The Redis bus to the other replicas; `None` without Redis.
     pub(crate) bus: Option<Arc<FleetBus>>,
-    /// Cancelled when the server shuts down: ends SSE streams and sessions.
-    pub(crate) shutdown: CancellationToken,
+    /// The shutdown sequence's state (see [`shutdown`](crate::shutdown)).
+    pub(crate) lifecycle: Lifecycle,
+    /// This server's Prometheus metrics.
+    pub(crate) metrics: Arc<Metrics>,
     pub(crate) service_name: String,
     pub(crate) service_version: String,
     /// When this server was bound (for uptime).
@@ -174,10 +177,17 @@ impl<S: ServerHandler> McpServer<S> {
         let listener = TcpListener::bind(&address).await.map_err(|error| {
             io::Error::new(error.kind(), format!("cannot listen on {address}: {error}"))
         })?;
+        telemetry::set_replica_id(&self.config.replica_id);
+        let metrics = Arc::new(Metrics::new(
+            &self.name,
+            &self.version,
+            &self.config.replica_id,
+        ));
         let (store, redis) = match self.store {
             Some(store) => (store, None),
-            None => default_store(&self.config)?,
+            None => default_store(&self.config, &metrics)?,
         };
+        let store: Arc<dyn SessionStore> = Arc::new(MeteredStore::new(store, metrics.clone()));
         let mut session_config = SessionConfig::default();
         session_config.keep_alive = Some(self.config.session_ttl.min(MAX_WORKER_IDLE));
         let mut workers = LocalSessionManager::default();
@@ -197,19 +207,27 @@ impl<S: ServerHandler> McpServer<S> {
                     &self.config.replica_id,
                     locals.clone(),
                     store.clone(),
+                    metrics.clone(),
                 )
                 .await,
             ),
             None => None,
         };
-        let manager = FleetSessionManager::new(locals.clone(), bus.clone().zip(events));
+        let lifecycle = Lifecycle::default();
+        let manager = FleetSessionManager::new(
+            locals.clone(),
+            bus.clone().zip(events),
+            metrics.clone(),
+            lifecycle.handing_off().clone(),
+        );
         let request_state = request_state_keys(&self.config);
         let shared = Arc::new(Shared {
             config: self.config,
             store,
             locals,
             bus,
-            shutdown: CancellationToken::new(),
+            lifecycle,
+            metrics,
             service_name: self.name,
             service_version: self.version,
             started: Instant::now(),
@@ -234,7 +252,10 @@ const MAX_WORKER_IDLE: Duration = Duration::from_secs(300);
 
 /// The store `config` selects: Redis when `REDIS_URL` is set (returned too,
 /// for the fleet bus), else memory.
-fn default_store(config: &Config) -> io::Result<(Arc<dyn SessionStore>, Option<RedisConnection>)> {
+fn default_store(
+    config: &Config,
+    metrics: &Arc<Metrics>,
+) -> io::Result<(Arc<dyn SessionStore>, Option<RedisConnection>)> {
     let Some(url) = &config.redis_url else {
         let mut store = MemoryStore::new(config.session_ttl);
         if let Some(limit) = config.max_sessions_per_user {
@@ -243,7 +264,8 @@ fn default_store(config: &Config) -> io::Result<(Arc<dyn SessionStore>, Option<R
         return Ok((Arc::new(store), None));
     };
     let redis = RedisConnection::connect(url, config.redis_pool_size, config.redis_command_timeout)
-        .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error.to_string()))?;
+        .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error.to_string()))?
+        .with_metrics(metrics.clone());
     let store = RedisStore::new(redis.clone(), config.session_ttl)
         .with_max_sessions_per_user(config.max_sessions_per_user);
     Ok((Arc::new(store), Some(redis)))
@@ -267,29 +289,11 @@ fn request_state_keys(config: &Config) -> RequestStateConfig {
     }
 }
 
-/// The session id a request names: `Mcp-Session-Id`, or `session_id` of
-/// `/messages`.
-fn named_session(request: &Request) -> Option<String> {
-    if let Some(id) = request
-        .headers()
-        .get(streamable_http::HEADER_SESSION_ID)
-        .and_then(|value| value.to_str().ok())
-    {
-        return Some(id.to_owned());
-    }
-    request.uri().query().and_then(|query| {
-        query
-            .split('&')
-            .find_map(|pair| pair.strip_prefix("session_id="))
-            .map(str::to_owned)
-    })
-}
-
 /// Middleware: logs each request that named a session the caller does not
 /// have (unknown, expired, deleted, or another user's: all alike `404`),
 /// with the caller's user hash prefix, never a credential.
 async fn note_unknown_sessions(request: Request, next: Next) -> Response {
-    let session = named_session(&request);
+    let session = telemetry::named_session(&request);
     let caller = request.extensions().get::<Caller>().cloned();
     let (method, path) = (request.method().clone(), request.uri().path().to_owned());
     let response = next.run(request).await;
@@ -346,16 +350,23 @@ fn router<S: ServerHandler>(
             get(auth::protected_resource_metadata),
         )
         .with_state(auth);
-    Router::new()
+    let mut probes = Router::new()
         .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
+        .route("/readyz", get(health::readyz));
+    if shared.config.metrics_enabled {
+        probes = probes.route("/metrics", get(metrics::scrape));
+    }
+    probes
         .with_state(shared.clone())
         .merge(metadata)
         .merge(mcp_routes)
         // Bodies are limited by the transports themselves (rmcp and
         // `sse::post_message`), which answer 413 with a clear message.
         .layer(DefaultBodyLimit::disable())
-        .layer(middleware::from_fn(telemetry::log_requests))
+        .layer(middleware::from_fn_with_state(
+            shared,
+            telemetry::observe_requests,
+        ))
 }
 
 /// A server with its listener open, not yet serving.
@@ -380,17 +391,18 @@ impl BoundServer {
         self.shared.store.clone()
     }
 
-    /// Serves until `shutdown` completes, then stops accepting connections,
-    /// ends SSE streams and sessions, and waits for in-flight requests for at
-    /// most the configured grace period.
+    /// Serves until `shutdown` completes, then scales in gracefully (see
+    /// [`shutdown`](crate::shutdown)): `/readyz` fails at once; after
+    /// `SHUTDOWN_DRAIN_SECONDS` the listener closes and the streams held here
+    /// end; requests in flight get up to `SHUTDOWN_GRACE_SECONDS` to finish.
+    /// Returns `Ok` after a graceful shutdown, even one cut short by the
+    /// grace period.
     ///
     /// # Errors
     /// The I/O error that stopped the listener.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
         let shared = self.shared;
         let cleanup = tokio::spawn(purge_expired_sessions(shared.clone()));
-        let token = shared.shutdown.clone();
-        let grace = shared.config.shutdown_grace;
         tracing::info!(
             service = %shared.service_name,
             version = %shared.service_version,
@@ -401,6 +413,7 @@ impl BoundServer {
         );
         self.auth.log_mode();
         self.auth.prefetch_keys();
+        let handed_off = shared.lifecycle.handing_off().clone();
         let serving = axum::serve(
             // Responses are SSE streams written in small chunks: without
             // TCP_NODELAY, Nagle's algorithm and delayed ACKs hold each back
@@ -414,25 +427,73 @@ impl BoundServer {
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: closing streams, finishing in-flight requests");
-            token.cancel();
-        });
-        let stopped = shared.shutdown.clone();
+        .with_graceful_shutdown(handed_off.cancelled_owned())
+        .into_future();
+        let scaling = scale_in(&shared, shutdown);
+        tokio::pin!(serving, scaling);
         let result = tokio::select! {
-            result = serving => result,
-            () = async move {
-                stopped.cancelled().await;
-                tokio::time::sleep(grace).await;
-            } => {
-                tracing::warn!(grace_seconds = grace.as_secs(), "grace period over, exiting with requests in flight");
-                Ok(())
+            result = &mut serving => {
+                if !shared.lifecycle.is_draining() {
+                    // The listener failed before any shutdown signal.
+                    shared.lifecycle.stop();
+                    cleanup.abort();
+                    return result;
+                }
+                // Every connection closed during the shutdown: let it end.
+                scaling.await;
+                result
+            }
+            deadline = &mut scaling => {
+                // Every stream has ended; connections close as their last
+                // response does.
+                match tokio::time::timeout_at(deadline, serving).await {
+                    Ok(result) => result,
+                    Err(_) => {
+                        tracing::warn!("grace period over, exiting with connections open");
+                        Ok(())
+                    }
+                }
             }
         };
         cleanup.abort();
+        tracing::info!("shut down");
         result
     }
+}
+
+/// The shutdown sequence of [`BoundServer::run`], from the signal to the end
+/// of rmcp's workers; returns the deadline of the grace period.
+async fn scale_in(shared: &Shared, signal: impl Future<Output = ()>) -> tokio::time::Instant {
+    signal.await;
+    let lifecycle = &shared.lifecycle;
+    let (drain, grace) = (shared.config.shutdown_drain, shared.config.shutdown_grace);
+    lifecycle.start_draining();
+    tracing::info!(
+        drain_seconds = drain.as_secs(),
+        grace_seconds = grace.as_secs(),
+        "shutting down: /readyz fails, new SSE streams are refused"
+    );
+    tokio::time::sleep(drain).await;
+    lifecycle.hand_off();
+    tracing::info!(
+        sse_streams = shared.locals.sse.len(),
+        in_flight = lifecycle.in_flight(),
+        "stopped accepting; streams closed, clients reconnect to other replicas; finishing requests in flight"
+    );
+    let deadline = tokio::time::Instant::now() + grace;
+    let left = lifecycle.finish_requests(deadline).await;
+    if left > 0 {
+        tracing::warn!(
+            in_flight = left,
+            grace_seconds = grace.as_secs(),
+            "grace period over, stopping with requests in flight"
+        );
+    }
+    lifecycle.stop();
+    if !lifecycle.finish_tasks(deadline).await {
+        tracing::warn!("grace period over before every SSE session was cleaned up");
+    }
+    deadline
 }
 
 /// Every `SESSION_CLEANUP_INTERVAL_SECONDS`, removes expired sessions from

@@ -59,24 +59,27 @@ impl std::fmt::Debug for SessionContext {
     }
 }
 
-/// The [`SessionContext`] of the request `context` belongs to, if any.
-pub fn current(context: &RequestContext<RoleServer>) -> Option<SessionContext> {
+/// What the HTTP request that `context` arrived with carries in its
+/// extensions as a `T` (rmcp hands tools the request's `http::request::Parts`).
+pub(crate) fn request_extension<T: Clone + Send + Sync + 'static>(
+    context: &RequestContext<RoleServer>,
+) -> Option<T> {
     context
         .extensions
         .get::<http::request::Parts>()
-        .and_then(|parts| parts.extensions.get::<SessionContext>())
+        .and_then(|parts| parts.extensions.get::<T>())
         .cloned()
+}
+
+/// The [`SessionContext`] of the request `context` belongs to, if any.
+pub fn current(context: &RequestContext<RoleServer>) -> Option<SessionContext> {
+    request_extension(context)
 }
 
 /// The [`Caller`] of the request `context` belongs to (anonymous when the
 /// request carries none).
 pub fn caller(context: &RequestContext<RoleServer>) -> Caller {
-    context
-        .extensions
-        .get::<http::request::Parts>()
-        .and_then(|parts| parts.extensions.get::<Caller>())
-        .cloned()
-        .unwrap_or_else(Caller::anonymous)
+    request_extension(context).unwrap_or_else(Caller::anonymous)
 }
 
 impl SessionContext {

@@ -32,9 +32,19 @@ impl LegacySseSession {
     /// [`CallError::Transport`] when the stream ends or names no endpoint,
     /// [`CallError::JsonRpc`] when `initialize` fails.
     pub async fn connect(base: &str) -> Result<Self, CallError> {
+        Self::connect_via(base, base).await
+    }
+
+    /// [`connect`](Self::connect) with the stream opened at `stream_base`
+    /// and the messages posted through `post_base`: a stream held by one
+    /// replica, its messages sent through the load balancer (to any).
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect).
+    pub async fn connect_via(stream_base: &str, post_base: &str) -> Result<Self, CallError> {
         let client = reqwest::Client::new();
         let response = client
-            .get(format!("{base}/sse"))
+            .get(format!("{stream_base}/sse"))
             .header("accept", "text/event-stream")
             .send()
             .await
@@ -55,7 +65,7 @@ impl LegacySseSession {
         let mut session = Self {
             client,
             stream,
-            messages_url: format!("{base}{}", endpoint.data),
+            messages_url: format!("{post_base}{}", endpoint.data),
             next_id: 0,
         };
         session
@@ -69,6 +79,11 @@ impl LegacySseSession {
             .post(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
             .await?;
         Ok(session)
+    }
+
+    /// The session's event stream (to see it end, for instance).
+    pub fn stream(&mut self) -> &mut SseReader {
+        &mut self.stream
     }
 
     /// Posts one JSON-RPC message; the server answers `202 Accepted`.

@@ -13,12 +13,14 @@
 //! - [`Replica`]: one service process (any binary), with its log captured;
 //! - [`SseReader`]: a small `text/event-stream` parser for raw HTTP tests;
 //! - [`RawSession`]: a Streamable HTTP client that reports every HTTP status;
-//! - [`LegacySseSession`]: the same for the legacy HTTP+SSE transport.
+//! - [`LegacySseSession`]: the same for the legacy HTTP+SSE transport;
+//! - [`Scrape`]: a replica's `/metrics`, parsed.
 //!
 //! Every wait is bounded: a component that does not come up in time fails the
 //! test with its log instead of hanging it.
 
 mod legacy_sse;
+mod metrics;
 mod net;
 mod nginx;
 mod raw_client;
@@ -27,6 +29,7 @@ mod replica;
 mod sse;
 
 pub use legacy_sse::LegacySseSession;
+pub use metrics::{Sample, Scrape};
 pub use net::{free_port, wait_for_http, wait_for_port};
 pub use nginx::Nginx;
 pub use raw_client::{CallError, RawSession};

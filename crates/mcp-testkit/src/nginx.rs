@@ -17,35 +17,19 @@ pub struct Nginx {
     child: Child,
 }
 
-fn nginx_binary() -> &'static str {
-    if std::path::Path::new("/usr/sbin/nginx").exists() {
-        "/usr/sbin/nginx"
-    } else {
-        "nginx"
-    }
-}
-
-impl Nginx {
-    /// Starts nginx on a free port in front of `127.0.0.1:<upstream>` for each
-    /// upstream port: every request (not connection) goes to the next
-    /// upstream in turn; responses are not buffered (SSE streams flow); the
-    /// client's `Host` header is passed through; a request that cannot reach
-    /// an upstream at all is tried on the next one.
-    pub fn start(upstreams: &[u16]) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
-        let root = dir.path().display().to_string();
-        let servers: String = upstreams
-            .iter()
-            .map(|upstream| {
-                format!("    server 127.0.0.1:{upstream} max_fails=1 fail_timeout=2s;\n")
-            })
-            .collect();
-        let config = format!(
-            r#"worker_processes 1;
+/// nginx's configuration for `upstreams`, listening on `port`, with its
+/// files under `root` (`notice` logs tell when a reload has started the new
+/// worker).
+fn config(root: &str, port: u16, upstreams: &[u16]) -> String {
+    let servers: String = upstreams
+        .iter()
+        .map(|upstream| format!("    server 127.0.0.1:{upstream} max_fails=1 fail_timeout=2s;\n"))
+        .collect();
+    format!(
+        r#"worker_processes 1;
 daemon off;
 pid {root}/nginx.pid;
-error_log {root}/error.log warn;
+error_log {root}/error.log notice;
 events {{ worker_connections 4096; }}
 http {{
   log_format spread '$request_method $uri $status $upstream_addr';
@@ -77,7 +61,28 @@ http {{
   }}
 }}
 "#
-        );
+    )
+}
+
+fn nginx_binary() -> &'static str {
+    if std::path::Path::new("/usr/sbin/nginx").exists() {
+        "/usr/sbin/nginx"
+    } else {
+        "nginx"
+    }
+}
+
+impl Nginx {
+    /// Starts nginx on a free port in front of `127.0.0.1:<upstream>` for each
+    /// upstream port: every request (not connection) goes to the next
+    /// upstream in turn; responses are not buffered (SSE streams flow); the
+    /// client's `Host` header is passed through; a request that cannot reach
+    /// an upstream at all is tried on the next one.
+    pub fn start(upstreams: &[u16]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let root = dir.path().display().to_string();
+        let config = config(&root, port, upstreams);
         let config_path = dir.path().join("nginx.conf");
         std::fs::write(&config_path, config).expect("write nginx.conf");
         let child = Command::new(nginx_binary())
@@ -96,6 +101,35 @@ http {{
             nginx.error_log()
         );
         nginx
+    }
+
+    /// Replaces the upstreams with `upstreams` and reloads nginx gracefully
+    /// (`SIGHUP`), as a load balancer drops a terminating pod's endpoint:
+    /// requests already proxied finish on their upstream, new ones go to
+    /// the new set. Returns once the new worker runs (at most 10 s).
+    pub fn set_upstreams(&mut self, upstreams: &[u16]) {
+        let root = self.dir.path().display().to_string();
+        std::fs::write(
+            self.dir.path().join("nginx.conf"),
+            config(&root, self.port, upstreams),
+        )
+        .expect("write nginx.conf");
+        let started = |log: &str| log.matches("start worker process").count();
+        let before = started(&self.error_log());
+        let status = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .expect("kill on PATH");
+        assert!(status.success(), "cannot signal nginx");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while started(&self.error_log()) <= before {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "nginx did not reload: {}",
+                self.error_log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// `http://127.0.0.1:<port>`.

@@ -85,6 +85,15 @@ impl RawSession {
             .timeout(Duration::from_secs(30))
             .build()
             .map_err(|error| CallError::Transport(error.to_string()))?;
+        Self::initialize_with(client, url).await
+    }
+
+    /// [`initialize`](Self::initialize) with `client` for every request of
+    /// the session (e.g. one that keeps no idle connections).
+    ///
+    /// # Errors
+    /// As [`initialize`](Self::initialize).
+    pub async fn initialize_with(client: reqwest::Client, url: &str) -> Result<Self, CallError> {
         let response = client
             .post(url)
             .header("accept", "application/json, text/event-stream")

@@ -81,21 +81,39 @@ impl Replica {
     /// Sends SIGTERM, as Kubernetes does to stop a pod, and waits (at most
     /// `within`) for the process to exit; returns its exit status code.
     pub fn terminate(&mut self, within: Duration) -> Option<i32> {
+        self.send_sigterm();
         let mut child = self.child.take()?;
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
         let deadline = std::time::Instant::now() + within;
         loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                return status.code();
-            }
-            if std::time::Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
+            if let Some(code) = reap(&mut child, deadline) {
+                return code;
             }
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends SIGTERM, as Kubernetes does to stop a pod, and returns at once:
+    /// the replica shuts down while the test goes on. See
+    /// [`wait_for_exit`](Self::wait_for_exit).
+    pub fn send_sigterm(&self) {
+        if let Some(child) = &self.child {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+        }
+    }
+
+    /// Waits (at most `within`, without blocking the runtime) for the
+    /// process to exit; returns its exit status code, or `None` when it did
+    /// not exit in time (it is killed then) or was not running.
+    pub async fn wait_for_exit(&mut self, within: Duration) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if let Some(code) = reap(&mut child, deadline) {
+                return code;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
@@ -133,6 +151,21 @@ impl Drop for Replica {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// One look at a stopping `child`: `Some(code)` once it has exited (`code`
+/// `None` when a signal ended it), `Some(None)` after killing it past
+/// `deadline`, `None` while it runs.
+fn reap(child: &mut Child, deadline: std::time::Instant) -> Option<Option<i32>> {
+    if let Ok(Some(status)) = child.try_wait() {
+        return Some(status.code());
+    }
+    if std::time::Instant::now() > deadline {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Some(None);
+    }
+    None
 }
 
 /// Several replicas of one service binary, named `replica-1`, `replica-2`, ...

@@ -44,7 +44,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::Envelope;
-use crate::redis::RedisConnection;
+use crate::{metrics::RedisOp, redis::RedisConnection};
 
 /// Events kept per stream (approximately: Redis trims in whole nodes).
 pub const MAX_EVENTS: u64 = 1000;
@@ -155,6 +155,7 @@ impl RedisEventStore {
         stream_id: &str,
         after: Option<&str>,
     ) -> Result<Vec<ServerSseMessage>, EventStoreError> {
+        self.redis.round_trip(RedisOp::EventsRead);
         let entries: Vec<(String, HashMap<String, String>)> = self
             .redis
             .pool()
@@ -203,6 +204,7 @@ impl RedisEventStore {
     }
 
     async fn bound_session(&self, stream_id: &str) -> Option<String> {
+        self.redis.round_trip(RedisOp::StreamSession);
         self.redis
             .pool()
             .get::<Option<String>, _>(stream_session_key(stream_id))
@@ -226,6 +228,7 @@ impl RedisEventStore {
     /// Whether the stream holds the event `event_id` yet (writes are batched,
     /// so an id handed to a client may reach Redis a moment later).
     pub async fn contains(&self, stream_id: &str, event_id: &str) -> bool {
+        self.redis.round_trip(RedisOp::EventsRead);
         let entries: Result<Vec<(String, HashMap<String, String>)>, _> = self
             .redis
             .pool()
@@ -351,7 +354,10 @@ async fn write_batches(
             }
         }
         let written = match queued {
-            Ok(()) => pipeline.all::<Vec<Value>>().await.map(|_| ()),
+            Ok(()) => {
+                redis.round_trip(RedisOp::EventsWrite);
+                pipeline.all::<Vec<Value>>().await.map(|_| ())
+            }
             Err(error) => Err(error),
         };
         if let Err(error) = written {

@@ -41,6 +41,7 @@ use tokio::sync::mpsc;
 
 use crate::{
     identity::Caller,
+    metrics::{Delivery as Delivered, Metrics, RedisOp},
     redis::{RedisConnection, unavailable},
     session::SessionContext,
     store::{SessionStore, StoreError},
@@ -84,16 +85,21 @@ impl Tails {
         receiver
     }
 
-    fn deliver(&self, stream_id: &str, event: &ServerSseMessage) {
+    /// Sends `event` to the connections of `stream_id`; returns whether
+    /// one took it.
+    fn deliver(&self, stream_id: &str, event: &ServerSseMessage) -> bool {
         let mut tails = self.lock();
-        if let Some(senders) = tails.get_mut(stream_id) {
-            // A full or closed connection is dropped: the client resumes with
-            // Last-Event-ID and gets the rest from the event store.
-            senders.retain(|sender| sender.try_send(event.clone()).is_ok());
-            if senders.is_empty() {
-                tails.remove(stream_id);
-            }
+        let Some(senders) = tails.get_mut(stream_id) else {
+            return false;
+        };
+        // A full or closed connection is dropped: the client resumes with
+        // Last-Event-ID and gets the rest from the event store.
+        senders.retain(|sender| sender.try_send(event.clone()).is_ok());
+        let delivered = !senders.is_empty();
+        if !delivered {
+            tails.remove(stream_id);
         }
+        delivered
     }
 
     /// Closes every connection of the session's streams.
@@ -206,6 +212,7 @@ pub struct FleetBus {
     replica_id: String,
     locals: Arc<Locals>,
     store: Arc<dyn SessionStore>,
+    metrics: Arc<Metrics>,
     /// Whether the subscriptions are in place (messages can reach us).
     joined: tokio::sync::watch::Sender<bool>,
 }
@@ -219,6 +226,7 @@ impl FleetBus {
         replica_id: &str,
         locals: Arc<Locals>,
         store: Arc<dyn SessionStore>,
+        metrics: Arc<Metrics>,
     ) -> Arc<Self> {
         let bus = Arc::new(Self {
             fleet_channel: format!("mcp_fleet:{service}"),
@@ -228,6 +236,7 @@ impl FleetBus {
             redis,
             locals,
             store,
+            metrics,
             joined: tokio::sync::watch::Sender::new(false),
         });
         let listener = bus.clone();
@@ -286,7 +295,10 @@ impl FleetBus {
 
     async fn dispatch(&self, envelope: Envelope) {
         match envelope {
-            Envelope::SessionClosed { session_id } => self.locals.close_session(&session_id).await,
+            Envelope::SessionClosed { session_id } => {
+                self.locals.close_session(&session_id).await;
+                self.metrics.fleet_delivery(Delivered::SessionClosed);
+            }
             Envelope::ClientMessage {
                 origin,
                 session_id,
@@ -304,6 +316,7 @@ impl FleetBus {
                     .deliver(&session_id, &caller, session.clone(), message.clone())
                     .await
                 {
+                    self.metrics.fleet_delivery(Delivered::SseMessage);
                     return;
                 }
                 let for_pending_request = match &message {
@@ -320,9 +333,13 @@ impl FleetBus {
                     Some(id) if !self.locals.pending.contains(&session_id, id) => {}
                     _ if initialized && self.locals.was_replayed(&session_id) => {}
                     _ => {
-                        self.locals
+                        if self
+                            .locals
                             .deliver_to_worker(&session_id, with_caller(message, caller, session))
-                            .await;
+                            .await
+                        {
+                            self.metrics.fleet_delivery(Delivered::ClientMessage);
+                        }
                     }
                 }
             }
@@ -337,7 +354,9 @@ impl FleetBus {
                     message,
                     retry_ms.map(std::time::Duration::from_millis),
                 );
-                self.locals.tails.deliver(&stream_id, &event);
+                if self.locals.tails.deliver(&stream_id, &event) {
+                    self.metrics.fleet_delivery(Delivered::StreamEvent);
+                }
             }
         }
     }
@@ -356,6 +375,7 @@ impl FleetBus {
     /// # Errors
     /// [`StoreError::Unavailable`] when Redis cannot be reached.
     pub async fn broadcast(&self, envelope: &Envelope) -> Result<(), StoreError> {
+        self.redis.round_trip(RedisOp::Publish);
         let _: i64 = self
             .redis
             .pool()
@@ -375,6 +395,7 @@ impl FleetBus {
         replica_id: &str,
         envelope: &Envelope,
     ) -> Result<Delivery, StoreError> {
+        self.redis.round_trip(RedisOp::SPublish);
         let receivers: i64 = self
             .redis
             .pool()

@@ -33,12 +33,13 @@ use rmcp::{
     },
 };
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
 
 use super::{
     Envelope, FleetBus, Locals, RedisEventStore,
     events::{is_standalone, stream_of},
 };
-use crate::identity::Caller;
+use crate::{identity::Caller, metrics::Metrics};
 
 /// How long a resumed request stream waits for its response to be stored.
 const REQUEST_STREAM_RESUME_LIMIT: Duration = Duration::from_secs(300);
@@ -65,19 +66,28 @@ pub struct FleetSessionManager {
     /// Sessions whose worker is being restored: the handshake replay is not
     /// over, so they must not be used yet (see [`SessionManager::has_session`]).
     restoring: std::sync::Mutex<HashSet<SessionId>>,
+    metrics: Arc<Metrics>,
+    /// Cancelled when this replica hands its clients to the fleet at
+    /// shutdown: ends the standalone streams held here.
+    handing_off: CancellationToken,
 }
 
 impl FleetSessionManager {
     /// A manager over this replica's workers in `locals`; `fleet` is the bus
-    /// and event store when the service runs on Redis.
+    /// and event store when the service runs on Redis; standalone streams
+    /// end when `handing_off` is cancelled.
     pub(crate) fn new(
         locals: Arc<Locals>,
         fleet: Option<(Arc<FleetBus>, Arc<RedisEventStore>)>,
+        metrics: Arc<Metrics>,
+        handing_off: CancellationToken,
     ) -> Self {
         Self {
             locals,
             fleet,
             restoring: std::sync::Mutex::default(),
+            metrics,
+            handing_off,
         }
     }
 
@@ -346,7 +356,8 @@ impl SessionManager for FleetSessionManager {
             )),
             None => Box::pin(self.locals.workers.create_standalone_stream(id).await?),
         };
-        Ok(stream)
+        // At shutdown the client reconnects (with Last-Event-ID) elsewhere.
+        Ok(stream.take_until(self.handing_off.clone().cancelled_owned()))
     }
 
     async fn resume(
@@ -368,7 +379,11 @@ impl SessionManager for FleetSessionManager {
                     "Last-Event-ID belongs to another session".into(),
                 ));
             }
-            resume_standalone(&self.locals, events, &stream_id, &last_event_id).await
+            let stream =
+                resume_standalone(&self.locals, events, &stream_id, &last_event_id).await?;
+            Ok(Box::pin(
+                stream.take_until(self.handing_off.clone().cancelled_owned()),
+            ))
         } else {
             if events.stream_session(&stream_id).await.as_deref() != Some(id.as_ref()) {
                 return Err(FleetSessionError::Events(
@@ -388,7 +403,10 @@ impl SessionManager for FleetSessionManager {
         self.restoring().insert(id.clone());
         let outcome = self.locals.workers.restore_session(id.clone()).await;
         Ok(match outcome {
-            Ok(RestoreOutcome::Restored(inner)) => RestoreOutcome::Restored(self.wrap(&id, inner)),
+            Ok(RestoreOutcome::Restored(inner)) => {
+                self.metrics.session_restored();
+                RestoreOutcome::Restored(self.wrap(&id, inner))
+            }
             other => {
                 self.restoring().remove(&id);
                 match other? {

@@ -20,10 +20,12 @@
 //! - [`RedisStore`]: shared by all replicas; selected by `REDIS_URL`.
 
 mod memory;
+mod metered;
 mod record;
 pub mod redis;
 
 pub use memory::MemoryStore;
+pub use metered::MeteredStore;
 pub use record::{SessionPage, SessionRecord, StoredSession, TransportKind, now_ms};
 pub use redis::RedisStore;
 

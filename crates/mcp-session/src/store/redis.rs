@@ -25,6 +25,7 @@ use fred::{
 use super::{SessionPage, SessionRecord, SessionStore, StoreError, StoredSession, now_ms};
 use crate::{
     identity::UserHash,
+    metrics::{RedisOp, StoreOp},
     redis::{RedisConnection, unavailable},
 };
 
@@ -88,6 +89,11 @@ impl RedisStore {
         self.redis.pool()
     }
 
+    /// Counts one round trip of `op`.
+    fn trip(&self, op: StoreOp) {
+        self.redis.round_trip(RedisOp::Store(op));
+    }
+
     fn ttl_seconds(&self) -> i64 {
         self.ttl.as_secs().max(1) as i64
     }
@@ -118,12 +124,14 @@ impl RedisStore {
     /// One `SCAN` call on `node`: the next cursor and the keys found.
     async fn scan_once(
         &self,
+        op: StoreOp,
         node: Option<&Server>,
         cursor: &str,
         pattern: &str,
         count: u32,
     ) -> Result<(String, Vec<String>), StoreError> {
         let client = self.pool().next();
+        self.trip(op);
         let reply: Value = match node {
             Some(server) => {
                 client
@@ -157,10 +165,11 @@ impl RedisStore {
 
     /// The sessions under `keys` with their TTLs (one pipeline), skipping
     /// keys that expired or were deleted meanwhile.
-    async fn load(&self, keys: &[String]) -> Result<Vec<StoredSession>, StoreError> {
+    async fn load(&self, op: StoreOp, keys: &[String]) -> Result<Vec<StoredSession>, StoreError> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
+        self.trip(op);
         let pipeline = self.pool().next().pipeline();
         for key in keys {
             let _: () = pipeline.get(key).await.map_err(unavailable)?;
@@ -187,6 +196,7 @@ impl RedisStore {
     /// fewer than `limit` live sessions, in one script ([`RESERVE`]), so that
     /// concurrent creations on any replicas never exceed the limit.
     async fn reserve(&self, index: &str, id: &str, limit: usize) -> Result<(), StoreError> {
+        self.trip(StoreOp::Create);
         let admitted: i64 = self
             .pool()
             .next()
@@ -213,6 +223,7 @@ impl RedisStore {
     /// could not be written (best effort: the place frees itself at the
     /// session TTL otherwise).
     async fn release(&self, index: &str, id: &str) {
+        self.trip(StoreOp::Delete);
         let released: Result<i64, _> = self.pool().zrem(index, id).await;
         if let Err(error) = released {
             tracing::warn!(session_id = id, error = %error.details(), "could not give back a session place; it frees itself at the session TTL");
@@ -269,6 +280,7 @@ impl SessionStore for RedisStore {
             .expire(&index, self.ttl_seconds(), None)
             .await
             .map_err(unavailable)?;
+        self.trip(StoreOp::Create);
         let written = match pipeline.all::<(Option<String>, i64, i64)>().await {
             Ok((Some(_), _, _)) => return Ok(()),
             // NX refused: a session with this id exists. Ids are 122-bit
@@ -314,6 +326,7 @@ impl SessionStore for RedisStore {
             .expire(&index, self.ttl_seconds(), None)
             .await
             .map_err(unavailable)?;
+        self.trip(StoreOp::Access);
         let (json, _, _): (Option<String>, i64, i64) = pipeline.all().await.map_err(unavailable)?;
         let Some(json) = json else {
             return Ok(None);
@@ -349,6 +362,7 @@ impl SessionStore for RedisStore {
             )
             .await
             .map_err(unavailable)?;
+        self.trip(StoreOp::Update);
         let (updated, _): (Option<String>, i64) = pipeline.all().await.map_err(unavailable)?;
         Ok(updated.is_some())
     }
@@ -363,24 +377,29 @@ impl SessionStore for RedisStore {
             .zrem(index_key(user), id)
             .await
             .map_err(unavailable)?;
+        self.trip(StoreOp::Delete);
         let (deleted, _): (i64, i64) = pipeline.all().await.map_err(unavailable)?;
         Ok(deleted > 0)
     }
 
     async fn list(&self, user: &UserHash) -> Result<Vec<StoredSession>, StoreError> {
+        self.trip(StoreOp::List);
         let ids: Vec<String> = self
             .pool()
             .zrangebyscore(index_key(user), now_ms() as f64, f64::INFINITY, false, None)
             .await
             .map_err(unavailable)?;
         let keys: Vec<String> = ids.iter().map(|id| session_key(user, id)).collect();
-        let mut sessions = self.load(&keys).await?;
+        let mut sessions = self.load(StoreOp::List, &keys).await?;
         sessions.sort_by_key(|session| session.record.created_at_ms);
         Ok(sessions)
     }
 
     async fn peek(&self, user: &UserHash, id: &str) -> Result<Option<StoredSession>, StoreError> {
-        Ok(self.load(&[session_key(user, id)]).await?.pop())
+        Ok(self
+            .load(StoreOp::Peek, &[session_key(user, id)])
+            .await?
+            .pop())
     }
 
     async fn find(&self, id: &str) -> Result<Option<StoredSession>, StoreError> {
@@ -389,9 +408,9 @@ impl SessionStore for RedisStore {
             let mut cursor = "0".to_owned();
             loop {
                 let (next, keys) = self
-                    .scan_once(node.as_ref(), &cursor, &pattern, 1000)
+                    .scan_once(StoreOp::Find, node.as_ref(), &cursor, &pattern, 1000)
                     .await?;
-                if let Some(found) = self.load(&keys).await?.into_iter().next() {
+                if let Some(found) = self.load(StoreOp::Find, &keys).await?.into_iter().next() {
                     return Ok(Some(found));
                 }
                 if next == "0" {
@@ -425,7 +444,13 @@ impl SessionStore for RedisStore {
         let mut done = false;
         for _ in 0..MAX_SCAN_CALLS {
             let (next, found) = self
-                .scan_once(nodes[node].as_ref(), &redis_cursor, ALL_SESSIONS, count)
+                .scan_once(
+                    StoreOp::Scan,
+                    nodes[node].as_ref(),
+                    &redis_cursor,
+                    ALL_SESSIONS,
+                    count,
+                )
                 .await?;
             keys.extend(found);
             if next == "0" {
@@ -442,13 +467,14 @@ impl SessionStore for RedisStore {
                 break;
             }
         }
-        let sessions = self.load(&keys).await?;
+        let sessions = self.load(StoreOp::Scan, &keys).await?;
         let next_cursor = (!done).then(|| format!("{node}:{redis_cursor}"));
         Ok(SessionPage::new(sessions, next_cursor))
     }
 
     async fn delete_user(&self, user: &UserHash) -> Result<Vec<String>, StoreError> {
         let index = index_key(user);
+        self.trip(StoreOp::DeleteUser);
         let ids: Vec<String> = self
             .pool()
             .zrange(&index, 0, -1, None, false, None, false)
@@ -465,6 +491,7 @@ impl SessionStore for RedisStore {
                 .map_err(unavailable)?;
         }
         let _: () = pipeline.del(&index).await.map_err(unavailable)?;
+        self.trip(StoreOp::DeleteUser);
         let deleted: Vec<i64> = pipeline.all().await.map_err(unavailable)?;
         Ok(ids
             .into_iter()

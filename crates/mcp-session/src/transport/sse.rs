@@ -135,13 +135,25 @@ fn caller_of(request: &Request) -> Caller {
 
 /// `GET /sse`: creates a session and streams its server messages.
 ///
-/// Answers `503` when the store cannot record the session, `429` when the
-/// caller has too many sessions.
+/// Answers `503` when the store cannot record the session or the replica is
+/// shutting down (the client reconnects, through the load balancer, to a
+/// live replica), `429` when the caller has too many sessions.
 pub(crate) async fn open_stream<S: ServerHandler>(
     State(sse): State<Arc<SseTransport<S>>>,
     request: Request,
 ) -> Response {
     let shared = &sse.shared;
+    if shared.lifecycle.is_draining() {
+        let mut response = (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Service Unavailable: this replica is shutting down, retry",
+        )
+            .into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        return response;
+    }
     let caller = caller_of(&request);
     let id = uuid::Uuid::new_v4().simple().to_string();
     let record = SessionRecord::new(
@@ -156,7 +168,8 @@ pub(crate) async fn open_stream<S: ServerHandler>(
 
     let (inbound_tx, inbound_rx) = mpsc::channel::<ClientJsonRpcMessage>(CHANNEL_CAPACITY);
     let (outbound_tx, outbound_rx) = mpsc::channel::<ServerJsonRpcMessage>(CHANNEL_CAPACITY);
-    let session_ct = shared.shutdown.child_token();
+    // Ended by the client leaving, or by this replica handing off at shutdown.
+    let session_ct = shared.lifecycle.handing_off().child_token();
     shared.locals.sse.lock().insert(
         id.clone(),
         StreamHandle {
@@ -165,7 +178,8 @@ pub(crate) async fn open_stream<S: ServerHandler>(
             closed: session_ct.clone(),
         },
     );
-    tokio::spawn(run_session(
+    // A shutdown waits for the session's clean-up (its record's deletion).
+    shared.lifecycle.tasks().spawn(run_session(
         (sse.factory)(),
         (
             PollSender::new(outbound_tx),

@@ -161,7 +161,7 @@ impl<S: ServerHandler> StreamableHttp<S> {
         let mut http_config = StreamableHttpServerConfig::default()
             .with_sse_keep_alive(Some(config.sse_keep_alive))
             .with_max_request_body_bytes(config.max_request_body_bytes)
-            .with_cancellation_token(shared.shutdown.child_token())
+            .with_cancellation_token(shared.lifecycle.stopped().child_token())
             .with_allowed_hosts(config.allowed_hosts.clone())
             .with_allowed_origins(config.allowed_origins.clone());
         if config.allowed_hosts.is_empty() {

@@ -1,0 +1,548 @@
+//! Prometheus metrics of one replica: their names, labels and the helpers
+//! the server, transports, store and fleet call; `GET /metrics` serves them
+//! in the Prometheus text format (version 0.0.4).
+//!
+//! | metric | type | labels | what |
+//! |---|---|---|---|
+//! | `mcp_http_requests_total` | counter | `method`, `route`, `status` | HTTP requests answered, counted when the response starts |
+//! | `mcp_http_request_duration_seconds` | histogram | `method`, `route` | time until the response is complete (for streams, `GET /sse` and `GET /mcp` without `Last-Event-ID`: until the stream opened) |
+//! | `mcp_http_requests_in_flight` | gauge | | requests whose response is not complete yet (streams excluded): what a shutdown waits for |
+//! | `mcp_sessions_live` | gauge | `transport` | sessions this replica holds an rmcp worker (`streamable_http`) or an open stream (`sse`) for |
+//! | `mcp_sessions_created_total` | counter | `transport` | sessions created here |
+//! | `mcp_sessions_restored_total` | counter | | Streamable HTTP sessions restored here from the store (created on, or last served by, another replica) |
+//! | `mcp_session_not_found_total` | counter | `transport` | `404` answers to a request naming an unknown, expired, deleted or foreign session |
+//! | `mcp_fleet_deliveries_total` | counter | `kind` | messages received over the fleet bus and delivered here (see [`Delivery`]) |
+//! | `mcp_store_errors_total` | counter | `op` | session store operations that failed (store unreachable or a value unreadable) |
+//! | `mcp_redis_round_trips_total` | counter | `op` | Redis round trips (one command or one pipeline) |
+//! | `mcp_replica_info` | info | `service`, `version`, `replica` | always 1: names the replica behind the scrape target |
+//!
+//! Labels take a bounded set of values: `route` is the route template
+//! (`/mcp`, `/sse`, `/messages`, `/admin`, ...; any unknown path is `other`),
+//! `method` one of the HTTP methods or `other`; never a session id, a user
+//! or a raw path.
+//!
+//! The hot path stays cheap: label sets are `&'static str`s and integers (no
+//! allocation), and metrics with fixed labels are resolved once at start-up
+//! into handles that are one atomic add each.
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    extract::State,
+    http::{Method, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use prometheus_client::{
+    encoding::{EncodeLabelSet, prometheus_text},
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram, info::Info},
+    registry::{Registry, Unit},
+};
+
+use crate::{server::Shared, store::TransportKind};
+
+/// Upper bounds of the latency histogram's buckets, in seconds: from a
+/// cached answer (1 ms) to a slow tool call (30 s).
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// The route template of a request path: a bounded label value.
+pub fn route_of(path: &str) -> &'static str {
+    match path {
+        "/mcp" => "/mcp",
+        "/sse" => "/sse",
+        "/messages" | "/messages/" => "/messages",
+        "/healthz" => "/healthz",
+        "/readyz" => "/readyz",
+        "/metrics" => "/metrics",
+        _ if path == "/admin" || path.starts_with("/admin/") => "/admin",
+        _ if path.starts_with(crate::auth::metadata::WELL_KNOWN) => {
+            crate::auth::metadata::WELL_KNOWN
+        }
+        _ => "other",
+    }
+}
+
+/// The HTTP method as a bounded label value.
+pub fn method_of(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        _ => "other",
+    }
+}
+
+/// The transports, in the order of the per-transport handle arrays.
+const TRANSPORTS: [TransportKind; 2] = [TransportKind::StreamableHttp, TransportKind::Sse];
+
+fn slot(transport: TransportKind) -> usize {
+    match transport {
+        TransportKind::StreamableHttp => 0,
+        TransportKind::Sse => 1,
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: &'static str,
+    route: &'static str,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    method: &'static str,
+    route: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TransportLabels {
+    transport: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OpLabels {
+    op: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReplicaLabels {
+    service: String,
+    version: String,
+    replica: String,
+}
+
+/// An operation of the [`SessionStore`](crate::store::SessionStore) (the
+/// `op` label of `mcp_store_errors_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreOp {
+    /// `create`.
+    Create,
+    /// `access` (every request of a session).
+    Access,
+    /// `update`.
+    Update,
+    /// `delete`.
+    Delete,
+    /// `list`.
+    List,
+    /// `peek`.
+    Peek,
+    /// `find`.
+    Find,
+    /// `scan`.
+    Scan,
+    /// `delete_user`.
+    DeleteUser,
+    /// `ping` (`/readyz`, `health_check`).
+    Ping,
+}
+
+impl StoreOp {
+    const ALL: [Self; 10] = [
+        Self::Create,
+        Self::Access,
+        Self::Update,
+        Self::Delete,
+        Self::List,
+        Self::Peek,
+        Self::Find,
+        Self::Scan,
+        Self::DeleteUser,
+        Self::Ping,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Access => "access",
+            Self::Update => "update",
+            Self::Delete => "delete",
+            Self::List => "list",
+            Self::Peek => "peek",
+            Self::Find => "find",
+            Self::Scan => "scan",
+            Self::DeleteUser => "delete_user",
+            Self::Ping => "ping",
+        }
+    }
+}
+
+/// What a Redis round trip was for (the `op` label of
+/// `mcp_redis_round_trips_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RedisOp {
+    /// A session store operation.
+    Store(StoreOp),
+    /// `PUBLISH` on the fleet channel.
+    Publish,
+    /// `SPUBLISH` to one replica's channel.
+    SPublish,
+    /// One pipeline of SSE events written for replay.
+    EventsWrite,
+    /// A read of a stream's stored events (`XRANGE`).
+    EventsRead,
+    /// A read of the session a response stream belongs to.
+    StreamSession,
+}
+
+impl RedisOp {
+    const OTHERS: [Self; 5] = [
+        Self::Publish,
+        Self::SPublish,
+        Self::EventsWrite,
+        Self::EventsRead,
+        Self::StreamSession,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Store(op) => op.as_str(),
+            Self::Publish => "publish",
+            Self::SPublish => "spublish",
+            Self::EventsWrite => "events_write",
+            Self::EventsRead => "events_read",
+            Self::StreamSession => "stream_session",
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Self::Store(op) => op as usize,
+            other => {
+                StoreOp::ALL.len()
+                    + Self::OTHERS
+                        .iter()
+                        .position(|known| *known == other)
+                        .unwrap_or_default()
+            }
+        }
+    }
+}
+
+/// What the fleet bus delivered here (the `kind` label of
+/// `mcp_fleet_deliveries_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Delivery {
+    /// An HTTP+SSE `POST /messages` that reached another replica, handed to
+    /// the stream held here.
+    SseMessage,
+    /// A client's response or notification that reached another replica,
+    /// handed to the session's worker here.
+    ClientMessage,
+    /// A server event of a standalone stream, sent to a `GET /mcp`
+    /// connection held here.
+    StreamEvent,
+    /// A session deleted on any replica, dropped here.
+    SessionClosed,
+}
+
+impl Delivery {
+    const ALL: [Self; 4] = [
+        Self::SseMessage,
+        Self::ClientMessage,
+        Self::StreamEvent,
+        Self::SessionClosed,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SseMessage => "sse_message",
+            Self::ClientMessage => "client_message",
+            Self::StreamEvent => "stream_event",
+            Self::SessionClosed => "session_closed",
+        }
+    }
+}
+
+/// The metrics of one server, registered in its own registry (so that
+/// servers sharing a process, as in tests, keep theirs apart).
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    durations: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    in_flight: Gauge,
+    sessions_live: [Gauge; 2],
+    sessions_created: [Counter; 2],
+    sessions_restored: Counter,
+    not_found: [Counter; 2],
+    deliveries: [Counter; Delivery::ALL.len()],
+    store_errors: [Counter; StoreOp::ALL.len()],
+    round_trips: [Counter; StoreOp::ALL.len() + RedisOp::OTHERS.len()],
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(LATENCY_BUCKETS)
+}
+
+/// Handles of `family` for each label value of `values`, in order.
+fn handles<const N: usize, L, F>(
+    family: &Family<L, Counter>,
+    values: [&'static str; N],
+    labels: F,
+) -> [Counter; N]
+where
+    L: Clone + std::hash::Hash + Eq,
+    F: Fn(&'static str) -> L,
+{
+    values.map(|value| family.get_or_create_owned(&labels(value)))
+}
+
+impl Metrics {
+    /// The metrics of replica `replica` of `service` at `version`, every
+    /// counter at zero.
+    pub fn new(service: &str, version: &str, replica: &str) -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "mcp_http_requests",
+            "HTTP requests answered, by method, route template and status",
+            requests.clone(),
+        );
+        let durations = Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram,
+        );
+        registry.register_with_unit(
+            "mcp_http_request_duration",
+            "Time until the response is complete (streams: until they opened)",
+            Unit::Seconds,
+            durations.clone(),
+        );
+        let in_flight = Gauge::default();
+        registry.register(
+            "mcp_http_requests_in_flight",
+            "Requests whose response is not complete yet, streams excluded",
+            in_flight.clone(),
+        );
+        let transports = TRANSPORTS.map(TransportKind::as_str);
+        let live = Family::<TransportLabels, Gauge>::default();
+        registry.register(
+            "mcp_sessions_live",
+            "Sessions this replica holds an rmcp worker or an open SSE stream for",
+            live.clone(),
+        );
+        let sessions_live =
+            transports.map(|transport| live.get_or_create_owned(&TransportLabels { transport }));
+        let created = Family::<TransportLabels, Counter>::default();
+        registry.register(
+            "mcp_sessions_created",
+            "Sessions created on this replica",
+            created.clone(),
+        );
+        let restored = Counter::default();
+        registry.register(
+            "mcp_sessions_restored",
+            "Streamable HTTP sessions restored on this replica from the session store",
+            restored.clone(),
+        );
+        let not_found = Family::<TransportLabels, Counter>::default();
+        registry.register(
+            "mcp_session_not_found",
+            "404 answers to requests naming an unknown, expired, deleted or foreign session",
+            not_found.clone(),
+        );
+        let deliveries = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "mcp_fleet_deliveries",
+            "Messages received over the fleet bus and delivered on this replica",
+            deliveries.clone(),
+        );
+        let store_errors = Family::<OpLabels, Counter>::default();
+        registry.register(
+            "mcp_store_errors",
+            "Session store operations that failed (unreachable, or an unreadable value)",
+            store_errors.clone(),
+        );
+        let round_trips = Family::<OpLabels, Counter>::default();
+        registry.register(
+            "mcp_redis_round_trips",
+            "Redis round trips (one command or one pipeline), by purpose",
+            round_trips.clone(),
+        );
+        registry.register(
+            "mcp_replica",
+            "The service, version and replica behind this scrape target",
+            Info::new(ReplicaLabels {
+                service: service.to_owned(),
+                version: version.to_owned(),
+                replica: replica.to_owned(),
+            }),
+        );
+        let trip_ops: [&'static str; StoreOp::ALL.len() + RedisOp::OTHERS.len()] =
+            std::array::from_fn(|index| match StoreOp::ALL.get(index) {
+                Some(op) => op.as_str(),
+                None => RedisOp::OTHERS[index - StoreOp::ALL.len()].as_str(),
+            });
+        Self {
+            sessions_live,
+            sessions_created: handles(&created, transports, |transport| TransportLabels {
+                transport,
+            }),
+            sessions_restored: restored,
+            not_found: handles(&not_found, transports, |transport| TransportLabels {
+                transport,
+            }),
+            deliveries: handles(&deliveries, Delivery::ALL.map(Delivery::as_str), |kind| {
+                KindLabels { kind }
+            }),
+            store_errors: handles(&store_errors, StoreOp::ALL.map(StoreOp::as_str), |op| {
+                OpLabels { op }
+            }),
+            round_trips: handles(&round_trips, trip_ops, |op| OpLabels { op }),
+            requests,
+            durations,
+            in_flight,
+            registry,
+        }
+    }
+
+    /// Counts a response that started with `status` to a `method` request
+    /// on `route` (the values of [`method_of`] and [`route_of`]).
+    pub fn request_answered(&self, method: &'static str, route: &'static str, status: StatusCode) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                method,
+                route,
+                status: status.as_u16(),
+            })
+            .inc();
+    }
+
+    /// Records that a `method` request on `route` took `elapsed`.
+    pub fn request_completed(&self, method: &'static str, route: &'static str, elapsed: Duration) {
+        self.durations
+            .get_or_create(&RouteLabels { method, route })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts a session created here.
+    pub fn session_created(&self, transport: TransportKind) {
+        self.sessions_created[slot(transport)].inc();
+    }
+
+    /// Counts a Streamable HTTP session restored here from the store.
+    pub fn session_restored(&self) {
+        self.sessions_restored.inc();
+    }
+
+    /// Counts a `404` for a session id that names no session of the caller.
+    pub fn session_not_found(&self, transport: TransportKind) {
+        self.not_found[slot(transport)].inc();
+    }
+
+    /// Counts a message of the fleet bus delivered here.
+    pub fn fleet_delivery(&self, kind: Delivery) {
+        self.deliveries[kind as usize].inc();
+    }
+
+    /// Counts a failed session store operation.
+    pub fn store_error(&self, op: StoreOp) {
+        self.store_errors[op as usize].inc();
+    }
+
+    /// Counts one Redis round trip.
+    pub fn redis_round_trip(&self, op: RedisOp) {
+        self.round_trips[op.index()].inc();
+    }
+
+    /// Sets the gauges, read at scrape time: `workers` rmcp workers
+    /// (Streamable HTTP sessions), `sse_streams` open HTTP+SSE streams,
+    /// `in_flight` requests.
+    pub fn set_gauges(&self, workers: usize, sse_streams: usize, in_flight: usize) {
+        self.in_flight.set(in_flight as i64);
+        self.sessions_live[slot(TransportKind::StreamableHttp)].set(workers as i64);
+        self.sessions_live[slot(TransportKind::Sse)].set(sse_streams as i64);
+    }
+
+    /// Every metric in the Prometheus text format (version 0.0.4).
+    pub fn render(&self) -> String {
+        let mut text = String::with_capacity(8 * 1024);
+        if let Err(error) = prometheus_text::encode(&mut text, &self.registry) {
+            tracing::error!(%error, "cannot encode the metrics");
+        }
+        text
+    }
+}
+
+/// `GET /metrics`: this replica's metrics, for a Prometheus scrape.
+pub(crate) async fn scrape(State(shared): State<Arc<Shared>>) -> Response {
+    let workers = shared.locals.workers.sessions.read().await.len();
+    shared.metrics.set_gauges(
+        workers,
+        shared.locals.sse.len(),
+        shared.lifecycle.in_flight(),
+    );
+    (
+        [(header::CONTENT_TYPE, prometheus_text::CONTENT_TYPE)],
+        shared.metrics.render(),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_and_methods_are_bounded() {
+        assert_eq!(route_of("/mcp"), "/mcp");
+        assert_eq!(route_of("/messages/"), "/messages");
+        assert_eq!(route_of("/admin/sessions/abc"), "/admin");
+        assert_eq!(route_of("/administrator"), "other");
+        assert_eq!(route_of("/../../etc/passwd"), "other");
+        assert_eq!(
+            route_of("/.well-known/oauth-protected-resource/mcp"),
+            "/.well-known/oauth-protected-resource"
+        );
+        assert_eq!(method_of(&Method::from_bytes(b"BREW").unwrap()), "other");
+    }
+
+    #[test]
+    fn counters_render_with_their_labels() {
+        let metrics = Metrics::new("calculator", "1.0", "replica-1");
+        metrics.request_answered("POST", "/mcp", StatusCode::OK);
+        metrics.request_answered("POST", "/mcp", StatusCode::OK);
+        metrics.request_completed("POST", "/mcp", Duration::from_millis(3));
+        metrics.session_not_found(TransportKind::Sse);
+        metrics.redis_round_trip(RedisOp::Store(StoreOp::Access));
+        metrics.redis_round_trip(RedisOp::StreamSession);
+        metrics.fleet_delivery(Delivery::SessionClosed);
+        metrics.set_gauges(3, 1, 0);
+        let text = metrics.render();
+        for line in [
+            "mcp_http_requests_total{method=\"POST\",route=\"/mcp\",status=\"200\"} 2",
+            "mcp_http_request_duration_seconds_bucket{method=\"POST\",route=\"/mcp\",le=\"0.005\"} 1",
+            "mcp_session_not_found_total{transport=\"sse\"} 1",
+            "mcp_session_not_found_total{transport=\"streamable_http\"} 0",
+            "mcp_redis_round_trips_total{op=\"access\"} 1",
+            "mcp_redis_round_trips_total{op=\"stream_session\"} 1",
+            "mcp_fleet_deliveries_total{kind=\"session_closed\"} 1",
+            "mcp_sessions_live{transport=\"streamable_http\"} 3",
+            "mcp_replica_info{service=\"calculator\",version=\"1.0\",replica=\"replica-1\"} 1",
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
+    }
+}

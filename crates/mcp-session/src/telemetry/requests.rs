@@ -1,0 +1,180 @@
+//! The outermost middleware: every HTTP request gets a request id, a tracing
+//! span, one log line, its metrics, and a place among the requests in
+//! flight that a shutdown waits for.
+
+use std::{
+    borrow::Cow,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Instant,
+};
+
+use axum::{
+    body::{Body, Bytes, HttpBody},
+    extract::{Request, State},
+    http::{Method, StatusCode},
+    middleware::Next,
+    response::Response,
+};
+use http_body::{Frame, SizeHint};
+use tracing::Instrument;
+
+use super::request_id::{HEADER_REQUEST_ID, RequestId};
+use crate::{
+    metrics::{method_of, route_of},
+    server::Shared,
+    store::TransportKind,
+    transport::streamable_http::HEADER_SESSION_ID,
+};
+
+/// The session id a request names: `Mcp-Session-Id` on `/mcp`, the
+/// `session_id` query parameter on `/messages`.
+pub(crate) fn named_session(request: &Request) -> Option<String> {
+    if let Some(id) = request
+        .headers()
+        .get(HEADER_SESSION_ID)
+        .and_then(|value| value.to_str().ok())
+    {
+        return Some(id.to_owned());
+    }
+    request.uri().query().and_then(|query| {
+        query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("session_id="))
+            .map(str::to_owned)
+    })
+}
+
+/// Whether a request opens a long-lived stream rather than asking for one
+/// answer: `GET /sse`, and `GET /mcp` without `Last-Event-ID` (a session's
+/// standalone stream; with it, the client resumes a request's answer).
+fn opens_stream(method: &Method, route: &str, request: &Request) -> bool {
+    *method == Method::GET
+        && (route == "/sse"
+            || (route == "/mcp" && !request.headers().contains_key("last-event-id")))
+}
+
+/// Ends a request's time in flight when its response body is done (or
+/// dropped: the client left): records its duration.
+struct Completion {
+    shared: Arc<Shared>,
+    method: &'static str,
+    route: &'static str,
+    started: Instant,
+}
+
+impl Drop for Completion {
+    fn drop(&mut self) {
+        self.shared.lifecycle.request_finished();
+        self.shared
+            .metrics
+            .request_completed(self.method, self.route, self.started.elapsed());
+    }
+}
+
+/// A response body that holds its request's [`Completion`].
+struct Completing {
+    inner: Body,
+    _completion: Completion,
+}
+
+impl HttpBody for Completing {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Middleware: gives the request its [`RequestId`] (in its extensions, its
+/// span and the response's `X-Request-Id`), logs one line when the response
+/// starts (method, path, session id, status, latency in ms; probes at
+/// `debug`), counts it in the metrics, and keeps it among the requests in
+/// flight until its response body is complete.
+pub(crate) async fn observe_requests(
+    State(shared): State<Arc<Shared>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let method = method_of(request.method());
+    let route = route_of(request.uri().path());
+    // Known routes log their template: no copy of the path per request.
+    let path: Cow<'static, str> = match route {
+        "other" | "/admin" => Cow::Owned(request.uri().path().to_owned()),
+        known => Cow::Borrowed(known),
+    };
+    let request_session = named_session(&request);
+    let request_id = RequestId::of(&request);
+    request.extensions_mut().insert(request_id.clone());
+    let stream = opens_stream(request.method(), route, &request);
+    let http_method = request.method().clone();
+    let completion = (!stream).then(|| {
+        shared.lifecycle.request_started();
+        Completion {
+            shared: shared.clone(),
+            method,
+            route,
+            started,
+        }
+    });
+    let span = tracing::info_span!("request", request_id = %request_id);
+    let mut response = next.run(request).instrument(span.clone()).await;
+    let status = response.status();
+    response
+        .headers_mut()
+        .insert(HEADER_REQUEST_ID, request_id.header_value());
+    shared.metrics.request_answered(method, route, status);
+    if status == StatusCode::NOT_FOUND && request_session.is_some() {
+        match route {
+            "/mcp" => shared
+                .metrics
+                .session_not_found(TransportKind::StreamableHttp),
+            "/messages" => shared.metrics.session_not_found(TransportKind::Sse),
+            _ => {}
+        }
+    }
+    let session_id = request_session.as_deref().or_else(|| {
+        response
+            .headers()
+            .get(HEADER_SESSION_ID)
+            .and_then(|value| value.to_str().ok())
+    });
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    span.in_scope(|| {
+        let status = status.as_u16();
+        let session_id = session_id.unwrap_or("-");
+        if route == "/healthz" || route == "/readyz" || route == "/metrics" {
+            tracing::debug!(method = %http_method, path = %path, status, latency_ms, "request");
+        } else {
+            tracing::info!(method = %http_method, path = %path, session_id, status, latency_ms, "request");
+        }
+    });
+    match completion {
+        Some(completion) => response.map(|inner| {
+            Body::new(Completing {
+                inner,
+                _completion: completion,
+            })
+        }),
+        None => {
+            shared
+                .metrics
+                .request_completed(method, route, started.elapsed());
+            response
+        }
+    }
+}
