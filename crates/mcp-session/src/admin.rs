@@ -33,7 +33,6 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::{
-    fleet::Envelope,
     identity::{Caller, UserHash},
     server::Shared,
     store::StoreError,
@@ -116,20 +115,12 @@ pub(crate) fn routes(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-/// Ends `id` on every replica: announced on the fleet bus (this replica
-/// hears it too), or closed here when there is no fleet.
+/// Ends `id` on every replica once its record is deleted: with a fleet,
+/// deleting the record announced it to every replica (this one included,
+/// see `fleet::FleetStore`); without one, it is closed here.
 pub(crate) async fn end_everywhere(shared: &Shared, id: &str) {
-    match &shared.bus {
-        Some(bus) => {
-            let closed = Envelope::SessionClosed {
-                session_id: id.to_owned(),
-            };
-            if let Err(failure) = bus.broadcast(&closed).await {
-                tracing::warn!(session_id = id, error = %failure, "could not announce a session's end");
-                shared.locals.close_session(id).await;
-            }
-        }
-        None => shared.locals.close_session(id).await,
+    if shared.bus.is_none() {
+        shared.locals.close_session(id).await;
     }
 }
 

@@ -121,6 +121,7 @@ struct RawConfig {
     hostname: Option<String>,
     redis_pool_size: Option<usize>,
     redis_command_timeout_ms: Option<u64>,
+    session_cache_seconds: Option<u64>,
     /// A number or text, so that an empty value (a Kubernetes ConfigMap
     /// entry left blank) means no limit.
     max_sessions_per_user: Option<NumberOrText>,
@@ -156,6 +157,7 @@ enum NumberOrText {
 /// | `REPLICA_ID` | [`replica_id`](Self::replica_id) | `HOSTNAME` (the pod name), else random |
 /// | `REDIS_POOL_SIZE` | [`redis_pool_size`](Self::redis_pool_size) | 4 |
 /// | `REDIS_COMMAND_TIMEOUT_MS` | [`redis_command_timeout`](Self::redis_command_timeout) | 1500 |
+/// | `SESSION_CACHE_SECONDS` | [`session_cache`](Self::session_cache) | 5 |
 /// | `MAX_SESSIONS_PER_USER` | [`max_sessions_per_user`](Self::max_sessions_per_user) | unset or empty: no limit |
 /// | `MCP_REQUEST_STATE_KEY`, `MCP_REQUEST_STATE_PREVIOUS_KEYS`, `MCP_REQUEST_STATE_TTL_SECONDS` | [`request_state`](Self::request_state) | no key: random per process without `REDIS_URL`, refused with it |
 /// | `JWT_*`, `API_KEYS`, `ADMIN_API_KEYS`, `ALLOW_ANONYMOUS`, `TRUSTED_PROXY_HOPS`, `OAUTH_*` | [`auth`](Self::auth) | open: no credentials, anonymous callers (see [`AuthConfig`]) |
@@ -207,6 +209,11 @@ pub struct Config {
     /// Longest wait for one Redis command; past it the request fails with
     /// `503` instead of hanging while Redis is away.
     pub redis_command_timeout: Duration,
+    /// With Redis: how long a replica serves a session's record from its own
+    /// cache before reading it (and renewing its TTL) in Redis again; at most
+    /// a tenth of [`session_ttl`](Self::session_ttl) is used. Zero: every
+    /// request reads the record in Redis. See `fleet::cache`.
+    pub session_cache: Duration,
     /// Live sessions one user may hold; creating one more fails with `429`.
     pub max_sessions_per_user: Option<usize>,
     /// How callers authenticate (JWTs, API keys, anonymous access).
@@ -236,6 +243,7 @@ impl fmt::Debug for Config {
             .field("replica_id", &self.replica_id)
             .field("redis_pool_size", &self.redis_pool_size)
             .field("redis_command_timeout", &self.redis_command_timeout)
+            .field("session_cache", &self.session_cache)
             .field("max_sessions_per_user", &self.max_sessions_per_user)
             .field("auth", &self.auth)
             .field("request_state", &self.request_state)
@@ -396,6 +404,7 @@ impl Config {
                     ms => ms,
                 },
             ),
+            session_cache: Duration::from_secs(raw.session_cache_seconds.unwrap_or(5)),
             max_sessions_per_user: sessions_limit(raw.max_sessions_per_user)?,
             auth: AuthConfig::from_raw(auth)?,
             request_state: RequestStateConfig::from_raw(request_state)?,

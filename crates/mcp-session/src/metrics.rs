@@ -14,6 +14,7 @@
 //! | `mcp_fleet_deliveries_total` | counter | `kind` | messages received over the fleet bus and delivered here (see [`Delivery`]) |
 //! | `mcp_store_errors_total` | counter | `op` | session store operations that failed (store unreachable or a value unreadable) |
 //! | `mcp_redis_round_trips_total` | counter | `op` | Redis round trips (one command or one pipeline) |
+//! | `mcp_session_cache_total` | counter | `result` | lookups of a session's record for a request: `hit` (served from this replica's cache, no Redis round trip) or `miss` (read from the store) |
 //! | `mcp_replica_info` | info | `service`, `version`, `replica` | always 1: names the replica behind the scrape target |
 //!
 //! Labels take a bounded set of values: `route` is the route template
@@ -285,6 +286,14 @@ pub struct Metrics {
     deliveries: [Counter; Delivery::ALL.len()],
     store_errors: [Counter; StoreOp::ALL.len()],
     round_trips: [Counter; StoreOp::ALL.len() + RedisOp::OTHERS.len()],
+    /// `hit`, `miss`.
+    session_cache: [Counter; 2],
+}
+
+/// Labels of `mcp_session_cache_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -381,6 +390,12 @@ impl Metrics {
             "Redis round trips (one command or one pipeline), by purpose",
             round_trips.clone(),
         );
+        let cache_lookups = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "mcp_session_cache",
+            "Lookups of a session's record for a request: hit (this replica's cache) or miss (the store)",
+            cache_lookups.clone(),
+        );
         registry.register(
             "mcp_replica",
             "The service, version and replica behind this scrape target",
@@ -411,6 +426,9 @@ impl Metrics {
                 OpLabels { op }
             }),
             round_trips: handles(&round_trips, trip_ops, |op| OpLabels { op }),
+            session_cache: handles(&cache_lookups, ["hit", "miss"], |result| ResultLabels {
+                result,
+            }),
             requests,
             durations,
             in_flight,
@@ -465,6 +483,12 @@ impl Metrics {
     /// Counts one Redis round trip.
     pub fn redis_round_trip(&self, op: RedisOp) {
         self.round_trips[op.index()].inc();
+    }
+
+    /// Counts a lookup of a session's record: `hit` when this replica's
+    /// cache answered it.
+    pub fn session_cache(&self, hit: bool) {
+        self.session_cache[usize::from(!hit)].inc();
     }
 
     /// Sets the gauges, read at scrape time: `workers` rmcp workers

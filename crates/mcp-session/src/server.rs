@@ -41,7 +41,10 @@ use crate::{
     admin,
     auth::{self, Authenticator},
     config::Config,
-    fleet::{FleetBus, FleetSessionManager, Locals, RedisEventStore},
+    fleet::{
+        Announcer, FleetBus, FleetSessionManager, FleetStore, Locals, RedisEventStore,
+        SessionCache, refresh_interval,
+    },
     health::{self, ReadinessCheck},
     identity::Caller,
     metrics::{self, Metrics},
@@ -187,6 +190,31 @@ impl<S: ServerHandler> McpServer<S> {
             Some(store) => (store, None),
             None => default_store(&self.config, &metrics)?,
         };
+        // A fleet shares its sessions through Redis: each replica caches the
+        // records it serves, and announces every change to the others.
+        let (cache, announcer) = match &redis {
+            Some(redis) => (
+                Arc::new(SessionCache::new(refresh_interval(
+                    self.config.session_cache,
+                    self.config.session_ttl,
+                ))),
+                Some(Arc::new(Announcer::new(
+                    redis.clone(),
+                    &self.name,
+                    &self.config.replica_id,
+                ))),
+            ),
+            None => (Arc::new(SessionCache::disabled()), None),
+        };
+        let store: Arc<dyn SessionStore> = match &announcer {
+            Some(announcer) => Arc::new(FleetStore::new(
+                store,
+                cache.clone(),
+                announcer.clone(),
+                metrics.clone(),
+            )),
+            None => store,
+        };
         let store: Arc<dyn SessionStore> = Arc::new(MeteredStore::new(store, metrics.clone()));
         let mut session_config = SessionConfig::default();
         session_config.keep_alive = Some(self.config.session_ttl.min(MAX_WORKER_IDLE));
@@ -198,15 +226,16 @@ impl<S: ServerHandler> McpServer<S> {
         if let Some(events) = &events {
             workers = workers.with_event_store(events.clone());
         }
-        let locals = Arc::new(Locals::new(workers));
-        let bus = match redis {
-            Some(redis) => Some(
+        let locals = Arc::new(Locals::new(workers, cache));
+        let bus = match redis.zip(announcer) {
+            Some((redis, announcer)) => Some(
                 FleetBus::join(
                     redis,
                     &self.name,
                     &self.config.replica_id,
                     locals.clone(),
                     store.clone(),
+                    announcer,
                     metrics.clone(),
                 )
                 .await,

@@ -3,6 +3,7 @@
 use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
 use serde::{Deserialize, Serialize};
 
+use super::announce::AckRequest;
 use crate::{identity::Caller, store::SessionRecord};
 
 /// One message between replicas, serialized as JSON with a `kind` tag.
@@ -10,10 +11,29 @@ use crate::{identity::Caller, store::SessionRecord};
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Envelope {
     /// A session was deleted: every replica drops what it holds of it
-    /// (rmcp worker, open streams). Sent on the fleet channel.
+    /// (cached record, rmcp worker, open streams). Sent on the fleet channel.
     SessionClosed {
         /// The session.
         session_id: String,
+        /// Set when the sender waits for every replica to be done (see
+        /// [`announce`](super::announce)).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ack: Option<AckRequest>,
+    },
+    /// A session's record was rewritten: every replica drops its cached
+    /// copy and reads the record again. Sent on the fleet channel.
+    SessionChanged {
+        /// The session.
+        session_id: String,
+        /// As for [`SessionClosed`](Self::SessionClosed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ack: Option<AckRequest>,
+    },
+    /// A replica did what an announcement asked. Sent on the announcer's
+    /// replica channel.
+    Ack {
+        /// The announcement's [`AckRequest::token`].
+        token: u64,
     },
     /// A client message for a session whose handler runs elsewhere:
     /// - on a replica channel: an HTTP+SSE `POST /messages` that reached a

@@ -9,6 +9,9 @@
 //! `<stream_id>#<replica nonce>-<sequence>`, so a `Last-Event-ID` names the
 //! stream to replay from, whichever replica wrote it.
 //!
+//! A request stream's priming event is not stored: it carries no message,
+//! and a replay after it is the whole stream.
+//!
 //! Writes are batched: [`RedisEventStore::store_event`] assigns the id and
 //! queues the event; one writer task sends whatever has queued as one
 //! pipeline (one round trip for many events under load). Events of standalone
@@ -251,6 +254,15 @@ impl EventStore for RedisEventStore {
     ) -> Result<EventId, EventStoreError> {
         let sequence = self.sequence.fetch_add(1, Ordering::Relaxed);
         let event_id = format!("{stream_id}#{}-{sequence}", self.nonce);
+        if event.message.is_none() && !is_standalone(stream_id) {
+            // A request stream's priming event (an id and a retry hint, no
+            // message) opens the stream: resuming after it replays the whole
+            // stream, which is what an id not found in the stream replays
+            // too, so it is not written (one XADD and one EXPIRE less per
+            // tool call). The stream's binding to its session is written
+            // when rmcp sends it (`bind_stream`).
+            return Ok(event_id);
+        }
         let stored = StoredEvent {
             message: event.message.as_deref().cloned(),
             retry_ms: event.retry.map(|retry| retry.as_millis() as u64),

@@ -17,16 +17,27 @@
 //! Every replica also stores the events of SSE streams in Redis Streams
 //! ([`RedisEventStore`]), so a client that reconnects with `Last-Event-ID` to
 //! any replica gets what it missed.
+//!
+//! The session store of a fleet is a [`FleetStore`]: each replica keeps the
+//! records it serves in its [`SessionCache`], and every deletion or rewrite
+//! of a record is announced on the fleet channel and acknowledged by every
+//! replica before it is answered ([`announce`]), so that a cached record is
+//! never served after its session ended.
 
+pub mod announce;
+pub mod cache;
 mod envelope;
 pub mod events;
 mod sessions;
+mod store;
 
 use std::{
     collections::{HashMap, HashSet},
     sync::{Arc, Mutex},
 };
 
+pub use announce::Announcer;
+pub use cache::SessionCache;
 pub use envelope::Envelope;
 pub use events::RedisEventStore;
 use fred::prelude::*;
@@ -37,6 +48,7 @@ use rmcp::{
     },
 };
 pub use sessions::{FleetSessionError, FleetSessionManager, FleetTransport};
+pub use store::{FleetStore, refresh_interval};
 use tokio::sync::mpsc;
 
 use crate::{
@@ -146,16 +158,19 @@ pub(crate) struct Locals {
     pub(crate) sse: Arc<SseStreams>,
     pub(crate) tails: Tails,
     pub(crate) pending: PendingRequests,
+    /// The session records this replica serves (see [`cache`]).
+    pub(crate) cache: Arc<SessionCache>,
 }
 
 impl Locals {
-    pub(crate) fn new(workers: LocalSessionManager) -> Self {
+    pub(crate) fn new(workers: LocalSessionManager, cache: Arc<SessionCache>) -> Self {
         Self {
             workers: Arc::new(workers),
             replayed: Mutex::default(),
             sse: Arc::default(),
             tails: Tails::default(),
             pending: PendingRequests::default(),
+            cache,
         }
     }
 
@@ -193,6 +208,7 @@ impl Locals {
 
     /// Drops everything this replica holds of `session_id`.
     pub(crate) async fn close_session(&self, session_id: &str) {
+        self.cache.invalidate(session_id);
         let id: Arc<str> = session_id.into();
         if let Err(error) = self.workers.close_session(&id).await {
             tracing::debug!(session_id, %error, "closing local worker");
@@ -212,6 +228,7 @@ pub struct FleetBus {
     replica_id: String,
     locals: Arc<Locals>,
     store: Arc<dyn SessionStore>,
+    announcer: Arc<Announcer>,
     metrics: Arc<Metrics>,
     /// Whether the subscriptions are in place (messages can reach us).
     joined: tokio::sync::watch::Sender<bool>,
@@ -226,6 +243,7 @@ impl FleetBus {
         replica_id: &str,
         locals: Arc<Locals>,
         store: Arc<dyn SessionStore>,
+        announcer: Arc<Announcer>,
         metrics: Arc<Metrics>,
     ) -> Arc<Self> {
         let bus = Arc::new(Self {
@@ -236,9 +254,11 @@ impl FleetBus {
             redis,
             locals,
             store,
+            announcer,
             metrics,
             joined: tokio::sync::watch::Sender::new(false),
         });
+        tokio::spawn(bus.clone().watch_connection());
         let listener = bus.clone();
         let mut joined = bus.joined.subscribe();
         tokio::spawn(async move { listener.listen().await });
@@ -273,6 +293,7 @@ impl FleetBus {
             }
         }
         self.joined.send_replace(true);
+        self.locals.cache.connected();
         tracing::info!(channel = %self.replica_channel, "joined the fleet");
         loop {
             match messages.recv().await {
@@ -293,12 +314,57 @@ impl FleetBus {
         }
     }
 
+    /// Keeps the cache off while announcements could be missed: from a
+    /// failure of the pub/sub connection until the fleet channel is
+    /// subscribed again after fred reconnected (see [`cache`]).
+    async fn watch_connection(self: Arc<Self>) {
+        let subscriber = self.redis.subscriber().clone();
+        let mut errors = subscriber.error_rx();
+        let mut reconnections = subscriber.reconnect_rx();
+        loop {
+            tokio::select! {
+                error = errors.recv() => match error {
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        self.locals.cache.disconnected();
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                },
+                reconnected = reconnections.recv() => match reconnected {
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        self.locals.cache.disconnected();
+                        // fred renews the subscriptions too; this one tells
+                        // us when the fleet channel is heard again.
+                        match subscriber.subscribe(self.fleet_channel.as_str()).await {
+                            Ok(()) => self.locals.cache.connected(),
+                            Err(error) => tracing::warn!(error = %error.details(), "fleet channel not subscribed after a reconnection; session cache off"),
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                },
+            }
+        }
+    }
+
+    /// Acknowledges `ack` once what it asked for is done, off the listener.
+    fn acknowledge(&self, ack: Option<announce::AckRequest>) {
+        if let Some(ack) = ack {
+            let announcer = self.announcer.clone();
+            tokio::spawn(async move { announcer.acknowledge(&ack).await });
+        }
+    }
+
     async fn dispatch(&self, envelope: Envelope) {
         match envelope {
-            Envelope::SessionClosed { session_id } => {
+            Envelope::SessionClosed { session_id, ack } => {
                 self.locals.close_session(&session_id).await;
                 self.metrics.fleet_delivery(Delivered::SessionClosed);
+                self.acknowledge(ack);
             }
+            Envelope::SessionChanged { session_id, ack } => {
+                self.locals.cache.invalidate(&session_id);
+                self.acknowledge(ack);
+            }
+            Envelope::Ack { token } => self.announcer.acked(token),
             Envelope::ClientMessage {
                 origin,
                 session_id,

@@ -47,7 +47,7 @@ use http_body_util::BodyExt;
 
 use super::errors::{PARSE_ERROR, jsonrpc_error, session_not_found, store_failure};
 use crate::{
-    fleet::{Envelope, FleetBus, FleetSessionManager},
+    fleet::FleetSessionManager,
     identity::Caller,
     server::Shared,
     session::SessionContext,
@@ -81,22 +81,14 @@ fn scoped_caller() -> Result<Caller, SessionStoreError> {
 pub struct StoreBridge {
     store: Arc<dyn SessionStore>,
     replica_id: String,
-    bus: Option<Arc<FleetBus>>,
 }
 
 impl StoreBridge {
-    /// Bridges `store`; new sessions are recorded as created by `replica_id`;
-    /// deletions are announced on `bus` so every replica drops the session.
-    pub fn new(
-        store: Arc<dyn SessionStore>,
-        replica_id: String,
-        bus: Option<Arc<FleetBus>>,
-    ) -> Self {
-        Self {
-            store,
-            replica_id,
-            bus,
-        }
+    /// Bridges `store`; new sessions are recorded as created by `replica_id`.
+    /// With a fleet, `store` announces deletions to every replica itself
+    /// (`fleet::FleetStore`).
+    pub fn new(store: Arc<dyn SessionStore>, replica_id: String) -> Self {
+        Self { store, replica_id }
     }
 }
 
@@ -132,15 +124,11 @@ impl RmcpSessionStore for StoreBridge {
         Ok(())
     }
 
+    /// Deletes the record; with a fleet, the store announces the end to
+    /// every replica (which drop their workers and streams) before it returns.
     async fn delete(&self, session_id: &str) -> Result<(), SessionStoreError> {
         let caller = scoped_caller()?;
         self.store.delete(&caller.user_hash, session_id).await?;
-        if let Some(bus) = &self.bus {
-            bus.broadcast(&Envelope::SessionClosed {
-                session_id: session_id.to_owned(),
-            })
-            .await?;
-        }
         Ok(())
     }
 }
@@ -170,7 +158,6 @@ impl<S: ServerHandler> StreamableHttp<S> {
         http_config.session_store = Some(Arc::new(StoreBridge::new(
             shared.store.clone(),
             config.replica_id.clone(),
-            shared.bus.clone(),
         )));
         let service =
             StreamableHttpService::new(move || Ok(factory()), Arc::new(manager), http_config);

@@ -1,0 +1,179 @@
+//! Announcements of session changes that every replica must have heard
+//! before the change is answered: a session deleted, a record rewritten.
+//!
+//! The announcing replica `PUBLISH`es the [`Envelope`] on the fleet channel
+//! with an [`AckRequest`]; Redis answers with the number of subscribers that
+//! received it (this replica among them). Every other replica drops what it
+//! holds of the session (its cached record, its worker and streams for a
+//! deletion) and then answers with an [`Envelope::Ack`] on the announcer's
+//! own replica channel (`SPUBLISH`). The announcer waits for as many acks as
+//! there were other receivers, at most [`ACK_WAIT`]: when a `DELETE` is
+//! answered, no replica serves the session any more, and when a
+//! `SessionContext::set_*` returns, no replica serves the old record.
+//!
+//! A replica that does not answer in time (it is stopping, or its
+//! connection is half open) is not waited for longer: its cache is bounded
+//! by the refresh interval (see [`cache`](super::cache)). On Redis Cluster,
+//! `PUBLISH` counts only the subscribers of the node that took it, so the
+//! wait covers those.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use fred::prelude::*;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use super::Envelope;
+use crate::{
+    metrics::RedisOp,
+    redis::{RedisConnection, unavailable},
+    store::StoreError,
+};
+
+/// Longest wait for the other replicas' acks of one announcement.
+pub const ACK_WAIT: Duration = Duration::from_millis(500);
+
+/// Asks the receivers of an announcement to acknowledge it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AckRequest {
+    /// The announcing replica (whose replica channel takes the acks).
+    pub replica: String,
+    /// Names this announcement among the announcer's.
+    pub token: u64,
+}
+
+/// Publishes announcements and counts their acks.
+pub struct Announcer {
+    redis: RedisConnection,
+    fleet_channel: String,
+    replica_prefix: String,
+    replica_id: String,
+    next_token: AtomicU64,
+    /// Acks received so far, by token, for the announcements waiting.
+    waiting: Mutex<HashMap<u64, watch::Sender<usize>>>,
+}
+
+impl std::fmt::Debug for Announcer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Announcer")
+            .field("replica_id", &self.replica_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Announcer {
+    /// The announcer of replica `replica_id` of `service`.
+    pub fn new(redis: RedisConnection, service: &str, replica_id: &str) -> Self {
+        Self {
+            redis,
+            fleet_channel: format!("mcp_fleet:{service}"),
+            replica_prefix: format!("mcp_replica:{service}:"),
+            replica_id: replica_id.to_owned(),
+            next_token: AtomicU64::new(1),
+            waiting: Mutex::default(),
+        }
+    }
+
+    fn waiting(&self) -> std::sync::MutexGuard<'_, HashMap<u64, watch::Sender<usize>>> {
+        self.waiting
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// An ack request for a new announcement of this replica.
+    pub fn request(&self) -> AckRequest {
+        AckRequest {
+            replica: self.replica_id.clone(),
+            token: self.next_token.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    /// Publishes `envelope` (made with `ack`, from [`request`](Self::request))
+    /// on the fleet channel and waits until every other receiver acked it,
+    /// at most [`ACK_WAIT`]. Returns how many acked.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when Redis cannot be reached: the
+    /// announcement did not go out.
+    pub async fn announce(
+        &self,
+        envelope: &Envelope,
+        ack: &AckRequest,
+    ) -> Result<usize, StoreError> {
+        let (sender, mut acks) = watch::channel(0usize);
+        self.waiting().insert(ack.token, sender);
+        let published = self.publish(envelope).await;
+        let acked = match published {
+            Ok(receivers) => {
+                // This replica hears its own announcement and does not ack.
+                let others = usize::try_from(receivers).unwrap_or(0).saturating_sub(1);
+                let in_time = matches!(
+                    tokio::time::timeout(ACK_WAIT, acks.wait_for(|acked| *acked >= others)).await,
+                    Ok(Ok(_))
+                );
+                let acked = *acks.borrow();
+                if !in_time {
+                    tracing::info!(
+                        acked,
+                        expected = others,
+                        "not every replica acknowledged a session change in time"
+                    );
+                }
+                Ok(acked)
+            }
+            Err(error) => Err(error),
+        };
+        self.waiting().remove(&ack.token);
+        acked
+    }
+
+    async fn publish(&self, envelope: &Envelope) -> Result<i64, StoreError> {
+        let text = serde_json::to_string(envelope)
+            .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+        self.redis.round_trip(RedisOp::Publish);
+        self.redis
+            .pool()
+            .next()
+            .publish(self.fleet_channel.as_str(), text)
+            .await
+            .map_err(unavailable)
+    }
+
+    /// Counts an ack of announcement `token` (received on this replica's
+    /// channel).
+    pub fn acked(&self, token: u64) {
+        if let Some(sender) = self.waiting().get(&token) {
+            sender.send_modify(|acked| *acked += 1);
+        }
+    }
+
+    /// Acknowledges an announcement heard from another replica, once what
+    /// it asked for is done here. Best effort: an ack that cannot be sent
+    /// only makes the announcer wait its [`ACK_WAIT`].
+    pub async fn acknowledge(&self, ack: &AckRequest) {
+        if ack.replica == self.replica_id {
+            return;
+        }
+        let envelope = Envelope::Ack { token: ack.token };
+        let Ok(text) = serde_json::to_string(&envelope) else {
+            return;
+        };
+        self.redis.round_trip(RedisOp::SPublish);
+        let sent: Result<i64, _> = self
+            .redis
+            .pool()
+            .next()
+            .spublish(format!("{}{}", self.replica_prefix, ack.replica), text)
+            .await;
+        if let Err(error) = sent {
+            tracing::debug!(error = %error.details(), "could not acknowledge a session change");
+        }
+    }
+}

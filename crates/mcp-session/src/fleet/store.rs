@@ -1,0 +1,166 @@
+//! The session store of a fleet: the shared store (Redis) seen through this
+//! replica's [`SessionCache`], with every change announced to the other
+//! replicas.
+//!
+//! | operation | Redis | fleet |
+//! |---|---|---|
+//! | `access` of a record cached less than `SESSION_CACHE_SECONDS` ago | none | none |
+//! | `access` otherwise | the store's (`GETEX` pipeline, renewing the TTL); the record is cached | none |
+//! | `create` | the store's; the record is cached | none |
+//! | `update` | the store's | `SessionChanged`, acknowledged by every replica |
+//! | `delete`, `delete_user` | the store's | `SessionClosed` per session, acknowledged by every replica |
+//! | `list`, `peek`, `find`, `scan`, `ping` | the store's (never cached) | none |
+//!
+//! So a session's TTL is renewed in Redis at most every refresh interval by
+//! each replica that serves it, instead of at every request: a session
+//! expires between `SESSION_TTL_SECONDS - SESSION_CACHE_SECONDS` and
+//! `SESSION_TTL_SECONDS` after its last request (the refresh interval is at
+//! most a tenth of the TTL, see [`refresh_interval`]).
+
+use std::{sync::Arc, time::Duration};
+
+use super::{
+    Envelope,
+    announce::{AckRequest, Announcer},
+    cache::SessionCache,
+};
+use crate::{
+    identity::UserHash,
+    metrics::Metrics,
+    store::{SessionPage, SessionRecord, SessionStore, StoreError, StoredSession, now_ms},
+};
+
+/// The refresh interval of the cache for `SESSION_CACHE_SECONDS` = `cache`
+/// and `SESSION_TTL_SECONDS` = `ttl`: `cache`, but at most a tenth of `ttl`
+/// (so that a session never expires more than 10% early). Zero turns the
+/// cache off.
+pub fn refresh_interval(cache: Duration, ttl: Duration) -> Duration {
+    cache.min(ttl / 10)
+}
+
+/// `inner` (the shared store) with this replica's cache in front and
+/// announcements of every change (see the module docs).
+pub struct FleetStore {
+    inner: Arc<dyn SessionStore>,
+    cache: Arc<SessionCache>,
+    announcer: Arc<Announcer>,
+    metrics: Arc<Metrics>,
+}
+
+impl FleetStore {
+    /// The fleet's view of `inner`, cached in `cache`, changes announced by
+    /// `announcer`, cache hits counted in `metrics`.
+    pub fn new(
+        inner: Arc<dyn SessionStore>,
+        cache: Arc<SessionCache>,
+        announcer: Arc<Announcer>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            inner,
+            cache,
+            announcer,
+            metrics,
+        }
+    }
+
+    /// Announces that session `id` ended, to every replica.
+    async fn announce_closed(&self, id: &str) -> Result<(), StoreError> {
+        let ack = self.announcer.request();
+        let envelope = Envelope::SessionClosed {
+            session_id: id.to_owned(),
+            ack: Some(ack.clone()),
+        };
+        self.announce(&envelope, &ack).await
+    }
+
+    async fn announce(&self, envelope: &Envelope, ack: &AckRequest) -> Result<(), StoreError> {
+        self.announcer.announce(envelope, ack).await.map(|_| ())
+    }
+}
+
+#[async_trait::async_trait]
+impl SessionStore for FleetStore {
+    async fn create(&self, record: &SessionRecord) -> Result<(), StoreError> {
+        let ticket = self.cache.ticket();
+        self.inner.create(record).await?;
+        self.cache.insert(ticket, record);
+        Ok(())
+    }
+
+    async fn access(&self, user: &UserHash, id: &str) -> Result<Option<SessionRecord>, StoreError> {
+        if let Some(mut record) = self.cache.get(user, id) {
+            self.metrics.session_cache(true);
+            record.last_access_ms = now_ms();
+            return Ok(Some(record));
+        }
+        self.metrics.session_cache(false);
+        let ticket = self.cache.ticket();
+        let record = self.inner.access(user, id).await?;
+        if let Some(record) = &record {
+            self.cache.insert(ticket, record);
+        }
+        Ok(record)
+    }
+
+    async fn update(&self, record: &SessionRecord) -> Result<bool, StoreError> {
+        let updated = self.inner.update(record).await;
+        // Whatever happened, the copy here may be stale now.
+        self.cache.invalidate(&record.id);
+        let updated = updated?;
+        let ack = self.announcer.request();
+        let envelope = Envelope::SessionChanged {
+            session_id: record.id.clone(),
+            ack: Some(ack.clone()),
+        };
+        self.announce(&envelope, &ack).await?;
+        Ok(updated)
+    }
+
+    async fn delete(&self, user: &UserHash, id: &str) -> Result<bool, StoreError> {
+        let deleted = self.inner.delete(user, id).await;
+        self.cache.invalidate(id);
+        let deleted = deleted?;
+        self.announce_closed(id).await?;
+        Ok(deleted)
+    }
+
+    async fn list(&self, user: &UserHash) -> Result<Vec<StoredSession>, StoreError> {
+        self.inner.list(user).await
+    }
+
+    async fn peek(&self, user: &UserHash, id: &str) -> Result<Option<StoredSession>, StoreError> {
+        self.inner.peek(user, id).await
+    }
+
+    async fn find(&self, id: &str) -> Result<Option<StoredSession>, StoreError> {
+        self.inner.find(id).await
+    }
+
+    async fn scan(&self, cursor: Option<&str>, limit: usize) -> Result<SessionPage, StoreError> {
+        self.inner.scan(cursor, limit).await
+    }
+
+    async fn delete_user(&self, user: &UserHash) -> Result<Vec<String>, StoreError> {
+        let deleted = self.inner.delete_user(user).await?;
+        for id in &deleted {
+            self.cache.invalidate(id);
+        }
+        for id in &deleted {
+            self.announce_closed(id).await?;
+        }
+        Ok(deleted)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+
+    async fn purge_expired(&self) -> usize {
+        self.inner.purge_expired().await
+    }
+
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
+}
