@@ -45,17 +45,26 @@ pub struct Report {
     pub url: String,
     /// The mode.
     pub mode: Mode,
-    /// Concurrent sessions.
+    /// Concurrent sessions (C).
     pub concurrency: usize,
-    /// Wall-clock seconds of the run.
+    /// Seconds each session was asked to call the tool for (D).
+    pub duration_s: f64,
+    /// The tool called.
+    pub tool: String,
+    /// Wall-clock seconds of the run, from the first session start to the
+    /// last call's answer.
     pub elapsed_s: f64,
     /// Successful tool calls per second.
     pub throughput_rps: f64,
     /// Latency of successful tool calls.
     pub calls: Latency,
-    /// Latency of opening a session (`initialize`, or `GET /sse` + `initialize`).
+    /// Latency of starting a session: `initialize` and
+    /// `notifications/initialized` (sse: `GET /sse` first); none in
+    /// stateless mode.
     pub session_start: Latency,
-    /// Failures by kind (`session_not_found`, `http_status:502`, ...).
+    /// Failures by where and kind: `initialize/session_not_found`,
+    /// `tools/call/http_status:502`, `tools/call/jsonrpc:-32602`,
+    /// `tools/call/transport:...`, `worker/panicked`.
     pub errors: BTreeMap<String, u64>,
     /// Total failures.
     pub error_count: u64,
@@ -74,17 +83,32 @@ fn failure_name(failure: &crate::client::Failure) -> String {
 
 impl Report {
     /// Aggregates the workers' results.
-    pub fn new(options: &Options, elapsed: Duration, results: Vec<WorkerResult>) -> Self {
+    pub fn new(
+        options: &Options,
+        elapsed: Duration,
+        results: Vec<WorkerResult>,
+        lost_workers: u64,
+    ) -> Self {
         let mut calls = new_histogram();
         let mut opens = new_histogram();
         let mut errors = BTreeMap::new();
+        if lost_workers > 0 {
+            errors.insert("worker/panicked".to_owned(), lost_workers);
+        }
         for result in results {
             let _ = calls.add(&result.calls);
             if let Some(open) = result.open_us {
                 let _ = opens.record(open.max(1));
             }
+            for (failure, count) in result.open_failures {
+                *errors
+                    .entry(format!("initialize/{}", failure_name(&failure)))
+                    .or_default() += count;
+            }
             for (failure, count) in result.failures {
-                *errors.entry(failure_name(&failure)).or_default() += count;
+                *errors
+                    .entry(format!("tools/call/{}", failure_name(&failure)))
+                    .or_default() += count;
             }
         }
         let elapsed_s = elapsed.as_secs_f64();
@@ -93,6 +117,8 @@ impl Report {
             url: options.url.clone(),
             mode: options.mode,
             concurrency: options.concurrency,
+            duration_s: options.duration,
+            tool: options.tool.clone(),
             elapsed_s,
             throughput_rps: calls.len() as f64 / elapsed_s.max(f64::EPSILON),
             calls: Latency::of(&calls),
@@ -106,7 +132,7 @@ impl Report {
     pub fn table(&self) -> String {
         let mut out = String::new();
         out.push_str(&format!(
-            "{} {:?} c={} {:.1}s  {}\n",
+            "{}: mode {:?}, C={} sessions, D={}s (ran {:.1}s), tool {}, {}\n",
             if self.label.is_empty() {
                 "run"
             } else {
@@ -114,10 +140,12 @@ impl Report {
             },
             self.mode,
             self.concurrency,
+            self.duration_s,
             self.elapsed_s,
+            self.tool,
             self.url
         ));
-        out.push_str("| row | count | rps | p50 ms | p90 ms | p99 ms | max ms |\n|---|---|---|---|---|---|---|\n");
+        out.push_str("| row | count | calls/s | p50 ms | p90 ms | p99 ms | max ms |\n|---|---|---|---|---|---|---|\n");
         out.push_str(&format!(
             "| tools/call | {} | {:.0} | {:.3} | {:.3} | {:.3} | {:.3} |\n",
             self.calls.count,
@@ -127,22 +155,70 @@ impl Report {
             self.calls.p99_ms,
             self.calls.max_ms
         ));
-        out.push_str(&format!(
-            "| session start | {} | - | {:.3} | {:.3} | {:.3} | {:.3} |\n",
-            self.session_start.count,
-            self.session_start.p50_ms,
-            self.session_start.p90_ms,
-            self.session_start.p99_ms,
-            self.session_start.max_ms
-        ));
-        if self.errors.is_empty() {
-            out.push_str("errors: 0\n");
+        if self.session_start.count > 0 {
+            out.push_str(&format!(
+                "| session start (initialize) | {} | - | {:.3} | {:.3} | {:.3} | {:.3} |\n",
+                self.session_start.count,
+                self.session_start.p50_ms,
+                self.session_start.p90_ms,
+                self.session_start.p99_ms,
+                self.session_start.max_ms
+            ));
         } else {
-            out.push_str(&format!("errors: {}\n", self.error_count));
-            for (kind, count) in &self.errors {
-                out.push_str(&format!("  {kind}: {count}\n"));
-            }
+            out.push_str("| session start (initialize) | 0 | - | - | - | - | - |\n");
+        }
+        out.push_str(&format!("errors: {}\n", self.error_count));
+        for (kind, count) in &self.errors {
+            out.push_str(&format!("  {kind}: {count}\n"));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use clap::Parser;
+
+    use super::*;
+    use crate::client::Failure;
+
+    #[test]
+    fn every_failure_is_counted_by_where_and_kind() {
+        let options =
+            Options::parse_from(["mcp-load", "--url", "http://x/mcp", "-c", "2", "-d", "3"]);
+        let mut calls = new_histogram();
+        calls.record(1500).unwrap();
+        let ok = WorkerResult {
+            open_us: Some(2000),
+            calls,
+            open_failures: BTreeMap::new(),
+            failures: BTreeMap::from([
+                (Failure::SessionNotFound, 2),
+                (Failure::JsonRpc(-32602), 1),
+            ]),
+        };
+        let refused = WorkerResult {
+            open_us: None,
+            calls: new_histogram(),
+            open_failures: BTreeMap::from([(Failure::HttpStatus(503), 1)]),
+            failures: BTreeMap::new(),
+        };
+        let report = Report::new(&options, Duration::from_secs(3), vec![ok, refused], 1);
+        assert_eq!(report.error_count, 5);
+        assert_eq!(report.errors["tools/call/session_not_found"], 2);
+        assert_eq!(report.errors["tools/call/jsonrpc:-32602"], 1);
+        assert_eq!(report.errors["initialize/http_status:503"], 1);
+        assert_eq!(report.errors["worker/panicked"], 1);
+        assert_eq!(report.session_start.count, 1);
+        assert_eq!((report.concurrency, report.duration_s), (2, 3.0));
+        let table = report.table();
+        assert!(table.contains("C=2 sessions, D=3s"), "{table}");
+        assert!(table.contains("http://x/mcp"), "{table}");
+        assert!(
+            table.contains("| session start (initialize) | 1 |"),
+            "{table}"
+        );
     }
 }

@@ -18,11 +18,15 @@ use crate::{
 
 /// What one worker measured.
 pub struct WorkerResult {
-    /// Latency of `initialize` (session open), µs, if it succeeded.
+    /// Latency of the session start (`initialize` and `notifications/initialized`;
+    /// for sse also `GET /sse`), µs, if it succeeded; `None` in stateless mode,
+    /// which has no session to start.
     pub open_us: Option<u64>,
     /// Latencies of successful calls, µs.
     pub calls: Histogram<u64>,
-    /// Failures by kind.
+    /// Failures of the session start, by kind.
+    pub open_failures: BTreeMap<Failure, u64>,
+    /// Failures of tool calls, by kind.
     pub failures: BTreeMap<Failure, u64>,
 }
 
@@ -39,17 +43,20 @@ async fn worker(
     let mut result = WorkerResult {
         open_us: None,
         calls: new_histogram(),
+        open_failures: BTreeMap::new(),
         failures: BTreeMap::new(),
     };
     let started = Instant::now();
     let mut session = match Session::open(options.mode, &options.url, timeout).await {
         Ok(session) => session,
         Err(failure) => {
-            *result.failures.entry(failure).or_default() += 1;
+            *result.open_failures.entry(failure).or_default() += 1;
             return result;
         }
     };
-    result.open_us = Some(started.elapsed().as_micros() as u64);
+    if options.mode != crate::Mode::Stateless {
+        result.open_us = Some(started.elapsed().as_micros().max(1) as u64);
+    }
     while Instant::now() < deadline {
         let started = Instant::now();
         match session.call(&options.tool, arguments).await {
@@ -82,12 +89,15 @@ pub async fn run(
         workers.spawn(async move { worker(&options, &arguments, deadline, timeout).await });
     }
     let mut results = Vec::new();
+    let mut lost_workers = 0;
     while let Some(result) = workers.join_next().await {
-        if let Ok(result) = result {
-            results.push(result);
+        match result {
+            Ok(result) => results.push(result),
+            // A worker that panicked measured nothing: counted, not hidden.
+            Err(_) => lost_workers += 1,
         }
     }
-    Report::new(&options, started.elapsed(), results)
+    Report::new(&options, started.elapsed(), results, lost_workers)
 }
 
 fn options_clone(options: &Options) -> Options {

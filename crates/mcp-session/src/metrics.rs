@@ -198,15 +198,22 @@ pub enum RedisOp {
     EventsRead,
     /// A read of the session a response stream belongs to.
     StreamSession,
+    /// `PUBLISH` of a session change every replica must acknowledge
+    /// (`fleet::announce`).
+    Announce,
+    /// `SPUBLISH` of an acknowledgement to the replica that announced.
+    Ack,
 }
 
 impl RedisOp {
-    const OTHERS: [Self; 5] = [
+    const OTHERS: [Self; 7] = [
         Self::Publish,
         Self::SPublish,
         Self::EventsWrite,
         Self::EventsRead,
         Self::StreamSession,
+        Self::Announce,
+        Self::Ack,
     ];
 
     /// The label value.
@@ -218,6 +225,8 @@ impl RedisOp {
             Self::EventsWrite => "events_write",
             Self::EventsRead => "events_read",
             Self::StreamSession => "stream_session",
+            Self::Announce => "announce",
+            Self::Ack => "ack",
         }
     }
 

@@ -251,3 +251,69 @@ async fn a_foreign_last_event_id_replays_nothing() {
         .unwrap();
     assert!(!body.contains("jsonrpc"), "{body}");
 }
+
+/// The calls of the session counted on replica `base`: cache hits, and
+/// Redis round trips spent on session lookups.
+async fn lookups(base: &str) -> (f64, f64) {
+    let scrape = mcp_testkit::Scrape::fetch(base).await;
+    (
+        scrape.value("mcp_session_cache_total", &[("result", "hit")]),
+        scrape.value("mcp_redis_round_trips_total", &[("op", "access")]),
+    )
+}
+
+#[tokio::test]
+async fn every_replica_serves_a_session_from_its_cache_and_drops_it_when_deleted_elsewhere() {
+    let redis = RedisServer::start();
+    // A refresh interval longer than the test: every lookup after the first
+    // on a replica must be a cache hit.
+    let replicas = ReplicaSet::start(
+        BINARY,
+        3,
+        &[
+            ("REDIS_URL", &redis.url()),
+            ("SESSION_CACHE_SECONDS", "300"),
+        ],
+    )
+    .await;
+    let bases = [0, 1, 2].map(|i| replicas.replicas[i].url());
+    let mut session = mcp_testkit::RawSession::initialize(&format!("{}/mcp", bases[0]))
+        .await
+        .expect("initialize");
+    // Each replica reads the record once (the first call there), then
+    // answers from its cache: no more Redis lookups, the same answers.
+    for base in &bases {
+        session.set_url(&format!("{base}/mcp"));
+        session
+            .call_tool("add", json!({"a": 1, "b": 1}))
+            .await
+            .unwrap_or_else(|error| panic!("first call on {base}: {error:?}"));
+        let (hits, trips) = lookups(base).await;
+        for i in 0..5 {
+            let result = session
+                .call_tool("add", json!({"a": i, "b": 10}))
+                .await
+                .unwrap_or_else(|error| panic!("call {i} on {base}: {error:?}"));
+            assert_eq!(result["structuredContent"]["result"], f64::from(i + 10));
+        }
+        let (hits_after, trips_after) = lookups(base).await;
+        assert_eq!(hits_after - hits, 5.0, "cache hits on {base}");
+        assert_eq!(trips_after, trips, "session lookups in Redis on {base}");
+    }
+    // Deleted through replica 3: when the DELETE is answered, replicas 1
+    // and 2 have dropped their cached copy (they acknowledged it), so the
+    // very next request there is refused, with no wait.
+    session.set_url(&format!("{}/mcp", bases[2]));
+    assert_eq!(session.delete().await, Some(204));
+    for base in &bases {
+        let response = mcp_request(reqwest::Method::POST, base, &session.id)
+            .json(&json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+                          "params": {"name": "add", "arguments": {"a": 1, "b": 2}}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "on {base}");
+    }
+    let logs = replicas.logs();
+    assert!(!logs.contains("not every replica acknowledged"), "{logs}");
+}

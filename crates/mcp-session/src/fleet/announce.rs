@@ -137,7 +137,7 @@ impl Announcer {
     async fn publish(&self, envelope: &Envelope) -> Result<i64, StoreError> {
         let text = serde_json::to_string(envelope)
             .map_err(|error| StoreError::Corrupt(error.to_string()))?;
-        self.redis.round_trip(RedisOp::Publish);
+        self.redis.round_trip(RedisOp::Announce);
         self.redis
             .pool()
             .next()
@@ -165,7 +165,7 @@ impl Announcer {
         let Ok(text) = serde_json::to_string(&envelope) else {
             return;
         };
-        self.redis.round_trip(RedisOp::SPublish);
+        self.redis.round_trip(RedisOp::Ack);
         let sent: Result<i64, _> = self
             .redis
             .pool()
