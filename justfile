@@ -58,3 +58,8 @@ db-load:
 # What CI runs.
 ci:
     bash .ci/run
+
+# Benchmarks (docs/benchmarks.md): in-memory vs Redis vs 3 replicas behind
+# nginx vs the Python SDK, on this machine; run it on a quiet machine.
+bench concurrency="16" seconds="10":
+    scripts/bench.sh {{concurrency}} {{seconds}}

@@ -7,16 +7,24 @@
 #   e: the Python server with stateless_http=True
 # each loaded by mcp-load (C sessions calling `add` for D seconds), plus our
 # stateless and SSE modes, and a cross-check of the stateless mode with wrk.
-# Prints the table, the ratios b/a, c/a, a/d, and Redis commands per tool call
-# (from INFO commandstats before and after).
+# Prints the table, the ratios b/a, c/a, a/d, Redis commands per tool call
+# (INFO commandstats, reset before each run) and Redis round trips per tool
+# call (each replica's mcp_redis_round_trips_total on /metrics, before and
+# after), and cross-checks config a with wrk (session and stateless modes).
+# Each configuration runs BENCH_REPEATS times (default 2) in turn, so that the
+# table shows the spread between runs; the table reports the median run.
 #
 # Usage: scripts/bench.sh [CONCURRENCY] [SECONDS]    (defaults 16 and 10)
+#   BENCH_OUT=dir      where the reports go (default target/bench/<UTC time>)
+#   BENCH_REPEATS=n    runs of each configuration (default 2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 concurrency=${1:-16}
 seconds=${2:-10}
+repeats=${BENCH_REPEATS:-2}
 out=${BENCH_OUT:-target/bench/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$out"
+out=$(cd "$out" && pwd)
 
 scripts/install-test-deps.sh
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
@@ -29,6 +37,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
 trap cleanup EXIT
+trap "exit 130" INT TERM
 wait_ready() { for _ in $(seq 100); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done; echo "not ready: $1" >&2; return 1; }
 
 redis_port=$(free_port)
@@ -46,26 +55,32 @@ start_calculator() { # name port [REDIS_URL]
 run_load() { # key label url mode
   "$load" --url "$3" --mode "$4" -c "$concurrency" -d "$seconds" --label "$2" --json "$out/$1.json" >/dev/null
 }
-with_redis_stats() { # key command...
-  local key=$1; shift
-  redis-cli -p "$redis_port" config resetstat >/dev/null
-  "$@"
-  redis-cli -p "$redis_port" info commandstats >"$out/$key.redis.txt"
+# mcp_redis_round_trips_total of every replica, summed by op, into a file.
+scrape_trips() { # file base-url...
+  local file=$1; shift
+  for base in "$@"; do curl -sf "$base/metrics"; done |
+    awk '/^mcp_redis_round_trips_total/ { match($0, /op="[^"]*"/); op = substr($0, RSTART + 4, RLENGTH - 5); sum[op] += $NF }
+         END { for (op in sum) print op, sum[op] }' | sort >"$file"
+}
+# Runs one configuration: the load; for a Redis configuration (its replicas'
+# base URLs given), Redis commandstats and the replicas' round trips too.
+measure() { # key label url mode [replica-base...]
+  local key=$1 label=$2 url=$3 mode=$4; shift 4
+  if [ $# -gt 0 ]; then
+    redis-cli -p "$redis_port" config resetstat >/dev/null
+    scrape_trips "$out/$key.trips-before.txt" "$@"
+  fi
+  run_load "$key" "$label" "$url" "$mode"
+  if [ $# -gt 0 ]; then
+    scrape_trips "$out/$key.trips-after.txt" "$@"
+    redis-cli -p "$redis_port" info commandstats >"$out/$key.redis.txt"
+  fi
+  python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("   %s: %.0f calls/s, p99 %.3f ms, %d errors" % (sys.argv[2], r["throughput_rps"], r["calls"]["p99_ms"], r["error_count"]))' "$out/$key.json" "$key"
 }
 
-echo "== a: 1 replica, memory"
-port=$(free_port); start_calculator a "$port"
-run_load a "1 replica, memory" "http://127.0.0.1:$port/mcp" session
-run_load extra-a-stateless "1 replica, memory, stateless 2026-07-28" "http://127.0.0.1:$port/mcp" stateless
-run_load extra-a-sse "1 replica, memory, HTTP+SSE 2024-11-05" "http://127.0.0.1:$port/sse" sse
-echo "== cross-check of the stateless mode with wrk"
-wrk -t2 -c"$concurrency" -d"${seconds}s" --latency -s bench/stateless_call.lua "http://127.0.0.1:$port/mcp" | tee "$out/wrk-a-stateless.txt"
-
-echo "== b: 1 replica, Redis"
-port=$(free_port); start_calculator b "$port" "$redis_url"
-with_redis_stats b run_load b "1 replica, Redis" "http://127.0.0.1:$port/mcp" session
-
-echo "== c: 3 replicas behind nginx, Redis"
+echo "== starting a: 1 replica, memory; b: 1 replica, Redis; c: 3 replicas + nginx, Redis; d, e: Python SDK"
+port_a=$(free_port); start_calculator a "$port_a"
+port_b=$(free_port); start_calculator b "$port_b" "$redis_url"
 upstreams=()
 for i in 1 2 3; do
   p=$(free_port); start_calculator "c$i" "$p" "$redis_url"; upstreams+=("$p")
@@ -73,33 +88,49 @@ done
 nginx_port=$(free_port)
 mkdir -p "$out/nginx"
 {
-  echo "worker_processes 1; daemon off; pid $PWD/$out/nginx/nginx.pid; error_log $PWD/$out/nginx/error.log warn;"
+  echo "worker_processes 1; daemon off; pid $out/nginx/nginx.pid; error_log $out/nginx/error.log warn;"
   echo "events { worker_connections 4096; }"
-  echo "http { access_log off; client_body_temp_path $PWD/$out/nginx/b; proxy_temp_path $PWD/$out/nginx/p;"
-  echo "  fastcgi_temp_path $PWD/$out/nginx/f; uwsgi_temp_path $PWD/$out/nginx/u; scgi_temp_path $PWD/$out/nginx/s;"
+  echo "http { access_log off; client_body_temp_path $out/nginx/b; proxy_temp_path $out/nginx/p;"
+  echo "  fastcgi_temp_path $out/nginx/f; uwsgi_temp_path $out/nginx/u; scgi_temp_path $out/nginx/s;"
   echo "  upstream replicas {"; for p in "${upstreams[@]}"; do echo "    server 127.0.0.1:$p;"; done; echo "    keepalive 64; }"
   echo "  server { listen 127.0.0.1:$nginx_port; location / { proxy_pass http://replicas; proxy_http_version 1.1;"
   echo "    proxy_set_header Connection \"\"; proxy_set_header Host \$http_host; proxy_buffering off; proxy_request_buffering off; } } }"
 } >"$out/nginx/nginx.conf"
-nginx -c "$PWD/$out/nginx/nginx.conf" -p "$PWD/$out/nginx" &
+nginx -c "$out/nginx/nginx.conf" -p "$out/nginx" &
 pids+=($!)
 wait_ready "http://127.0.0.1:$nginx_port/healthz"
-with_redis_stats c run_load c "3 replicas + nginx, Redis" "http://127.0.0.1:$nginx_port/mcp" session
-
-echo "== d: Python SDK server, sessions"
-port=$(free_port)
-"$python" bench/python_server.py "$port" >"$out/d.log" 2>&1 &
+port_d=$(free_port)
+"$python" bench/python_server.py "$port_d" >"$out/d.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/mcp" && break; sleep 0.1; done
-run_load d "Python SDK, sessions" "http://127.0.0.1:$port/mcp" session
-
-echo "== e: Python SDK server, stateless_http"
-port=$(free_port)
-"$python" bench/python_server.py "$port" --stateless >"$out/e.log" 2>&1 &
+port_e=$(free_port)
+"$python" bench/python_server.py "$port_e" --stateless >"$out/e.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/mcp" && break; sleep 0.1; done
-run_load e "Python SDK, stateless_http" "http://127.0.0.1:$port/mcp" session
+for port in "$port_d" "$port_e"; do
+  for _ in $(seq 100); do curl -s -o /dev/null -m 1 -X POST -H "content-type: application/json" -d "{}" "http://127.0.0.1:$port/mcp" && break; sleep 0.1; done
+done
+c_bases=()
+for p in "${upstreams[@]}"; do c_bases+=("http://127.0.0.1:$p"); done
+
+# Only one configuration runs at a time (the others idle); each runs
+# $repeats times, in turn, so that a disturbance of the machine shows as
+# a spread between the runs of one configuration.
+for run in $(seq "$repeats"); do
+  echo "== run $run of $repeats"
+  measure "a.$run" "a: 1 replica, memory" "http://127.0.0.1:$port_a/mcp" session
+  measure "b.$run" "b: 1 replica, Redis" "http://127.0.0.1:$port_b/mcp" session "http://127.0.0.1:$port_b"
+  measure "c.$run" "c: 3 replicas + nginx, Redis" "http://127.0.0.1:$nginx_port/mcp" session "${c_bases[@]}"
+  measure "d.$run" "d: Python SDK, sessions" "http://127.0.0.1:$port_d/mcp" session
+  measure "e.$run" "e: Python SDK, stateless_http" "http://127.0.0.1:$port_e/mcp" session
+done
+echo "== the other transports of a (once)"
+measure extra-a-stateless "a, stateless 2026-07-28" "http://127.0.0.1:$port_a/mcp" stateless
+measure extra-a-sse "a, HTTP+SSE 2024-11-05" "http://127.0.0.1:$port_a/sse" sse
+measure extra-b-stateless "b, stateless 2026-07-28" "http://127.0.0.1:$port_b/mcp" stateless "http://127.0.0.1:$port_b"
+
+echo "== cross-check of a with wrk: session mode (one session per connection), then stateless"
+wrk -t"$concurrency" -c"$concurrency" -d"${seconds}s" --latency -s bench/session_call.lua "http://127.0.0.1:$port_a/mcp" | tee "$out/wrk-a-session.txt"
+wrk -t2 -c"$concurrency" -d"${seconds}s" --latency -s bench/stateless_call.lua "http://127.0.0.1:$port_a/mcp" | tee "$out/wrk-a-stateless.txt"
 
 echo
-echo "== results: $concurrency sessions, ${seconds}s each, $(nproc) cores ($out)"
+echo "== results: $concurrency sessions, ${seconds}s each, $repeats runs, $(nproc) cores ($out)"
 python3 bench/summarize.py "$out"
