@@ -58,6 +58,9 @@ const QUEUE: usize = 10_000;
 /// Events written per pipeline at most.
 const BATCH: usize = 512;
 
+/// Scheduler turns the writer gives running requests to add to a batch.
+const GATHER_TURNS: usize = 4;
+
 /// How long a request's response stream stays replayable after its last
 /// event (a standalone stream lives as long as its session).
 pub const REQUEST_STREAM_TTL: Duration = Duration::from_secs(300);
@@ -317,6 +320,20 @@ async fn write_batches(
 ) {
     let mut batch = Vec::with_capacity(BATCH);
     while queue.recv_many(&mut batch, BATCH).await > 0 {
+        // Under load, requests that are already running queue their events
+        // within a moment: let them (one turn of the scheduler, no timer, so
+        // an idle replica writes at once), for fewer and fuller pipelines.
+        for _ in 0..GATHER_TURNS {
+            if batch.len() >= BATCH {
+                break;
+            }
+            tokio::task::yield_now().await;
+            if queue.is_empty() {
+                break;
+            }
+            let room = BATCH - batch.len();
+            queue.recv_many(&mut batch, room).await;
+        }
         let pipeline = redis.pool().next().pipeline();
         let mut queued = Ok(());
         for event in &batch {
