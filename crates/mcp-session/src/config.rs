@@ -459,6 +459,7 @@ mod tests {
         let config = Config::new(9100);
         assert_eq!(config.host, "0.0.0.0");
         assert_eq!(config.port, 9100);
+        assert_eq!(config.session_cache, Duration::from_secs(5));
         assert_eq!(config.session_ttl, Duration::from_secs(3600));
         assert_eq!(config.log_format, LogFormat::Text);
         assert_eq!(config.allowed_hosts, ["localhost", "127.0.0.1", "::1"]);

@@ -164,3 +164,16 @@ impl SessionStore for FleetStore {
         self.inner.backend()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_refresh_interval_is_at_most_a_tenth_of_the_ttl() {
+        let s = Duration::from_secs;
+        assert_eq!(refresh_interval(s(5), s(3600)), s(5));
+        assert_eq!(refresh_interval(s(5), s(20)), s(2));
+        assert_eq!(refresh_interval(s(0), s(3600)), Duration::ZERO);
+    }
+}
