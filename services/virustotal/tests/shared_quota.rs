@@ -60,6 +60,21 @@ async fn replicas(url: &str, settings: &Settings, count: usize) -> Vec<VirusTota
     replicas
 }
 
+/// Runs 20 concurrent lookups of distinct hashes over `replicas` at 4 a
+/// minute: 4 are granted (one API request each), 16 told when to retry;
+/// returns the indices of the granted.
+async fn four_of_twenty_lookups(replicas: &[VirusTotal], stub: &Stub) -> Vec<usize> {
+    let (granted, waits) = twenty_lookups(replicas).await;
+    assert_eq!(granted.len(), 4, "{granted:?}");
+    assert_eq!(stub.call_count(), 4);
+    assert_eq!(waits.len(), 16);
+    assert!(
+        waits.iter().all(|wait| (1..=60).contains(wait)),
+        "{waits:?}"
+    );
+    granted
+}
+
 /// Runs 20 concurrent lookups of distinct hashes over `replicas`; returns
 /// the indices of the granted ones and the waits of the refused.
 async fn twenty_lookups(replicas: &[VirusTotal]) -> (Vec<usize>, Vec<u64>) {
@@ -87,14 +102,7 @@ async fn one_budget_for_every_instance_on_one_redis() {
     let redis = RedisServer::start();
     let stub = Stub::start(&[KEY]).await;
     let replicas = replicas(&redis.url(), &settings(&stub, 4), 3).await;
-    let (granted, waits) = twenty_lookups(&replicas).await;
-    assert_eq!(granted.len(), 4, "{granted:?}");
-    assert_eq!(stub.call_count(), 4);
-    assert_eq!(waits.len(), 16);
-    assert!(
-        waits.iter().all(|wait| (1..=60).contains(wait)),
-        "{waits:?}"
-    );
+    let granted = four_of_twenty_lookups(&replicas, &stub).await;
 
     // The keys: named by the key's id, never the key; the minute window
     // holds the 4 grants and expires by itself.
@@ -126,14 +134,7 @@ async fn the_budget_holds_on_a_redis_cluster() {
     let cluster = RedisCluster::start();
     let stub = Stub::start(&[KEY]).await;
     let replicas = replicas(&cluster.url(), &settings(&stub, 4), 2).await;
-    let (granted, waits) = twenty_lookups(&replicas).await;
-    assert_eq!(granted.len(), 4, "{granted:?}");
-    assert_eq!(stub.call_count(), 4);
-    assert_eq!(waits.len(), 16);
-    assert!(
-        waits.iter().all(|wait| (1..=60).contains(wait)),
-        "{waits:?}"
-    );
+    four_of_twenty_lookups(&replicas, &stub).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

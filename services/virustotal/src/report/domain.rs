@@ -11,7 +11,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Attributes, EngineAnalysis, Summary, Votes, attributes, dates_sentence};
+use super::{
+    Attributes, EngineAnalysis, Summary, Votes, attributes, categories_sentence, dates_sentence,
+    reputation_sentence,
+};
 
 /// DNS records listed, at most.
 const MAX_DNS_RECORDS: usize = 20;
@@ -110,15 +113,8 @@ impl Summary for DomainReport {
             text.push_str(&format!(" (registrar {registrar})"));
         }
         text.push_str(&format!(": {}.", self.analysis.describe()));
-        let mut categories: Vec<&str> = self.categories.values().map(String::as_str).collect();
-        categories.sort_unstable();
-        categories.dedup();
-        if !categories.is_empty() {
-            text.push_str(&format!(" Categories: {}.", categories.join(", ")));
-        }
-        if let Some(reputation) = self.reputation {
-            text.push_str(&format!(" Reputation {reputation}."));
-        }
+        text.push_str(&categories_sentence(&self.categories));
+        text.push_str(&reputation_sentence(self.reputation));
         text.push_str(&dates_sentence(
             self.creation_date.as_deref(),
             "registered",

@@ -9,7 +9,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Attributes, EngineAnalysis, Summary, Votes, attributes, dates_sentence};
+use super::{
+    Attributes, EngineAnalysis, Summary, Votes, attributes, dates_sentence, reputation_sentence,
+};
 
 /// File names listed, at most.
 const MAX_NAMES: usize = 10;
@@ -118,9 +120,7 @@ impl Summary for FileReport {
         if let Some(label) = &self.threat_label {
             text.push_str(&format!(" Threat label: {label}."));
         }
-        if let Some(reputation) = self.reputation {
-            text.push_str(&format!(" Reputation {reputation}."));
-        }
+        text.push_str(&reputation_sentence(self.reputation));
         text.push_str(&dates_sentence(
             self.first_submission_date.as_deref(),
             "first seen",

@@ -9,7 +9,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Attributes, EngineAnalysis, Summary, Votes, attributes, dates_sentence};
+use super::{
+    Attributes, EngineAnalysis, Summary, Votes, attributes, dates_sentence, reputation_sentence,
+};
 
 /// What VirusTotal knows about an IP address.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -88,9 +90,7 @@ impl Summary for IpReport {
             text.push_str(&format!(" ({})", about.join(", ")));
         }
         text.push_str(&format!(": {}.", self.analysis.describe()));
-        if let Some(reputation) = self.reputation {
-            text.push_str(&format!(" Reputation {reputation}."));
-        }
+        text.push_str(&reputation_sentence(self.reputation));
         text.push_str(&dates_sentence(
             None,
             "",

@@ -348,6 +348,23 @@ pub(crate) fn dates_sentence(first: Option<&str>, first_label: &str, last: Optio
     }
 }
 
+/// ` Categories: malware, phishing.` (distinct values, sorted), or empty.
+pub(crate) fn categories_sentence(categories: &BTreeMap<String, String>) -> String {
+    let mut names: Vec<&str> = categories.values().map(String::as_str).collect();
+    names.sort_unstable();
+    names.dedup();
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!(" Categories: {}.", names.join(", "))
+    }
+}
+
+/// ` Reputation -87.`, or empty.
+pub(crate) fn reputation_sentence(reputation: Option<i64>) -> String {
+    reputation.map_or_else(String::new, |score| format!(" Reputation {score}."))
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

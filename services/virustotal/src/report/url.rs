@@ -11,7 +11,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Attributes, EngineAnalysis, Summary, Votes, attributes, dates_sentence};
+use super::{
+    Attributes, EngineAnalysis, Summary, Votes, attributes, categories_sentence, dates_sentence,
+    reputation_sentence,
+};
 
 /// What VirusTotal knows about a URL.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -93,15 +96,8 @@ impl Summary for UrlReport {
         if let Some(final_url) = &self.final_url {
             text.push_str(&format!(" Redirects to {final_url}."));
         }
-        let mut categories: Vec<&str> = self.categories.values().map(String::as_str).collect();
-        categories.sort_unstable();
-        categories.dedup();
-        if !categories.is_empty() {
-            text.push_str(&format!(" Categories: {}.", categories.join(", ")));
-        }
-        if let Some(reputation) = self.reputation {
-            text.push_str(&format!(" Reputation {reputation}."));
-        }
+        text.push_str(&categories_sentence(&self.categories));
+        text.push_str(&reputation_sentence(self.reputation));
         text.push_str(&dates_sentence(
             self.first_submission_date.as_deref(),
             "first seen",

@@ -283,26 +283,6 @@ fn fill(template: &Value, analysis: &Analysis) -> Value {
     serde_json::from_str(&text).expect("a filled fixture")
 }
 
-fn percent_decode(segment: &str) -> String {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        if bytes[index] == b'%'
-            && let Some(byte) = segment
-                .get(index + 1..index + 3)
-                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
-        {
-            out.push(byte);
-            index += 3;
-        } else {
-            out.push(bytes[index]);
-            index += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 async fn handle(
     State(shared): State<Arc<Shared>>,
     method: Method,
@@ -355,7 +335,12 @@ async fn handle(
         return documented("NotFoundError", "Resource", uri.path());
     };
     let (collection, id) = match rest.split_once('/') {
-        Some((collection, id)) => (collection, percent_decode(id)),
+        Some((collection, id)) => (
+            collection,
+            percent_encoding::percent_decode_str(id)
+                .decode_utf8_lossy()
+                .into_owned(),
+        ),
         None => (rest, String::new()),
     };
     let mut objects = lock(&shared.objects);
