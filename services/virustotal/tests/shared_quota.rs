@@ -29,9 +29,18 @@ fn pool(url: &str) -> Pool {
         .clone()
 }
 
+/// Waits (bounded) until every connection of `pool` routes keyed commands:
+/// a cluster client answers PING before it has the cluster's slot map.
 async fn wait_for_redis(pool: &Pool) {
     for _ in 0..100 {
-        if pool.next().ping::<()>(None).await.is_ok() {
+        let mut ready = true;
+        for client in pool.clients() {
+            ready &= client
+                .get::<Option<String>, _>("mcp_vt_test:ready")
+                .await
+                .is_ok();
+        }
+        if ready {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
