@@ -28,6 +28,29 @@ fmt:
 build:
     cargo build --workspace --release --locked
 
+# Create a new MCP service: services/<name>, its k8s base and overlay
+# components, its compose block (docs/adding-a-service.md).
+new-service name *port:
+    scripts/new-service.sh {{name}} {{port}}
+
+# Build a service's container image (the one Dockerfile, by name).
+image service tag="dev":
+    docker build --build-arg SERVICE={{service}} \
+        --build-arg PORT="$(sed -n 's/^MCP_SERVER_PORT=//p' k8s/base/{{service}}/config.env)" \
+        -t mcp/{{service}}:{{tag}} .
+
+# The local stack without Docker: Redis, 2 replicas of each service, nginx.
+stack:
+    scripts/local-stack.sh start
+
+# Stop the local stack.
+stack-down:
+    scripts/local-stack.sh stop
+
+# What of the local stack runs.
+stack-status:
+    scripts/local-stack.sh status
+
 # Load the postgres service's sample HR database into $DATABASE_URL.
 db-load:
     services/postgres/sql/load.sh

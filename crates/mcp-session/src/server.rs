@@ -46,6 +46,7 @@ use crate::{
     health::{self, ReadinessCheck},
     identity::Caller,
     redis::RedisConnection,
+    request_state::RequestStateConfig,
     store::{MemoryStore, RedisStore, SessionStore},
     telemetry,
     transport::{
@@ -71,6 +72,8 @@ pub(crate) struct Shared {
     pub(crate) started: Instant,
     /// The service's own readiness checks (its database, its upstream API).
     pub(crate) readiness: Vec<ReadinessCheck>,
+    /// The keys that seal MRTR `requestState` (see [`crate::request_state`]).
+    pub(crate) request_state: RequestStateConfig,
 }
 
 /// The servers of this process by replica id, for tool calls that reach a
@@ -200,6 +203,7 @@ impl<S: ServerHandler> McpServer<S> {
             None => None,
         };
         let manager = FleetSessionManager::new(locals.clone(), bus.clone().zip(events));
+        let request_state = request_state_keys(&self.config);
         let shared = Arc::new(Shared {
             config: self.config,
             store,
@@ -210,6 +214,7 @@ impl<S: ServerHandler> McpServer<S> {
             service_version: self.version,
             started: Instant::now(),
             readiness: self.readiness,
+            request_state,
         });
         register(&shared);
         let auth = Arc::new(auth);
@@ -242,6 +247,24 @@ fn default_store(config: &Config) -> io::Result<(Arc<dyn SessionStore>, Option<R
     let store = RedisStore::new(redis.clone(), config.session_ttl)
         .with_max_sessions_per_user(config.max_sessions_per_user);
     Ok((Arc::new(store), Some(redis)))
+}
+
+/// The `requestState` keys: the configured ones; without any, a random key
+/// for a single replica (no `REDIS_URL`), and none for a fleet, where a
+/// state sealed here could not be opened by another replica.
+fn request_state_keys(config: &Config) -> RequestStateConfig {
+    let configured = &config.request_state;
+    if configured.has_key() {
+        tracing::info!(key_ids = ?configured.key_ids(), "requestState keys configured");
+        configured.clone()
+    } else if config.redis_url.is_none() {
+        RequestStateConfig::random(configured.ttl)
+    } else {
+        tracing::info!(
+            "MCP_REQUEST_STATE_KEY is not set: tools that return MRTR requestState (protocol 2026-07-28) will refuse to seal it"
+        );
+        configured.clone()
+    }
 }
 
 /// The session id a request names: `Mcp-Session-Id`, or `session_id` of

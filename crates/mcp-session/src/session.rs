@@ -18,11 +18,21 @@
 //! ```
 //!
 //! Reads come from the record loaded for this request (no extra round trip);
-//! writes update the shared record at once (one round trip).
+//! writes update the shared record at once (one round trip). A task that
+//! outlives its request (a watcher sending resource updates) calls
+//! [`SessionContext::reload`] to see what other replicas changed since.
+//!
+//! Besides the state MCP defines, a service keeps its own per-session values
+//! under keys of its choice ([`SessionContext::state`],
+//! [`SessionContext::set_state`]); prefix them with the service's name.
+//!
+//! Writes replace the whole record: two replicas changing the same session's
+//! state at the same instant can lose one of the two changes.
 
 use std::sync::Arc;
 
 use rmcp::{RoleServer, service::RequestContext};
+use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
     identity::Caller,
@@ -115,6 +125,52 @@ impl SessionContext {
     pub async fn subscribe(&mut self, uri: impl Into<String>) -> Result<bool, StoreError> {
         self.record.subscriptions.insert(uri.into());
         self.store.update(&self.record).await
+    }
+
+    /// The service's value under `key` for this session, if one was set and
+    /// reads as a `T`.
+    pub fn state<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
+        self.record
+            .state
+            .get(key)
+            .and_then(|value| T::deserialize(value).ok())
+    }
+
+    /// Stores the service's `value` under `key` for this session, for every
+    /// replica.
+    ///
+    /// # Errors
+    /// As [`set_log_level`](Self::set_log_level); a `value` that does not
+    /// serialize to JSON is [`StoreError::Corrupt`].
+    pub async fn set_state<T: Serialize>(
+        &mut self,
+        key: impl Into<String>,
+        value: &T,
+    ) -> Result<bool, StoreError> {
+        let value =
+            serde_json::to_value(value).map_err(|error| StoreError::Corrupt(error.to_string()))?;
+        self.record.state.insert(key.into(), value);
+        self.store.update(&self.record).await
+    }
+
+    /// Re-reads the session's record from the store, without renewing its
+    /// time to live, to see what other replicas changed since this context
+    /// was made. `Ok(false)`: the session no longer exists (ended, expired).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store cannot be reached.
+    pub async fn reload(&mut self) -> Result<bool, StoreError> {
+        match self
+            .store
+            .peek(&self.record.user_hash, &self.record.id)
+            .await?
+        {
+            Some(stored) => {
+                self.record = stored.record;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 
     /// Ends the session's subscription to resource `uri`, for every replica.

@@ -12,11 +12,13 @@
 //!   buffering off, `Host` passed through;
 //! - [`Replica`]: one service process (any binary), with its log captured;
 //! - [`SseReader`]: a small `text/event-stream` parser for raw HTTP tests;
-//! - [`RawSession`]: a Streamable HTTP client that reports every HTTP status.
+//! - [`RawSession`]: a Streamable HTTP client that reports every HTTP status;
+//! - [`LegacySseSession`]: the same for the legacy HTTP+SSE transport.
 //!
 //! Every wait is bounded: a component that does not come up in time fails the
 //! test with its log instead of hanging it.
 
+mod legacy_sse;
 mod net;
 mod nginx;
 mod raw_client;
@@ -24,6 +26,7 @@ mod redis;
 mod replica;
 mod sse;
 
+pub use legacy_sse::LegacySseSession;
 pub use net::{free_port, wait_for_http, wait_for_port};
 pub use nginx::Nginx;
 pub use raw_client::{CallError, RawSession};

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::SseReader;
+
 /// Why a request did not produce a JSON-RPC result.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallError {
@@ -25,6 +27,30 @@ impl CallError {
             _ => None,
         }
     }
+}
+
+/// Sends `request` and expects one of the `accepted` statuses, with a body
+/// nobody reads (a notification's or a legacy `POST /messages`' answer).
+///
+/// # Errors
+/// [`CallError::Transport`] without an answer, [`CallError::Status`] with
+/// the body for any other status.
+pub(crate) async fn send_expecting(
+    request: reqwest::RequestBuilder,
+    accepted: &[u16],
+) -> Result<(), CallError> {
+    let response = request
+        .send()
+        .await
+        .map_err(|error| CallError::Transport(error.to_string()))?;
+    let status = response.status().as_u16();
+    if accepted.contains(&status) {
+        return Ok(());
+    }
+    Err(CallError::Status(
+        status,
+        response.text().await.unwrap_or_default(),
+    ))
 }
 
 /// One MCP session over Streamable HTTP (protocol 2025-06-18).
@@ -104,23 +130,44 @@ impl RawSession {
             .json(body)
     }
 
-    /// Sends a notification (expects `202`).
+    /// Sends the session's next requests to `url` instead, e.g. one replica
+    /// directly rather than the load balancer.
+    pub fn set_url(&mut self, url: &str) {
+        url.clone_into(&mut self.url);
+    }
+
+    /// Opens the session's standalone stream (`GET`, MCP 2025-06-18,
+    /// Transports §Listening for Messages from the Server), on which the
+    /// server sends what is not the answer to a request.
     ///
     /// # Errors
-    /// The status or transport error.
-    pub async fn notify(&mut self, body: Value) -> Result<(), CallError> {
+    /// A status other than 200, or a transport error.
+    pub async fn open_stream(&self) -> Result<SseReader, CallError> {
         let response = self
-            .post(&body)
+            .client
+            .get(&self.url)
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", &self.id)
+            .header("mcp-protocol-version", "2025-06-18")
+            .timeout(Duration::from_secs(3600))
             .send()
             .await
             .map_err(|error| CallError::Transport(error.to_string()))?;
         match response.status().as_u16() {
-            202 | 200 => Ok(()),
+            200 => Ok(SseReader::new(response)),
             status => Err(CallError::Status(
                 status,
                 response.text().await.unwrap_or_default(),
             )),
         }
+    }
+
+    /// Sends a notification (expects `202`).
+    ///
+    /// # Errors
+    /// The status or transport error.
+    pub async fn notify(&mut self, body: Value) -> Result<(), CallError> {
+        send_expecting(self.post(&body), &[202, 200]).await
     }
 
     /// Sends a request and returns its JSON-RPC `result`.
@@ -149,6 +196,45 @@ impl RawSession {
             Some(result) => Ok(result.clone()),
             None => Err(CallError::JsonRpc(message)),
         }
+    }
+
+    /// Sends a request and returns every JSON-RPC message of its answer, in
+    /// order: the notifications sent on the request's stream (log messages,
+    /// progress), then the response.
+    ///
+    /// # Errors
+    /// A non-200 status or a transport error (a JSON-RPC error is the last
+    /// message, not an error here).
+    pub async fn request_all(
+        &mut self,
+        method: &str,
+        params: Value,
+    ) -> Result<Vec<Value>, CallError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let response = self
+            .post(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+            .send()
+            .await
+            .map_err(|error| CallError::Transport(error.to_string()))?;
+        let status = response.status().as_u16();
+        let body = response
+            .text()
+            .await
+            .map_err(|error| CallError::Transport(error.to_string()))?;
+        if status != 200 {
+            return Err(CallError::Status(status, body));
+        }
+        if let Ok(value) = serde_json::from_str::<Value>(&body) {
+            return Ok(vec![value]);
+        }
+        Ok(body
+            .lines()
+            .filter_map(|line| line.strip_prefix("data:"))
+            .map(str::trim)
+            .filter(|data| !data.is_empty())
+            .filter_map(|data| serde_json::from_str(data).ok())
+            .collect())
     }
 
     /// Calls a tool and returns its result object.

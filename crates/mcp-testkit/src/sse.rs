@@ -76,6 +76,21 @@ impl SseReader {
         Some(event)
     }
 
+    /// The next `message` event's JSON within `within`, skipping comments,
+    /// other events and events without data; `None` when none arrives in
+    /// time or the stream ends.
+    pub async fn try_next_message(&mut self, within: Duration) -> Option<serde_json::Value> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let event = tokio::time::timeout_at(deadline, self.next())
+                .await
+                .ok()??;
+            if event.event.as_deref().unwrap_or("message") == "message" && !event.data.is_empty() {
+                return Some(serde_json::from_str(&event.data).expect("message data is JSON"));
+            }
+        }
+    }
+
     /// The next `message` event's JSON, skipping comments and other events.
     pub async fn next_message(&mut self) -> serde_json::Value {
         loop {

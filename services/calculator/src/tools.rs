@@ -12,15 +12,11 @@
 //! The library's session tools (`health_check`, `get_user_sessions`,
 //! `get_session_analytics`) are merged into the router: see [`Calculator::new`].
 
+use mcp_session::tools::ServiceTools;
 use rmcp::{
-    ErrorData, Json, RoleServer, ServerHandler,
-    handler::server::tool::ToolCallContext,
-    handler::server::{router::tool::ToolRouter, wrapper::Parameters},
-    model::{
-        CallToolRequestParams, CallToolResponse, Implementation, ServerCapabilities, ServerConfig,
-    },
+    Json, ServerHandler,
+    handler::server::wrapper::Parameters,
     schemars::{self, JsonSchema},
-    service::RequestContext,
     tool, tool_handler, tool_router,
 };
 use serde::{Deserialize, Serialize};
@@ -123,7 +119,7 @@ fn finish(operation: &str, expression: String, result: f64) -> ToolResult {
 /// The calculator MCP server: stateless arithmetic tools.
 #[derive(Debug, Clone)]
 pub struct Calculator {
-    tool_router: ToolRouter<Self>,
+    tools: ServiceTools<Self>,
 }
 
 impl Default for Calculator {
@@ -135,10 +131,10 @@ impl Default for Calculator {
 #[tool_router]
 impl Calculator {
     /// A calculator with all its tools, plus the session tools of
-    /// `mcp-session` (leave out the `+ …` to opt out of them).
+    /// `mcp-session` (add `.without_session_tools()` to opt out of them).
     pub fn new() -> Self {
         Self {
-            tool_router: Self::tool_router() + mcp_session::tools::session_tools(),
+            tools: ServiceTools::new(Self::tool_router()),
         }
     }
 
@@ -319,31 +315,15 @@ impl Calculator {
     }
 }
 
-#[tool_handler(router = self.tool_router)]
-impl ServerHandler for Calculator {
-    async fn call_tool(
-        &self,
-        request: CallToolRequestParams,
-        context: RequestContext<RoleServer>,
-    ) -> Result<CallToolResponse, ErrorData> {
-        mcp_session::tools::call_strict(
-            &self.tool_router,
-            ToolCallContext::new(self, request, context),
-        )
-        .await
-    }
-
-    fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new("calculator", env!("CARGO_PKG_VERSION")))
-            .with_instructions(
-                "Arithmetic on double-precision numbers. Each tool returns the result \
-                 as structured content {operation, expression, result}. Errors such as \
-                 division by zero come back as tool errors with an explanation. \
-                 health_check and get_user_sessions describe the service and your sessions.",
-            )
-    }
-}
+#[tool_handler(
+    router = self.tools,
+    name = "calculator",
+    instructions = "Arithmetic on double-precision numbers. Each tool returns the result \
+        as structured content {operation, expression, result}. Errors such as \
+        division by zero come back as tool errors with an explanation. \
+        health_check and get_user_sessions describe the service and your sessions."
+)]
+impl ServerHandler for Calculator {}
 
 #[cfg(test)]
 mod tests {

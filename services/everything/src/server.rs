@@ -4,7 +4,7 @@
 //!
 //! | method | implemented by |
 //! |---|---|
-//! | `tools/list`, `tools/call` | [`tools`], through `#[tool_handler]` and [`mcp_session::tools::call_strict`] |
+//! | `tools/list`, `tools/call` | [`tools`], through `#[tool_handler]` and [`ServiceTools`] (strict arguments) |
 //! | `prompts/list`, `prompts/get` | [`prompts`], through `#[prompt_handler]` |
 //! | `resources/list`, `resources/templates/list`, `resources/read` | [`resources`] |
 //! | `resources/subscribe`, `resources/unsubscribe`, `subscriptions/listen` | [`subscriptions`] |
@@ -24,18 +24,15 @@
 
 use std::sync::Arc;
 
+use mcp_session::tools::ServiceTools;
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
-    handler::server::{
-        router::{prompt::PromptRouter, tool::ToolRouter},
-        tool::ToolCallContext,
-    },
+    handler::server::router::prompt::PromptRouter,
     model::{
-        CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult,
-        Implementation, ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
-        ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
-        SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter,
-        UnsubscribeRequestParams,
+        CompleteRequestParams, CompleteResult, Implementation, ListResourceTemplatesResult,
+        ListResourcesResult, PaginatedRequestParams, ReadResourceRequestParams,
+        ReadResourceResponse, ServerCapabilities, ServerConfig, SetLevelRequestParams,
+        SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
     },
     prompt_handler,
     service::{RequestContext, SubscriptionContext},
@@ -53,7 +50,7 @@ use crate::{
 /// The everything MCP server: one instance per session.
 #[derive(Debug, Clone)]
 pub struct Everything {
-    tool_router: ToolRouter<Self>,
+    tools: ServiceTools<Self>,
     prompt_router: PromptRouter<Self>,
     /// The session's log level, set by `logging/setLevel`.
     pub(crate) log: Arc<LogFilter>,
@@ -72,7 +69,7 @@ impl Everything {
     /// no subscriptions.
     pub fn new() -> Self {
         Self {
-            tool_router: tools::router(),
+            tools: ServiceTools::new(tools::router()),
             prompt_router: prompts::router(),
             log: Arc::default(),
             subscriptions: Arc::default(),
@@ -80,7 +77,7 @@ impl Everything {
     }
 }
 
-#[tool_handler(router = self.tool_router)]
+#[tool_handler(router = self.tools)]
 #[prompt_handler(router = self.prompt_router)]
 impl ServerHandler for Everything {
     fn get_info(&self) -> ServerConfig {
@@ -100,18 +97,6 @@ impl ServerHandler for Everything {
                  feature (content types, logging, progress, sampling, elicitation); \
                  resources live under test://.",
             )
-    }
-
-    async fn call_tool(
-        &self,
-        request: CallToolRequestParams,
-        context: RequestContext<RoleServer>,
-    ) -> Result<CallToolResponse, ErrorData> {
-        mcp_session::tools::call_strict(
-            &self.tool_router,
-            ToolCallContext::new(self, request, context),
-        )
-        .await
     }
 
     async fn list_resources(

@@ -10,10 +10,13 @@
 //!   session's record (through [`mcp_session::session::SessionContext`], for
 //!   every replica) and in the handler's [`Subscriptions`]. While the watched
 //!   resource is among them, a watcher task on the replica that took the
-//!   subscription sends the updates over the session's stream. The watcher
-//!   ends when the session unsubscribes through that replica, when the
-//!   handler is dropped (session closed or expired), or when the client is
-//!   gone.
+//!   subscription sends the updates over the session's stream (which reaches
+//!   the client's `GET` stream on whichever replica holds it). The record
+//!   names the watcher ([`WATCHER_KEY`]); before each update the watcher
+//!   re-reads the record and ends when the session unsubscribed or
+//!   subscribed again through any replica (a newer watcher took over), when
+//!   the session is gone, when the handler is dropped, or when the client is
+//!   gone. So a session gets each update once, as from a single process.
 //! - **stateless** (2026-07-28): one `subscriptions/listen` request names the
 //!   resources ([`accepted_filter`]); [`listen`] sends the updates on that
 //!   request's response stream until the client cancels it.
@@ -26,7 +29,7 @@ use std::{
     time::SystemTime,
 };
 
-use mcp_session::session;
+use mcp_session::session::{self, SessionContext};
 use rmcp::{
     ErrorData, Peer, RoleServer,
     model::{ResourceUpdatedNotificationParam, SubscriptionFilter},
@@ -63,17 +66,33 @@ impl Subscriptions {
                 Some(json!({ "uri": uri })),
             ));
         }
-        if let Some(mut session) = session::current(context) {
+        let mut session = session::current(context);
+        if let Some(session) = &mut session {
             stored(session.subscribe(uri).await)?;
         }
         lock(&self.uris).insert(uri.to_owned());
         if uri == WATCHED_URI {
-            let mut watcher = lock(&self.watcher);
-            if watcher.is_none() {
-                let stop = CancellationToken::new();
-                tokio::spawn(watch(context.peer.clone(), self.uris.clone(), stop.clone()));
-                *watcher = Some(stop.drop_guard());
-            }
+            // This replica's watcher takes over from any other's.
+            let owner = match &mut session {
+                Some(session) => {
+                    let id = uuid::Uuid::new_v4().to_string();
+                    stored(session.set_state(WATCHER_KEY, &id).await)?;
+                    Some(Owner {
+                        session: session.clone(),
+                        id,
+                    })
+                }
+                None => None,
+            };
+            let stop = CancellationToken::new();
+            tokio::spawn(watch(
+                context.peer.clone(),
+                self.uris.clone(),
+                owner,
+                stop.clone(),
+            ));
+            // Replacing the guard stops this handler's earlier watcher.
+            *lock(&self.watcher) = Some(stop.drop_guard());
         }
         Ok(())
     }
@@ -119,19 +138,59 @@ fn stored<E: Display>(outcome: Result<bool, E>) -> Result<(), ErrorData> {
     })
 }
 
-/// Notifies `peer` of each change of [`WATCHED_URI`] while it is in `uris`,
+/// The key, in the session's record, of the id of the watcher that sends
+/// its updates of [`WATCHED_URI`].
+pub const WATCHER_KEY: &str = "everything.watcher";
+
+/// A watcher's claim on a session: the session, and the id the record must
+/// still name under [`WATCHER_KEY`].
+struct Owner {
+    session: SessionContext,
+    id: String,
+}
+
+impl Owner {
+    /// Whether this watcher is still the session's: the session exists, is
+    /// subscribed to [`WATCHED_URI`], and names this watcher. A store that
+    /// cannot be reached keeps the watcher going (the next tick asks again).
+    async fn still_watching(&mut self) -> bool {
+        match self.session.reload().await {
+            Ok(true) => {
+                self.session.is_subscribed(WATCHED_URI)
+                    && self.session.state::<String>(WATCHER_KEY).as_deref() == Some(&self.id)
+            }
+            Ok(false) => false,
+            Err(error) => {
+                tracing::debug!(%error, "resource watcher cannot read the session; keeps watching");
+                true
+            }
+        }
+    }
+}
+
+/// Notifies `peer` of each change of [`WATCHED_URI`] while it is in `uris`
+/// (and, with a session, while the session's record names this watcher),
 /// until `stop` is cancelled or the notification cannot be delivered.
 async fn watch(
     peer: Peer<RoleServer>,
     uris: Arc<Mutex<BTreeSet<String>>>,
+    owner: Option<Owner>,
     stop: CancellationToken,
 ) {
-    on_each_change(stop.cancelled(), || async {
-        if !lock(&uris).contains(WATCHED_URI) {
+    let owner = &tokio::sync::Mutex::new(owner);
+    let (peer, uris) = (&peer, &uris);
+    on_each_change(stop.cancelled(), move || async move {
+        if let Some(owner) = owner.lock().await.as_mut()
+            && !owner.still_watching().await
+        {
+            return Err("the session unsubscribed, ended, or another watcher took over");
+        }
+        if !lock(uris).contains(WATCHED_URI) {
             return Ok(());
         }
         peer.notify_resource_updated(ResourceUpdatedNotificationParam::new(WATCHED_URI))
             .await
+            .map_err(|_| "the client is gone")
     })
     .await;
 }
@@ -190,7 +249,7 @@ where
             () = tokio::time::sleep(wait) => {}
         }
         if let Err(error) = notify().await {
-            tracing::debug!(%error, "resource watcher stops: the client is gone");
+            tracing::debug!(%error, "resource watcher stops");
             return;
         }
     }

@@ -5,7 +5,6 @@
 
 use std::{process::ExitCode, sync::Arc};
 
-use mcp_session::McpServer;
 use postgres::{Database, PostgresServer, Settings};
 
 /// The service's default port.
@@ -13,67 +12,35 @@ const DEFAULT_PORT: u16 = 9200;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = match mcp_session::Config::from_env(DEFAULT_PORT) {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("{error}");
-            return ExitCode::from(2);
+    mcp_session::launch(DEFAULT_PORT, |config| async move {
+        let database = Arc::new(Database::new(Settings::from_env()?)?);
+        let settings = database.settings();
+        tracing::info!(
+            database = %database.target(),
+            ssl_mode = ?settings.ssl_mode,
+            pool_size = settings.pool_size,
+            statement_timeout_ms = settings.limits.statement_timeout.as_millis() as u64,
+            max_rows = settings.limits.max_rows,
+            max_result_bytes = settings.limits.max_result_bytes,
+            readonly_role = %settings.readonly_role,
+            readonly_login = ?settings.readonly_login,
+            "postgres service configured"
+        );
+        // The database may come up after the service: tools report it until then.
+        match database.server_version().await {
+            Ok(version) => tracing::info!(%version, "database reachable"),
+            Err(error) => {
+                tracing::warn!(%error, "database not reachable yet; tools will report it")
+            }
         }
-    };
-    let settings = match Settings::from_env() {
-        Ok(settings) => settings,
-        Err(error) => {
-            eprintln!("{error}");
-            return ExitCode::from(2);
-        }
-    };
-    mcp_session::telemetry::init(config.log_format);
-    let database = match Database::new(settings) {
-        Ok(database) => Arc::new(database),
-        Err(error) => {
-            tracing::error!(%error, "cannot set up the database access");
-            eprintln!("error: {error}");
-            return ExitCode::from(2);
-        }
-    };
-    let settings = database.settings();
-    tracing::info!(
-        database = %database.target(),
-        ssl_mode = ?settings.ssl_mode,
-        pool_size = settings.pool_size,
-        statement_timeout_ms = settings.limits.statement_timeout.as_millis() as u64,
-        max_rows = settings.limits.max_rows,
-        max_result_bytes = settings.limits.max_result_bytes,
-        readonly_role = %settings.readonly_role,
-        readonly_login = ?settings.readonly_login,
-        "postgres service configured"
-    );
-    // The database may come up after the service: tools report it until then.
-    match database.server_version().await {
-        Ok(version) => tracing::info!(%version, "database reachable"),
-        Err(error) => tracing::warn!(%error, "database not reachable yet; tools will report it"),
-    }
-    let server = PostgresServer::new(database.clone());
-    let info = rmcp::ServerHandler::get_info(&server).server_info;
-    let served = async move {
-        McpServer::new(info.name, info.version, config, move || server.clone())
+        let server = PostgresServer::new(database.clone());
+        Ok(mcp_session::server_for(config, move || server.clone())
             // `/readyz` fails while the database does not answer, so that a
             // replica cut off from it is taken out of the load balancer.
             .with_readiness_check("database", move || {
                 let database = database.clone();
                 async move { database.server_version().await.map(drop) }
-            })
-            .bind()
-            .await?
-            .run(mcp_session::shutdown_signal())
-            .await
-    };
-    match served.await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!(%error, "server stopped");
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
-    }
+            }))
+    })
+    .await
 }

@@ -4,13 +4,12 @@
 
 use std::sync::Arc;
 
+use mcp_session::tools::ServiceTools;
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
-    handler::server::{router::tool::ToolRouter, tool::ToolCallContext},
     model::{
-        CallToolRequestParams, CallToolResponse, Implementation, ListResourceTemplatesResult,
-        ListResourcesResult, PaginatedRequestParams, ReadResourceRequestParams,
-        ReadResourceResponse, ServerCapabilities, ServerConfig,
+        Implementation, ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
+        ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
     },
     service::RequestContext,
     tool_handler,
@@ -23,7 +22,7 @@ use crate::{db::Database, resources, tools};
 #[derive(Clone)]
 pub struct PostgresServer {
     db: Arc<Database>,
-    tool_router: Arc<ToolRouter<Self>>,
+    tools: ServiceTools<Self>,
 }
 
 impl std::fmt::Debug for PostgresServer {
@@ -37,8 +36,8 @@ impl std::fmt::Debug for PostgresServer {
 impl PostgresServer {
     /// A server with every tool, over `db`.
     pub fn new(db: Arc<Database>) -> Self {
-        let tool_router = Arc::new(tools::router(&db.limits()));
-        Self { db, tool_router }
+        let tools = ServiceTools::new(tools::router(&db.limits()));
+        Self { db, tools }
     }
 
     /// The database the tools query.
@@ -47,20 +46,8 @@ impl PostgresServer {
     }
 }
 
-#[tool_handler(router = self.tool_router)]
+#[tool_handler(router = self.tools)]
 impl ServerHandler for PostgresServer {
-    async fn call_tool(
-        &self,
-        request: CallToolRequestParams,
-        context: RequestContext<RoleServer>,
-    ) -> Result<CallToolResponse, ErrorData> {
-        mcp_session::tools::call_strict(
-            &self.tool_router,
-            ToolCallContext::new(self, request, context),
-        )
-        .await
-    }
-
     async fn list_resources(
         &self,
         _request: Option<PaginatedRequestParams>,

@@ -133,8 +133,11 @@ async fn the_binary_serves_tools_and_resources_over_streamable_http() {
         names,
         [
             "get_employee_schema",
+            "get_session_analytics",
+            "get_user_sessions",
+            "health_check",
             "query_employees",
-            "run_readonly_query"
+            "run_readonly_query",
         ]
     );
     let readonly = tools
@@ -265,8 +268,9 @@ async fn the_binary_reports_a_database_that_is_down_and_keeps_the_session() {
     }
     let result = call(&client, "run_readonly_query", json!({"sql": "SELECT 1"})).await;
     assert_eq!(result.is_error, Some(true));
-    // The session survived the failures.
-    assert_eq!(client.list_all_tools().await.unwrap().len(), 3);
+    // The session survived the failures: its own three tools and the three
+    // session tools are still listed.
+    assert_eq!(client.list_all_tools().await.unwrap().len(), 6);
     client.cancel().await.ok();
     let output = service.output();
     assert!(output.contains("database not reachable yet"), "{output}");

@@ -1,26 +1,23 @@
 //! [`VirusTotalServer`], the rmcp handler: the tools of [`crate::tools`]
-//! over one shared [`VirusTotal`].
+//! (and the library's session tools) over one shared [`VirusTotal`].
 
 use std::sync::Arc;
 
+use mcp_session::tools::ServiceTools;
 use rmcp::{
-    ErrorData, RoleServer, ServerHandler,
-    handler::server::{router::tool::ToolRouter, tool::ToolCallContext},
-    model::{
-        CallToolRequestParams, CallToolResponse, Implementation, ServerCapabilities, ServerConfig,
-    },
-    service::RequestContext,
+    ServerHandler,
+    model::{Implementation, ServerCapabilities, ServerConfig},
     tool_handler,
 };
 
 use crate::{lookup::VirusTotal, tools};
 
-/// The virustotal MCP server. Cloning is cheap (two `Arc`s): build one at
+/// The virustotal MCP server. Cloning is cheap (`Arc`s): build one at
 /// start-up and hand clones to `mcp_session`'s factory.
 #[derive(Clone)]
 pub struct VirusTotalServer {
     vt: Arc<VirusTotal>,
-    tool_router: Arc<ToolRouter<Self>>,
+    tools: ServiceTools<Self>,
 }
 
 impl std::fmt::Debug for VirusTotalServer {
@@ -32,11 +29,12 @@ impl std::fmt::Debug for VirusTotalServer {
 }
 
 impl VirusTotalServer {
-    /// A server with every tool, over `vt`.
+    /// A server with every tool (the session tools `health_check`,
+    /// `get_user_sessions`, `get_session_analytics` included), over `vt`.
     pub fn new(vt: Arc<VirusTotal>) -> Self {
         Self {
             vt,
-            tool_router: Arc::new(tools::router()),
+            tools: ServiceTools::new(tools::router()),
         }
     }
 
@@ -46,20 +44,8 @@ impl VirusTotalServer {
     }
 }
 
-#[tool_handler(router = self.tool_router)]
+#[tool_handler(router = self.tools)]
 impl ServerHandler for VirusTotalServer {
-    async fn call_tool(
-        &self,
-        request: CallToolRequestParams,
-        context: RequestContext<RoleServer>,
-    ) -> Result<CallToolResponse, ErrorData> {
-        mcp_session::tools::call_strict(
-            &self.tool_router,
-            ToolCallContext::new(self, request, context),
-        )
-        .await
-    }
-
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("virustotal", env!("CARGO_PKG_VERSION")))

@@ -1,7 +1,7 @@
 //! What a stored session holds.
 
 use std::{
-    collections::BTreeSet,
+    collections::{BTreeMap, BTreeSet},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -69,6 +69,10 @@ pub struct SessionRecord {
     /// Resource URIs the client subscribed to (`resources/subscribe`).
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub subscriptions: BTreeSet<String>,
+    /// The service's own per-session values, by key (see
+    /// [`SessionContext::state`](crate::session::SessionContext::state)).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub state: BTreeMap<String, serde_json::Value>,
 }
 
 impl SessionRecord {
@@ -90,6 +94,7 @@ impl SessionRecord {
             replica_id: replica_id.into(),
             log_level: None,
             subscriptions: BTreeSet::new(),
+            state: BTreeMap::new(),
         }
     }
 

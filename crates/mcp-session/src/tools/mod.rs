@@ -1,12 +1,15 @@
 //! Tools: helpers for the tools a service defines with rmcp's `#[tool]`
-//! macros ([`call_strict`]), and the session tools the library adds to any
-//! service ([`session_tools`]: `health_check`, `get_user_sessions`,
+//! macros ([`ServiceTools`], the router a service hands `#[tool_handler]`;
+//! [`call_strict`]), and the session tools the library adds to any service
+//! ([`session_tools`]: `health_check`, `get_user_sessions`,
 //! `get_session_analytics`).
 
 pub mod analytics;
+pub mod router;
 pub mod session;
 pub mod views;
 
+pub use router::ServiceTools;
 pub use session::session_tools;
 
 use rmcp::{
@@ -21,8 +24,10 @@ use rmcp::{
 /// Features §Tools, Error Handling: "Invalid arguments"), where rmcp's
 /// router would answer them with a tool result flagged `isError`.
 ///
-/// Use it as the body of `ServerHandler::call_tool`; `#[tool_handler]` keeps
-/// generating `list_tools` and `get_tool`:
+/// [`ServiceTools`] calls it for `#[tool_handler(router = self.tools)]`; a
+/// handler that keeps a plain `ToolRouter` uses it as the body of
+/// `ServerHandler::call_tool` (`#[tool_handler]` keeps generating
+/// `list_tools` and `get_tool`):
 ///
 /// ```rust,ignore
 /// async fn call_tool(

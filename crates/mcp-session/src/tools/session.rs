@@ -1,18 +1,22 @@
-//! The session tools every service can add to its own: `health_check`,
+//! The session tools every service serves beside its own: `health_check`,
 //! `get_user_sessions` and (for admins) `get_session_analytics`.
 //!
-//! A service merges them into its rmcp tool router with one `+`:
+//! [`ServiceTools::new`](super::ServiceTools::new) adds them to a service's
+//! tools:
 //!
 //! ```rust,ignore
 //! impl Calculator {
 //!     pub fn new() -> Self {
-//!         Self { tool_router: Self::tool_router() + mcp_session::tools::session_tools() }
+//!         Self { tools: ServiceTools::new(Self::tool_router()) }
 //!     }
 //! }
 //! ```
 //!
-//! and opts out by leaving the `+` away (or removes one tool with
-//! `ToolRouter::remove_route`). The tools answer with structured content
+//! and a service opts out with
+//! [`ServiceTools::without_session_tools`](super::ServiceTools::without_session_tools);
+//! a handler with a plain rmcp
+//! router joins them with `router + session_tools()` (and removes one tool
+//! with `ToolRouter::remove_route`). The tools answer with structured content
 //! (MCP 2025-06-18, Server Features §Tools, Structured Content) and need
 //! nothing from the service's own handler: they read the caller and the
 //! server from the request the tool call arrived with.

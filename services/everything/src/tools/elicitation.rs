@@ -5,6 +5,8 @@
 //! `elicitation` capability at `initialize`; the tools check it and answer
 //! with a tool error otherwise. Over Streamable HTTP, rmcp sends the request
 //! on the tool call's own response stream, and the client answers with a POST.
+//! Stateless (2026-07-28) clients are asked with an `InputRequiredResult`
+//! instead ([`input_required`](super::input_required)).
 //!
 //! The elicitation forms are written as plain JSON Schema and checked by
 //! [`ElicitationSchema::from_json_schema`], which accepts only what MCP
@@ -12,16 +14,23 @@
 //! integer, boolean) and the enum forms of SEP-1330.
 
 use rmcp::{
-    Peer, RoleServer,
-    handler::server::wrapper::Parameters,
-    model::{ElicitRequestParams, ElicitResult, ElicitationSchema},
+    ErrorData, Peer, RoleServer,
+    handler::server::{
+        tool::{InputResponses as ToolInputResponses, RequestState},
+        wrapper::Parameters,
+    },
+    model::{
+        CallToolResponse, CallToolResult, ContentBlock, ElicitRequestParams, ElicitResult,
+        ElicitationSchema, InputResponses,
+    },
     schemars::{self, JsonSchema},
-    service::ElicitationMode,
+    service::{ElicitationMode, RequestContext},
     tool, tool_router,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::input_required::{self, Round};
 use crate::Everything;
 
 /// Arguments of `test_elicitation`.
@@ -163,39 +172,112 @@ fn describe(result: &ElicitResult) -> String {
     )
 }
 
+/// Answers a call of `tool`: asks the client's user to fill `form` (shown
+/// with `message`) and returns `"<label>: action=…, content=…"`. A session
+/// client is sent `elicitation/create`; a stateless (2026-07-28) client gets
+/// an `InputRequiredResult` and answers on its retry
+/// ([`input_required`](super::input_required)), which any replica serves.
+async fn respond(
+    context: &RequestContext<RoleServer>,
+    tool: &str,
+    label: &str,
+    message: String,
+    form: Value,
+    state: Option<String>,
+    responses: Option<InputResponses>,
+) -> Result<CallToolResponse, ErrorData> {
+    let outcome = if input_required::is_stateless(context) {
+        match input_required::elicit(context, tool, message, form, state, responses)? {
+            Round::Ask(result) => return Ok(result.into()),
+            Round::Answered(result) => Ok(result),
+        }
+    } else {
+        elicit(&context.peer, message, form).await
+    };
+    Ok(match outcome {
+        Ok(result) => CallToolResult::success(vec![ContentBlock::text(format!(
+            "{label}: {}",
+            describe(&result)
+        ))]),
+        Err(error) => CallToolResult::error(vec![ContentBlock::text(error)]),
+    }
+    .into())
+}
+
 #[tool_router(router = elicitation_tools, vis = "pub(crate)")]
 impl Everything {
     #[tool(
         name = "test_elicitation",
-        description = "Shows `message` to the client's user with a form asking for a user name and an e-mail address (elicitation/create) and returns the answer."
+        description = "Shows `message` to the client's user with a form asking for a user name and an e-mail address (elicitation/create; for 2026-07-28 clients an input_required result) and returns the answer."
     )]
     async fn elicitation(
         &self,
-        peer: Peer<RoleServer>,
+        context: RequestContext<RoleServer>,
         Parameters(ElicitationArgs { message }): Parameters<ElicitationArgs>,
-    ) -> Result<String, String> {
-        let result = elicit(&peer, message, user_form()).await?;
-        Ok(format!("User response: {}", describe(&result)))
+        RequestState(state): RequestState,
+        ToolInputResponses(responses): ToolInputResponses,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let tool = "test_elicitation";
+        respond(
+            &context,
+            tool,
+            "User response",
+            message,
+            user_form(),
+            state,
+            responses,
+        )
+        .await
     }
 
     #[tool(
         name = "test_elicitation_sep1034_defaults",
         description = "Asks the client's user to fill a form whose string, integer, number, enum and boolean fields have default values (SEP-1034)."
     )]
-    async fn elicitation_with_defaults(&self, peer: Peer<RoleServer>) -> Result<String, String> {
+    async fn elicitation_with_defaults(
+        &self,
+        context: RequestContext<RoleServer>,
+        RequestState(state): RequestState,
+        ToolInputResponses(responses): ToolInputResponses,
+    ) -> Result<CallToolResponse, ErrorData> {
         let message = "Please review and update the form fields with defaults".to_owned();
-        let result = elicit(&peer, message, form_with_defaults()).await?;
-        Ok(format!("Elicitation completed: {}", describe(&result)))
+        let tool = "test_elicitation_sep1034_defaults";
+        let form = form_with_defaults();
+        respond(
+            &context,
+            tool,
+            "Elicitation completed",
+            message,
+            form,
+            state,
+            responses,
+        )
+        .await
     }
 
     #[tool(
         name = "test_elicitation_sep1330_enums",
         description = "Asks the client's user to fill a form with the five enum forms of SEP-1330: untitled and titled single-select, legacy enumNames, untitled and titled multi-select."
     )]
-    async fn elicitation_with_enums(&self, peer: Peer<RoleServer>) -> Result<String, String> {
+    async fn elicitation_with_enums(
+        &self,
+        context: RequestContext<RoleServer>,
+        RequestState(state): RequestState,
+        ToolInputResponses(responses): ToolInputResponses,
+    ) -> Result<CallToolResponse, ErrorData> {
         let message = "Please select options from the enum fields".to_owned();
-        let result = elicit(&peer, message, form_with_enums()).await?;
-        Ok(format!("Elicitation completed: {}", describe(&result)))
+        let tool = "test_elicitation_sep1330_enums";
+        let form = form_with_enums();
+        respond(
+            &context,
+            tool,
+            "Elicitation completed",
+            message,
+            form,
+            state,
+            responses,
+        )
+        .await
     }
 }
 

@@ -12,7 +12,7 @@
 //! | `test_tool_with_logging` | [`notifications`] | log notifications during the call |
 //! | `test_tool_with_progress` | [`notifications`] | progress notifications for the request's `progressToken` |
 //! | `test_sampling` | [`sampling`] | `sampling/createMessage` to the client |
-//! | `test_elicitation` | [`elicitation`] | `elicitation/create` to the client |
+//! | `test_elicitation` | [`elicitation`], [`input_required`] | `elicitation/create` to the client; an `input_required` result (MRTR) for 2026-07-28 clients |
 //! | `test_elicitation_sep1034_defaults` | [`elicitation`] | elicitation with defaults (SEP-1034) |
 //! | `test_elicitation_sep1330_enums` | [`elicitation`] | elicitation with the five enum forms (SEP-1330) |
 //! | `json_schema_2020_12_tool` | [`schema`] | a hand-written JSON Schema 2020-12 `inputSchema` (SEP-1613) |
@@ -21,6 +21,7 @@
 
 pub mod content;
 pub mod elicitation;
+pub mod input_required;
 pub mod notifications;
 pub mod sampling;
 pub mod schema;
@@ -29,7 +30,7 @@ use rmcp::handler::server::router::tool::ToolRouter;
 
 use crate::Everything;
 
-/// All the tools, for the handler's `tool_router` field.
+/// All the tools, for the handler's `tools` field.
 pub(crate) fn router() -> ToolRouter<Everything> {
     Everything::content_tools()
         + Everything::notification_tools()
