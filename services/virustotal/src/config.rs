@@ -162,8 +162,8 @@ impl Settings {
     /// that is the key).
     pub fn from_env() -> Result<Self, ConfigError> {
         let mut raw = mcp_session::config::load::<RawConfig>()?;
-        raw.virustotal_api_key = text_var("VIRUSTOTAL_API_KEY")?;
-        raw.virustotal_base_url = text_var("VIRUSTOTAL_BASE_URL")?;
+        raw.virustotal_api_key = mcp_session::config::text("VIRUSTOTAL_API_KEY")?;
+        raw.virustotal_base_url = mcp_session::config::text("VIRUSTOTAL_BASE_URL")?;
         Self::from_raw(raw)
     }
 
@@ -265,15 +265,6 @@ impl Settings {
                 ),
             },
         })
-    }
-}
-
-/// A variable's text exactly as set (after `.env` was read), `None` if unset.
-fn text_var(name: &str) -> Result<Option<String>, ConfigError> {
-    match std::env::var(name) {
-        Ok(value) => Ok(Some(value)),
-        Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(std::env::VarError::NotUnicode(_)) => Err(var_error(name, "is not valid UTF-8")),
     }
 }
 
