@@ -74,6 +74,22 @@ pub fn load<T: DeserializeOwned>() -> Result<T, ConfigError> {
         })
 }
 
+/// A variable's text exactly as set (after `.env` was read), `None` when it
+/// is unset: for values that must not be parsed, such as passwords, keys and
+/// URLs ([`load`] would read `12345` as a number).
+///
+/// # Errors
+/// [`ConfigError`] naming the variable when its value is not valid UTF-8,
+/// or `.env` when that file exists but is malformed.
+pub fn text(name: &str) -> Result<Option<String>, ConfigError> {
+    load_dotenv()?;
+    match std::env::var(name) {
+        Ok(value) => Ok(Some(value)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError::var(name, "is not valid UTF-8")),
+    }
+}
+
 /// The deployment environment (`ENVIRONMENT`): `development` (default),
 /// `staging` or `production`. Production switches the default log format to
 /// JSON.

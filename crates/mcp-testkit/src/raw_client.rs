@@ -62,16 +62,17 @@ pub struct RawSession {
     next_id: u64,
 }
 
-/// The first JSON-RPC message of an SSE or JSON response body.
-fn first_message(body: &str) -> Option<Value> {
+/// The JSON-RPC messages of an SSE or JSON response body, in order.
+fn messages(body: &str) -> Vec<Value> {
     if let Ok(value) = serde_json::from_str::<Value>(body) {
-        return Some(value);
+        return vec![value];
     }
     body.lines()
         .filter_map(|line| line.strip_prefix("data:"))
         .map(str::trim)
         .filter(|data| !data.is_empty())
-        .find_map(|data| serde_json::from_str(data).ok())
+        .filter_map(|data| serde_json::from_str(data).ok())
+        .collect()
 }
 
 impl RawSession {
@@ -179,31 +180,21 @@ impl RawSession {
         send_expecting(self.post(&body), &[202, 200]).await
     }
 
-    /// Sends a request and returns its JSON-RPC `result`.
+    /// Sends a request and returns its JSON-RPC `result` (the response that
+    /// ends its answer, after any notifications sent on the request's stream).
     ///
     /// # Errors
-    /// A non-200 status, a transport error, or a JSON-RPC error.
+    /// A non-200 status, a transport error, an answer without a response,
+    /// or a JSON-RPC error.
     pub async fn request(&mut self, method: &str, params: Value) -> Result<Value, CallError> {
-        let id = self.next_id;
-        self.next_id += 1;
-        let response = self
-            .post(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
-            .send()
-            .await
-            .map_err(|error| CallError::Transport(error.to_string()))?;
-        let status = response.status().as_u16();
-        let body = response
-            .text()
-            .await
-            .map_err(|error| CallError::Transport(error.to_string()))?;
-        if status != 200 {
-            return Err(CallError::Status(status, body));
-        }
-        let message = first_message(&body)
-            .ok_or_else(|| CallError::Transport(format!("no message in {body:?}")))?;
-        match message.get("result") {
+        let messages = self.request_all(method, params).await?;
+        let response = messages
+            .into_iter()
+            .rfind(|message| message.get("result").is_some() || message.get("error").is_some())
+            .ok_or_else(|| CallError::Transport("no response in the answer".into()))?;
+        match response.get("result") {
             Some(result) => Ok(result.clone()),
-            None => Err(CallError::JsonRpc(message)),
+            None => Err(CallError::JsonRpc(response)),
         }
     }
 
@@ -234,16 +225,7 @@ impl RawSession {
         if status != 200 {
             return Err(CallError::Status(status, body));
         }
-        if let Ok(value) = serde_json::from_str::<Value>(&body) {
-            return Ok(vec![value]);
-        }
-        Ok(body
-            .lines()
-            .filter_map(|line| line.strip_prefix("data:"))
-            .map(str::trim)
-            .filter(|data| !data.is_empty())
-            .filter_map(|data| serde_json::from_str(data).ok())
-            .collect())
+        Ok(messages(&body))
     }
 
     /// Calls a tool and returns its result object.

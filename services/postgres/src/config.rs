@@ -93,15 +93,6 @@ struct RawConfig {
     pg_readonly_password: Option<String>,
 }
 
-/// A variable's text exactly as set (after `.env` was read), `None` if unset.
-fn text_var(name: &str) -> Result<Option<String>, ConfigError> {
-    match std::env::var(name) {
-        Ok(value) => Ok(Some(value)),
-        Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(std::env::VarError::NotUnicode(_)) => Err(var_error(name, "is not valid UTF-8")),
-    }
-}
-
 /// Limits applied to every tool call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -229,10 +220,10 @@ impl Settings {
     /// [`ConfigError`] naming the variable at fault.
     pub fn from_env() -> Result<Self, ConfigError> {
         let mut raw = mcp_session::config::load::<RawConfig>()?;
-        raw.database_url = text_var("DATABASE_URL")?;
-        raw.pg_sslrootcert = text_var("PG_SSLROOTCERT")?;
-        raw.pg_readonly_role = text_var("PG_READONLY_ROLE")?;
-        raw.pg_readonly_password = text_var("PG_READONLY_PASSWORD")?;
+        raw.database_url = mcp_session::config::text("DATABASE_URL")?;
+        raw.pg_sslrootcert = mcp_session::config::text("PG_SSLROOTCERT")?;
+        raw.pg_readonly_role = mcp_session::config::text("PG_READONLY_ROLE")?;
+        raw.pg_readonly_password = mcp_session::config::text("PG_READONLY_PASSWORD")?;
         Self::from_raw(raw)
     }
 
