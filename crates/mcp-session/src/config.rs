@@ -138,6 +138,8 @@ struct RawConfig {
     redis_pool_size: Option<usize>,
     redis_command_timeout_ms: Option<u64>,
     session_cache_seconds: Option<u64>,
+    event_buffer_bytes: Option<usize>,
+    event_retention_seconds: Option<u64>,
     /// A number or text, so that an empty value (a Kubernetes ConfigMap
     /// entry left blank) means no limit.
     max_sessions_per_user: Option<NumberOrText>,
@@ -175,6 +177,8 @@ enum NumberOrText {
 /// | `REDIS_COMMAND_TIMEOUT_MS` | [`redis_command_timeout`](Self::redis_command_timeout) | 1500 |
 /// | `SESSION_CACHE_SECONDS` | [`session_cache`](Self::session_cache) | 5 |
 /// | `MAX_SESSIONS_PER_USER` | [`max_sessions_per_user`](Self::max_sessions_per_user) | unset or empty: no limit |
+/// | `EVENT_BUFFER_BYTES` | [`event_buffer_bytes`](Self::event_buffer_bytes) | 67108864 (64 MiB) |
+/// | `EVENT_RETENTION_SECONDS` | [`event_retention`](Self::event_retention) | 300 |
 /// | `MCP_REQUEST_STATE_KEY`, `MCP_REQUEST_STATE_PREVIOUS_KEYS`, `MCP_REQUEST_STATE_TTL_SECONDS` | [`request_state`](Self::request_state) | no key: random per process without `REDIS_URL`, refused with it |
 /// | `JWT_*`, `API_KEYS`, `ADMIN_API_KEYS`, `ALLOW_ANONYMOUS`, `TRUSTED_PROXY_HOPS`, `OAUTH_*` | [`auth`](Self::auth) | open: no credentials, anonymous callers (see [`AuthConfig`]) |
 #[derive(Clone)]
@@ -232,6 +236,15 @@ pub struct Config {
     pub session_cache: Duration,
     /// Live sessions one user may hold; creating one more fails with `429`.
     pub max_sessions_per_user: Option<usize>,
+    /// With Redis: bytes of request response-stream events a replica keeps
+    /// in memory for `Last-Event-ID` resumption (an estimate of their heap)
+    /// before it moves running streams to Redis and drops finished ones,
+    /// oldest first; `0` writes every event to Redis. See `fleet::events`.
+    pub event_buffer_bytes: usize,
+    /// With Redis: how long a request's response stream stays resumable
+    /// after its last event, in a replica's memory (unless the buffer needs
+    /// the room) or in Redis.
+    pub event_retention: Duration,
     /// How callers authenticate (JWTs, API keys, anonymous access).
     pub auth: AuthConfig,
     /// The keys that seal MRTR `requestState` for every replica (see
@@ -261,6 +274,8 @@ impl fmt::Debug for Config {
             .field("redis_command_timeout", &self.redis_command_timeout)
             .field("session_cache", &self.session_cache)
             .field("max_sessions_per_user", &self.max_sessions_per_user)
+            .field("event_buffer_bytes", &self.event_buffer_bytes)
+            .field("event_retention", &self.event_retention)
             .field("auth", &self.auth)
             .field("request_state", &self.request_state)
             .finish()
@@ -422,11 +437,16 @@ impl Config {
             ),
             session_cache: Duration::from_secs(raw.session_cache_seconds.unwrap_or(5)),
             max_sessions_per_user: sessions_limit(raw.max_sessions_per_user)?,
+            event_buffer_bytes: raw.event_buffer_bytes.unwrap_or(DEFAULT_EVENT_BUFFER_BYTES),
+            event_retention: positive("EVENT_RETENTION_SECONDS", raw.event_retention_seconds, 300)?,
             auth: AuthConfig::from_raw(auth)?,
             request_state: RequestStateConfig::from_raw(request_state)?,
         })
     }
 }
+
+/// `EVENT_BUFFER_BYTES` when unset: 64 MiB.
+pub const DEFAULT_EVENT_BUFFER_BYTES: usize = 64 * 1024 * 1024;
 
 /// `MAX_SESSIONS_PER_USER`: unset or empty is no limit; else a whole number
 /// of at least 1.
@@ -483,6 +503,8 @@ mod tests {
         assert_eq!(config.shutdown_drain, Duration::ZERO);
         assert_eq!(config.shutdown_grace, Duration::from_secs(25));
         assert!(config.metrics_enabled);
+        assert_eq!(config.event_buffer_bytes, 64 * 1024 * 1024);
+        assert_eq!(config.event_retention, Duration::from_secs(300));
     }
 
     #[test]
@@ -521,12 +543,17 @@ mod tests {
                 allowed_hosts: Some(" , ".into()),
                 ..raw()
             },
+            RawConfig {
+                event_retention_seconds: Some(0),
+                ..raw()
+            },
         ];
         let names = [
             "SESSION_TTL_SECONDS",
             "REDIS_URL",
             "ALLOWED_ORIGINS",
             "ALLOWED_HOSTS",
+            "EVENT_RETENTION_SECONDS",
         ];
         for (case, name) in cases.into_iter().zip(names) {
             let message = Config::from_raw(case, RawAuth::default(), RawRequestState::default(), 1)

@@ -15,6 +15,10 @@
 //! | `mcp_store_errors_total` | counter | `op` | session store operations that failed (store unreachable or a value unreadable) |
 //! | `mcp_redis_round_trips_total` | counter | `op` | Redis round trips (one command or one pipeline) |
 //! | `mcp_session_cache_total` | counter | `result` | lookups of a session's record for a request: `hit` (served from this replica's cache, no Redis round trip) or `miss` (read from the store) |
+//! | `mcp_event_flushes_total` | counter | `reason` | request response streams written from this replica's memory to Redis (see [`EventFlush`]) |
+//! | `mcp_event_buffer_bytes` | gauge | | bytes of response-stream events held in memory (an estimate; at most `EVENT_BUFFER_BYTES`) |
+//! | `mcp_event_buffer_streams` | gauge | | response streams held in memory (markers of streams moved to Redis included) |
+//! | `mcp_stream_resumptions_total` | counter | `from` | request streams resumed here with `Last-Event-ID`: `memory` (held here) or `redis` |
 //! | `mcp_replica_info` | info | `service`, `version`, `replica` | always 1: names the replica behind the scrape target |
 //!
 //! Labels take a bounded set of values: `route` is the route template
@@ -203,10 +207,13 @@ pub enum RedisOp {
     Announce,
     /// `SPUBLISH` of an acknowledgement to the replica that announced.
     Ack,
+    /// `SPUBLISH` of a request to flush a response stream, to the replica
+    /// that produced it.
+    FlushRequest,
 }
 
 impl RedisOp {
-    const OTHERS: [Self; 7] = [
+    const OTHERS: [Self; 8] = [
         Self::Publish,
         Self::SPublish,
         Self::EventsWrite,
@@ -214,6 +221,7 @@ impl RedisOp {
         Self::StreamSession,
         Self::Announce,
         Self::Ack,
+        Self::FlushRequest,
     ];
 
     /// The label value.
@@ -227,6 +235,7 @@ impl RedisOp {
             Self::StreamSession => "stream_session",
             Self::Announce => "announce",
             Self::Ack => "ack",
+            Self::FlushRequest => "flush_request",
         }
     }
 
@@ -281,6 +290,52 @@ impl Delivery {
     }
 }
 
+/// Why a request's response stream was written from memory to Redis (the
+/// `reason` label of `mcp_event_flushes_total`; see
+/// [`fleet::events`](crate::fleet::events)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EventFlush {
+    /// Its HTTP response body was dropped before its end: the client left.
+    Disconnected,
+    /// Another replica asked for it, to resume it there.
+    Requested,
+    /// This replica handed its streams to the fleet at shutdown.
+    Shutdown,
+    /// The buffer was full while the stream was still running.
+    Budget,
+}
+
+impl EventFlush {
+    const ALL: [Self; 4] = [
+        Self::Disconnected,
+        Self::Requested,
+        Self::Shutdown,
+        Self::Budget,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Disconnected => "disconnected",
+            Self::Requested => "requested",
+            Self::Shutdown => "shutdown",
+            Self::Budget => "budget",
+        }
+    }
+}
+
+/// Where a resumed request stream was read (the `from` label of
+/// `mcp_stream_resumptions_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StreamResumption {
+    /// This replica's memory (it produced the stream).
+    Memory,
+    /// Redis (flushed there by the replica that produced it).
+    Redis,
+}
+
 /// The metrics of one server, registered in its own registry (so that
 /// servers sharing a process, as in tests, keep theirs apart).
 pub struct Metrics {
@@ -297,6 +352,23 @@ pub struct Metrics {
     round_trips: [Counter; StoreOp::ALL.len() + RedisOp::OTHERS.len()],
     /// `hit`, `miss`.
     session_cache: [Counter; 2],
+    event_flushes: [Counter; EventFlush::ALL.len()],
+    event_buffer_bytes: Gauge,
+    event_buffer_streams: Gauge,
+    /// `memory`, `redis`.
+    resumptions: [Counter; 2],
+}
+
+/// Labels of `mcp_event_flushes_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+/// Labels of `mcp_stream_resumptions_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FromLabels {
+    from: &'static str,
 }
 
 /// Labels of `mcp_session_cache_total`.
@@ -405,6 +477,30 @@ impl Metrics {
             "Lookups of a session's record for a request: hit (this replica's cache) or miss (the store)",
             cache_lookups.clone(),
         );
+        let flushes = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "mcp_event_flushes",
+            "Request response streams written from this replica's memory to Redis, by reason",
+            flushes.clone(),
+        );
+        let event_buffer_bytes = Gauge::default();
+        registry.register(
+            "mcp_event_buffer_bytes",
+            "Bytes of response-stream events held in this replica's memory (estimate)",
+            event_buffer_bytes.clone(),
+        );
+        let event_buffer_streams = Gauge::default();
+        registry.register(
+            "mcp_event_buffer_streams",
+            "Response streams held in this replica's memory",
+            event_buffer_streams.clone(),
+        );
+        let resumptions = Family::<FromLabels, Counter>::default();
+        registry.register(
+            "mcp_stream_resumptions",
+            "Request streams resumed here with Last-Event-ID, by where they were read",
+            resumptions.clone(),
+        );
         registry.register(
             "mcp_replica",
             "The service, version and replica behind this scrape target",
@@ -437,6 +533,16 @@ impl Metrics {
             round_trips: handles(&round_trips, trip_ops, |op| OpLabels { op }),
             session_cache: handles(&cache_lookups, ["hit", "miss"], |result| ResultLabels {
                 result,
+            }),
+            event_flushes: handles(
+                &flushes,
+                EventFlush::ALL.map(EventFlush::as_str),
+                |reason| ReasonLabels { reason },
+            ),
+            event_buffer_bytes,
+            event_buffer_streams,
+            resumptions: handles(&resumptions, ["memory", "redis"], |from| FromLabels {
+                from,
             }),
             requests,
             durations,
@@ -500,6 +606,23 @@ impl Metrics {
         self.session_cache[usize::from(!hit)].inc();
     }
 
+    /// Counts a response stream written from memory to Redis.
+    pub fn event_flush(&self, reason: EventFlush) {
+        self.event_flushes[reason as usize].inc();
+    }
+
+    /// Counts a request stream resumed here.
+    pub fn stream_resumed(&self, from: StreamResumption) {
+        self.resumptions[from as usize].inc();
+    }
+
+    /// Sets the event buffer's gauges, read at scrape time: `bytes` held
+    /// in `streams` streams.
+    pub fn set_event_buffer(&self, bytes: usize, streams: usize) {
+        self.event_buffer_bytes.set(bytes as i64);
+        self.event_buffer_streams.set(streams as i64);
+    }
+
     /// Sets the gauges, read at scrape time: `workers` rmcp workers
     /// (Streamable HTTP sessions), `sse_streams` open HTTP+SSE streams,
     /// `in_flight` requests.
@@ -527,6 +650,10 @@ pub(crate) async fn scrape(State(shared): State<Arc<Shared>>) -> Response {
         shared.locals.sse.len(),
         shared.lifecycle.in_flight(),
     );
+    if let Some(events) = &shared.events {
+        let (bytes, streams) = events.buffer_usage();
+        shared.metrics.set_event_buffer(bytes, streams);
+    }
     (
         [(header::CONTENT_TYPE, prometheus_text::CONTENT_TYPE)],
         shared.metrics.render(),
@@ -562,6 +689,9 @@ mod tests {
         metrics.redis_round_trip(RedisOp::Store(StoreOp::Access));
         metrics.redis_round_trip(RedisOp::StreamSession);
         metrics.fleet_delivery(Delivery::SessionClosed);
+        metrics.event_flush(EventFlush::Disconnected);
+        metrics.stream_resumed(StreamResumption::Redis);
+        metrics.set_event_buffer(4096, 2);
         metrics.set_gauges(3, 1, 0);
         let text = metrics.render();
         for line in [
@@ -573,6 +703,11 @@ mod tests {
             "mcp_redis_round_trips_total{op=\"stream_session\"} 1",
             "mcp_fleet_deliveries_total{kind=\"session_closed\"} 1",
             "mcp_sessions_live{transport=\"streamable_http\"} 3",
+            "mcp_event_flushes_total{reason=\"disconnected\"} 1",
+            "mcp_event_flushes_total{reason=\"budget\"} 0",
+            "mcp_stream_resumptions_total{from=\"redis\"} 1",
+            "mcp_event_buffer_bytes 4096",
+            "mcp_event_buffer_streams 2",
             "mcp_replica_info{service=\"calculator\",version=\"1.0\",replica=\"replica-1\"} 1",
         ] {
             assert!(text.contains(line), "{line} missing from\n{text}");

@@ -42,8 +42,8 @@ use crate::{
     auth::{self, Authenticator},
     config::Config,
     fleet::{
-        Announcer, FleetBus, FleetSessionManager, FleetStore, Locals, RedisEventStore,
-        SessionCache, refresh_interval,
+        Announcer, EventSettings, FleetBus, FleetEventStore, FleetSessionManager, FleetStore,
+        Locals, SessionCache, refresh_interval,
     },
     health::{self, ReadinessCheck},
     identity::Caller,
@@ -68,6 +68,8 @@ pub(crate) struct Shared {
     pub(crate) locals: Arc<Locals>,
     /// The Redis bus to the other replicas; `None` without Redis.
     pub(crate) bus: Option<Arc<FleetBus>>,
+    /// The SSE event store of the fleet; `None` without Redis.
+    pub(crate) events: Option<Arc<FleetEventStore>>,
     /// The shutdown sequence's state (see [`shutdown`](crate::shutdown)).
     pub(crate) lifecycle: Lifecycle,
     /// This server's Prometheus metrics.
@@ -220,15 +222,29 @@ impl<S: ServerHandler> McpServer<S> {
         session_config.keep_alive = Some(self.config.session_ttl.min(MAX_WORKER_IDLE));
         let mut workers = LocalSessionManager::default();
         workers.session_config = session_config;
+        let settings = EventSettings {
+            session_ttl: self.config.session_ttl,
+            retention: self.config.event_retention,
+            buffer_bytes: self.config.event_buffer_bytes,
+        };
         let events = redis
             .as_ref()
-            .map(|redis| RedisEventStore::new(redis.clone(), &self.name, self.config.session_ttl));
+            .zip(announcer.as_ref())
+            .map(|(redis, announcer)| {
+                FleetEventStore::new(
+                    redis.clone(),
+                    &self.name,
+                    settings,
+                    announcer.clone(),
+                    metrics.clone(),
+                )
+            });
         if let Some(events) = &events {
             workers = workers.with_event_store(events.clone());
         }
         let locals = Arc::new(Locals::new(workers, cache));
-        let bus = match redis.zip(announcer) {
-            Some((redis, announcer)) => Some(
+        let bus = match (redis, announcer, &events) {
+            (Some(redis), Some(announcer), Some(events)) => Some(
                 FleetBus::join(
                     redis,
                     &self.name,
@@ -236,16 +252,17 @@ impl<S: ServerHandler> McpServer<S> {
                     locals.clone(),
                     store.clone(),
                     announcer,
+                    events.clone(),
                     metrics.clone(),
                 )
                 .await,
             ),
-            None => None,
+            _ => None,
         };
         let lifecycle = Lifecycle::default();
         let manager = FleetSessionManager::new(
             locals.clone(),
-            bus.clone().zip(events),
+            bus.clone().zip(events.clone()),
             metrics.clone(),
             lifecycle.handing_off().clone(),
         );
@@ -255,6 +272,7 @@ impl<S: ServerHandler> McpServer<S> {
             store,
             locals,
             bus,
+            events,
             lifecycle,
             metrics,
             service_name: self.name,
@@ -504,6 +522,10 @@ async fn scale_in(shared: &Shared, signal: impl Future<Output = ()>) -> tokio::t
     );
     tokio::time::sleep(drain).await;
     lifecycle.hand_off();
+    // The response streams held here may be resumed elsewhere from now on.
+    if let Some(events) = &shared.events {
+        events.hand_off();
+    }
     tracing::info!(
         sse_streams = shared.locals.sse.len(),
         in_flight = lifecycle.in_flight(),
@@ -521,6 +543,9 @@ async fn scale_in(shared: &Shared, signal: impl Future<Output = ()>) -> tokio::t
     lifecycle.stop();
     if !lifecycle.finish_tasks(deadline).await {
         tracing::warn!("grace period over before every SSE session was cleaned up");
+    }
+    if let Some(events) = &shared.events {
+        events.drain(deadline).await;
     }
     deadline
 }

@@ -37,6 +37,10 @@ use crate::{
     store::StoreError,
 };
 
+fn encode(envelope: &Envelope) -> Result<String, StoreError> {
+    serde_json::to_string(envelope).map_err(|error| StoreError::Corrupt(error.to_string()))
+}
+
 /// Longest wait for the other replicas' acks of one announcement.
 pub const ACK_WAIT: Duration = Duration::from_millis(500);
 
@@ -49,6 +53,29 @@ pub struct AckRequest {
     pub token: u64,
 }
 
+/// The acks of one announcement or request so far.
+#[derive(Debug, Clone, Copy, Default)]
+struct Acks {
+    count: usize,
+    /// One said it held what was asked for.
+    held: bool,
+}
+
+/// The answer to [`Announcer::ask`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asked {
+    /// No replica listens on that channel (it is gone).
+    Gone,
+    /// The replica answered; `held`: it had what was asked for (and did it).
+    Answered {
+        /// What the ack said.
+        held: bool,
+    },
+    /// The replica did not answer within [`ACK_WAIT`] (or the request could
+    /// not be sent).
+    NoAnswer,
+}
+
 /// Publishes announcements and counts their acks.
 pub struct Announcer {
     redis: RedisConnection,
@@ -57,7 +84,7 @@ pub struct Announcer {
     replica_id: String,
     next_token: AtomicU64,
     /// Acks received so far, by token, for the announcements waiting.
-    waiting: Mutex<HashMap<u64, watch::Sender<usize>>>,
+    waiting: Mutex<HashMap<u64, watch::Sender<Acks>>>,
 }
 
 impl std::fmt::Debug for Announcer {
@@ -81,7 +108,7 @@ impl Announcer {
         }
     }
 
-    fn waiting(&self) -> std::sync::MutexGuard<'_, HashMap<u64, watch::Sender<usize>>> {
+    fn waiting(&self) -> std::sync::MutexGuard<'_, HashMap<u64, watch::Sender<Acks>>> {
         self.waiting
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -107,7 +134,7 @@ impl Announcer {
         envelope: &Envelope,
         ack: &AckRequest,
     ) -> Result<usize, StoreError> {
-        let (sender, mut acks) = watch::channel(0usize);
+        let (sender, mut acks) = watch::channel(Acks::default());
         self.waiting().insert(ack.token, sender);
         let published = self.publish(envelope).await;
         let acked = match published {
@@ -115,10 +142,11 @@ impl Announcer {
                 // This replica hears its own announcement and does not ack.
                 let others = usize::try_from(receivers).unwrap_or(0).saturating_sub(1);
                 let in_time = matches!(
-                    tokio::time::timeout(ACK_WAIT, acks.wait_for(|acked| *acked >= others)).await,
+                    tokio::time::timeout(ACK_WAIT, acks.wait_for(|acked| acked.count >= others))
+                        .await,
                     Ok(Ok(_))
                 );
-                let acked = *acks.borrow();
+                let acked = acks.borrow().count;
                 if !in_time {
                     tracing::info!(
                         acked,
@@ -134,9 +162,45 @@ impl Announcer {
         acked
     }
 
+    /// Sends `envelope` (made with `ack`, from [`request`](Self::request))
+    /// to the one replica listening on sharded channel `channel` and waits
+    /// for its ack, at most [`ACK_WAIT`].
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when Redis cannot be reached.
+    pub async fn ask(
+        &self,
+        channel: &str,
+        envelope: &Envelope,
+        ack: &AckRequest,
+    ) -> Result<Asked, StoreError> {
+        let text = encode(envelope)?;
+        let (sender, mut acks) = watch::channel(Acks::default());
+        self.waiting().insert(ack.token, sender);
+        self.redis.round_trip(RedisOp::FlushRequest);
+        let sent: Result<i64, _> = self
+            .redis
+            .pool()
+            .next()
+            .spublish(channel, text)
+            .await
+            .map_err(unavailable);
+        let asked = match sent {
+            Ok(0) => Ok(Asked::Gone),
+            Ok(_) => Ok(
+                match tokio::time::timeout(ACK_WAIT, acks.wait_for(|acked| acked.count > 0)).await {
+                    Ok(Ok(acked)) => Asked::Answered { held: acked.held },
+                    _ => Asked::NoAnswer,
+                },
+            ),
+            Err(error) => Err(error),
+        };
+        self.waiting().remove(&ack.token);
+        asked
+    }
+
     async fn publish(&self, envelope: &Envelope) -> Result<i64, StoreError> {
-        let text = serde_json::to_string(envelope)
-            .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+        let text = encode(envelope)?;
         self.redis.round_trip(RedisOp::Announce);
         self.redis
             .pool()
@@ -147,10 +211,13 @@ impl Announcer {
     }
 
     /// Counts an ack of announcement `token` (received on this replica's
-    /// channel).
-    pub fn acked(&self, token: u64) {
+    /// channel); `held` as the ack says.
+    pub fn acked(&self, token: u64, held: bool) {
         if let Some(sender) = self.waiting().get(&token) {
-            sender.send_modify(|acked| *acked += 1);
+            sender.send_modify(|acked| {
+                acked.count += 1;
+                acked.held |= held;
+            });
         }
     }
 
@@ -158,10 +225,19 @@ impl Announcer {
     /// it asked for is done here. Best effort: an ack that cannot be sent
     /// only makes the announcer wait its [`ACK_WAIT`].
     pub async fn acknowledge(&self, ack: &AckRequest) {
+        self.answer(ack, false).await;
+    }
+
+    /// Acknowledges a request of another replica ([`ask`](Self::ask));
+    /// `held`: this replica had what it asked for, and did it.
+    pub async fn answer(&self, ack: &AckRequest, held: bool) {
         if ack.replica == self.replica_id {
             return;
         }
-        let envelope = Envelope::Ack { token: ack.token };
+        let envelope = Envelope::Ack {
+            token: ack.token,
+            held,
+        };
         let Ok(text) = serde_json::to_string(&envelope) else {
             return;
         };

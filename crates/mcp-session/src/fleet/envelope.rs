@@ -29,11 +29,30 @@ pub enum Envelope {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         ack: Option<AckRequest>,
     },
-    /// A replica did what an announcement asked. Sent on the announcer's
-    /// replica channel.
+    /// A replica did what an announcement or a request asked. Sent on the
+    /// asking replica's channel.
     Ack {
         /// The announcement's [`AckRequest::token`].
         token: u64,
+        /// For a [`FlushStream`](Self::FlushStream): the stream was held
+        /// here and is now in Redis.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        held: bool,
+    },
+    /// Asks the replica that produced a request's response stream to write
+    /// it to Redis, for a `Last-Event-ID` resumption on the sender. Sent on
+    /// the producer's flush channel (`mcp_stream_flush:<service>:<nonce>`,
+    /// see [`events`](super::events)); acknowledged once written, `held`
+    /// telling whether there was anything to write.
+    FlushStream {
+        /// rmcp's stream id (a UUID).
+        stream_id: String,
+        /// The session the resumption is made in (`None`: a request
+        /// without a session): the stream is flushed only if it owns it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session_id: Option<String>,
+        /// Where to acknowledge.
+        ack: AckRequest,
     },
     /// A client message for a session whose handler runs elsewhere:
     /// - on a replica channel: an HTTP+SSE `POST /messages` that reached a

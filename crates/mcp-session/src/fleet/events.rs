@@ -1,42 +1,57 @@
-//! Resumable SSE streams on Redis Streams: rmcp's `EventStore`, shared by all
-//! replicas (MCP 2025-06-18, Transports §Resumability and Redelivery).
+//! Resumable SSE streams across replicas: rmcp's `EventStore` for a fleet
+//! (MCP 2025-06-18, Transports §Resumability and Redelivery).
 //!
-//! Each SSE stream's events are appended to the Redis Stream
-//! `mcp_stream_events:<stream_id>` (trimmed to about [`MAX_EVENTS`] entries;
-//! a session's standalone stream expires with the session's TTL, a request's
-//! response stream [`REQUEST_STREAM_TTL`] after its last event), with our own globally unique event id in
-//! field `e` and the message in field `d`. Event ids are
-//! `<stream_id>#<replica nonce>-<sequence>`, so a `Last-Event-ID` names the
-//! stream to replay from, whichever replica wrote it.
+//! Every SSE event gets our own globally unique id,
+//! `<stream_id>#<nonce>-<sequence>`: a `Last-Event-ID` names the stream to
+//! replay from and, by the nonce (random per process), the replica that
+//! produced it. Where the events are kept depends on the stream:
 //!
-//! A request stream's priming event is not stored: it carries no message,
-//! and a replay after it is the whole stream.
+//! - **A session's standalone stream** (`GET /mcp`, stream id
+//!   `<session_id>:common`: server notifications, rare) is written to the
+//!   Redis Stream `mcp_stream_events:<stream_id>` and published on the
+//!   fleet channel, so the replica holding the client's GET connection
+//!   sends it at once and any replica can replay it.
+//! - **A request's response stream** (a `POST /mcp` answered as SSE, stream
+//!   id a UUID) stays in this replica's memory ([`EventBuffer`]) and is
+//!   written to Redis only when it may be needed elsewhere: when its HTTP
+//!   response body is dropped before its end (the client left), when
+//!   another replica asks for it, when this replica hands off at shutdown,
+//!   or when the buffer is full while it is still running. From then on
+//!   its later events are written through as they come.
 //!
-//! Writes are batched: [`RedisEventStore::store_event`] assigns the id and
-//! queues the event; one writer task sends whatever has queued as one
-//! pipeline (one round trip for many events under load). Events of standalone
-//! streams (`<session_id>:common`) are also published on the fleet channel in
-//! the same pipeline, so the replica holding the client's GET connection
-//! sends them at once.
+//! **Resuming a request's stream** ([`FleetEventStore::resume`]): the
+//! replica holding it in memory replays it from there. Any other replica
+//! asks the producing replica, on its flush channel
+//! `mcp_stream_flush:<service>:<nonce>` (`SPUBLISH`, one receiver or none),
+//! to flush the stream ([`Envelope::FlushStream`]); the holder writes it to
+//! Redis and acknowledges ([`announce`](super::announce)); then the stream
+//! is read from Redis, for at most [`FLUSH_WAIT`] of waiting. When nobody
+//! listens on that channel (the producer is gone) the stream is read from
+//! Redis at once: what the producer had not flushed before it died is lost
+//! (the tool call was in flight on a dying replica).
 //!
-//! A request's response stream is bound to its session
-//! (`mcp_stream_session:<stream_id>`, written in the same batches), so that a
-//! `Last-Event-ID` resumes only within the session that received it: another
-//! session, or a request without one (the stateless path), replays nothing.
+//! **Isolation.** A request's stream is owned by the session whose request
+//! it answers, or by nobody for a request without a session. The owner is
+//! checked wherever the stream is read: in memory ([`Owner::admits`]), by
+//! the holder before it flushes anything (a `Last-Event-ID` of another
+//! session writes nothing), and in Redis through the binding
+//! `mcp_stream_session:<stream_id>`, written before the events. A
+//! `Last-Event-ID` of another session, or of a stream with a session on the
+//! stateless path, replays nothing.
+//!
+//! A request stream's priming event (an id and a retry hint, no message) is
+//! not stored: resuming after it replays the whole stream.
 
 use std::{
     collections::HashMap,
     sync::{
-        Arc,
+        Arc, Weak,
         atomic::{AtomicU64, Ordering},
     },
     time::Duration,
 };
 
-use fred::{
-    prelude::*,
-    types::{Expiration, streams::XCap},
-};
+use fred::prelude::*;
 use rmcp::{
     model::ServerJsonRpcMessage,
     transport::streamable_http_server::session::{
@@ -44,26 +59,39 @@ use rmcp::{
     },
 };
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
 
-use super::Envelope;
-use crate::{metrics::RedisOp, redis::RedisConnection};
+use super::{
+    Announcer, Envelope,
+    announce::Asked,
+    buffer::{Appended, Buffered, EventBuffer, Held, Owner},
+    resume::{self, BoxedEvents},
+    writer::{Ttls, Write, Writer},
+};
+use crate::{
+    metrics::{Metrics, RedisOp, StreamResumption},
+    redis::RedisConnection,
+};
 
-/// Events kept per stream (approximately: Redis trims in whole nodes).
-pub const MAX_EVENTS: u64 = 1000;
+pub use super::writer::MAX_EVENTS;
 
-/// Events queued for the writer before `store_event` waits.
-const QUEUE: usize = 10_000;
+/// Longest time the holder of a stream takes to write it to Redis for a
+/// resumption elsewhere before it answers anyway: as long as the asking
+/// replica waits for the answer.
+pub const FLUSH_WAIT: Duration = super::announce::ACK_WAIT;
 
-/// Events written per pipeline at most.
-const BATCH: usize = 512;
-
-/// Scheduler turns the writer gives running requests to add to a batch.
-const GATHER_TURNS: usize = 4;
-
-/// How long a request's response stream stays replayable after its last
-/// event (a standalone stream lives as long as its session).
-pub const REQUEST_STREAM_TTL: Duration = Duration::from_secs(300);
+/// How request response streams are kept (`EVENT_BUFFER_BYTES`,
+/// `EVENT_RETENTION_SECONDS`).
+#[derive(Debug, Clone, Copy)]
+pub struct EventSettings {
+    /// The session TTL: a standalone stream's key lives as long.
+    pub session_ttl: Duration,
+    /// How long a request's response stream stays resumable after its last
+    /// event, in memory or in Redis.
+    pub retention: Duration,
+    /// Bytes of events this replica keeps in memory at most; 0 writes every
+    /// event to Redis.
+    pub buffer_bytes: usize,
+}
 
 /// The Redis key of a stream's events.
 pub fn stream_key(stream_id: &str) -> String {
@@ -78,6 +106,12 @@ pub fn stream_session_key(stream_id: &str) -> String {
 /// The stream an event id belongs to.
 pub fn stream_of(event_id: &str) -> Option<&str> {
     event_id.rsplit_once('#').map(|(stream, _)| stream)
+}
+
+/// The nonce of the replica process that produced an event id.
+pub fn producer_of(event_id: &str) -> Option<&str> {
+    let (_, tail) = event_id.rsplit_once('#')?;
+    tail.split_once('-').map(|(nonce, _)| nonce)
 }
 
 /// Whether `stream_id` is a session's standalone (GET) stream.
@@ -99,50 +133,103 @@ pub(crate) fn sse_message(
     event
 }
 
-#[derive(Serialize, Deserialize)]
+/// A stored event as read back (field `d` of a Redis Stream entry, or a
+/// buffered event's payload).
+#[derive(Deserialize)]
 struct StoredEvent {
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     message: Option<ServerJsonRpcMessage>,
+    #[serde(default)]
+    retry_ms: Option<u64>,
+}
+
+/// A stored event as written: the same JSON, borrowing the message.
+#[derive(Serialize)]
+struct StoredEventRef<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'a ServerJsonRpcMessage>,
     #[serde(skip_serializing_if = "Option::is_none")]
     retry_ms: Option<u64>,
 }
 
-struct Queued {
-    stream_id: String,
-    event_id: String,
-    payload: String,
-    publish: Option<String>,
-    /// Set on a binding of the stream to this session (no event is written).
-    session: Option<String>,
+/// The SSE event of a stored event, `None` when its JSON is unreadable.
+pub(crate) fn decode(event_id: String, payload: &str) -> Option<ServerSseMessage> {
+    let stored: StoredEvent = serde_json::from_str(payload).ok()?;
+    Some(sse_message(
+        event_id,
+        stored.message,
+        stored.retry_ms.map(Duration::from_millis),
+    ))
 }
 
-/// rmcp's [`EventStore`] on Redis Streams, with batched writes.
-pub struct RedisEventStore {
+fn is_final(message: &ServerJsonRpcMessage) -> bool {
+    matches!(
+        message,
+        ServerJsonRpcMessage::Response(_) | ServerJsonRpcMessage::Error(_)
+    )
+}
+
+/// rmcp's [`EventStore`] for a fleet: request streams in memory, flushed to
+/// Redis on demand; standalone streams in Redis (see the module docs).
+pub struct FleetEventStore {
+    /// This store, for the resumptions rmcp asks for by reference.
+    me: Weak<Self>,
     redis: RedisConnection,
-    queue: mpsc::Sender<Queued>,
+    writer: Writer,
+    buffer: Arc<EventBuffer>,
+    announcer: Arc<Announcer>,
     nonce: String,
+    flush_prefix: String,
     sequence: AtomicU64,
     fleet_channel: String,
+    metrics: Arc<Metrics>,
 }
 
-impl RedisEventStore {
-    /// An event store on `redis` for the fleet of `service`; stream keys
-    /// expire `ttl` after their last event.
-    pub fn new(redis: RedisConnection, service: &str, ttl: Duration) -> Arc<Self> {
-        let (queue, receiver) = mpsc::channel(QUEUE);
+impl std::fmt::Debug for FleetEventStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FleetEventStore")
+            .field("nonce", &self.nonce)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FleetEventStore {
+    /// The event store of one replica of `service` on `redis`, asking other
+    /// replicas for their streams through `announcer`. Must be called
+    /// within a Tokio runtime (it starts the writer and the buffer's sweep).
+    pub fn new(
+        redis: RedisConnection,
+        service: &str,
+        settings: EventSettings,
+        announcer: Arc<Announcer>,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
         let fleet_channel = format!("mcp_fleet:{service}");
-        tokio::spawn(write_batches(
+        let writer = Writer::spawn(
             redis.clone(),
-            receiver,
             fleet_channel.clone(),
-            ttl.as_secs().max(1) as i64,
-        ));
-        Arc::new(Self {
+            Ttls {
+                session: settings.session_ttl,
+                retention: settings.retention,
+            },
+        );
+        let buffer = EventBuffer::start(
+            settings.buffer_bytes,
+            settings.retention,
+            writer.clone(),
+            metrics.clone(),
+        );
+        Arc::new_cyclic(|me| Self {
+            me: me.clone(),
             redis,
-            queue,
+            writer,
+            buffer,
+            announcer,
             nonce: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
+            flush_prefix: format!("mcp_stream_flush:{service}:"),
             sequence: AtomicU64::new(0),
             fleet_channel,
+            metrics,
         })
     }
 
@@ -151,8 +238,23 @@ impl RedisEventStore {
         &self.fleet_channel
     }
 
-    /// The events of `stream_id` stored after `after` (all of them when
-    /// `after` is `None` or no longer stored), in order.
+    /// The channel this replica takes flush requests on (`SSUBSCRIBE`d by
+    /// the fleet bus).
+    pub fn flush_channel(&self) -> String {
+        format!("{}{}", self.flush_prefix, self.nonce)
+    }
+
+    pub(crate) fn buffer(&self) -> &Arc<EventBuffer> {
+        &self.buffer
+    }
+
+    /// Bytes of events buffered here, and streams held.
+    pub fn buffer_usage(&self) -> (usize, usize) {
+        self.buffer.usage()
+    }
+
+    /// The events of `stream_id` stored in Redis after `after` (all of them
+    /// when `after` is `None` or no longer stored), in order.
     ///
     /// # Errors
     /// Redis being unreachable.
@@ -178,34 +280,56 @@ impl RedisEventStore {
         Ok(entries
             .into_iter()
             .skip(start)
-            .filter_map(|(_, mut fields)| {
-                let event_id = fields.remove("e")?;
-                let stored: StoredEvent = serde_json::from_str(fields.get("d")?).ok()?;
-                Some(sse_message(
-                    event_id,
-                    stored.message,
-                    stored.retry_ms.map(Duration::from_millis),
-                ))
-            })
+            .filter_map(|(_, mut fields)| decode(fields.remove("e")?, fields.get("d")?))
             .collect())
     }
 
-    /// Binds request stream `stream_id` to `session_id` (written with the
-    /// next batch of events; lost, and the stream not resumable, only if the
-    /// writer's queue is full).
-    pub fn bind_stream(&self, stream_id: &str, session_id: &str) {
-        let binding = Queued {
-            stream_id: stream_id.to_owned(),
-            event_id: String::new(),
-            payload: String::new(),
-            publish: None,
-            session: Some(session_id.to_owned()),
+    /// Sets who may resume request stream `stream_id` (from its response's
+    /// first event id, before the client sees it); a stream's owner is set
+    /// once.
+    pub(crate) fn bind(&self, stream_id: &str, owner: Owner) {
+        self.buffer.bind(stream_id, owner);
+    }
+
+    /// The response body of request stream `stream_id` was dropped before
+    /// its end: its events go to Redis, now and from now on.
+    pub(crate) fn disconnected(&self, stream_id: &str) {
+        self.buffer.disconnected(stream_id);
+    }
+
+    /// A flush request from another replica: writes `stream_id` to Redis if
+    /// this replica holds it for `session` (`None`: without a session), and
+    /// returns whether it did, once written (at most [`FLUSH_WAIT`]).
+    pub(crate) async fn flush_for(&self, stream_id: &str, session: Option<&str>) -> bool {
+        let Some(written) = self.buffer.flush_for(stream_id, session) else {
+            return false;
         };
-        if self.queue.try_send(binding).is_err() {
-            tracing::warn!(
-                session_id,
-                "event writer busy: a response stream will not be resumable"
-            );
+        if tokio::time::timeout(FLUSH_WAIT, written).await.is_err() {
+            tracing::info!("a flushed response stream is still on its way to Redis");
+        }
+        true
+    }
+
+    /// The shutdown hand-off: flushes every stream that may be resumed to
+    /// Redis and writes every later event through (see
+    /// [`drain`](Self::drain)).
+    pub(crate) fn hand_off(&self) {
+        let (bytes, streams) = self.buffer.usage();
+        drop(self.buffer.hand_off());
+        tracing::info!(
+            streams,
+            bytes,
+            "response streams held here go to Redis, for resumption on other replicas"
+        );
+    }
+
+    /// Waits until every event queued for Redis is written, or `deadline`.
+    pub(crate) async fn drain(&self, deadline: tokio::time::Instant) {
+        if tokio::time::timeout_at(deadline, self.buffer.written())
+            .await
+            .is_err()
+        {
+            tracing::warn!("grace period over before every SSE event was written to Redis");
         }
     }
 
@@ -219,9 +343,9 @@ impl RedisEventStore {
             .flatten()
     }
 
-    /// The session request stream `stream_id` is bound to, waiting up to
-    /// 500 ms for a binding still on its way to Redis.
-    pub async fn stream_session(&self, stream_id: &str) -> Option<String> {
+    /// The session request stream `stream_id` is bound to in Redis, waiting
+    /// up to 500 ms for a binding still on its way there.
+    async fn stream_session(&self, stream_id: &str) -> Option<String> {
         for _ in 0..10 {
             if let Some(session) = self.bound_session(stream_id).await {
                 return Some(session);
@@ -231,8 +355,8 @@ impl RedisEventStore {
         None
     }
 
-    /// Whether the stream holds the event `event_id` yet (writes are batched,
-    /// so an id handed to a client may reach Redis a moment later).
+    /// Whether the Redis stream holds the event `event_id` yet (writes are
+    /// batched, so an id handed to a client may reach Redis a moment later).
     pub async fn contains(&self, stream_id: &str, event_id: &str) -> bool {
         self.redis.round_trip(RedisOp::EventsRead);
         let entries: Result<Vec<(String, HashMap<String, String>)>, _> = self
@@ -246,10 +370,118 @@ impl RedisEventStore {
                 .any(|(_, fields)| fields.get("e").map(String::as_str) == Some(event_id))
         })
     }
+
+    /// Asks the replica that produced `stream_id` (by its `nonce`) to flush
+    /// it to Redis for a resumption within `session`.
+    async fn ask_producer(&self, nonce: &str, stream_id: &str, session: Option<&str>) -> Asked {
+        let ack = self.announcer.request();
+        let envelope = Envelope::FlushStream {
+            stream_id: stream_id.to_owned(),
+            session_id: session.map(str::to_owned),
+            ack: ack.clone(),
+        };
+        let channel = format!("{}{nonce}", self.flush_prefix);
+        match self.announcer.ask(&channel, &envelope, &ack).await {
+            Ok(asked) => asked,
+            Err(error) => {
+                tracing::warn!(%error, "could not ask for a response stream held elsewhere");
+                Asked::NoAnswer
+            }
+        }
+    }
+
+    /// Resumes the request stream of `last_event_id` after it, within
+    /// `session` (`None`: a request without one, the stateless path):
+    /// from memory when this replica holds it, else from Redis once its
+    /// producer has flushed it. Within a session the stream follows new
+    /// events until its response (at most 5 minutes); without one it is
+    /// what is stored now (the client polls again).
+    ///
+    /// # Errors
+    /// The `Last-Event-ID` is malformed, or names a stream `session` does
+    /// not own (another session's, or one with a session on the stateless
+    /// path): nothing is replayed.
+    pub(crate) async fn resume(
+        self: &Arc<Self>,
+        last_event_id: &str,
+        session: Option<&str>,
+    ) -> Result<BoxedEvents, EventStoreError> {
+        let refused = || -> EventStoreError {
+            "Last-Event-ID of a stream this request may not resume".into()
+        };
+        let stream_id = stream_of(last_event_id).ok_or("malformed Last-Event-ID")?;
+        if is_standalone(stream_id) {
+            return Err(refused());
+        }
+        let follow = session.is_some();
+        let (stream_id, after) = (stream_id.to_owned(), last_event_id.to_owned());
+        match self.buffer.holding(&stream_id) {
+            Some(Held { owner, .. }) if !owner.admits(session) => return Err(refused()),
+            Some(Held {
+                in_memory: true, ..
+            }) => {
+                self.metrics.stream_resumed(StreamResumption::Memory);
+                return Ok(resume::from_buffer(self.clone(), stream_id, after, follow));
+            }
+            Some(Held {
+                in_memory: false, ..
+            }) => {
+                self.metrics.stream_resumed(StreamResumption::Redis);
+                return Ok(resume::from_redis(self.clone(), stream_id, after, follow));
+            }
+            None => {}
+        }
+        let asked = match producer_of(last_event_id) {
+            Some(nonce) if nonce != self.nonce => {
+                self.ask_producer(nonce, &stream_id, session).await
+            }
+            // Ours, and no longer here: in Redis if it was ever flushed.
+            _ => Asked::Gone,
+        };
+        let bound = match asked {
+            Asked::NoAnswer => self.stream_session(&stream_id).await,
+            _ => self.bound_session(&stream_id).await,
+        };
+        if bound.as_deref() != session {
+            return Err(refused());
+        }
+        self.metrics.stream_resumed(StreamResumption::Redis);
+        Ok(resume::from_redis(self.clone(), stream_id, after, follow))
+    }
+
+    /// Stores one event of a standalone stream: written to Redis and
+    /// published on the fleet channel.
+    async fn store_standalone(
+        &self,
+        stream_id: &str,
+        event_id: &str,
+        event: &ServerSseMessage,
+    ) -> Result<(), EventStoreError> {
+        let retry_ms = event.retry.map(|retry| retry.as_millis() as u64);
+        let payload = serde_json::to_string(&StoredEventRef {
+            message: event.message.as_deref(),
+            retry_ms,
+        })?;
+        let publish = serde_json::to_string(&Envelope::StreamEvent {
+            stream_id: stream_id.to_owned(),
+            event_id: event_id.to_owned(),
+            message: event.message.as_deref().cloned(),
+            retry_ms,
+        })?;
+        let place = self.writer.place().await;
+        self.writer.send(Write::Event {
+            stream_id: stream_id.into(),
+            event_id: event_id.to_owned(),
+            payload,
+            publish: Some(publish),
+            place,
+        });
+        Ok(())
+    }
 }
 
 #[async_trait::async_trait]
-impl EventStore for RedisEventStore {
+impl EventStore for FleetEventStore {
     async fn store_event(
         &self,
         stream_id: &str,
@@ -257,145 +489,49 @@ impl EventStore for RedisEventStore {
     ) -> Result<EventId, EventStoreError> {
         let sequence = self.sequence.fetch_add(1, Ordering::Relaxed);
         let event_id = format!("{stream_id}#{}-{sequence}", self.nonce);
-        if event.message.is_none() && !is_standalone(stream_id) {
-            // A request stream's priming event (an id and a retry hint, no
-            // message) opens the stream: resuming after it replays the whole
-            // stream, which is what an id not found in the stream replays
-            // too, so it is not written (one XADD and one EXPIRE less per
-            // tool call). The stream's binding to its session is written
-            // when rmcp sends it (`bind_stream`).
+        if is_standalone(stream_id) {
+            self.store_standalone(stream_id, &event_id, event).await?;
             return Ok(event_id);
         }
-        let stored = StoredEvent {
-            message: event.message.as_deref().cloned(),
+        let Some(message) = event.message.as_deref() else {
+            // A request stream's priming event (an id and a retry hint, no
+            // message) opens the stream: resuming after it replays the
+            // whole stream, which is what an id not found in the stream
+            // replays too, so it is not stored.
+            self.buffer.open(stream_id);
+            return Ok(event_id);
+        };
+        let payload = serde_json::to_string(&StoredEventRef {
+            message: Some(message),
             retry_ms: event.retry.map(|retry| retry.as_millis() as u64),
+        })?;
+        let buffered = Buffered {
+            event_id: event_id.clone(),
+            payload,
         };
-        let payload = serde_json::to_string(&stored)?;
-        let publish = if is_standalone(stream_id) {
-            Some(serde_json::to_string(&Envelope::StreamEvent {
-                stream_id: stream_id.to_owned(),
-                event_id: event_id.clone(),
-                message: stored.message,
-                retry_ms: stored.retry_ms,
-            })?)
-        } else {
-            None
-        };
-        self.queue
-            .send(Queued {
-                stream_id: stream_id.to_owned(),
-                event_id: event_id.clone(),
-                payload,
-                publish,
-                session: None,
-            })
-            .await
-            .map_err(|_| "event writer stopped")?;
+        let finished = is_final(message);
+        if let Appended::NeedsPlace(buffered) =
+            self.buffer.append(stream_id, buffered, finished, None)
+        {
+            // Written through to Redis: wait for a place in the queue.
+            let place = self.writer.place().await.ok_or("event writer stopped")?;
+            self.buffer
+                .append(stream_id, buffered, finished, Some(place));
+        }
         Ok(event_id)
     }
 
-    /// The stateless path (a `GET` without `Mcp-Session-Id`): streams of
-    /// sessions are not replayed there, only through their session.
+    /// The stateless path (a `GET` with `Last-Event-ID` and no
+    /// `Mcp-Session-Id`): only streams of requests without a session are
+    /// replayed there; a session's streams only through their session.
     async fn replay_events_after(
         &self,
         last_event_id: &str,
     ) -> Result<EventStream, EventStoreError> {
-        let stream_id = stream_of(last_event_id).ok_or("malformed Last-Event-ID")?;
-        if is_standalone(stream_id) || self.bound_session(stream_id).await.is_some() {
-            return Err(
-                "Last-Event-ID of a session's stream: resume with its Mcp-Session-Id".into(),
-            );
-        }
-        let events = self.events_after(stream_id, Some(last_event_id)).await?;
-        Ok(Box::pin(futures::stream::iter(events)))
-    }
-}
-
-/// Writes queued events, one pipeline per batch, until the store is dropped.
-async fn write_batches(
-    redis: RedisConnection,
-    mut queue: mpsc::Receiver<Queued>,
-    fleet_channel: String,
-    ttl_seconds: i64,
-) {
-    let mut batch = Vec::with_capacity(BATCH);
-    while queue.recv_many(&mut batch, BATCH).await > 0 {
-        // Under load, requests that are already running queue their events
-        // within a moment: let them (one turn of the scheduler, no timer, so
-        // an idle replica writes at once), for fewer and fuller pipelines.
-        for _ in 0..GATHER_TURNS {
-            if batch.len() >= BATCH {
-                break;
-            }
-            tokio::task::yield_now().await;
-            if queue.is_empty() {
-                break;
-            }
-            let room = BATCH - batch.len();
-            queue.recv_many(&mut batch, room).await;
-        }
-        let pipeline = redis.pool().next().pipeline();
-        let mut queued = Ok(());
-        for event in &batch {
-            let key = stream_key(&event.stream_id);
-            let cap = XCap::try_from(("MAXLEN", "~", MAX_EVENTS as i64));
-            queued = async {
-                if let Some(session) = &event.session {
-                    let _: () = pipeline
-                        .set(
-                            stream_session_key(&event.stream_id),
-                            session.as_str(),
-                            Some(Expiration::EX(ttl_seconds)),
-                            None,
-                            false,
-                        )
-                        .await?;
-                    return Ok(());
-                }
-                let _: () = pipeline
-                    .xadd(
-                        &key,
-                        false,
-                        cap?,
-                        "*",
-                        vec![
-                            ("e", event.event_id.as_str()),
-                            ("d", event.payload.as_str()),
-                        ],
-                    )
-                    .await?;
-                let ttl = if is_standalone(&event.stream_id) {
-                    ttl_seconds
-                } else {
-                    ttl_seconds.min(REQUEST_STREAM_TTL.as_secs() as i64)
-                };
-                let _: () = pipeline.expire(&key, ttl, None).await?;
-                if let Some(envelope) = &event.publish {
-                    let _: () = pipeline
-                        .publish(fleet_channel.as_str(), envelope.as_str())
-                        .await?;
-                }
-                Ok::<(), fred::error::Error>(())
-            }
-            .await;
-            if queued.is_err() {
-                break;
-            }
-        }
-        let written = match queued {
-            Ok(()) => {
-                redis.round_trip(RedisOp::EventsWrite);
-                pipeline.all::<Vec<Value>>().await.map(|_| ())
-            }
-            Err(error) => Err(error),
-        };
-        if let Err(error) = written {
-            tracing::warn!(
-                events = batch.len(),
-                error = %error.details(),
-                "could not store SSE events for replay"
-            );
-        }
-        batch.clear();
+        let store = self
+            .me
+            .upgrade()
+            .ok_or("the event store is shutting down")?;
+        store.resume(last_event_id, None).await
     }
 }

@@ -8,15 +8,18 @@
 //! | channel | kind | carries |
 //! |---|---|---|
 //! | `mcp_fleet:<service>` | `PUBLISH` | session deletions, server events of standalone streams, client responses and notifications for handlers running elsewhere |
-//! | `mcp_replica:<service>:<replica_id>` | `SPUBLISH` (sharded) | HTTP+SSE messages for the stream this replica holds |
+//! | `mcp_replica:<service>:<replica_id>` | `SPUBLISH` (sharded) | HTTP+SSE messages for the stream this replica holds; acks |
+//! | `mcp_stream_flush:<service>:<nonce>` | `SPUBLISH` (sharded) | requests to flush a response stream this replica produced to Redis, for a resumption elsewhere |
 //!
 //! Sending to a replica channel reports how many subscribers received the
 //! message: zero means the replica holding the stream is gone, and the POST
 //! gets `404` so that the client reconnects.
 //!
-//! Every replica also stores the events of SSE streams in Redis Streams
-//! ([`RedisEventStore`]), so a client that reconnects with `Last-Event-ID` to
-//! any replica gets what it missed.
+//! Every replica keeps the events of the SSE streams it sends
+//! ([`FleetEventStore`]): a request's response stream in its memory until
+//! another replica asks for it or the client's connection breaks, then in
+//! Redis Streams; a standalone stream in Redis Streams. A client that
+//! reconnects with `Last-Event-ID` to any replica gets what it missed.
 //!
 //! The session store of a fleet is a [`FleetStore`]: each replica keeps the
 //! records it serves in its [`SessionCache`], and every deletion or rewrite
@@ -25,11 +28,14 @@
 //! never served after its session ended.
 
 pub mod announce;
+pub(crate) mod buffer;
 pub mod cache;
 mod envelope;
 pub mod events;
+mod resume;
 mod sessions;
 mod store;
+mod writer;
 
 use std::{
     collections::{HashMap, HashSet},
@@ -39,7 +45,7 @@ use std::{
 pub use announce::Announcer;
 pub use cache::SessionCache;
 pub use envelope::Envelope;
-pub use events::RedisEventStore;
+pub use events::{EventSettings, FleetEventStore};
 use fred::prelude::*;
 use rmcp::{
     model::{ClientJsonRpcMessage, RequestId},
@@ -229,6 +235,7 @@ pub struct FleetBus {
     locals: Arc<Locals>,
     store: Arc<dyn SessionStore>,
     announcer: Arc<Announcer>,
+    events: Arc<FleetEventStore>,
     metrics: Arc<Metrics>,
     /// Whether the subscriptions are in place (messages can reach us).
     joined: tokio::sync::watch::Sender<bool>,
@@ -236,7 +243,9 @@ pub struct FleetBus {
 
 impl FleetBus {
     /// Joins the fleet of `service` as `replica_id`: subscribes to the fleet
-    /// channel and this replica's channel, and dispatches what arrives.
+    /// channel, this replica's channel and the flush channel of `events`,
+    /// and dispatches what arrives.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn join(
         redis: RedisConnection,
         service: &str,
@@ -244,6 +253,7 @@ impl FleetBus {
         locals: Arc<Locals>,
         store: Arc<dyn SessionStore>,
         announcer: Arc<Announcer>,
+        events: Arc<FleetEventStore>,
         metrics: Arc<Metrics>,
     ) -> Arc<Self> {
         let bus = Arc::new(Self {
@@ -255,6 +265,7 @@ impl FleetBus {
             locals,
             store,
             announcer,
+            events,
             metrics,
             joined: tokio::sync::watch::Sender::new(false),
         });
@@ -281,7 +292,8 @@ impl FleetBus {
         loop {
             let subscribed = async {
                 subscriber.subscribe(self.fleet_channel.as_str()).await?;
-                subscriber.ssubscribe(self.replica_channel.as_str()).await
+                subscriber.ssubscribe(self.replica_channel.as_str()).await?;
+                subscriber.ssubscribe(self.events.flush_channel()).await
             }
             .await;
             match subscribed {
@@ -364,7 +376,19 @@ impl FleetBus {
                 self.locals.cache.invalidate(&session_id);
                 self.acknowledge(ack);
             }
-            Envelope::Ack { token } => self.announcer.acked(token),
+            Envelope::Ack { token, held } => self.announcer.acked(token, held),
+            Envelope::FlushStream {
+                stream_id,
+                session_id,
+                ack,
+            } => {
+                // Off the listener: the flush waits for its write.
+                let (events, announcer) = (self.events.clone(), self.announcer.clone());
+                tokio::spawn(async move {
+                    let held = events.flush_for(&stream_id, session_id.as_deref()).await;
+                    announcer.answer(&ack, held).await;
+                });
+            }
             Envelope::ClientMessage {
                 origin,
                 session_id,

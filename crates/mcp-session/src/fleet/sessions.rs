@@ -8,8 +8,10 @@
 //! - **standalone streams** (`GET /mcp`) are served from the fleet's events of
 //!   the session, not from this replica's worker, so a notification produced
 //!   on any replica reaches the client wherever its GET connection is held;
-//! - **resumption** (`Last-Event-ID`) replays from the Redis event store, so a
-//!   reconnection may reach any replica;
+//! - **resumption** (`Last-Event-ID`) replays a request's stream from the
+//!   memory of the replica that produced it, or from Redis once that replica
+//!   has flushed it there ([`events`](super::events)), and a standalone
+//!   stream from Redis, so a reconnection may reach any replica;
 //! - **client responses** to server-to-client requests (sampling, elicitation,
 //!   roots) go to the replica whose handler is waiting for them, and client
 //!   notifications (cancellation, roots changed) to every replica that has a
@@ -17,9 +19,9 @@
 //!
 //! Without Redis (one replica) it is rmcp's local manager, unchanged.
 
-use std::{collections::HashSet, sync::Arc, time::Duration};
+use std::{collections::HashSet, sync::Arc};
 
-use futures::{Stream, StreamExt, stream};
+use futures::{Stream, StreamExt};
 use rmcp::{
     RoleServer,
     model::{ClientJsonRpcMessage, ClientNotification, ServerJsonRpcMessage},
@@ -36,16 +38,11 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    Envelope, FleetBus, Locals, RedisEventStore,
+    Envelope, FleetBus, FleetEventStore, Locals,
     events::{is_standalone, stream_of},
+    resume::{self, BoxedEvents},
 };
 use crate::{identity::Caller, metrics::Metrics};
-
-/// How long a resumed request stream waits for its response to be stored.
-const REQUEST_STREAM_RESUME_LIMIT: Duration = Duration::from_secs(300);
-
-/// How often a resumed request stream looks for new events.
-const RESUME_POLL: Duration = Duration::from_millis(100);
 
 /// Errors of the fleet session manager.
 #[derive(Debug, thiserror::Error)]
@@ -62,7 +59,7 @@ pub enum FleetSessionError {
 /// rmcp's session manager, aware of the other replicas (see the module docs).
 pub struct FleetSessionManager {
     locals: Arc<Locals>,
-    fleet: Option<(Arc<FleetBus>, Arc<RedisEventStore>)>,
+    fleet: Option<(Arc<FleetBus>, Arc<FleetEventStore>)>,
     /// Sessions whose worker is being restored: the handshake replay is not
     /// over, so they must not be used yet (see [`SessionManager::has_session`]).
     restoring: std::sync::Mutex<HashSet<SessionId>>,
@@ -78,7 +75,7 @@ impl FleetSessionManager {
     /// end when `handing_off` is cancelled.
     pub(crate) fn new(
         locals: Arc<Locals>,
-        fleet: Option<(Arc<FleetBus>, Arc<RedisEventStore>)>,
+        fleet: Option<(Arc<FleetBus>, Arc<FleetEventStore>)>,
         metrics: Arc<Metrics>,
         handing_off: CancellationToken,
     ) -> Self {
@@ -124,89 +121,6 @@ fn caller_of(message: &ClientJsonRpcMessage) -> Caller {
         .unwrap_or_else(Caller::anonymous)
 }
 
-type BoxedEvents = std::pin::Pin<Box<dyn Stream<Item = ServerSseMessage> + Send + Sync>>;
-
-/// Replays a standalone stream after `last_event_id`, then follows it live.
-async fn resume_standalone(
-    locals: &Locals,
-    events: &RedisEventStore,
-    stream_id: &str,
-    last_event_id: &str,
-) -> Result<BoxedEvents, FleetSessionError> {
-    // Follow first, then read: nothing falls between the two.
-    let live = locals.tails.open(stream_id);
-    wait_until_stored(events, stream_id, last_event_id).await;
-    let missed = events
-        .events_after(stream_id, Some(last_event_id))
-        .await
-        .map_err(|error| FleetSessionError::Events(error.to_string()))?;
-    let replayed: HashSet<String> = missed
-        .iter()
-        .filter_map(|event| event.event_id.clone())
-        .collect();
-    let live = ReceiverStream::new(live).filter(move |event| {
-        let fresh = event
-            .event_id
-            .as_ref()
-            .is_none_or(|id| !replayed.contains(id));
-        futures::future::ready(fresh)
-    });
-    Ok(Box::pin(stream::iter(missed).chain(live)))
-}
-
-/// An id handed out a moment ago may still be on its way to Redis: wait a
-/// little for it before replaying from it.
-async fn wait_until_stored(events: &RedisEventStore, stream_id: &str, event_id: &str) {
-    for _ in 0..10 {
-        if events.contains(stream_id, event_id).await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn is_final(event: &ServerSseMessage) -> bool {
-    matches!(
-        event.message.as_deref(),
-        Some(ServerJsonRpcMessage::Response(_) | ServerJsonRpcMessage::Error(_))
-    )
-}
-
-/// Replays a request's stream after `last_event_id` and keeps polling the
-/// event store until the response has been sent (the request may still be
-/// running on another replica), for at most [`REQUEST_STREAM_RESUME_LIMIT`].
-fn resume_request(
-    events: Arc<RedisEventStore>,
-    stream_id: String,
-    last_event_id: String,
-) -> BoxedEvents {
-    let (sender, receiver) = tokio::sync::mpsc::channel(64);
-    tokio::spawn(async move {
-        let deadline = tokio::time::Instant::now() + REQUEST_STREAM_RESUME_LIMIT;
-        let mut last = last_event_id;
-        while tokio::time::Instant::now() < deadline {
-            let batch = events
-                .events_after(&stream_id, Some(&last))
-                .await
-                .unwrap_or_default();
-            let done = batch.iter().any(is_final);
-            for event in batch {
-                if let Some(id) = &event.event_id {
-                    last.clone_from(id);
-                }
-                if sender.send(event).await.is_err() {
-                    return;
-                }
-            }
-            if done {
-                return;
-            }
-            tokio::time::sleep(RESUME_POLL).await;
-        }
-    });
-    Box::pin(ReceiverStream::new(receiver))
-}
-
 impl SessionManager for FleetSessionManager {
     type Error = FleetSessionError;
     type Transport = FleetTransport;
@@ -248,19 +162,9 @@ impl SessionManager for FleetSessionManager {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        let stream = self.locals.workers.create_stream(id, message).await?;
-        let Some((_, events)) = &self.fleet else {
-            return Ok(Box::pin(stream) as BoxedEvents);
-        };
-        // Bind the response stream to its session at its first event, so
-        // that only this session can resume it (see `resume`).
-        let (events, session, mut bound) = (events.clone(), id.to_string(), false);
-        Ok(Box::pin(stream.inspect(move |event| {
-            if !bound && let Some(stream_id) = event.event_id.as_deref().and_then(stream_of) {
-                events.bind_stream(stream_id, &session);
-                bound = true;
-            }
-        })) as BoxedEvents)
+        // Who may resume the stream is set by the transport from its first
+        // event id (`transport::response_stream`).
+        Ok(self.locals.workers.create_stream(id, message).await?)
     }
 
     async fn accept_message(
@@ -379,18 +283,17 @@ impl SessionManager for FleetSessionManager {
                     "Last-Event-ID belongs to another session".into(),
                 ));
             }
-            let stream =
-                resume_standalone(&self.locals, events, &stream_id, &last_event_id).await?;
+            let stream = resume::standalone(&self.locals, events, &stream_id, &last_event_id)
+                .await
+                .map_err(FleetSessionError::Events)?;
             Ok(Box::pin(
                 stream.take_until(self.handing_off.clone().cancelled_owned()),
             ))
         } else {
-            if events.stream_session(&stream_id).await.as_deref() != Some(id.as_ref()) {
-                return Err(FleetSessionError::Events(
-                    "Last-Event-ID belongs to another session".into(),
-                ));
-            }
-            Ok(resume_request(events.clone(), stream_id, last_event_id))
+            events
+                .resume(&last_event_id, Some(id.as_ref()))
+                .await
+                .map_err(|error| FleetSessionError::Events(error.to_string()))
         }
     }
 

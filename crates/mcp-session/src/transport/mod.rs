@@ -11,5 +11,6 @@
 //! [`SessionStore`](crate::store::SessionStore).
 
 pub mod errors;
+pub(crate) mod response_stream;
 pub(crate) mod sse;
 pub mod streamable_http;

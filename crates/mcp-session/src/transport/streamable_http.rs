@@ -20,6 +20,10 @@
 //!
 //! rmcp's store interface carries no caller, so [`handle`] runs rmcp inside a
 //! task-local [`RequestScope`] that the bridge reads.
+//!
+//! With Redis, [`handle`] also watches SSE response bodies
+//! ([`response_stream`](super::response_stream)): who owns a request's
+//! stream, and whether the client left before its end.
 
 use std::{
     convert::Infallible,
@@ -45,9 +49,12 @@ use rmcp::{
 
 use http_body_util::BodyExt;
 
-use super::errors::{PARSE_ERROR, jsonrpc_error, session_not_found, store_failure};
+use super::{
+    errors::{PARSE_ERROR, jsonrpc_error, session_not_found, store_failure},
+    response_stream,
+};
 use crate::{
-    fleet::FleetSessionManager,
+    fleet::{FleetSessionManager, buffer::Owner},
     identity::Caller,
     server::Shared,
     session::SessionContext,
@@ -212,8 +219,9 @@ pub(crate) async fn handle<S: ServerHandler>(
         .get::<Caller>()
         .cloned()
         .unwrap_or_else(Caller::anonymous);
-    if let Some(id) = header_session_id(&request) {
-        match shared.store.access(&caller.user_hash, &id).await {
+    let session_id = header_session_id(&request);
+    if let Some(id) = &session_id {
+        match shared.store.access(&caller.user_hash, id).await {
             Ok(Some(record)) => {
                 request
                     .extensions_mut()
@@ -227,6 +235,12 @@ pub(crate) async fn handle<S: ServerHandler>(
         }
     }
     let is_delete = request.method() == axum::http::Method::DELETE;
+    // A POST's response stream belongs to its (checked) session, or to no
+    // session on the stateless path.
+    let owner = (request.method() == axum::http::Method::POST).then_some(match session_id {
+        Some(id) => Owner::Session(id),
+        None => Owner::Stateless,
+    });
     let json_post = request.method() == axum::http::Method::POST
         && request
             .headers()
@@ -267,5 +281,8 @@ pub(crate) async fn handle<S: ServerHandler>(
         // clients (the Python SDK) expect 200 or 204 for a termination.
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    Ok(response.into_response())
+    Ok(match &shared.events {
+        Some(events) => response_stream::watch(response, events, owner),
+        None => response,
+    })
 }

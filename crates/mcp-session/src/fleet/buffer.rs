@@ -1,0 +1,819 @@
+//! The events of request response streams, kept in the memory of the
+//! replica that produced them until they may be needed elsewhere.
+//!
+//! A tool call's answer (a `POST /mcp` answered as SSE) almost always
+//! reaches its client on the connection that asked for it; writing every
+//! event to Redis for a resumption that does not come cost three commands
+//! per call and two keys left in Redis for minutes. So the events of a
+//! request's response stream stay here, in an [`EventBuffer`], and are
+//! written to Redis ("flushed", then written through as they come) only
+//! when they may be needed on another replica:
+//!
+//! | [`EventFlush`] | when |
+//! |---|---|
+//! | `disconnected` | the stream's HTTP response body was dropped before its end: the client's connection broke or it went away, and it may resume anywhere |
+//! | `requested` | another replica received a `Last-Event-ID` of this stream and asked for it on the fleet bus ([`events`](super::events)) |
+//! | `shutdown` | this replica is handing its clients off to the fleet ([`hand_off`](EventBuffer::hand_off)) |
+//! | `budget` | the buffer is full and the stream is still running: it goes on in Redis rather than being dropped |
+//!
+//! **Bounds.** The buffer holds at most `EVENT_BUFFER_BYTES` (an estimate of
+//! the heap its events take: their JSON, their ids and a fixed overhead per
+//! event and stream) and keeps a stream at least `EVENT_RETENTION_SECONDS`
+//! after its last event unless the budget needs the room. Over budget,
+//! the streams that arrived first go first: a finished stream (its answer
+//! sent) is dropped, a running one is flushed to Redis and only its marker
+//! (who owns it, that it lives in Redis now) stays. Memory is freed by a
+//! sweep every second and at every event. `EVENT_BUFFER_BYTES=0` buffers
+//! nothing: every event is written through, as before this buffer existed.
+//!
+//! **Who may resume.** A stream is owned by the session whose request it
+//! answers, or by nobody in particular for a request without a session
+//! (protocol 2026-07-28): its [`Owner`], set from the response's first
+//! event id, before the client has seen any id of the stream
+//! ([`transport::response_stream`](crate::transport::response_stream)).
+//! Until then it is [`Owner::Pending`] and nobody can resume it. A stream
+//! forgotten after its retention and then heard of again (a tool silent for
+//! longer than that) starts over as pending: what it sends later reaches the
+//! client's open connection but cannot be resumed.
+//!
+//! This is our own structure rather than a cache crate: a stream's weight
+//! grows with each event, eviction must flush a running stream instead of
+//! dropping it, in the same step and in order with its later events, and
+//! the byte count is what the gauge reports.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::{Arc, Mutex, MutexGuard, Weak},
+    time::Duration,
+};
+
+use tokio::{
+    sync::{OwnedSemaphorePermit, oneshot, watch},
+    time::Instant,
+};
+
+use super::writer::{Write, Writer};
+use crate::metrics::{EventFlush, Metrics};
+
+/// Bytes counted for a stream besides its id and its events: its entry in
+/// the map and in the order, and allocation overhead.
+const STREAM_OVERHEAD: usize = std::mem::size_of::<Entry>()
+    + std::mem::size_of::<Slot>()
+    + 2 * std::mem::size_of::<Arc<str>>()
+    + 64;
+
+/// Bytes counted for an event besides its id and JSON: its place in the
+/// stream's list and its two allocations' overhead.
+const EVENT_OVERHEAD: usize = std::mem::size_of::<Buffered>() + 32;
+
+/// How often idle memory is swept.
+const SWEEP: Duration = Duration::from_secs(1);
+
+/// Who may resume a request's response stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Owner {
+    /// Not known yet: no id of the stream has been sent; nobody may resume it.
+    Pending,
+    /// The session whose request the stream answers.
+    Session(String),
+    /// A request without a session (the stateless path, protocol 2026-07-28).
+    Stateless,
+}
+
+impl Owner {
+    /// Whether a resumption within `session` (`None`: without a session)
+    /// may read the stream.
+    pub(crate) fn admits(&self, session: Option<&str>) -> bool {
+        match (self, session) {
+            (Self::Session(owner), Some(session)) => owner == session,
+            (Self::Stateless, None) => true,
+            _ => false,
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            Self::Session(session) => session.len(),
+            _ => 0,
+        }
+    }
+}
+
+/// One stored event: our event id and the stored event's JSON (the `d`
+/// field of its Redis Stream entry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Buffered {
+    pub(crate) event_id: String,
+    pub(crate) payload: String,
+}
+
+impl Buffered {
+    fn bytes(&self) -> usize {
+        EVENT_OVERHEAD + self.event_id.len() + self.payload.len()
+    }
+}
+
+struct Entry {
+    stream_id: Arc<str>,
+    generation: u64,
+    owner: Owner,
+    events: Vec<Buffered>,
+    bytes: usize,
+    /// Its last event (a response or an error) has been stored.
+    finished: bool,
+    /// Its events are in Redis (or on their way): later ones are written
+    /// through.
+    spilled: bool,
+    /// Its events are no longer in memory (spilled to make room).
+    trimmed: bool,
+    last: Instant,
+    /// Wakes the resumptions that follow the stream here.
+    changes: Option<watch::Sender<()>>,
+}
+
+impl Entry {
+    fn changed(&self) {
+        if let Some(changes) = &self.changes {
+            changes.send_replace(());
+        }
+    }
+}
+
+/// A stream's place in the eviction order.
+struct Slot {
+    stream_id: Arc<str>,
+    generation: u64,
+    /// When it was queued: activity after it moves the stream back.
+    stamp: Instant,
+}
+
+#[derive(Default)]
+struct Inner {
+    streams: HashMap<Arc<str>, Entry>,
+    order: VecDeque<Slot>,
+    bytes: usize,
+    next_generation: u64,
+    /// Every stream is written through (no budget, or handed off).
+    write_through: bool,
+}
+
+/// What [`EventBuffer::append`] did.
+#[derive(Debug)]
+pub(crate) enum Appended {
+    /// Stored.
+    Done,
+    /// The stream is written through: call again with a place in the
+    /// writer's queue ([`Writer::place`]).
+    NeedsPlace(Buffered),
+}
+
+/// What this replica holds of a stream ([`EventBuffer::holding`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Held {
+    pub(crate) owner: Owner,
+    /// Its events are in memory (else only in Redis).
+    pub(crate) in_memory: bool,
+}
+
+/// What [`EventBuffer::read_after`] found.
+#[derive(Debug)]
+pub(crate) enum Read {
+    /// The events after the given id, whether the stream has finished, and
+    /// a receiver woken at its next change.
+    Events {
+        events: Vec<Buffered>,
+        finished: bool,
+        changes: watch::Receiver<()>,
+    },
+    /// Its events are in Redis now.
+    InRedis,
+    /// Not held here (never, or no longer).
+    Gone,
+}
+
+/// The bounded buffer of one replica (see the module docs).
+pub(crate) struct EventBuffer {
+    inner: Mutex<Inner>,
+    budget: usize,
+    retention: Duration,
+    writer: Writer,
+    metrics: Arc<Metrics>,
+}
+
+impl EventBuffer {
+    /// A buffer of `budget` bytes keeping streams `retention` after their
+    /// last event, flushing through `writer`; `budget` 0 writes every
+    /// stream through. Must be called within a Tokio runtime (it starts
+    /// the sweep).
+    pub(crate) fn start(
+        budget: usize,
+        retention: Duration,
+        writer: Writer,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
+        let buffer = Arc::new(Self {
+            inner: Mutex::new(Inner {
+                write_through: budget == 0,
+                ..Inner::default()
+            }),
+            budget,
+            retention,
+            writer,
+            metrics,
+        });
+        tokio::spawn(sweep(Arc::downgrade(&buffer)));
+        buffer
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Opens `stream_id` (its priming event, which carries no message and is
+    /// not stored), so that a resumption after it finds the stream.
+    pub(crate) fn open(&self, stream_id: &str) {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        inner.entry(stream_id, now);
+        self.enforce(&mut inner, now);
+    }
+
+    /// Stores `event` of `stream_id`; `finished` when it is the stream's
+    /// last (a response or an error). A stream that is written through
+    /// needs a `place` in the writer's queue: without one, the event comes
+    /// back in [`Appended::NeedsPlace`].
+    pub(crate) fn append(
+        &self,
+        stream_id: &str,
+        event: Buffered,
+        finished: bool,
+        place: Option<OwnedSemaphorePermit>,
+    ) -> Appended {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        let entry = inner.entry(stream_id, now);
+        if entry.spilled && place.is_none() {
+            return Appended::NeedsPlace(event);
+        }
+        entry.last = now;
+        entry.finished |= finished;
+        let added = if entry.trimmed { 0 } else { event.bytes() };
+        // A stream written through queues its event under the lock that
+        // queued its earlier ones: Redis gets them in order.
+        if entry.spilled && entry.trimmed {
+            self.writer.send(Write::Event {
+                stream_id: entry.stream_id.clone(),
+                event_id: event.event_id,
+                payload: event.payload,
+                publish: None,
+                place,
+            });
+        } else {
+            if entry.spilled {
+                self.writer.send(Write::Event {
+                    stream_id: entry.stream_id.clone(),
+                    event_id: event.event_id.clone(),
+                    payload: event.payload.clone(),
+                    publish: None,
+                    place,
+                });
+            }
+            if entry.events.is_empty() {
+                // Most streams hold one event (the response): no room for more.
+                entry.events.reserve_exact(1);
+            }
+            entry.events.push(event);
+            entry.bytes += added;
+        }
+        entry.changed();
+        inner.bytes += added;
+        self.enforce(&mut inner, now);
+        Appended::Done
+    }
+
+    /// Sets the owner of `stream_id`, once: a stream's owner never changes.
+    /// A stream already in Redis gets its binding to the session written.
+    pub(crate) fn bind(&self, stream_id: &str, owner: Owner) {
+        let mut inner = self.lock();
+        let Some(entry) = inner.streams.get_mut(stream_id) else {
+            return;
+        };
+        if entry.owner != Owner::Pending || owner == Owner::Pending {
+            return;
+        }
+        let added = owner.bytes();
+        if entry.spilled
+            && let Owner::Session(session_id) = &owner
+        {
+            self.writer.send(Write::Binding {
+                stream_id: entry.stream_id.clone(),
+                session_id: session_id.clone(),
+            });
+        }
+        entry.owner = owner;
+        entry.bytes += added;
+        inner.bytes += added;
+    }
+
+    /// Flushes `stream_id` to Redis because its response body was dropped
+    /// before its end; returns whether this replica held it in memory.
+    pub(crate) fn disconnected(&self, stream_id: &str) -> bool {
+        let mut inner = self.lock();
+        let Some(entry) = inner.streams.get_mut(stream_id) else {
+            return false;
+        };
+        self.spill(entry, EventFlush::Disconnected);
+        true
+    }
+
+    /// Flushes `stream_id` for a resumption elsewhere within `session`
+    /// (`None`: a request without one), if this replica holds it and that
+    /// session owns it; the receiver is answered once its events are in
+    /// Redis. `None` otherwise: nothing is written for a stream of another
+    /// session.
+    pub(crate) fn flush_for(
+        &self,
+        stream_id: &str,
+        session: Option<&str>,
+    ) -> Option<oneshot::Receiver<()>> {
+        let mut inner = self.lock();
+        let entry = inner.streams.get_mut(stream_id)?;
+        if !entry.owner.admits(session) {
+            return None;
+        }
+        self.spill(entry, EventFlush::Requested);
+        Some(self.writer.barrier())
+    }
+
+    /// The hand-off of a stopping replica: every stream that may be resumed
+    /// is flushed to Redis (running ones first) and every later event is
+    /// written through. The receiver is answered once they are written.
+    pub(crate) fn hand_off(&self) -> oneshot::Receiver<()> {
+        let mut inner = self.lock();
+        inner.write_through = true;
+        for running in [true, false] {
+            for entry in inner.streams.values_mut() {
+                // A finished stream nobody was told of cannot be resumed.
+                let resumable = !entry.finished || entry.owner != Owner::Pending;
+                if entry.finished != running && resumable {
+                    self.spill(entry, EventFlush::Shutdown);
+                }
+            }
+        }
+        self.writer.barrier()
+    }
+
+    /// Answered once everything queued for Redis so far is written.
+    pub(crate) fn written(&self) -> oneshot::Receiver<()> {
+        self.writer.barrier()
+    }
+
+    /// Whether, and how, this replica holds `stream_id`.
+    pub(crate) fn holding(&self, stream_id: &str) -> Option<Held> {
+        let inner = self.lock();
+        inner.streams.get(stream_id).map(|entry| Held {
+            owner: entry.owner.clone(),
+            in_memory: !entry.trimmed,
+        })
+    }
+
+    /// The events of `stream_id` after the event `after` (all of them when
+    /// `after` is `None` or not among them: a priming event's id).
+    pub(crate) fn read_after(&self, stream_id: &str, after: Option<&str>) -> Read {
+        let mut inner = self.lock();
+        let Some(entry) = inner.streams.get_mut(stream_id) else {
+            return Read::Gone;
+        };
+        if entry.trimmed {
+            return Read::InRedis;
+        }
+        let start = after
+            .and_then(|after| {
+                entry
+                    .events
+                    .iter()
+                    .position(|event| event.event_id == after)
+            })
+            .map_or(0, |position| position + 1);
+        let changes = entry
+            .changes
+            .get_or_insert_with(|| watch::channel(()).0)
+            .subscribe();
+        Read::Events {
+            events: entry.events[start..].to_vec(),
+            finished: entry.finished,
+            changes,
+        }
+    }
+
+    /// Bytes counted and streams held now.
+    pub(crate) fn usage(&self) -> (usize, usize) {
+        let inner = self.lock();
+        (inner.bytes, inner.streams.len())
+    }
+
+    /// Writes `entry`'s events to Redis, and from now on its later ones,
+    /// unless it is already there. Called under the lock, so that later
+    /// events queue after these.
+    fn spill(&self, entry: &mut Entry, reason: EventFlush) {
+        if entry.spilled {
+            return;
+        }
+        entry.spilled = true;
+        if let Owner::Session(session_id) = &entry.owner {
+            self.writer.send(Write::Binding {
+                stream_id: entry.stream_id.clone(),
+                session_id: session_id.clone(),
+            });
+        }
+        for event in &entry.events {
+            self.writer.send(Write::Event {
+                stream_id: entry.stream_id.clone(),
+                event_id: event.event_id.clone(),
+                payload: event.payload.clone(),
+                publish: None,
+                place: None,
+            });
+        }
+        self.metrics.event_flush(reason);
+    }
+
+    /// Drops what is past its retention, then makes room down to the budget.
+    fn enforce(&self, inner: &mut Inner, now: Instant) {
+        inner.expire(now, self.retention);
+        let mut steps = inner.order.len();
+        while inner.bytes > self.budget && steps > 0 {
+            steps -= 1;
+            let Some(slot) = inner.order.pop_front() else {
+                break;
+            };
+            let Some(entry) = inner.streams.get_mut(&slot.stream_id) else {
+                continue;
+            };
+            if entry.generation != slot.generation {
+                continue;
+            }
+            if entry.finished {
+                inner.remove(&slot.stream_id);
+                continue;
+            }
+            // Still running: it goes on in Redis; its marker stays (and
+            // expires like any stream).
+            self.spill(entry, EventFlush::Budget);
+            let freed: usize = entry.events.iter().map(Buffered::bytes).sum();
+            entry.events = Vec::new();
+            entry.trimmed = true;
+            entry.bytes -= freed;
+            entry.changed();
+            inner.bytes -= freed;
+            inner.order.push_back(slot);
+        }
+    }
+}
+
+impl Inner {
+    /// The entry of `stream_id`, created (pending) when there is none.
+    fn entry(&mut self, stream_id: &str, now: Instant) -> &mut Entry {
+        if !self.streams.contains_key(stream_id) {
+            let stream_id: Arc<str> = stream_id.into();
+            self.next_generation += 1;
+            let entry = Entry {
+                stream_id: stream_id.clone(),
+                generation: self.next_generation,
+                owner: Owner::Pending,
+                events: Vec::new(),
+                bytes: STREAM_OVERHEAD + stream_id.len(),
+                finished: false,
+                spilled: self.write_through,
+                trimmed: self.write_through,
+                last: now,
+                changes: None,
+            };
+            self.bytes += entry.bytes;
+            self.order.push_back(Slot {
+                stream_id: stream_id.clone(),
+                generation: entry.generation,
+                stamp: now,
+            });
+            self.streams.insert(stream_id, entry);
+        }
+        self.streams
+            .get_mut(stream_id)
+            .expect("the entry was just made")
+    }
+
+    fn remove(&mut self, stream_id: &str) {
+        if let Some(entry) = self.streams.remove(stream_id) {
+            self.bytes -= entry.bytes;
+        }
+    }
+
+    /// Drops, from the front of the order, the streams silent for
+    /// `retention`; a stream queued that long ago but active since goes to
+    /// the back.
+    fn expire(&mut self, now: Instant, retention: Duration) {
+        let mut steps = self.order.len();
+        while steps > 0 {
+            steps -= 1;
+            let Some(slot) = self.order.front() else {
+                break;
+            };
+            let last = match self.streams.get(&slot.stream_id) {
+                Some(entry) if entry.generation == slot.generation => entry.last,
+                _ => {
+                    self.order.pop_front();
+                    continue;
+                }
+            };
+            if now.duration_since(last) >= retention {
+                let slot = self.order.pop_front().expect("front");
+                self.remove(&slot.stream_id);
+            } else if now.duration_since(slot.stamp) >= retention {
+                let mut slot = self.order.pop_front().expect("front");
+                slot.stamp = last;
+                self.order.push_back(slot);
+            } else {
+                break;
+            }
+        }
+    }
+}
+
+/// Every [`SWEEP`], frees what has passed its retention, until the buffer
+/// is dropped.
+async fn sweep(buffer: Weak<EventBuffer>) {
+    let mut interval = tokio::time::interval(SWEEP);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let Some(buffer) = buffer.upgrade() else {
+            return;
+        };
+        let now = Instant::now();
+        let mut inner = buffer.lock();
+        buffer.enforce(&mut inner, now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::sync::mpsc::UnboundedReceiver;
+
+    use super::*;
+
+    const RETENTION: Duration = Duration::from_secs(300);
+
+    fn buffer(budget: usize) -> (Arc<EventBuffer>, UnboundedReceiver<Write>, Arc<Metrics>) {
+        let (writer, writes) = Writer::channel();
+        let metrics = Arc::new(Metrics::new("test", "0", "replica-1"));
+        let buffer = EventBuffer::start(budget, RETENTION, writer, metrics.clone());
+        (buffer, writes, metrics)
+    }
+
+    fn event(stream: &str, index: usize) -> Buffered {
+        Buffered {
+            event_id: format!("{stream}#nonce-{index}"),
+            payload: format!(r#"{{"message":{{"jsonrpc":"2.0","id":{index},"result":{{}}}}}}"#),
+        }
+    }
+
+    /// What the writer was asked to do so far: `binding <stream> <session>`,
+    /// `event <id>`, `barrier`.
+    fn taken(receiver: &mut UnboundedReceiver<Write>) -> Vec<String> {
+        let mut seen = Vec::new();
+        while let Ok(write) = receiver.try_recv() {
+            seen.push(match write {
+                Write::Binding {
+                    stream_id,
+                    session_id,
+                } => format!("binding {stream_id} {session_id}"),
+                Write::Event { event_id, .. } => format!("event {event_id}"),
+                Write::Barrier(_) => "barrier".to_owned(),
+            });
+        }
+        seen
+    }
+
+    /// One stream with its response: what a tool call leaves.
+    fn answered(buffer: &EventBuffer, stream: &str) {
+        buffer.open(stream);
+        buffer.bind(stream, Owner::Session("session-a".into()));
+        let stored = buffer.append(stream, event(stream, 0), true, None);
+        assert!(matches!(stored, Appended::Done));
+    }
+
+    fn flushes(metrics: &Metrics, reason: &str) -> String {
+        let line = format!("mcp_event_flushes_total{{reason=\"{reason}\"}} ");
+        let text = metrics.render();
+        text.lines()
+            .find_map(|sample| sample.strip_prefix(&line))
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn finished_streams_are_dropped_oldest_first_within_the_byte_budget() {
+        let (probe, _, _) = buffer(usize::MAX);
+        answered(&probe, "stream-999");
+        let (one_stream, _) = probe.usage();
+        let budget = 20 * one_stream;
+        let (buffer, mut queue, _) = buffer(budget);
+        for index in 0..200 {
+            answered(&buffer, &format!("stream-{index:03}"));
+            let (bytes, streams) = buffer.usage();
+            assert!(bytes <= budget, "{bytes} bytes held, budget {budget}");
+            assert!(streams <= 20, "{streams} streams held");
+        }
+        assert_eq!(buffer.usage(), (budget, 20));
+        assert_eq!(buffer.holding("stream-000"), None);
+        assert_eq!(buffer.holding("stream-179"), None);
+        for index in 180..200 {
+            let held = buffer.holding(&format!("stream-{index:03}")).expect("held");
+            assert!(held.in_memory);
+        }
+        // Finished streams are dropped, never written to Redis.
+        assert!(taken(&mut queue).is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_running_stream_over_the_budget_goes_on_in_redis() {
+        let (probe, _, _) = buffer(usize::MAX);
+        answered(&probe, "probe");
+        let (one_stream, _) = probe.usage();
+        let (buffer, mut queue, metrics) = buffer(10 * one_stream);
+        buffer.open("running");
+        buffer.bind("running", Owner::Session("session-r".into()));
+        for index in 0..2 {
+            let stored = buffer.append("running", event("running", index), false, None);
+            assert!(matches!(stored, Appended::Done));
+        }
+        for index in 0..20 {
+            answered(&buffer, &format!("stream-{index}"));
+        }
+        // It was the oldest: flushed (binding first, then its events in
+        // order), and only its marker stays in memory.
+        assert_eq!(
+            taken(&mut queue),
+            [
+                "binding running session-r",
+                "event running#nonce-0",
+                "event running#nonce-1"
+            ]
+        );
+        assert_eq!(
+            buffer.holding("running"),
+            Some(Held {
+                owner: Owner::Session("session-r".into()),
+                in_memory: false
+            })
+        );
+        assert!(matches!(buffer.read_after("running", None), Read::InRedis));
+        assert_eq!(flushes(&metrics, "budget"), "1");
+        // Its next events are written through, each with a place in the
+        // writer's queue.
+        let Appended::NeedsPlace(next) = buffer.append("running", event("running", 2), true, None)
+        else {
+            panic!("a written-through stream needs a place in the queue");
+        };
+        let place = buffer.writer.place().await;
+        assert!(matches!(
+            buffer.append("running", next, true, place),
+            Appended::Done
+        ));
+        assert_eq!(taken(&mut queue), ["event running#nonce-2"]);
+        let (bytes, _) = buffer.usage();
+        assert!(bytes <= 10 * one_stream);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn streams_are_kept_their_retention_after_their_last_event() {
+        let (buffer, _, _) = buffer(usize::MAX);
+        answered(&buffer, "old");
+        tokio::time::advance(RETENTION - Duration::from_secs(1)).await;
+        buffer.open("running");
+        assert!(buffer.holding("old").is_some());
+        tokio::time::advance(Duration::from_secs(2)).await;
+        // The sweep runs every second; a new event sweeps too.
+        tokio::time::sleep(SWEEP).await;
+        assert_eq!(buffer.holding("old"), None);
+        assert!(buffer.holding("running").is_some());
+        // A running stream kept alive by its events outlives its retention
+        // counted from its start.
+        for _ in 0..3 {
+            tokio::time::advance(RETENTION / 2).await;
+            let stored = buffer.append("running", event("running", 1), false, None);
+            assert!(matches!(stored, Appended::Done));
+            tokio::time::sleep(SWEEP).await;
+            assert!(buffer.holding("running").is_some());
+        }
+        let (bytes, streams) = buffer.usage();
+        assert_eq!(streams, 1);
+        assert!(bytes > 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_has_one_owner_and_pending_streams_admit_nobody() {
+        let (buffer, _, _) = buffer(usize::MAX);
+        buffer.open("mine");
+        let pending = buffer.holding("mine").expect("held").owner;
+        assert!(!pending.admits(Some("session-a")) && !pending.admits(None));
+        buffer.bind("mine", Owner::Session("session-a".into()));
+        buffer.bind("mine", Owner::Session("session-b".into()));
+        buffer.bind("mine", Owner::Stateless);
+        let owner = buffer.holding("mine").expect("held").owner;
+        assert!(owner.admits(Some("session-a")));
+        assert!(!owner.admits(Some("session-b")));
+        assert!(!owner.admits(None));
+        buffer.open("stateless");
+        buffer.bind("stateless", Owner::Stateless);
+        let owner = buffer.holding("stateless").expect("held").owner;
+        assert!(owner.admits(None) && !owner.admits(Some("session-a")));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_disconnected_stream_is_flushed_in_order_and_its_next_events_follow() {
+        let (buffer, mut queue, metrics) = buffer(usize::MAX);
+        buffer.open("cut");
+        buffer.bind("cut", Owner::Session("session-a".into()));
+        let stored = buffer.append("cut", event("cut", 0), false, None);
+        assert!(matches!(stored, Appended::Done));
+        assert!(buffer.disconnected("cut"));
+        assert!(!buffer.disconnected("unknown"));
+        let Appended::NeedsPlace(next) = buffer.append("cut", event("cut", 1), true, None) else {
+            panic!("written through after the flush");
+        };
+        let place = buffer.writer.place().await;
+        buffer.append("cut", next, true, place);
+        assert_eq!(
+            taken(&mut queue),
+            [
+                "binding cut session-a",
+                "event cut#nonce-0",
+                "event cut#nonce-1"
+            ]
+        );
+        assert_eq!(flushes(&metrics, "disconnected"), "1");
+        // Still served from memory here, all of it.
+        let Read::Events {
+            events, finished, ..
+        } = buffer.read_after("cut", None)
+        else {
+            panic!("still in memory");
+        };
+        assert_eq!(events.len(), 2);
+        assert!(finished);
+        // A second drop (a resumed connection dropped again) writes nothing.
+        buffer.disconnected("cut");
+        assert!(taken(&mut queue).is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_flush_for_another_session_writes_nothing() {
+        let (buffer, mut queue, metrics) = buffer(usize::MAX);
+        answered(&buffer, "theirs");
+        assert!(buffer.flush_for("theirs", Some("session-b")).is_none());
+        assert!(buffer.flush_for("theirs", None).is_none());
+        assert!(buffer.flush_for("unknown", Some("session-a")).is_none());
+        assert!(taken(&mut queue).is_empty());
+        assert!(buffer.flush_for("theirs", Some("session-a")).is_some());
+        assert_eq!(
+            taken(&mut queue),
+            [
+                "binding theirs session-a",
+                "event theirs#nonce-0",
+                "barrier"
+            ]
+        );
+        assert_eq!(flushes(&metrics, "requested"), "1");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_hand_off_flushes_running_streams_first_then_writes_through() {
+        let (buffer, mut queue, metrics) = buffer(usize::MAX);
+        answered(&buffer, "done");
+        buffer.open("running");
+        buffer.bind("running", Owner::Stateless);
+        buffer.append("running", event("running", 0), false, None);
+        // Finished before anyone saw an id of it: nobody can resume it.
+        buffer.open("unseen");
+        buffer.append("unseen", event("unseen", 0), true, None);
+        drop(buffer.hand_off());
+        assert_eq!(
+            taken(&mut queue),
+            [
+                "event running#nonce-0",
+                "binding done session-a",
+                "event done#nonce-0",
+                "barrier"
+            ]
+        );
+        assert_eq!(flushes(&metrics, "shutdown"), "2");
+        // A stream opened now is written through from its start.
+        buffer.open("late");
+        let Appended::NeedsPlace(_) = buffer.append("late", event("late", 0), true, None) else {
+            panic!("written through after the hand-off");
+        };
+    }
+}

@@ -1,0 +1,171 @@
+//! The SSE response bodies of `/mcp`, watched for what resumption needs
+//! (MCP 2025-06-18, Transports §Resumability and Redelivery):
+//!
+//! - **who owns a request's stream**: at the body's first event id, before
+//!   the frame carrying it reaches the client, a `POST`'s response stream is
+//!   bound to the session that sent it (`Mcp-Session-Id`, already checked),
+//!   or marked as a request without a session (protocol 2026-07-28). Only
+//!   that owner may resume it ([`fleet::events`](crate::fleet::events));
+//! - **a client that left**: a body dropped before its end (the connection
+//!   broke, the client went away) flushes the stream's events to Redis, and
+//!   its later ones go there too, so that the client can resume it on any
+//!   replica. A body that ended (its stream's response was written) changes
+//!   nothing: the events stay in this replica's memory.
+//!
+//! The stream is known by the first `id:` field of the body's frames: our
+//! event ids are `<stream_id>#<nonce>-<sequence>` (standalone streams'
+//! `<session_id>:common#…` and the `initialize` answer's `0` are left
+//! alone). Each frame is one whole SSE event whose `data:` is one line of
+//! JSON, so an `id:` at the start of a line is the event's id field.
+
+use std::{
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use axum::{
+    body::{Body, Bytes, HttpBody},
+    http::header,
+    response::Response,
+};
+use http_body::{Frame, SizeHint};
+
+use crate::fleet::{
+    FleetEventStore,
+    buffer::Owner,
+    events::{is_standalone, stream_of},
+};
+
+/// Watches `response`'s body if it is an SSE stream; `owner` (for a `POST`)
+/// is who may resume the request stream it carries.
+pub(crate) fn watch(
+    response: Response<Body>,
+    events: &Arc<FleetEventStore>,
+    owner: Option<Owner>,
+) -> Response<Body> {
+    let is_sse = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("text/event-stream"));
+    if !is_sse {
+        return response;
+    }
+    let events = events.clone();
+    response.map(|inner| {
+        Body::new(Watched {
+            inner,
+            events,
+            owner,
+            stream: Seen::Looking,
+            ended: false,
+        })
+    })
+}
+
+/// What the body has shown of its stream so far.
+enum Seen {
+    /// No event id yet.
+    Looking,
+    /// A request's response stream.
+    Request(String),
+    /// Another stream (standalone, or not ours): nothing to do.
+    Other,
+}
+
+struct Watched {
+    inner: Body,
+    events: Arc<FleetEventStore>,
+    owner: Option<Owner>,
+    stream: Seen,
+    ended: bool,
+}
+
+/// The value of the first `id:` field in `frame`.
+fn event_id(frame: &[u8]) -> Option<&str> {
+    frame.split(|byte| *byte == b'\n').find_map(|line| {
+        let value = line.strip_prefix(b"id:")?;
+        let value = value.strip_prefix(b" ").unwrap_or(value);
+        std::str::from_utf8(value).ok()
+    })
+}
+
+impl Watched {
+    fn look(&mut self, frame: &[u8]) {
+        let Some(id) = event_id(frame) else {
+            return;
+        };
+        self.stream = match stream_of(id) {
+            Some(stream_id) if !is_standalone(stream_id) => {
+                if let Some(owner) = self.owner.take() {
+                    self.events.bind(stream_id, owner);
+                }
+                Seen::Request(stream_id.to_owned())
+            }
+            _ => Seen::Other,
+        };
+    }
+}
+
+impl HttpBody for Watched {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(None) => self.ended = true,
+            Poll::Ready(Some(Ok(frame))) if matches!(self.stream, Seen::Looking) => {
+                if let Some(data) = frame.data_ref() {
+                    self.look(data);
+                }
+            }
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        if !self.ended
+            && !self.inner.is_end_stream()
+            && let Seen::Request(stream_id) = &self.stream
+        {
+            self.events.disconnected(stream_id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::event_id;
+
+    #[test]
+    fn the_event_id_is_the_id_field_of_a_frame() {
+        assert_eq!(
+            event_id(b"data: \nid: 5c1d#ab12-7\nretry: 3000\n\n"),
+            Some("5c1d#ab12-7")
+        );
+        assert_eq!(
+            event_id(b"data: {\"jsonrpc\":\"2.0\",\"id\":1}\nid: s#n-1\n\n"),
+            Some("s#n-1")
+        );
+        // A JSON-RPC "id" inside the data line is not the event's id.
+        assert_eq!(event_id(b"data: {\"id: 3\"}\n\n"), None);
+        assert_eq!(event_id(b":\n\n"), None);
+        assert_eq!(event_id(b"id:x#n-0\n\n"), Some("x#n-0"));
+    }
+}
