@@ -95,12 +95,26 @@ impl RawSession {
     /// # Errors
     /// As [`initialize`](Self::initialize).
     pub async fn initialize_with(client: reqwest::Client, url: &str) -> Result<Self, CallError> {
+        Self::initialize_declaring(client, url, json!({})).await
+    }
+
+    /// [`initialize_with`](Self::initialize_with), declaring the client
+    /// `capabilities` (e.g. `{"sampling": {}}`, so that tools may ask the
+    /// client for a message).
+    ///
+    /// # Errors
+    /// As [`initialize`](Self::initialize).
+    pub async fn initialize_declaring(
+        client: reqwest::Client,
+        url: &str,
+        capabilities: Value,
+    ) -> Result<Self, CallError> {
         let response = client
             .post(url)
             .header("accept", "application/json, text/event-stream")
             .json(
                 &json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-                "protocolVersion": "2025-06-18", "capabilities": {},
+                "protocolVersion": "2025-06-18", "capabilities": capabilities,
                 "clientInfo": {"name": "mcp-testkit", "version": "1"}}}),
             )
             .send()
@@ -159,6 +173,68 @@ impl RawSession {
             .header("accept", "text/event-stream")
             .header("mcp-session-id", &self.id)
             .header("mcp-protocol-version", "2025-06-18")
+            .timeout(Duration::from_secs(3600))
+            .send()
+            .await
+            .map_err(|error| CallError::Transport(error.to_string()))?;
+        match response.status().as_u16() {
+            200 => Ok(SseReader::new(response)),
+            status => Err(CallError::Status(
+                status,
+                response.text().await.unwrap_or_default(),
+            )),
+        }
+    }
+
+    /// Sends a request and returns its SSE response stream unread, for a
+    /// test that reads part of it (and may drop it before its end, as a
+    /// client whose connection breaks); the request's JSON-RPC id is
+    /// returned too.
+    ///
+    /// # Errors
+    /// A status other than 200 (or an answer that is not an SSE stream),
+    /// or a transport error.
+    pub async fn open_request(
+        &mut self,
+        method: &str,
+        params: Value,
+    ) -> Result<(u64, SseReader), CallError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let response = self
+            .post(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+            .timeout(Duration::from_secs(3600))
+            .send()
+            .await
+            .map_err(|error| CallError::Transport(error.to_string()))?;
+        let sse = response
+            .headers()
+            .get("content-type")
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.starts_with("text/event-stream"));
+        match response.status().as_u16() {
+            200 if sse => Ok((id, SseReader::new(response))),
+            status => Err(CallError::Status(
+                status,
+                response.text().await.unwrap_or_default(),
+            )),
+        }
+    }
+
+    /// Resumes a stream of the session after `last_event_id` (`GET` with
+    /// `Last-Event-ID`, MCP 2025-06-18, Transports §Resumability and
+    /// Redelivery).
+    ///
+    /// # Errors
+    /// A status other than 200, or a transport error.
+    pub async fn resume(&self, last_event_id: &str) -> Result<SseReader, CallError> {
+        let response = self
+            .client
+            .get(&self.url)
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", &self.id)
+            .header("mcp-protocol-version", "2025-06-18")
+            .header("last-event-id", last_event_id)
             .timeout(Duration::from_secs(3600))
             .send()
             .await

@@ -220,6 +220,39 @@ async fn metrics_move_with_a_fleet_run() {
         ) > 0.0
     );
     assert_eq!(delta(&before, &after, "mcp_store_errors_total", &[]), 0.0);
+    // Every tool call's answer reached its client: none of their SSE events
+    // was written to Redis or read back; each replica holds the response
+    // streams it produced in its memory, for a resumption that did not come.
+    for op in [
+        "events_write",
+        "events_read",
+        "stream_session",
+        "flush_request",
+    ] {
+        assert_eq!(
+            delta(
+                &before,
+                &after,
+                "mcp_redis_round_trips_total",
+                &[("op", op)]
+            ),
+            0.0,
+            "{op}"
+        );
+    }
+    assert_eq!(delta(&before, &after, "mcp_event_flushes_total", &[]), 0.0);
+    let buffered: f64 = after
+        .iter()
+        .map(|scrape| scrape.value("mcp_event_buffer_streams", &[]))
+        .sum();
+    assert_eq!(buffered, (SESSIONS * CALLS) as f64);
+    assert!(
+        after
+            .iter()
+            .map(|scrape| scrape.value("mcp_event_buffer_bytes", &[]))
+            .sum::<f64>()
+            > 0.0
+    );
     // Every replica holds a worker of each Streamable HTTP session.
     for (replica, scrape) in fleet.replicas.replicas.iter().zip(&after) {
         assert_eq!(

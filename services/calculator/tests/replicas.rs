@@ -252,6 +252,175 @@ async fn a_foreign_last_event_id_replays_nothing() {
     assert!(!body.contains("jsonrpc"), "{body}");
 }
 
+/// The keys of request response streams in Redis.
+fn stream_keys(redis: &RedisServer) -> String {
+    redis.cli(&["--scan", "--pattern", "mcp_stream_*"])
+}
+
+/// The whole body of a resumption: its JSON-RPC messages.
+async fn replayed(response: reqwest::Response) -> Vec<Value> {
+    let body = tokio::time::timeout(Duration::from_secs(10), response.text())
+        .await
+        .expect("the resumed stream ends")
+        .unwrap();
+    body.lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .filter_map(|data| serde_json::from_str(data.trim()).ok())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_delivered_answer_is_replayed_from_memory_and_flushed_for_another_replica() {
+    let fleet = fleet().await;
+    let [one, two, three] = [0, 1, 2].map(|i| fleet.replicas.replicas[i].url());
+    let mut session = mcp_testkit::RawSession::initialize(&format!("{one}/mcp"))
+        .await
+        .expect("initialize");
+    let other = initialize(&one).await;
+    let (call_id, mut answer) = session
+        .open_request(
+            "tools/call",
+            json!({"name": "add", "arguments": {"a": 40, "b": 2}}),
+        )
+        .await
+        .expect("a call");
+    let priming = answer
+        .next_within(Duration::from_secs(5))
+        .await
+        .expect("priming event");
+    let priming_id = priming.id.expect("an id");
+    let result = answer.next_message().await;
+    assert_eq!(result["id"], call_id);
+    assert!(answer.next_within(Duration::from_secs(5)).await.is_none());
+    // Delivered: nothing of it was written to Redis.
+    assert_eq!(stream_keys(&fleet.redis), "");
+
+    // Neither another session nor the stateless path gets it, on any
+    // replica, and asking writes nothing to Redis.
+    for base in [&one, &two] {
+        let foreign = mcp_request(reqwest::Method::GET, base, &other)
+            .header("accept", "text/event-stream")
+            .header("last-event-id", &priming_id)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            replayed(foreign).await.is_empty(),
+            "another session on {base}"
+        );
+        let stateless = reqwest::Client::new()
+            .get(format!("{base}/mcp"))
+            .header("accept", "text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("last-event-id", &priming_id)
+            .send()
+            .await
+            .unwrap();
+        assert!(replayed(stateless).await.is_empty(), "stateless on {base}");
+    }
+    assert_eq!(stream_keys(&fleet.redis), "");
+
+    // Its own session resumes it on replica 1, which holds it: from memory.
+    let here = mcp_request(reqwest::Method::GET, &one, &session.id)
+        .header("accept", "text/event-stream")
+        .header("last-event-id", &priming_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replayed(here).await, [result.clone()]);
+    assert_eq!(stream_keys(&fleet.redis), "");
+    let scrape = mcp_testkit::Scrape::fetch(&one).await;
+    assert!(scrape.value("mcp_stream_resumptions_total", &[("from", "memory")]) >= 1.0);
+    assert_eq!(
+        scrape.value("mcp_event_flushes_total", &[("reason", "requested")]),
+        0.0
+    );
+
+    // On replica 3 it asks replica 1, which flushes it: the same answer.
+    let elsewhere = mcp_request(reqwest::Method::GET, &three, &session.id)
+        .header("accept", "text/event-stream")
+        .header("last-event-id", &priming_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replayed(elsewhere).await, [result]);
+    let scrape = mcp_testkit::Scrape::fetch(&one).await;
+    assert_eq!(
+        scrape.value("mcp_event_flushes_total", &[("reason", "requested")]),
+        1.0
+    );
+    let stream = priming_id.rsplit_once('#').unwrap().0;
+    let listed = stream_keys(&fleet.redis);
+    let mut keys: Vec<&str> = listed.lines().collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            format!("mcp_stream_events:{stream}"),
+            format!("mcp_stream_session:{stream}")
+        ]
+    );
+    let resumed_from_redis = mcp_testkit::Scrape::fetch(&three)
+        .await
+        .value("mcp_stream_resumptions_total", &[("from", "redis")]);
+    assert_eq!(resumed_from_redis, 1.0);
+}
+
+#[tokio::test]
+async fn without_a_buffer_every_answer_is_written_to_redis_and_resumes_anywhere() {
+    let redis = RedisServer::start();
+    let replicas = ReplicaSet::start(
+        BINARY,
+        2,
+        &[("REDIS_URL", &redis.url()), ("EVENT_BUFFER_BYTES", "0")],
+    )
+    .await;
+    let [one, two] = [0, 1].map(|i| replicas.replicas[i].url());
+    let mut session = mcp_testkit::RawSession::initialize(&format!("{one}/mcp"))
+        .await
+        .expect("initialize");
+    let (_, mut answer) = session
+        .open_request(
+            "tools/call",
+            json!({"name": "add", "arguments": {"a": 1, "b": 2}}),
+        )
+        .await
+        .expect("a call");
+    let priming_id = answer
+        .next_within(Duration::from_secs(5))
+        .await
+        .expect("priming")
+        .id
+        .expect("an id");
+    let result = answer.next_message().await;
+    assert!(answer.next_within(Duration::from_secs(5)).await.is_none());
+    // Written through as it was sent: the stream and its binding.
+    let stream = priming_id.rsplit_once('#').unwrap().0;
+    let mut written = String::new();
+    for _ in 0..100 {
+        written = stream_keys(&redis);
+        if written.lines().count() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        written.contains(&format!("mcp_stream_events:{stream}"))
+            && written.contains(&format!("mcp_stream_session:{stream}")),
+        "{written}"
+    );
+    let elsewhere = mcp_request(reqwest::Method::GET, &two, &session.id)
+        .header("accept", "text/event-stream")
+        .header("last-event-id", &priming_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replayed(elsewhere).await, [result]);
+    let scrape = mcp_testkit::Scrape::fetch(&one).await;
+    assert_eq!(scrape.value("mcp_event_flushes_total", &[]), 0.0);
+    assert!(scrape.value("mcp_redis_round_trips_total", &[("op", "events_write")]) >= 1.0);
+}
+
 /// The calls of the session counted on replica `base`: cache hits, and
 /// Redis round trips spent on session lookups.
 async fn lookups(base: &str) -> (f64, f64) {
