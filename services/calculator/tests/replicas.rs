@@ -327,7 +327,7 @@ async fn a_delivered_answer_is_replayed_from_memory_and_flushed_for_another_repl
         .send()
         .await
         .unwrap();
-    assert_eq!(replayed(here).await, [result.clone()]);
+    assert_eq!(replayed(here).await, std::slice::from_ref(&result));
     assert_eq!(stream_keys(&fleet.redis), "");
     let scrape = mcp_testkit::Scrape::fetch(&one).await;
     assert!(scrape.value("mcp_stream_resumptions_total", &[("from", "memory")]) >= 1.0);
