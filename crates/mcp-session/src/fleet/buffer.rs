@@ -55,16 +55,22 @@ use tokio::{
 use super::writer::{Write, Writer};
 use crate::metrics::{EventFlush, Metrics};
 
-/// Bytes counted for a stream besides its id and its events: its entry in
-/// the map and in the order, and allocation overhead.
-const STREAM_OVERHEAD: usize = std::mem::size_of::<Entry>()
-    + std::mem::size_of::<Slot>()
-    + 2 * std::mem::size_of::<Arc<str>>()
-    + 64;
+/// Bytes one heap allocation costs beyond what it holds (the allocator's
+/// header and rounding), an estimate.
+const ALLOCATION: usize = 16;
+
+/// Bytes counted for a stream besides its slots in the map and the order
+/// (counted by capacity, see [`Inner::footprint`]): its id (shared by both)
+/// and its list of events.
+const STREAM_OVERHEAD: usize = 2 * std::mem::size_of::<usize>() + 2 * ALLOCATION;
 
 /// Bytes counted for an event besides its id and JSON: its place in the
-/// stream's list and its two allocations' overhead.
-const EVENT_OVERHEAD: usize = std::mem::size_of::<Buffered>() + 32;
+/// stream's list and its two strings' allocations.
+const EVENT_OVERHEAD: usize = std::mem::size_of::<Buffered>() + 2 * ALLOCATION;
+
+/// Bytes of one slot of the map of streams (hashbrown: the key, the entry
+/// and a control byte).
+const MAP_SLOT: usize = std::mem::size_of::<(Arc<str>, Entry)>() + 1;
 
 /// How often idle memory is swept.
 const SWEEP: Duration = Duration::from_secs(1);
@@ -93,7 +99,7 @@ impl Owner {
 
     fn bytes(&self) -> usize {
         match self {
-            Self::Session(session) => session.len(),
+            Self::Session(session) => session.len() + ALLOCATION,
             _ => 0,
         }
     }
@@ -411,7 +417,7 @@ impl EventBuffer {
     /// Bytes counted and streams held now.
     pub(crate) fn usage(&self) -> (usize, usize) {
         let inner = self.lock();
-        (inner.bytes, inner.streams.len())
+        (inner.footprint(), inner.streams.len())
     }
 
     /// Writes `entry`'s events to Redis, and from now on its later ones,
@@ -444,7 +450,7 @@ impl EventBuffer {
     fn enforce(&self, inner: &mut Inner, now: Instant) {
         inner.expire(now, self.retention);
         let mut steps = inner.order.len();
-        while inner.bytes > self.budget && steps > 0 {
+        while inner.footprint() > self.budget && steps > 0 {
             steps -= 1;
             let Some(slot) = inner.order.pop_front() else {
                 break;
@@ -474,6 +480,15 @@ impl EventBuffer {
 }
 
 impl Inner {
+    /// The bytes counted against the budget: the streams' and events' own,
+    /// and the map's and the order's (by their capacity, which grows by
+    /// doubling and does not shrink).
+    fn footprint(&self) -> usize {
+        // hashbrown keeps an eighth of its buckets free.
+        let buckets = self.streams.capacity() / 7 * 8;
+        self.bytes + buckets * MAP_SLOT + self.order.capacity() * std::mem::size_of::<Slot>()
+    }
+
     /// The entry of `stream_id`, created (pending) when there is none.
     fn entry(&mut self, stream_id: &str, now: Instant) -> &mut Entry {
         if !self.streams.contains_key(stream_id) {
