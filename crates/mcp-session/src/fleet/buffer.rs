@@ -641,12 +641,20 @@ mod tests {
             assert!(bytes <= budget, "{bytes} bytes held, budget {budget}");
             assert!(streams <= 20, "{streams} streams held");
         }
-        assert_eq!(buffer.usage(), (budget, 20));
+        // The map's and the order's capacity count too, so fewer than 20
+        // streams fit, but most of them do.
+        let (bytes, held) = buffer.usage();
+        assert!(bytes <= budget, "{bytes} bytes held, budget {budget}");
+        assert!(held >= 10, "only {held} streams held");
         assert_eq!(buffer.holding("stream-000"), None);
-        assert_eq!(buffer.holding("stream-179"), None);
-        for index in 180..200 {
-            let held = buffer.holding(&format!("stream-{index:03}")).expect("held");
-            assert!(held.in_memory);
+        // The newest `held` streams are kept, all older ones dropped.
+        for index in 0..200 {
+            let holding = buffer.holding(&format!("stream-{index:03}"));
+            if index < 200 - held {
+                assert_eq!(holding, None, "stream-{index:03} kept");
+            } else {
+                assert!(holding.expect("held").in_memory);
+            }
         }
         // Finished streams are dropped, never written to Redis.
         assert!(taken(&mut queue).is_empty());
