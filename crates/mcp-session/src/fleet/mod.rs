@@ -161,6 +161,10 @@ pub(crate) struct Locals {
     /// Sessions whose worker here was restored: their handshake was
     /// replayed, so the client's own `initialized` is not for them.
     replayed: Mutex<HashSet<String>>,
+    /// Sessions whose worker here is being restored: until the replayed
+    /// handshake is over, nothing else may reach the worker (a message
+    /// before its `initialize` kills it).
+    restoring: Mutex<HashSet<String>>,
     pub(crate) sse: Arc<SseStreams>,
     pub(crate) tails: Tails,
     pub(crate) pending: PendingRequests,
@@ -173,6 +177,7 @@ impl Locals {
         Self {
             workers: Arc::new(workers),
             replayed: Mutex::default(),
+            restoring: Mutex::default(),
             sse: Arc::default(),
             tails: Tails::default(),
             pending: PendingRequests::default(),
@@ -198,15 +203,37 @@ impl Locals {
         self.replayed().remove(session_id);
     }
 
+    fn restoring(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.restoring
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Marks `session_id` as being restored here (before its worker exists).
+    pub(crate) fn begin_restore(&self, session_id: &str) {
+        self.restoring().insert(session_id.to_owned());
+    }
+
+    /// The restore of `session_id` is over (done, failed or not needed).
+    pub(crate) fn end_restore(&self, session_id: &str) {
+        self.restoring().remove(session_id);
+    }
+
+    /// Whether `session_id`'s worker here is still replaying its handshake.
+    pub(crate) fn is_restoring(&self, session_id: &str) -> bool {
+        self.restoring().contains(session_id)
+    }
+
     /// Hands `message` to this replica's rmcp worker of `session_id`, if it
-    /// has one. Returns whether it did.
+    /// has one whose handshake is over (a worker being restored has had no
+    /// request yet, so nothing forwarded is for it). Returns whether it did.
     pub(crate) async fn deliver_to_worker(
         &self,
         session_id: &str,
         message: ClientJsonRpcMessage,
     ) -> bool {
         let id: Arc<str> = session_id.into();
-        if !self.workers.has_session(&id).await.unwrap_or(false) {
+        if self.is_restoring(session_id) || !self.workers.has_session(&id).await.unwrap_or(false) {
             return false;
         }
         self.workers.accept_message(&id, message).await.is_ok()
@@ -520,4 +547,46 @@ pub(crate) fn with_caller(
     }
     message.insert_extension(parts);
     message
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{sync::Arc, time::Duration};
+
+    use rmcp::{
+        model::{ClientJsonRpcMessage, ClientNotification, InitializedNotification},
+        transport::streamable_http_server::{
+            SessionManager,
+            session::{RestoreOutcome, local::LocalSessionManager},
+        },
+    };
+
+    use super::{Locals, SessionCache};
+
+    fn initialized() -> ClientJsonRpcMessage {
+        ClientJsonRpcMessage::notification(ClientNotification::InitializedNotification(
+            InitializedNotification::default(),
+        ))
+    }
+
+    /// A client's `initialized` forwarded from another replica while this
+    /// one replays the handshake of the same session must not reach the new
+    /// worker before its `initialize`: that ends the worker (and the
+    /// request being served gets `500`).
+    #[tokio::test]
+    async fn a_worker_being_restored_gets_no_forwarded_message() {
+        let locals = Locals::new(
+            LocalSessionManager::default(),
+            Arc::new(SessionCache::new(Duration::from_secs(5))),
+        );
+        let id: Arc<str> = "session-r".into();
+        locals.begin_restore(&id);
+        let outcome = locals.workers.restore_session(id.clone()).await.unwrap();
+        assert!(matches!(outcome, RestoreOutcome::Restored(_)));
+        assert!(locals.workers.has_session(&id).await.unwrap());
+        assert!(!locals.deliver_to_worker(&id, initialized()).await);
+        assert!(locals.is_restoring(&id));
+        locals.end_restore(&id);
+        assert!(!locals.is_restoring(&id));
+    }
 }

@@ -19,7 +19,7 @@
 //!
 //! Without Redis (one replica) it is rmcp's local manager, unchanged.
 
-use std::{collections::HashSet, sync::Arc};
+use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
 use rmcp::{
@@ -60,9 +60,6 @@ pub enum FleetSessionError {
 pub struct FleetSessionManager {
     locals: Arc<Locals>,
     fleet: Option<(Arc<FleetBus>, Arc<FleetEventStore>)>,
-    /// Sessions whose worker is being restored: the handshake replay is not
-    /// over, so they must not be used yet (see [`SessionManager::has_session`]).
-    restoring: std::sync::Mutex<HashSet<SessionId>>,
     metrics: Arc<Metrics>,
     /// Cancelled when this replica hands its clients to the fleet at
     /// shutdown: ends the standalone streams held here.
@@ -82,16 +79,9 @@ impl FleetSessionManager {
         Self {
             locals,
             fleet,
-            restoring: std::sync::Mutex::default(),
             metrics,
             handing_off,
         }
-    }
-
-    fn restoring(&self) -> std::sync::MutexGuard<'_, HashSet<SessionId>> {
-        self.restoring
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn wrap(&self, id: &SessionId, inner: WorkerTransport<LocalSessionWorker>) -> FleetTransport {
@@ -144,14 +134,14 @@ impl SessionManager for FleetSessionManager {
     /// in progress (rmcp serializes restores per session) instead of sending
     /// the worker a request before its handshake, which kills it.
     async fn has_session(&self, id: &SessionId) -> Result<bool, Self::Error> {
-        if self.restoring().contains(id) {
+        if self.locals.is_restoring(id) {
             return Ok(false);
         }
         Ok(self.locals.workers.has_session(id).await?)
     }
 
     async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
-        self.restoring().remove(id);
+        self.locals.end_restore(id);
         self.locals.forget_replayed(id);
         self.locals.tails.close_session(id);
         Ok(self.locals.workers.close_session(id).await?)
@@ -203,12 +193,16 @@ impl SessionManager for FleetSessionManager {
                         tracing::warn!(session_id = %id, %error, "could not forward `initialized` to the fleet");
                     }
                 }
-                if self.locals.was_replayed(id) || !self.locals.workers.has_session(id).await? {
+                // Not for a worker whose handshake is (being) replayed here.
+                if self.locals.was_replayed(id)
+                    || self.locals.is_restoring(id)
+                    || !self.locals.workers.has_session(id).await?
+                {
                     return Ok(());
                 }
             }
             self.locals.workers.accept_message(id, message).await?;
-            self.restoring().remove(id);
+            self.locals.end_restore(id);
             return Ok(());
         }
         let Some((bus, _)) = &self.fleet else {
@@ -303,7 +297,7 @@ impl SessionManager for FleetSessionManager {
     ) -> Result<RestoreOutcome<Self::Transport>, Self::Error> {
         // Mark the session before its worker exists: another thread must not
         // see the worker and use it before its handshake is replayed.
-        self.restoring().insert(id.clone());
+        self.locals.begin_restore(&id);
         let outcome = self.locals.workers.restore_session(id.clone()).await;
         Ok(match outcome {
             Ok(RestoreOutcome::Restored(inner)) => {
@@ -311,7 +305,7 @@ impl SessionManager for FleetSessionManager {
                 RestoreOutcome::Restored(self.wrap(&id, inner))
             }
             other => {
-                self.restoring().remove(&id);
+                self.locals.end_restore(&id);
                 match other? {
                     RestoreOutcome::AlreadyPresent => RestoreOutcome::AlreadyPresent,
                     _ => RestoreOutcome::NotSupported,
