@@ -167,13 +167,23 @@ impl RawSession {
     /// # Errors
     /// A status other than 200, or a transport error.
     pub async fn open_stream(&self) -> Result<SseReader, CallError> {
-        let response = self
+        self.get_stream(None).await
+    }
+
+    /// `GET` of the session's endpoint as an SSE stream, with
+    /// `Last-Event-ID` when given.
+    async fn get_stream(&self, last_event_id: Option<&str>) -> Result<SseReader, CallError> {
+        let mut request = self
             .client
             .get(&self.url)
             .header("accept", "text/event-stream")
             .header("mcp-session-id", &self.id)
             .header("mcp-protocol-version", "2025-06-18")
-            .timeout(Duration::from_secs(3600))
+            .timeout(Duration::from_secs(3600));
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id);
+        }
+        let response = request
             .send()
             .await
             .map_err(|error| CallError::Transport(error.to_string()))?;
@@ -228,24 +238,7 @@ impl RawSession {
     /// # Errors
     /// A status other than 200, or a transport error.
     pub async fn resume(&self, last_event_id: &str) -> Result<SseReader, CallError> {
-        let response = self
-            .client
-            .get(&self.url)
-            .header("accept", "text/event-stream")
-            .header("mcp-session-id", &self.id)
-            .header("mcp-protocol-version", "2025-06-18")
-            .header("last-event-id", last_event_id)
-            .timeout(Duration::from_secs(3600))
-            .send()
-            .await
-            .map_err(|error| CallError::Transport(error.to_string()))?;
-        match response.status().as_u16() {
-            200 => Ok(SseReader::new(response)),
-            status => Err(CallError::Status(
-                status,
-                response.text().await.unwrap_or_default(),
-            )),
-        }
+        self.get_stream(Some(last_event_id)).await
     }
 
     /// Sends a notification (expects `202`).

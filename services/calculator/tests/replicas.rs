@@ -269,6 +269,26 @@ async fn replayed(response: reqwest::Response) -> Vec<Value> {
         .collect()
 }
 
+/// Calls `add` and reads its whole response stream, as a client whose
+/// answer is delivered; returns the priming event's id and the response.
+async fn answered_call(session: &mut mcp_testkit::RawSession, a: i64, b: i64) -> (String, Value) {
+    let (call_id, mut answer) = session
+        .open_request(
+            "tools/call",
+            json!({"name": "add", "arguments": {"a": a, "b": b}}),
+        )
+        .await
+        .expect("a call");
+    let priming = answer
+        .next_within(Duration::from_secs(5))
+        .await
+        .expect("priming event");
+    let result = answer.next_message().await;
+    assert_eq!(result["id"], call_id);
+    assert!(answer.next_within(Duration::from_secs(5)).await.is_none());
+    (priming.id.expect("an id"), result)
+}
+
 #[tokio::test]
 async fn a_delivered_answer_is_replayed_from_memory_and_flushed_for_another_replica() {
     let fleet = fleet().await;
@@ -277,21 +297,7 @@ async fn a_delivered_answer_is_replayed_from_memory_and_flushed_for_another_repl
         .await
         .expect("initialize");
     let other = initialize(&one).await;
-    let (call_id, mut answer) = session
-        .open_request(
-            "tools/call",
-            json!({"name": "add", "arguments": {"a": 40, "b": 2}}),
-        )
-        .await
-        .expect("a call");
-    let priming = answer
-        .next_within(Duration::from_secs(5))
-        .await
-        .expect("priming event");
-    let priming_id = priming.id.expect("an id");
-    let result = answer.next_message().await;
-    assert_eq!(result["id"], call_id);
-    assert!(answer.next_within(Duration::from_secs(5)).await.is_none());
+    let (priming_id, result) = answered_call(&mut session, 40, 2).await;
     // Delivered: nothing of it was written to Redis.
     assert_eq!(stream_keys(&fleet.redis), "");
 
@@ -379,21 +385,7 @@ async fn without_a_buffer_every_answer_is_written_to_redis_and_resumes_anywhere(
     let mut session = mcp_testkit::RawSession::initialize(&format!("{one}/mcp"))
         .await
         .expect("initialize");
-    let (_, mut answer) = session
-        .open_request(
-            "tools/call",
-            json!({"name": "add", "arguments": {"a": 1, "b": 2}}),
-        )
-        .await
-        .expect("a call");
-    let priming_id = answer
-        .next_within(Duration::from_secs(5))
-        .await
-        .expect("priming")
-        .id
-        .expect("an id");
-    let result = answer.next_message().await;
-    assert!(answer.next_within(Duration::from_secs(5)).await.is_none());
+    let (priming_id, result) = answered_call(&mut session, 1, 2).await;
     // Written through as it was sent: the stream and its binding.
     let stream = priming_id.rsplit_once('#').unwrap().0;
     let mut written = String::new();
