@@ -144,6 +144,16 @@ async fn initialize(base: &str) -> String {
         .id
 }
 
+/// `GET` with `Last-Event-ID` on `base`, within `session`.
+async fn resume_at(base: &str, session: &str, last_event_id: &str) -> reqwest::Response {
+    mcp_request(reqwest::Method::GET, base, session)
+        .header("accept", "text/event-stream")
+        .header("last-event-id", last_event_id)
+        .send()
+        .await
+        .unwrap()
+}
+
 fn mcp_request(method: reqwest::Method, base: &str, session: &str) -> reqwest::RequestBuilder {
     reqwest::Client::new()
         .request(method, format!("{base}/mcp"))
@@ -219,12 +229,7 @@ async fn a_response_stream_resumes_on_another_replica() {
     drop(reader);
 
     // Reconnect to ANOTHER replica with Last-Event-ID: the response replays.
-    let resumed = mcp_request(reqwest::Method::GET, &two, &session)
-        .header("accept", "text/event-stream")
-        .header("last-event-id", &last_event_id)
-        .send()
-        .await
-        .unwrap();
+    let resumed = resume_at(&two, &session, &last_event_id).await;
     assert_eq!(resumed.status(), StatusCode::OK);
     let mut reader = SseReader::new(resumed);
     let message = reader.next_message().await;
@@ -239,12 +244,7 @@ async fn a_foreign_last_event_id_replays_nothing() {
     let mine = initialize(&one).await;
     let other = initialize(&one).await;
     // A standalone-stream event id of another session is refused.
-    let response = mcp_request(reqwest::Method::GET, &one, &mine)
-        .header("accept", "text/event-stream")
-        .header("last-event-id", format!("{other}:common#x-0"))
-        .send()
-        .await
-        .unwrap();
+    let response = resume_at(&one, &mine, &format!("{other}:common#x-0")).await;
     let body = tokio::time::timeout(Duration::from_secs(5), response.text())
         .await
         .expect("the stream ends")
@@ -304,12 +304,7 @@ async fn a_delivered_answer_is_replayed_from_memory_and_flushed_for_another_repl
     // Neither another session nor the stateless path gets it, on any
     // replica, and asking writes nothing to Redis.
     for base in [&one, &two] {
-        let foreign = mcp_request(reqwest::Method::GET, base, &other)
-            .header("accept", "text/event-stream")
-            .header("last-event-id", &priming_id)
-            .send()
-            .await
-            .unwrap();
+        let foreign = resume_at(base, &other, &priming_id).await;
         assert!(
             replayed(foreign).await.is_empty(),
             "another session on {base}"
@@ -327,12 +322,7 @@ async fn a_delivered_answer_is_replayed_from_memory_and_flushed_for_another_repl
     assert_eq!(stream_keys(&fleet.redis), "");
 
     // Its own session resumes it on replica 1, which holds it: from memory.
-    let here = mcp_request(reqwest::Method::GET, &one, &session.id)
-        .header("accept", "text/event-stream")
-        .header("last-event-id", &priming_id)
-        .send()
-        .await
-        .unwrap();
+    let here = resume_at(&one, &session.id, &priming_id).await;
     assert_eq!(replayed(here).await, std::slice::from_ref(&result));
     assert_eq!(stream_keys(&fleet.redis), "");
     let scrape = mcp_testkit::Scrape::fetch(&one).await;
@@ -343,12 +333,7 @@ async fn a_delivered_answer_is_replayed_from_memory_and_flushed_for_another_repl
     );
 
     // On replica 3 it asks replica 1, which flushes it: the same answer.
-    let elsewhere = mcp_request(reqwest::Method::GET, &three, &session.id)
-        .header("accept", "text/event-stream")
-        .header("last-event-id", &priming_id)
-        .send()
-        .await
-        .unwrap();
+    let elsewhere = resume_at(&three, &session.id, &priming_id).await;
     assert_eq!(replayed(elsewhere).await, [result]);
     let scrape = mcp_testkit::Scrape::fetch(&one).await;
     assert_eq!(
@@ -401,12 +386,7 @@ async fn without_a_buffer_every_answer_is_written_to_redis_and_resumes_anywhere(
             && written.contains(&format!("mcp_stream_session:{stream}")),
         "{written}"
     );
-    let elsewhere = mcp_request(reqwest::Method::GET, &two, &session.id)
-        .header("accept", "text/event-stream")
-        .header("last-event-id", &priming_id)
-        .send()
-        .await
-        .unwrap();
+    let elsewhere = resume_at(&two, &session.id, &priming_id).await;
     assert_eq!(replayed(elsewhere).await, [result]);
     let scrape = mcp_testkit::Scrape::fetch(&one).await;
     assert_eq!(scrape.value("mcp_event_flushes_total", &[]), 0.0);
