@@ -66,8 +66,11 @@ async fn all_pages(base: &str, auth: &Auth, path: &str) -> (Vec<Value>, usize) {
         let (status, body) = admin(base, auth, Method::GET, &url).await;
         assert_eq!(status, 200, "{url}: {body}");
         let listed = body["sessions"].as_array().expect("sessions");
+        // SCAN's COUNT (10 at least) is a hint: a call returns whole hash
+        // buckets, so a page may pass `limit` by a call's worth of keys
+        // (the store stops calling once it has `limit`). Never all 25 at once.
         assert!(
-            listed.len() <= 2 * PAGE,
+            listed.len() <= 4 * PAGE,
             "page of {} for limit {PAGE}",
             listed.len()
         );
