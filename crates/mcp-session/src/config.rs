@@ -13,82 +13,14 @@
 //! Invalid values stop start-up with one message naming the variable, e.g.
 //! `invalid configuration: MCP_SERVER_PORT: invalid digit found in string`.
 
-use std::{fmt, sync::Once, time::Duration};
+use std::{fmt, time::Duration};
 
-use figment::{Figment, providers::Env};
-use serde::{Deserialize, de::DeserializeOwned};
+use mcp_session_auth::AuthConfig;
+pub use mcp_session_core::config::{ConfigError, load, text};
+use mcp_session_core::config::{redact_url, split_list};
+use serde::Deserialize;
 
-pub use crate::auth::config::AuthConfig;
-use crate::auth::config::RawAuth;
 use crate::request_state::{RawRequestState, RequestStateConfig};
-
-/// An invalid or unreadable configuration value.
-///
-/// The message names the environment variable at fault, so that an operator
-/// reading a crash-looping pod's log knows what to fix.
-#[derive(Debug, thiserror::Error)]
-#[error("invalid configuration: {0}")]
-pub struct ConfigError(pub String);
-
-impl ConfigError {
-    fn var(name: &str, problem: impl fmt::Display) -> Self {
-        Self(format!("{name}: {problem}"))
-    }
-}
-
-/// Reads `.env` from the working directory into the process environment,
-/// once per process. Missing files are fine; a malformed file is reported.
-fn load_dotenv() -> Result<(), ConfigError> {
-    static ONCE: Once = Once::new();
-    let mut result = Ok(());
-    ONCE.call_once(|| {
-        if let Err(error) = dotenvy::dotenv()
-            && !error.not_found()
-        {
-            result = Err(ConfigError(format!(".env: {error}")));
-        }
-    });
-    result
-}
-
-/// Deserializes `T` from the process environment (after reading `.env`).
-///
-/// Field names are the environment variable names: declare the struct with
-/// `#[serde(rename_all = "SCREAMING_SNAKE_CASE")]` and give optional fields
-/// `#[serde(default)]`. Numbers and booleans are parsed from their text.
-///
-/// # Errors
-/// [`ConfigError`] naming the variable whose value does not parse, or `.env`
-/// when that file exists but is malformed.
-pub fn load<T: DeserializeOwned>() -> Result<T, ConfigError> {
-    load_dotenv()?;
-    Figment::from(Env::raw().lowercase(false))
-        .extract()
-        .map_err(|error| {
-            let name = error
-                .path
-                .first()
-                .cloned()
-                .unwrap_or_else(|| "environment".into());
-            ConfigError::var(&name, error.kind)
-        })
-}
-
-/// A variable's text exactly as set (after `.env` was read), `None` when it
-/// is unset: for values that must not be parsed, such as passwords, keys and
-/// URLs ([`load`] would read `12345` as a number).
-///
-/// # Errors
-/// [`ConfigError`] naming the variable when its value is not valid UTF-8,
-/// or `.env` when that file exists but is malformed.
-pub fn text(name: &str) -> Result<Option<String>, ConfigError> {
-    load_dotenv()?;
-    match std::env::var(name) {
-        Ok(value) => Ok(Some(value)),
-        Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError::var(name, "is not valid UTF-8")),
-    }
-}
 
 /// The deployment environment (`ENVIRONMENT`): `development` (default),
 /// `staging` or `production`. Production switches the default log format to
@@ -282,25 +214,6 @@ impl fmt::Debug for Config {
     }
 }
 
-/// Replaces the user-info part of a URL (`redis://:secret@host`) with `***`.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            format!("{}***{}", &url[..scheme_end + 3], &url[at..])
-        }
-        _ => url.to_owned(),
-    }
-}
-
-fn split_list(value: &str) -> Vec<String> {
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|item| !item.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
 fn positive(name: &str, value: Option<u64>, default: u64) -> Result<Duration, ConfigError> {
     match value.unwrap_or(default) {
         0 => Err(ConfigError::var(name, "must be greater than 0")),
@@ -313,7 +226,7 @@ impl Config {
     pub fn new(default_port: u16) -> Self {
         Self::from_raw(
             RawConfig::default(),
-            RawAuth::default(),
+            AuthConfig::default(),
             RawRequestState::default(),
             default_port,
         )
@@ -329,7 +242,7 @@ impl Config {
         let raw = load::<RawConfig>()?;
         Self::from_raw(
             raw,
-            RawAuth::from_env(),
+            AuthConfig::from_env()?,
             load::<RawRequestState>()?,
             default_port,
         )
@@ -337,7 +250,7 @@ impl Config {
 
     fn from_raw(
         raw: RawConfig,
-        auth: RawAuth,
+        auth: AuthConfig,
         request_state: RawRequestState,
         default_port: u16,
     ) -> Result<Self, ConfigError> {
@@ -439,7 +352,7 @@ impl Config {
             max_sessions_per_user: sessions_limit(raw.max_sessions_per_user)?,
             event_buffer_bytes: raw.event_buffer_bytes.unwrap_or(DEFAULT_EVENT_BUFFER_BYTES),
             event_retention: positive("EVENT_RETENTION_SECONDS", raw.event_retention_seconds, 300)?,
-            auth: AuthConfig::from_raw(auth)?,
+            auth,
             request_state: RequestStateConfig::from_raw(request_state)?,
         })
     }
@@ -515,7 +428,7 @@ mod tests {
                 allowed_origins: Some(" https://a.example.com , null ".into()),
                 ..raw()
             },
-            RawAuth::default(),
+            AuthConfig::default(),
             RawRequestState::default(),
             1,
         )
@@ -556,9 +469,10 @@ mod tests {
             "EVENT_RETENTION_SECONDS",
         ];
         for (case, name) in cases.into_iter().zip(names) {
-            let message = Config::from_raw(case, RawAuth::default(), RawRequestState::default(), 1)
-                .unwrap_err()
-                .to_string();
+            let message =
+                Config::from_raw(case, AuthConfig::default(), RawRequestState::default(), 1)
+                    .unwrap_err()
+                    .to_string();
             assert!(message.contains(name), "{message}");
             assert!(!message.contains("secret"), "{message}");
         }
@@ -572,7 +486,7 @@ mod tests {
                 redis_url: Some("rediss://:hunter2@cache.example.com:6379".into()),
                 ..raw()
             },
-            RawAuth::default(),
+            AuthConfig::default(),
             RawRequestState::default(),
             1,
         )

@@ -61,29 +61,29 @@
 //! model and each auth mode.
 
 pub mod admin;
-pub mod auth;
 pub mod config;
 pub mod fleet;
 pub mod health;
-pub mod identity;
 pub mod launch;
+pub mod metered_store;
 pub mod metrics;
-pub mod redis;
 pub mod request_state;
 pub mod server;
 pub mod session;
 pub mod shutdown;
-pub mod store;
 pub mod telemetry;
 pub mod tools;
 pub mod transport;
 
 use std::process::ExitCode;
 
-pub use auth::AuthConfig;
 pub use config::{Config, ConfigError};
-pub use identity::{Caller, UserHash};
 pub use launch::{StartError, launch, server_for};
+use mcp_session_auth as auth;
+pub use mcp_session_auth::AuthConfig;
+use mcp_session_core::identity;
+pub use mcp_session_core::identity::{Caller, PrincipalKind, UserHash};
+pub use mcp_session_core::store;
 pub use rmcp;
 use rmcp::ServerHandler;
 pub use server::{BoundServer, McpServer, shutdown_signal};

@@ -61,9 +61,7 @@ pub fn route_of(path: &str) -> &'static str {
         "/readyz" => "/readyz",
         "/metrics" => "/metrics",
         _ if path == "/admin" || path.starts_with("/admin/") => "/admin",
-        _ if path.starts_with(crate::auth::metadata::WELL_KNOWN) => {
-            crate::auth::metadata::WELL_KNOWN
-        }
+        _ if path.starts_with(mcp_session_auth::WELL_KNOWN) => mcp_session_auth::WELL_KNOWN,
         _ => "other",
     }
 }

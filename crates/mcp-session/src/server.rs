@@ -41,17 +41,18 @@ use crate::{
     admin,
     auth::{self, Authenticator},
     config::Config,
+    fleet::connection::RedisConnection,
     fleet::{
         Announcer, EventSettings, FleetBus, FleetEventStore, FleetSessionManager, FleetStore,
-        Locals, SessionCache, refresh_interval,
+        Locals, RedisStore, SessionCache, refresh_interval,
     },
     health::{self, ReadinessCheck},
     identity::Caller,
+    metered_store::MeteredStore,
     metrics::{self, Metrics},
-    redis::RedisConnection,
     request_state::RequestStateConfig,
     shutdown::Lifecycle,
-    store::{MemoryStore, MeteredStore, RedisStore, SessionStore},
+    store::{MemoryStore, SessionStore},
     telemetry,
     transport::{
         sse::{self, SseTransport},
@@ -387,16 +388,7 @@ fn router<S: ServerHandler>(
         ))
         // Session tools find their server here (tools::session).
         .layer(Extension(shared.clone()));
-    let metadata = Router::new()
-        .route(
-            auth::metadata::WELL_KNOWN,
-            get(auth::protected_resource_metadata),
-        )
-        .route(
-            &format!("{}/{{*resource}}", auth::metadata::WELL_KNOWN),
-            get(auth::protected_resource_metadata),
-        )
-        .with_state(auth);
+    let metadata = auth::metadata_routes(auth);
     let mut probes = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz));

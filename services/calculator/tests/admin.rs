@@ -28,7 +28,7 @@ use auth_support::{
     auth_env, claims, hs256, http, stream_ends,
 };
 use futures::{StreamExt, stream};
-use mcp_session::{Caller, identity::PrincipalKind};
+use mcp_session::{Caller, PrincipalKind};
 use mcp_testkit::SseReader;
 use reqwest::Method;
 use serde_json::{Value, json};

@@ -801,7 +801,7 @@ async fn a_jwks_url_is_fetched_once_and_cached() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_keys_unknown_revoked_and_malformed_are_refused() {
-    let hash = mcp_session::auth::api_keys::hash_api_key;
+    let hash = mcp_session_auth::hash_api_key;
     let keys = |names: &[(&str, &str)]| {
         names
             .iter()
@@ -1170,13 +1170,15 @@ async fn max_sessions_per_user_is_a_clear_429_on_both_transports() {
 
     // The store itself, hit by 64 creations at once for one user: exactly
     // the limit gets through.
-    let redis =
-        mcp_session::redis::RedisConnection::connect(&fleet.redis.url(), 4, Duration::from_secs(2))
-            .unwrap();
-    let store = mcp_session::store::RedisStore::new(redis, Duration::from_secs(60))
+    let redis = mcp_session::fleet::connection::RedisConnection::connect(
+        &fleet.redis.url(),
+        4,
+        Duration::from_secs(2),
+    )
+    .unwrap();
+    let store = mcp_session::fleet::RedisStore::new(redis, Duration::from_secs(60))
         .with_max_sessions_per_user(Some(4));
-    let dave = mcp_session::Caller::new(mcp_session::identity::PrincipalKind::Jwt, ISSUER, "dave")
-        .user_hash;
+    let dave = mcp_session::Caller::new(mcp_session::PrincipalKind::Jwt, ISSUER, "dave").user_hash;
     let created = futures::future::join_all((0..64).map(|index| {
         let record = mcp_session::store::SessionRecord::new(
             format!("dave-{index}"),

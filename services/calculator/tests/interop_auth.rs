@@ -24,7 +24,7 @@ use auth_support::{
     token_for,
 };
 use interop_support::{CLIENT_TIMEOUT, Run, SDK_CLIENT_CALLS, Sdk, SdkClient};
-use mcp_session::{Caller, identity::PrincipalKind};
+use mcp_session::{Caller, PrincipalKind};
 use serde_json::{Value, json};
 
 /// Tool calls after the client's checks (`--calls`).

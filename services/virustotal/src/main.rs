@@ -5,7 +5,7 @@
 
 use std::{process::ExitCode, sync::Arc};
 
-use mcp_session::redis::RedisConnection;
+use mcp_session::fleet::connection::RedisConnection;
 use virustotal::{DEFAULT_PORT, Settings, VirusTotal, VirusTotalServer};
 
 /// Redis connections of the quota and the cache (each multiplexes many

@@ -32,8 +32,8 @@ use tokio::sync::watch;
 
 use super::Envelope;
 use crate::{
+    fleet::connection::{RedisConnection, unavailable},
     metrics::RedisOp,
-    redis::{RedisConnection, unavailable},
     store::StoreError,
 };
 

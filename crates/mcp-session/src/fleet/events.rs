@@ -68,8 +68,8 @@ use super::{
     writer::{Ttls, Write, Writer},
 };
 use crate::{
+    fleet::connection::RedisConnection,
     metrics::{Metrics, RedisOp, StreamResumption},
-    redis::RedisConnection,
 };
 
 pub use super::writer::MAX_EVENTS;

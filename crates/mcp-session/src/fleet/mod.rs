@@ -30,8 +30,10 @@
 pub mod announce;
 pub(crate) mod buffer;
 pub mod cache;
+pub mod connection;
 mod envelope;
 pub mod events;
+mod redis_store;
 mod resume;
 mod sessions;
 mod store;
@@ -47,6 +49,7 @@ pub use cache::SessionCache;
 pub use envelope::Envelope;
 pub use events::{EventSettings, FleetEventStore};
 use fred::prelude::*;
+pub use redis_store::RedisStore;
 use rmcp::{
     model::{ClientJsonRpcMessage, RequestId},
     transport::streamable_http_server::session::{
@@ -58,9 +61,9 @@ pub use store::{FleetStore, refresh_interval};
 use tokio::sync::mpsc;
 
 use crate::{
+    fleet::connection::{RedisConnection, unavailable},
     identity::Caller,
     metrics::{Delivery as Delivered, Metrics, RedisOp},
-    redis::{RedisConnection, unavailable},
     session::SessionContext,
     store::{SessionStore, StoreError},
     transport::sse::SseStreams,

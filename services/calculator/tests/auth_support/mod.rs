@@ -157,7 +157,7 @@ impl Auth {
 /// [`AUDIENCE`] (admins: role `admin`), Bob's and Carol's API keys, and the
 /// admin key `ops`.
 pub fn auth_env() -> Vec<(String, String)> {
-    let hash = mcp_session::auth::api_keys::hash_api_key;
+    let hash = mcp_session_auth::hash_api_key;
     vec![
         ("JWT_SECRET_KEY".into(), SECRET.into()),
         ("JWT_ISSUER".into(), ISSUER.into()),

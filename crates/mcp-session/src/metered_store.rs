@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use super::{SessionPage, SessionRecord, SessionStore, StoreError, StoredSession};
+use crate::store::{SessionPage, SessionRecord, SessionStore, StoreError, StoredSession};
 use crate::{
     identity::UserHash,
     metrics::{Metrics, StoreOp},

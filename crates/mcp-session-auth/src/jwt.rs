@@ -28,7 +28,7 @@ use super::{
     error::{AuthError, TokenProblem},
     jwks::Jwks,
 };
-use crate::config::ConfigError;
+use mcp_session_core::config::ConfigError;
 
 /// What a verified token says about its bearer.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,11 +5,11 @@
 //! request can only ever find the sessions of the user it authenticated as:
 //! another user's session id simply does not exist under its own hash.
 //!
-//! The [`auth`](crate::auth) layer turns each request's credentials into a
+//! The auth layer (`mcp-session-auth`) turns each request's credentials into a
 //! `Caller` before any MCP handling: a verified JWT (its issuer and `sub`), a
 //! configured API key (its name), or, when anonymous access is allowed, the
 //! client's address and `User-Agent`. Tool handlers read it with
-//! [`session::caller`](crate::session::caller):
+//! `mcp_session::session::caller`:
 //!
 //! ```rust,ignore
 //! async fn whoami(&self, context: RequestContext<RoleServer>) -> String {
@@ -137,7 +137,7 @@ impl Caller {
     /// The shared anonymous principal: what a request that carries no
     /// resolved caller at all (a message built outside any HTTP request)
     /// stands for. Requests always carry the caller the
-    /// [`auth`](crate::auth) layer resolved; see [`Caller::anonymous_client`].
+    /// auth layer resolved; see [`Caller::anonymous_client`].
     pub fn anonymous() -> Self {
         Self::new(PrincipalKind::Anonymous, "", "anonymous")
     }

@@ -16,7 +16,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::config::ConfigError;
+use mcp_session_core::config::ConfigError;
 
 /// One configured API key.
 #[derive(Clone, PartialEq, Eq)]

@@ -22,11 +22,11 @@ use fred::{
     types::{ClusterHash, CustomCommand, Expiration, ExpireOptions, SetOptions, config::Server},
 };
 
-use super::{SessionPage, SessionRecord, SessionStore, StoreError, StoredSession, now_ms};
+use crate::store::{SessionPage, SessionRecord, SessionStore, StoreError, StoredSession, now_ms};
 use crate::{
+    fleet::connection::{RedisConnection, unavailable},
     identity::UserHash,
     metrics::{RedisOp, StoreOp},
-    redis::{RedisConnection, unavailable},
 };
 
 /// The key of one session (the name the Python servers used).
@@ -184,10 +184,10 @@ impl RedisStore {
             if ttl_ms <= 0 {
                 continue;
             }
-            sessions.push(StoredSession {
-                record: Self::decode(&json)?,
-                ttl: Duration::from_millis(ttl_ms as u64),
-            });
+            sessions.push(StoredSession::new(
+                Self::decode(&json)?,
+                Duration::from_millis(ttl_ms as u64),
+            ));
         }
         Ok(sessions)
     }

@@ -27,7 +27,7 @@ use std::{fmt, path::PathBuf, str::FromStr, time::Duration};
 use jsonwebtoken::Algorithm;
 
 use super::api_keys::{ApiKeyEntry, parse_api_keys};
-use crate::config::ConfigError;
+use mcp_session_core::config::ConfigError;
 
 /// A secret that never shows in logs, errors or `Debug` output.
 #[derive(Clone, PartialEq, Eq)]
@@ -231,6 +231,18 @@ impl AuthConfig {
     /// Whether bearer JWTs are accepted.
     pub fn jwt_enabled(&self) -> bool {
         !self.jwt_algorithms.is_empty()
+    }
+
+    /// Reads the `JWT_*`, `API_KEYS`, `ADMIN_API_KEYS`, `ALLOW_ANONYMOUS`,
+    /// `TRUSTED_PROXY_HOPS` and `OAUTH_*` variables from the process
+    /// environment (after `.env`), verbatim: a secret made of digits stays
+    /// text.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the first invalid variable.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        mcp_session_core::config::load_dotenv()?;
+        Self::from_raw(RawAuth::from_env())
     }
 
     pub(crate) fn from_raw(raw: RawAuth) -> Result<Self, ConfigError> {

@@ -20,8 +20,9 @@ use fred::{
     types::config::{Config as FredConfig, ReconnectPolicy},
 };
 
+use mcp_session_core::config::redact_url;
+
 use crate::{
-    config::redact_url,
     metrics::{Metrics, RedisOp},
     store::StoreError,
 };

@@ -63,14 +63,14 @@ pub struct SessionRecord {
     /// its stream).
     pub replica_id: String,
     /// The minimum log level set by `logging/setLevel` (`debug` ..
-    /// `emergency`), see [`SessionContext`](crate::session::SessionContext).
+    /// `emergency`), see `mcp_session::session::SessionContext`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_level: Option<String>,
     /// Resource URIs the client subscribed to (`resources/subscribe`).
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub subscriptions: BTreeSet<String>,
     /// The service's own per-session values, by key (see
-    /// [`SessionContext::state`](crate::session::SessionContext::state)).
+    /// `mcp_session::session::SessionContext::state`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub state: BTreeMap<String, serde_json::Value>,
 }
@@ -116,6 +116,13 @@ pub struct StoredSession {
     pub record: SessionRecord,
     /// Time left before it expires unless used.
     pub ttl: Duration,
+}
+
+impl StoredSession {
+    /// `record`, which expires in `ttl` unless used.
+    pub fn new(record: SessionRecord, ttl: Duration) -> Self {
+        Self { record, ttl }
+    }
 }
 
 /// One page of [`SessionStore::scan`](super::SessionStore::scan).

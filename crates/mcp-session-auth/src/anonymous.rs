@@ -16,7 +16,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use http::{HeaderMap, header::USER_AGENT};
 
-use crate::identity::Caller;
+use mcp_session_core::identity::Caller;
 
 /// Longest `User-Agent` kept, in bytes.
 const MAX_USER_AGENT: usize = 256;

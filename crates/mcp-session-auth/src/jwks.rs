@@ -29,7 +29,7 @@ use jsonwebtoken::{
 use tokio::sync::{Mutex, RwLock};
 
 use super::error::{AuthError, TokenProblem};
-use crate::config::ConfigError;
+use mcp_session_core::config::ConfigError;
 
 /// Shortest time between two reloads of the set.
 pub const MIN_RELOAD_INTERVAL: Duration = Duration::from_secs(30);

@@ -7,7 +7,7 @@
 //! belongs to somebody else is indistinguishable from one that never existed.
 //!
 //! Expiry is sliding: [`SessionStore::access`] renews a session's time to live
-//! ([`Config::session_ttl`](crate::Config::session_ttl)), so an idle session
+//! (`SESSION_TTL_SECONDS`), so an idle session
 //! disappears by itself and an active one never does.
 //!
 //! Administration ([`SessionStore::scan`], [`SessionStore::find`],
@@ -17,23 +17,22 @@
 //!
 //! Backends:
 //! - [`MemoryStore`]: one process, no dependencies; the default.
-//! - [`RedisStore`]: shared by all replicas; selected by `REDIS_URL`.
+//! - `RedisStore` (in `mcp-session-fleet`): shared by all replicas; selected
+//!   by `REDIS_URL`.
 
 mod memory;
-mod metered;
 mod record;
-pub mod redis;
 
 pub use memory::MemoryStore;
-pub use metered::MeteredStore;
 pub use record::{SessionPage, SessionRecord, StoredSession, TransportKind, now_ms};
-pub use redis::RedisStore;
 
 use crate::identity::UserHash;
 
 /// Why a store operation failed.
+///
+/// Exhaustive on purpose: every layer above maps each kind to its own answer
+/// (`503`, `429`, a JSON-RPC error), and a new kind must be mapped there too.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum StoreError {
     /// The backend could not be reached or did not answer in time.
     /// Requests that need the store fail with HTTP 503 until it is back.

@@ -20,30 +20,33 @@
 //! ([`challenge`], RFC 6750 §3); they are logged with their reason, never
 //! with the credential.
 
-pub mod anonymous;
-pub mod api_keys;
-pub mod challenge;
-pub mod config;
-pub mod credentials;
-pub mod error;
-pub mod jwks;
-pub mod jwt;
-pub mod metadata;
+mod anonymous;
+mod api_keys;
+mod challenge;
+mod config;
+mod credentials;
+mod error;
+mod jwks;
+mod jwt;
+mod metadata;
 
 use std::{
     net::{IpAddr, SocketAddr},
     sync::Arc,
 };
 
+pub use api_keys::hash_api_key;
 use axum::{
-    Json,
+    Json, Router,
     extract::{ConnectInfo, Request, State},
     http::HeaderMap,
     middleware::Next,
     response::{IntoResponse, Response},
+    routing::get,
 };
 pub use config::AuthConfig;
 pub use error::{AuthError, Scheme, TokenProblem};
+pub use metadata::WELL_KNOWN;
 
 use self::{
     api_keys::find_api_key,
@@ -52,7 +55,10 @@ use self::{
     jwt::JwtVerifier,
     metadata::ResourceMetadata,
 };
-use crate::{config::ConfigError, identity::Caller, identity::PrincipalKind};
+use mcp_session_core::{
+    config::ConfigError,
+    identity::{Caller, PrincipalKind},
+};
 
 /// Resolves callers as configured by an [`AuthConfig`].
 pub struct Authenticator {
@@ -227,10 +233,26 @@ fn peer_of(request: &Request) -> Option<IpAddr> {
         .map(|ConnectInfo(address)| address.ip())
 }
 
-/// Middleware: authenticates the request and puts its [`Caller`] into the
-/// request's extensions, or answers the refusal (logged with its reason and
-/// the client's address, never with the credential).
-pub(crate) async fn authenticate_requests(
+/// The routes of the OAuth protected resource metadata (RFC 9728 §3):
+/// `GET /.well-known/oauth-protected-resource` and
+/// `GET /.well-known/oauth-protected-resource/<resource path>`, served
+/// without authentication (`404` when no authorization server is configured).
+pub fn metadata_routes(auth: Arc<Authenticator>) -> Router {
+    Router::new()
+        .route(metadata::WELL_KNOWN, get(protected_resource_metadata))
+        .route(
+            &format!("{}/{{*resource}}", metadata::WELL_KNOWN),
+            get(protected_resource_metadata),
+        )
+        .with_state(auth)
+}
+
+/// Middleware (for `axum::middleware::from_fn_with_state` with the
+/// [`Authenticator`]): authenticates the request and puts its [`Caller`]
+/// into the request's extensions, or answers the refusal, `401` with a
+/// `WWW-Authenticate` challenge (RFC 6750 §3), logged with its reason and
+/// the client's address, never with the credential.
+pub async fn authenticate_requests(
     State(auth): State<Arc<Authenticator>>,
     mut request: Request,
     next: Next,
@@ -260,7 +282,7 @@ pub(crate) async fn authenticate_requests(
 
 /// `GET /.well-known/oauth-protected-resource[/<path>]`: the RFC 9728
 /// document, or `404` when no authorization server is configured.
-pub(crate) async fn protected_resource_metadata(
+async fn protected_resource_metadata(
     State(auth): State<Arc<Authenticator>>,
     request: Request,
 ) -> Response {

@@ -130,7 +130,7 @@ impl Challenges {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::error::TokenProblem;
+    use crate::error::TokenProblem;
 
     fn both() -> Challenges {
         Challenges {
