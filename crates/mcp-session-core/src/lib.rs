@@ -8,6 +8,8 @@
 //! |---|---|
 //! | [`identity`] | the [`Caller`](identity::Caller) of a request and the [`UserHash`](identity::UserHash) that owns its sessions |
 //! | [`store`] | the [`SessionRecord`](store::SessionRecord), the [`SessionStore`](store::SessionStore) trait every backend implements, and the in-memory backend |
+//! | [`session`] | the [`SessionContext`](session::SessionContext) a tool handler reads and changes a session's shared state through |
+//! | [`metrics`] | the Prometheus [`Metrics`](metrics::Metrics) every layer counts into, and [`MeteredStore`](metered_store::MeteredStore), a store that counts its failures |
 //! | [`config`] | the [`ConfigError`](config::ConfigError) that names the variable at fault, and the readers of the environment and `.env` |
 //!
 //! Layers only point down: `mcp-session-auth` (who is calling) and
@@ -18,4 +20,7 @@
 
 pub mod config;
 pub mod identity;
+pub mod metered_store;
+pub mod metrics;
+pub mod session;
 pub mod store;

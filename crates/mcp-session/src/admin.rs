@@ -20,7 +20,7 @@
 //! `SessionClosed` on the fleet bus (as `DELETE /mcp` does): every replica
 //! drops the session's worker and closes its streams at once.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use axum::{
     Extension, Json, Router,
@@ -33,9 +33,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::{
+    fleet::Fleet,
     identity::{Caller, UserHash},
-    server::Shared,
-    store::StoreError,
+    store::{StoreError, StoredSession},
     tools::{analytics::analyze, views::SessionSummary},
 };
 
@@ -99,8 +99,15 @@ struct OwnerQuery {
     user: Option<String>,
 }
 
+/// What the admin routes need: the fleet (its store, and what this replica
+/// holds of a deleted session) and the sessions' time to live.
+pub(crate) struct AdminState {
+    pub(crate) fleet: Fleet,
+    pub(crate) session_ttl: Duration,
+}
+
 /// The admin routes, to be served behind authentication.
-pub(crate) fn routes(shared: Arc<Shared>) -> Router {
+pub(crate) fn routes(state: AdminState) -> Router {
     Router::new()
         .route("/admin/sessions", get(list_sessions))
         .route(
@@ -112,27 +119,18 @@ pub(crate) fn routes(shared: Arc<Shared>) -> Router {
             get(list_user_sessions).delete(delete_user_sessions),
         )
         .route("/admin/analytics", get(analytics))
-        .with_state(shared)
+        .with_state(Arc::new(state))
 }
 
-/// Ends `id` on every replica once its record is deleted: with a fleet,
-/// deleting the record announced it to every replica (this one included,
-/// see `fleet::FleetStore`); without one, it is closed here.
-pub(crate) async fn end_everywhere(shared: &Shared, id: &str) {
-    if shared.bus.is_none() {
-        shared.locals.close_session(id).await;
-    }
-}
-
-fn summaries(shared: &Shared, sessions: &[crate::store::StoredSession]) -> Vec<SessionSummary> {
+fn summaries(admin: &AdminState, sessions: &[StoredSession]) -> Vec<SessionSummary> {
     sessions
         .iter()
-        .map(|session| SessionSummary::of(session, shared.config.session_ttl))
+        .map(|session| SessionSummary::of(session, admin.session_ttl))
         .collect()
 }
 
 async fn list_sessions(
-    State(shared): State<Arc<Shared>>,
+    State(admin): State<Arc<AdminState>>,
     Extension(caller): Extension<Caller>,
     Query(query): Query<ListQuery>,
 ) -> Response {
@@ -153,20 +151,25 @@ async fn list_sessions(
                 return error(StatusCode::BAD_REQUEST, "invalid_cursor", "not a cursor");
             }
         };
-        return match shared.store.list(&user).await {
+        return match admin.fleet.store().list(&user).await {
             Ok(sessions) => {
                 let page: Vec<_> = sessions.iter().skip(offset).take(limit).cloned().collect();
                 let next = (offset + page.len() < sessions.len())
                     .then(|| (offset + page.len()).to_string());
-                Json(json!({ "sessions": summaries(&shared, &page), "next_cursor": next }))
+                Json(json!({ "sessions": summaries(&admin, &page), "next_cursor": next }))
                     .into_response()
             }
             Err(failure) => store_error(&failure),
         };
     }
-    match shared.store.scan(query.cursor.as_deref(), limit).await {
+    match admin
+        .fleet
+        .store()
+        .scan(query.cursor.as_deref(), limit)
+        .await
+    {
         Ok(page) => Json(json!({
-            "sessions": summaries(&shared, &page.sessions),
+            "sessions": summaries(&admin, &page.sessions),
             "next_cursor": page.next_cursor,
         }))
         .into_response(),
@@ -175,7 +178,7 @@ async fn list_sessions(
 }
 
 async fn show_session(
-    State(shared): State<Arc<Shared>>,
+    State(admin): State<Arc<AdminState>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     Query(query): Query<OwnerQuery>,
@@ -185,14 +188,14 @@ async fn show_session(
     }
     let found = match &query.user {
         Some(user) => match parse_user(user) {
-            Ok(user) => shared.store.peek(&user, &id).await,
+            Ok(user) => admin.fleet.store().peek(&user, &id).await,
             Err(response) => return *response,
         },
-        None => shared.store.find(&id).await,
+        None => admin.fleet.store().find(&id).await,
     };
     match found {
         Ok(Some(session)) => {
-            Json(json!({ "session": SessionSummary::of(&session, shared.config.session_ttl) }))
+            Json(json!({ "session": SessionSummary::of(&session, admin.session_ttl) }))
                 .into_response()
         }
         Ok(None) => error(StatusCode::NOT_FOUND, "not_found", "no such live session"),
@@ -201,7 +204,7 @@ async fn show_session(
 }
 
 async fn delete_session(
-    State(shared): State<Arc<Shared>>,
+    State(admin): State<Arc<AdminState>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     Query(query): Query<OwnerQuery>,
@@ -214,7 +217,7 @@ async fn delete_session(
             Ok(user) => Some(user),
             Err(response) => return *response,
         },
-        None => match shared.store.find(&id).await {
+        None => match admin.fleet.store().find(&id).await {
             Ok(found) => found.map(|session| session.record.user_hash),
             Err(failure) => return store_error(&failure),
         },
@@ -222,9 +225,9 @@ async fn delete_session(
     let Some(owner) = owner else {
         return error(StatusCode::NOT_FOUND, "not_found", "no such live session");
     };
-    match shared.store.delete(&owner, &id).await {
+    match admin.fleet.store().delete(&owner, &id).await {
         Ok(true) => {
-            end_everywhere(&shared, &id).await;
+            admin.fleet.session_deleted(&id).await;
             tracing::info!(session_id = %id, user = owner.short(), admin = caller.user_hash.short(), "session deleted by an admin");
             Json(json!({ "deleted": [id] })).into_response()
         }
@@ -234,7 +237,7 @@ async fn delete_session(
 }
 
 async fn list_user_sessions(
-    State(shared): State<Arc<Shared>>,
+    State(admin): State<Arc<AdminState>>,
     Extension(caller): Extension<Caller>,
     Path(user): Path<String>,
 ) -> Response {
@@ -245,9 +248,9 @@ async fn list_user_sessions(
         Ok(user) => user,
         Err(response) => return *response,
     };
-    match shared.store.list(&user).await {
+    match admin.fleet.store().list(&user).await {
         Ok(sessions) => {
-            Json(json!({ "sessions": summaries(&shared, &sessions), "next_cursor": null }))
+            Json(json!({ "sessions": summaries(&admin, &sessions), "next_cursor": null }))
                 .into_response()
         }
         Err(failure) => store_error(&failure),
@@ -255,7 +258,7 @@ async fn list_user_sessions(
 }
 
 async fn delete_user_sessions(
-    State(shared): State<Arc<Shared>>,
+    State(admin): State<Arc<AdminState>>,
     Extension(caller): Extension<Caller>,
     Path(user): Path<String>,
 ) -> Response {
@@ -266,10 +269,10 @@ async fn delete_user_sessions(
         Ok(user) => user,
         Err(response) => return *response,
     };
-    match shared.store.delete_user(&user).await {
+    match admin.fleet.store().delete_user(&user).await {
         Ok(deleted) => {
             for id in &deleted {
-                end_everywhere(&shared, id).await;
+                admin.fleet.session_deleted(id).await;
             }
             tracing::info!(
                 user = user.short(),
@@ -284,13 +287,13 @@ async fn delete_user_sessions(
 }
 
 async fn analytics(
-    State(shared): State<Arc<Shared>>,
+    State(admin): State<Arc<AdminState>>,
     Extension(caller): Extension<Caller>,
 ) -> Response {
     if !caller.is_admin {
         return forbidden();
     }
-    match analyze(shared.store.as_ref()).await {
+    match analyze(admin.fleet.store().as_ref()).await {
         Ok(analytics) => Json(analytics).into_response(),
         Err(failure) => store_error(&failure),
     }

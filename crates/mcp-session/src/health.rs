@@ -5,20 +5,21 @@
 //! - `GET /readyz` (readiness): `200` when the session store answers, the
 //!   replica has joined its fleet's Redis channels (with Redis) and is not
 //!   shutting down, and every readiness check the service added
-//!   ([`McpServer::with_readiness_check`](crate::server::McpServer::with_readiness_check))
+//!   ([`McpServer::with_readiness_check`](crate::McpServer::with_readiness_check))
 //!   passes, else `503`; the body says which check failed.
 
 use std::{future::Future, pin::Pin, sync::Arc};
 
 use axum::{
-    Json,
+    Json, Router,
     extract::State,
     http::StatusCode,
     response::{IntoResponse, Response},
+    routing::get,
 };
 use serde_json::{Map, Value, json};
 
-use crate::server::Shared;
+use crate::{fleet::Fleet, service_info::ServiceInfo, shutdown::Lifecycle};
 
 type CheckFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 
@@ -58,31 +59,47 @@ impl ReadinessCheck {
     }
 }
 
+/// What the probes look at.
+pub(crate) struct HealthState {
+    pub(crate) service: Arc<ServiceInfo>,
+    pub(crate) fleet: Fleet,
+    pub(crate) lifecycle: Arc<Lifecycle>,
+    /// The service's own readiness checks (its database, its upstream API).
+    pub(crate) readiness: Vec<ReadinessCheck>,
+}
+
+/// `GET /healthz` and `GET /readyz`.
+pub(crate) fn routes(state: HealthState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(Arc::new(state))
+}
+
 /// `GET /healthz`: `200 {"status":"ok"}`.
-pub(crate) async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
+async fn healthz(State(health): State<Arc<HealthState>>) -> Response {
     Json(json!({
         "status": "ok",
-        "service": shared.service_name,
-        "version": shared.service_version,
-        "replica": shared.config.replica_id,
-        "open_sse_streams": shared.locals.sse.len(),
+        "service": health.service.name,
+        "version": health.service.version,
+        "replica": health.service.replica_id,
+        "open_sse_streams": health.fleet.sse_streams().len(),
     }))
     .into_response()
 }
 
 /// `GET /readyz`: `200` when ready, `503` with the failing check otherwise.
-pub(crate) async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
-    if shared.lifecycle.is_draining() {
+async fn readyz(State(health): State<Arc<HealthState>>) -> Response {
+    if health.lifecycle.is_draining() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({ "status": "shutting_down" })),
         )
             .into_response();
     }
-    let backend = shared.store.backend();
-    if let Some(bus) = &shared.bus
-        && !bus.is_joined()
-    {
+    let store = health.fleet.store();
+    let backend = store.backend();
+    if !health.fleet.is_joined() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({
@@ -93,9 +110,9 @@ pub(crate) async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
             .into_response();
     }
     let (store, checks) = tokio::join!(
-        shared.store.ping(),
+        store.ping(),
         futures::future::join_all(
-            shared
+            health
                 .readiness
                 .iter()
                 .map(|check| async move { (check.name().to_owned(), check.run().await) })

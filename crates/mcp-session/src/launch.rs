@@ -1,14 +1,30 @@
-//! [`launch`]: the `main` of a service that needs more than a handler
-//! factory (its own settings, a database, readiness checks), with the same
-//! start-up rules as [`run`](crate::run): configuration first, then logging,
-//! then serving until SIGTERM or Ctrl-C, and one line on standard error with
-//! a failing exit code when anything goes wrong.
+//! The one way a service starts: [`launch`] (or [`run`], its shorthand for a
+//! service that has nothing but a handler factory). Configuration first, then
+//! logging, then the service's own set-up, then serving until SIGTERM or
+//! Ctrl-C; one line on standard error with a failing exit code when anything
+//! goes wrong.
 
 use std::{error::Error, future::Future, process::ExitCode};
 
 use rmcp::ServerHandler;
 
 use crate::{Config, McpServer, server::shutdown_signal, telemetry};
+
+/// A service's whole `main` when all it has is a handler factory: [`launch`]
+/// with a server that serves `factory`'s handlers.
+///
+/// # Exit codes
+/// As [`launch`].
+pub async fn run<S, F>(default_port: u16, factory: F) -> ExitCode
+where
+    S: ServerHandler,
+    F: Fn() -> S + Send + Sync + 'static,
+{
+    launch(default_port, |config| async move {
+        Ok(McpServer::new(config, factory))
+    })
+    .await
+}
 
 /// What a service's set-up step may fail with: any error, shown with its
 /// `Display` (keep secrets out of it).
@@ -32,7 +48,7 @@ const EXIT_CONFIG: u8 = 2;
 ///         let settings = Settings::from_env()?;
 ///         let database = Arc::new(Database::new(settings)?);
 ///         let server = MyServer::new(database.clone());
-///         Ok(mcp_session::server_for(config, move || server.clone())
+///         Ok(mcp_session::McpServer::new(config, move || server.clone())
 ///             .with_readiness_check("database", move || { /* ... */ }))
 ///     })
 ///     .await
@@ -73,16 +89,4 @@ where
             ExitCode::FAILURE
         }
     }
-}
-
-/// An [`McpServer`] for `factory`'s handlers, named and versioned as the
-/// handler reports in [`ServerHandler::get_info`] (its `serverInfo`, MCP
-/// 2025-06-18, Lifecycle §Initialization).
-pub fn server_for<S, F>(config: Config, factory: F) -> McpServer<S>
-where
-    S: ServerHandler,
-    F: Fn() -> S + Send + Sync + 'static,
-{
-    let info = factory().get_info().server_info;
-    McpServer::new(info.name, info.version, config, factory)
 }

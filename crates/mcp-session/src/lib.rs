@@ -36,88 +36,89 @@
 //! ```
 //!
 //! The service then speaks:
-//! - **Streamable HTTP** at `/mcp` ([`transport::streamable_http`]), sessions
-//!   for protocol 2025-03-26 .. 2025-11-25 and stateless 2026-07-28;
+//! - **Streamable HTTP** at `/mcp`, sessions for protocol 2025-03-26 ..
+//!   2025-11-25 and stateless 2026-07-28;
 //! - **HTTP+SSE** at `/sse` and `/messages` (protocol 2024-11-05);
-//! - `/healthz` and `/readyz` for Kubernetes probes ([`health`]), and
-//!   `/metrics` for Prometheus ([`metrics`]);
-//! - a graceful scale-in on SIGTERM ([`shutdown`]);
+//! - `/healthz` and `/readyz` for Kubernetes probes, and `/metrics` for
+//!   Prometheus;
+//! - a graceful scale-in on SIGTERM;
 //! - the session tools `health_check`, `get_user_sessions` and
 //!   `get_session_analytics` beside the service's own tools
-//!   ([`tools::session`]; [`tools::ServiceTools`] adds them, and a service
-//!   opts out with `without_session_tools()`);
-//! - an admin API under `/admin` ([`admin`]);
+//!   ([`tools::ServiceTools`] adds them; a service opts out with
+//!   `without_session_tools()`);
+//! - an admin API under `/admin`, for admins only;
 //! - sealed MRTR `requestState` that every replica can open
 //!   ([`request_state`]).
 //!
 //! A service that sets up more than a handler (its own settings, a database
-//! pool, readiness checks) uses [`launch`] instead of [`run`].
+//! pool, readiness checks) uses [`launch`] and builds its [`McpServer`]
+//! itself; [`run`] is the shorthand for one that has nothing but a handler.
 //!
-//! Layers, from the socket inwards: [`server`] (routes, middleware, shutdown)
-//! → [`auth`] (who is calling: JWT, API key or anonymous; `401` otherwise) →
-//! [`identity`] (the caller and the user hash owning sessions) →
-//! [`transport`] (the MCP transports) → [`store`] (where sessions live).
-//! [`config`] reads the environment; docs/security.md explains the threat
-//! model and each auth mode.
+//! ## What a service author uses
+//!
+//! | item | for |
+//! |---|---|
+//! | [`run`], [`launch`], [`McpServer`] | starting the service (the one way: `launch` builds an `McpServer` from the [`Config`]) |
+//! | [`config`] | the library's [`Config`], and [`config::load`] / [`config::text`] for the service's own settings |
+//! | [`tools::ServiceTools`] | the tool router a service hands `#[tool_handler]` |
+//! | [`session`] | the per-session [`SessionContext`](session::SessionContext) and the request's [`Caller`] |
+//! | [`request_state`] | sealing and opening MRTR `requestState` |
+//! | [`RedisConnection`] | the service's own state shared through the fleet's Redis (virustotal's quota) |
+//!
+//! ## Layers
+//!
+//! The workspace's crates point one way, and each crate's modules too (a
+//! test in `crates/deploy-tests` fails on any module cycle):
+//!
+//! ```text
+//! mcp-session         server, transports, admin, probes, telemetry, tools, launch   (axum, rmcp's HTTP service)
+//!   ├── mcp-session-fleet   Fleet (solo | Redis), Redis store, cache, bus, event streams   (fred, moka)
+//!   ├── mcp-session-auth    JWT, JWKS, API keys, anonymous callers               (jsonwebtoken, reqwest)
+//!   └── mcp-session-core    identity, session records, SessionStore, metrics, config primitives
+//! ```
+//!
+//! A request goes from the socket inwards: the telemetry middleware (request
+//! id, log line, metrics) → auth (the [`Caller`], or `401`) → a transport
+//! (`/mcp` through rmcp, or HTTP+SSE) → the session store of the [`Fleet`](fleet::Fleet)
+//! → the service's handler. `docs/architecture.md` draws it.
 
-pub mod admin;
+mod admin;
 pub mod config;
-pub mod fleet;
-pub mod health;
-pub mod launch;
-pub mod metered_store;
-pub mod metrics;
+mod health;
+mod launch;
 pub mod request_state;
-pub mod server;
-pub mod session;
-pub mod shutdown;
-pub mod telemetry;
+mod server;
+mod service_info;
+mod shutdown;
+mod telemetry;
 pub mod tools;
-pub mod transport;
-
-use std::process::ExitCode;
+mod transport;
 
 pub use config::{Config, ConfigError};
-pub use launch::{StartError, launch, server_for};
+pub use launch::{StartError, launch, run};
 use mcp_session_auth as auth;
 pub use mcp_session_auth::AuthConfig;
-use mcp_session_core::identity;
 pub use mcp_session_core::identity::{Caller, PrincipalKind, UserHash};
-pub use mcp_session_core::store;
+use mcp_session_core::{identity, metrics};
+use mcp_session_fleet as fleet;
+pub use mcp_session_fleet::RedisConnection;
 pub use rmcp;
-use rmcp::ServerHandler;
 pub use server::{BoundServer, McpServer, shutdown_signal};
 
-/// Serves `factory`'s handlers with `config` until SIGTERM or Ctrl-C.
-///
-/// The service's name and version in logs and health output are those the
-/// handler reports in [`ServerHandler::get_info`].
-///
-/// # Errors
-/// The I/O error of binding or serving.
-pub async fn serve<S, F>(factory: F, config: Config) -> std::io::Result<()>
-where
-    S: ServerHandler,
-    F: Fn() -> S + Send + Sync + 'static,
-{
-    server_for(config, factory)
-        .bind()
-        .await?
-        .run(shutdown_signal())
-        .await
+/// The per-session state every replica sees, and the caller of a request
+/// (see [`SessionContext`](session::SessionContext)).
+pub mod session {
+    pub use mcp_session_core::session::{SessionContext, caller, current};
+
+    pub use crate::telemetry::{RequestId, request_id};
 }
 
-/// A service's whole `main`: reads the [`Config`] from the environment (with
-/// `default_port` when `MCP_SERVER_PORT` is unset), sets up logging, and
-/// [`serve`]s. Configuration and start-up errors are printed as one line and
-/// turn into a failing exit code.
-pub async fn run<S, F>(default_port: u16, factory: F) -> ExitCode
-where
-    S: ServerHandler,
-    F: Fn() -> S + Send + Sync + 'static,
-{
-    launch(default_port, |config| async move {
-        Ok(server_for(config, factory))
-    })
-    .await
+/// Where sessions live: the [`SessionStore`](store::SessionStore) trait, its
+/// record, and the in-memory backend, for a server built over a given store
+/// ([`McpServer::with_store`]).
+pub mod store {
+    pub use mcp_session_core::store::{
+        MemoryStore, SessionPage, SessionRecord, SessionStore, StoreError, StoredSession,
+        TransportKind,
+    };
 }

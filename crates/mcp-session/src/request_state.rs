@@ -48,7 +48,7 @@ use rmcp::{
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sha2::{Digest, Sha256};
 
-use crate::{config::ConfigError, identity::UserHash, server::Shared, session};
+use crate::{config::ConfigError, identity::UserHash, session};
 
 /// Shortest accepted key, in bytes ([`RequestStateCodec::MIN_KEY_LENGTH`]).
 pub const MIN_KEY_BYTES: usize = RequestStateCodec::MIN_KEY_LENGTH;
@@ -204,12 +204,12 @@ fn associated_data(user: &UserHash, purpose: &str) -> Vec<u8> {
     data
 }
 
-fn settings(context: &RequestContext<RoleServer>) -> Result<RequestStateConfig, ErrorData> {
+fn settings(context: &RequestContext<RoleServer>) -> Result<Arc<RequestStateConfig>, ErrorData> {
     context
         .extensions
         .get::<http::request::Parts>()
-        .and_then(|parts| parts.extensions.get::<Arc<Shared>>())
-        .map(|shared| shared.request_state.clone())
+        .and_then(|parts| parts.extensions.get::<Arc<RequestStateConfig>>())
+        .cloned()
         .ok_or_else(|| {
             ErrorData::internal_error(
                 "requestState is only available to requests served over HTTP",

@@ -18,96 +18,37 @@ use std::{
     future::{Future, IntoFuture},
     io,
     net::SocketAddr,
-    sync::{Arc, Mutex, Weak},
-    time::{Duration, Instant},
+    sync::Arc,
+    time::Instant,
 };
 
 use axum::{
-    Extension, Router,
+    Router,
     extract::{DefaultBodyLimit, Request},
     http::StatusCode,
     middleware::{self, Next},
     response::Response,
-    routing::{any, get, post},
     serve::ListenerExt,
 };
-use rmcp::{
-    ServerHandler,
-    transport::streamable_http_server::session::local::{LocalSessionManager, SessionConfig},
-};
+use rmcp::ServerHandler;
 use tokio::net::TcpListener;
 
 use crate::{
-    admin,
+    admin::{self, AdminState},
     auth::{self, Authenticator},
     config::Config,
-    fleet::connection::RedisConnection,
-    fleet::{
-        Announcer, EventSettings, FleetBus, FleetEventStore, FleetSessionManager, FleetStore,
-        Locals, RedisStore, SessionCache, refresh_interval,
-    },
-    health::{self, ReadinessCheck},
+    fleet::{Fleet, FleetSettings},
+    health::{self, HealthState, ReadinessCheck},
     identity::Caller,
-    metered_store::MeteredStore,
-    metrics::{self, Metrics},
+    metrics::Metrics,
     request_state::RequestStateConfig,
+    service_info::ServiceInfo,
     shutdown::Lifecycle,
-    store::{MemoryStore, SessionStore},
-    telemetry,
-    transport::{
-        sse::{self, SseTransport},
-        streamable_http::{self, StreamableHttp},
-    },
+    store::SessionStore,
+    telemetry::{self, RequestObserver, ScrapeState},
+    tools::session::ToolsContext,
+    transport::{self, TransportState},
 };
-
-/// State shared by every route of one server.
-pub(crate) struct Shared {
-    pub(crate) config: Config,
-    pub(crate) store: Arc<dyn SessionStore>,
-    /// What this replica holds of sessions: rmcp workers, SSE streams,
-    /// standalone-stream connections, pending server-to-client requests.
-    pub(crate) locals: Arc<Locals>,
-    /// The Redis bus to the other replicas; `None` without Redis.
-    pub(crate) bus: Option<Arc<FleetBus>>,
-    /// The SSE event store of the fleet; `None` without Redis.
-    pub(crate) events: Option<Arc<FleetEventStore>>,
-    /// The shutdown sequence's state (see [`shutdown`](crate::shutdown)).
-    pub(crate) lifecycle: Lifecycle,
-    /// This server's Prometheus metrics.
-    pub(crate) metrics: Arc<Metrics>,
-    pub(crate) service_name: String,
-    pub(crate) service_version: String,
-    /// When this server was bound (for uptime).
-    pub(crate) started: Instant,
-    /// The service's own readiness checks (its database, its upstream API).
-    pub(crate) readiness: Vec<ReadinessCheck>,
-    /// The keys that seal MRTR `requestState` (see [`crate::request_state`]).
-    pub(crate) request_state: RequestStateConfig,
-}
-
-/// The servers of this process by replica id, for tool calls that reach a
-/// handler without their request's server handle (HTTP+SSE messages
-/// forwarded from another replica). Weak: a stopped server is forgotten.
-static SERVERS: Mutex<Vec<(String, Weak<Shared>)>> = Mutex::new(Vec::new());
-
-fn register(shared: &Arc<Shared>) {
-    let mut servers = SERVERS
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    servers.retain(|(_, server)| server.strong_count() > 0);
-    servers.push((shared.config.replica_id.clone(), Arc::downgrade(shared)));
-}
-
-/// The running server of replica `replica_id` in this process, if any.
-pub(crate) fn shared_for_replica(replica_id: &str) -> Option<Arc<Shared>> {
-    SERVERS
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .iter()
-        .rev()
-        .filter(|(id, _)| id == replica_id)
-        .find_map(|(_, server)| server.upgrade())
-}
 
 /// Makes `ring` the process's rustls crypto provider. Two providers are
 /// linked (`ring` for Redis and PostgreSQL TLS, `aws-lc-rs` for HTTPS JWKS
@@ -121,7 +62,10 @@ pub fn install_crypto_provider() {
 ///
 /// `S` is the service's rmcp [`ServerHandler`]; the factory makes one per
 /// session (and one per stateless request), so it should be cheap: clone
-/// `Arc`s of shared resources such as a database pool into it.
+/// `Arc`s of shared resources such as a database pool into it. The
+/// service's name and version (in logs, probes and `health_check`) are those
+/// its handler reports in [`ServerHandler::get_info`] (`serverInfo`, MCP
+/// 2025-06-18, Lifecycle §Initialization).
 pub struct McpServer<S> {
     name: String,
     version: String,
@@ -132,17 +76,12 @@ pub struct McpServer<S> {
 }
 
 impl<S: ServerHandler> McpServer<S> {
-    /// A server for the service `name` (for logs and health output) at
-    /// `version`, making handlers with `factory`, configured by `config`.
-    pub fn new(
-        name: impl Into<String>,
-        version: impl Into<String>,
-        config: Config,
-        factory: impl Fn() -> S + Send + Sync + 'static,
-    ) -> Self {
+    /// A server making handlers with `factory`, configured by `config`.
+    pub fn new(config: Config, factory: impl Fn() -> S + Send + Sync + 'static) -> Self {
+        let info = factory().get_info().server_info;
         Self {
-            name: name.into(),
-            version: version.into(),
+            name: info.name,
+            version: info.version,
             factory: Arc::new(factory),
             config,
             store: None,
@@ -165,158 +104,128 @@ impl<S: ServerHandler> McpServer<S> {
         self
     }
 
-    /// Uses `store` instead of the store the configuration selects.
+    /// Serves alone over `store` instead of the store the configuration
+    /// selects (tests, or an application embedding the server).
     pub fn with_store(mut self, store: Arc<dyn SessionStore>) -> Self {
         self.store = Some(store);
         self
     }
 
-    /// Opens the listener on `MCP_SERVER_HOST:MCP_SERVER_PORT`.
+    /// Opens the listener on `MCP_SERVER_HOST:MCP_SERVER_PORT`, and joins
+    /// the fleet when `REDIS_URL` is set.
     ///
     /// # Errors
-    /// The I/O error of binding (address in use, permission denied, unknown host).
+    /// The I/O error of binding (address in use, permission denied, unknown
+    /// host); `InvalidInput` for an unusable auth configuration or
+    /// `REDIS_URL`.
     pub async fn bind(self) -> io::Result<BoundServer> {
         install_crypto_provider();
-        let auth = Authenticator::new(&self.config.auth, &self.name)
-            .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error.to_string()))?;
-        let address = format!("{}:{}", self.config.host, self.config.port);
+        let config = self.config;
+        let invalid = |error: String| io::Error::new(io::ErrorKind::InvalidInput, error);
+        let auth = Arc::new(
+            Authenticator::new(&config.auth, &self.name).map_err(|e| invalid(e.to_string()))?,
+        );
+        let address = format!("{}:{}", config.host, config.port);
         let listener = TcpListener::bind(&address).await.map_err(|error| {
             io::Error::new(error.kind(), format!("cannot listen on {address}: {error}"))
         })?;
-        telemetry::set_replica_id(&self.config.replica_id);
-        let metrics = Arc::new(Metrics::new(
-            &self.name,
-            &self.version,
-            &self.config.replica_id,
-        ));
-        let (store, redis) = match self.store {
-            Some(store) => (store, None),
-            None => default_store(&self.config, &metrics)?,
+        telemetry::set_replica_id(&config.replica_id);
+        let metrics = Arc::new(Metrics::new(&self.name, &self.version, &config.replica_id));
+        let settings = fleet_settings(&config, &self.name);
+        let fleet = match self.store {
+            Some(store) => Fleet::solo(&settings, store, metrics.clone()),
+            None => Fleet::start(&settings, metrics.clone())
+                .await
+                .map_err(|e| invalid(e.to_string()))?,
         };
-        // A fleet shares its sessions through Redis: each replica caches the
-        // records it serves, and announces every change to the others.
-        let (cache, announcer) = match &redis {
-            Some(redis) => (
-                Arc::new(SessionCache::new(refresh_interval(
-                    self.config.session_cache,
-                    self.config.session_ttl,
-                ))),
-                Some(Arc::new(Announcer::new(
-                    redis.clone(),
-                    &self.name,
-                    &self.config.replica_id,
-                ))),
-            ),
-            None => (Arc::new(SessionCache::disabled()), None),
-        };
-        let store: Arc<dyn SessionStore> = match &announcer {
-            Some(announcer) => Arc::new(FleetStore::new(
-                store,
-                cache.clone(),
-                announcer.clone(),
-                metrics.clone(),
-            )),
-            None => store,
-        };
-        let store: Arc<dyn SessionStore> = Arc::new(MeteredStore::new(store, metrics.clone()));
-        let mut session_config = SessionConfig::default();
-        session_config.keep_alive = Some(self.config.session_ttl.min(MAX_WORKER_IDLE));
-        let mut workers = LocalSessionManager::default();
-        workers.session_config = session_config;
-        let settings = EventSettings {
-            session_ttl: self.config.session_ttl,
-            retention: self.config.event_retention,
-            buffer_bytes: self.config.event_buffer_bytes,
-        };
-        let events = redis
-            .as_ref()
-            .zip(announcer.as_ref())
-            .map(|(redis, announcer)| {
-                FleetEventStore::new(
-                    redis.clone(),
-                    &self.name,
-                    settings,
-                    announcer.clone(),
-                    metrics.clone(),
-                )
-            });
-        if let Some(events) = &events {
-            workers = workers.with_event_store(events.clone());
-        }
-        let locals = Arc::new(Locals::new(workers, cache));
-        let bus = match (redis, announcer, &events) {
-            (Some(redis), Some(announcer), Some(events)) => Some(
-                FleetBus::join(
-                    redis,
-                    &self.name,
-                    &self.config.replica_id,
-                    locals.clone(),
-                    store.clone(),
-                    announcer,
-                    events.clone(),
-                    metrics.clone(),
-                )
-                .await,
-            ),
-            _ => None,
-        };
-        let lifecycle = Lifecycle::default();
-        let manager = FleetSessionManager::new(
-            locals.clone(),
-            bus.clone().zip(events.clone()),
-            metrics.clone(),
-            lifecycle.handing_off().clone(),
-        );
-        let request_state = request_state_keys(&self.config);
-        let shared = Arc::new(Shared {
-            config: self.config,
-            store,
-            locals,
-            bus,
-            events,
-            lifecycle,
-            metrics,
-            service_name: self.name,
-            service_version: self.version,
+        let service = Arc::new(ServiceInfo {
+            name: self.name,
+            version: self.version,
+            replica_id: config.replica_id.clone(),
             started: Instant::now(),
-            readiness: self.readiness,
-            request_state,
         });
-        register(&shared);
-        let auth = Arc::new(auth);
-        let router = router(shared.clone(), auth.clone(), self.factory, manager);
+        let lifecycle = Arc::new(Lifecycle::default());
+        // What every request carries to the tools, and every message that
+        // reaches a handler here from another replica.
+        let mut extensions = axum::http::Extensions::new();
+        extensions.insert(Arc::new(ToolsContext {
+            service: service.clone(),
+            fleet: fleet.clone(),
+            session_ttl: config.session_ttl,
+        }));
+        extensions.insert(Arc::new(request_state_keys(&config)));
+        fleet.set_forwarded_extensions(extensions.clone());
+        let mcp = transport::routes(
+            TransportState::new(&config, fleet.clone(), lifecycle.clone()),
+            self.factory,
+        )
+        .layer(middleware::from_fn(note_unknown_sessions))
+        .merge(admin::routes(AdminState {
+            fleet: fleet.clone(),
+            session_ttl: config.session_ttl,
+        }))
+        .layer(middleware::from_fn_with_state(
+            auth.clone(),
+            auth::authenticate_requests,
+        ))
+        .layer(middleware::from_fn(
+            move |mut request: Request, next: Next| {
+                request.extensions_mut().extend(extensions.clone());
+                next.run(request)
+            },
+        ));
+        let mut router = health::routes(HealthState {
+            service: service.clone(),
+            fleet: fleet.clone(),
+            lifecycle: lifecycle.clone(),
+            readiness: self.readiness,
+        })
+        .merge(auth::metadata_routes(auth.clone()))
+        .merge(mcp);
+        if config.metrics_enabled {
+            router = router.merge(telemetry::metrics_routes(ScrapeState {
+                metrics: metrics.clone(),
+                fleet: fleet.clone(),
+                lifecycle: lifecycle.clone(),
+            }));
+        }
+        let router = router
+            // Bodies are limited by the transports themselves (rmcp and
+            // `sse::post_message`), which answer 413 with a clear message.
+            .layer(DefaultBodyLimit::disable())
+            .layer(middleware::from_fn_with_state(
+                Arc::new(RequestObserver {
+                    metrics,
+                    lifecycle: lifecycle.clone(),
+                }),
+                telemetry::observe_requests,
+            ));
         Ok(BoundServer {
             listener,
             router,
-            shared,
+            fleet,
+            lifecycle,
+            service,
+            config,
             auth,
         })
     }
 }
 
-/// Longest idle time of an in-memory session worker; a worker evicted earlier
-/// than its session's TTL is restored from the store on the next request.
-const MAX_WORKER_IDLE: Duration = Duration::from_secs(300);
-
-/// The store `config` selects: Redis when `REDIS_URL` is set (returned too,
-/// for the fleet bus), else memory.
-fn default_store(
-    config: &Config,
-    metrics: &Arc<Metrics>,
-) -> io::Result<(Arc<dyn SessionStore>, Option<RedisConnection>)> {
-    let Some(url) = &config.redis_url else {
-        let mut store = MemoryStore::new(config.session_ttl);
-        if let Some(limit) = config.max_sessions_per_user {
-            store = store.with_max_sessions_per_user(limit);
-        }
-        return Ok((Arc::new(store), None));
-    };
-    let redis = RedisConnection::connect(url, config.redis_pool_size, config.redis_command_timeout)
-        .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error.to_string()))?
-        .with_metrics(metrics.clone());
-    let store = RedisStore::new(redis.clone(), config.session_ttl)
-        .with_max_sessions_per_user(config.max_sessions_per_user);
-    Ok((Arc::new(store), Some(redis)))
+/// The fleet `config` describes, for the service `service`.
+fn fleet_settings(config: &Config, service: &str) -> FleetSettings {
+    FleetSettings {
+        service: service.to_owned(),
+        replica_id: config.replica_id.clone(),
+        redis_url: config.redis_url.clone(),
+        redis_pool_size: config.redis_pool_size,
+        redis_command_timeout: config.redis_command_timeout,
+        session_ttl: config.session_ttl,
+        session_cache: config.session_cache,
+        max_sessions_per_user: config.max_sessions_per_user,
+        event_buffer_bytes: config.event_buffer_bytes,
+        event_retention: config.event_retention,
+    }
 }
 
 /// The `requestState` keys: the configured ones; without any, a random key
@@ -360,59 +269,14 @@ async fn note_unknown_sessions(request: Request, next: Next) -> Response {
     response
 }
 
-fn router<S: ServerHandler>(
-    shared: Arc<Shared>,
-    auth: Arc<Authenticator>,
-    factory: Arc<dyn Fn() -> S + Send + Sync>,
-    manager: FleetSessionManager,
-) -> Router {
-    let streamable = Arc::new(StreamableHttp::new(factory.clone(), &shared, manager));
-    let sse = Arc::new(SseTransport {
-        shared: shared.clone(),
-        factory,
-    });
-    let mcp_routes = Router::new()
-        .route(
-            "/mcp",
-            any(streamable_http::handle::<S>).with_state((shared.clone(), streamable)),
-        )
-        .route("/sse", get(sse::open_stream::<S>))
-        .route("/messages", post(sse::post_message::<S>))
-        .route("/messages/", post(sse::post_message::<S>))
-        .with_state(sse)
-        .layer(middleware::from_fn(note_unknown_sessions))
-        .merge(admin::routes(shared.clone()))
-        .layer(middleware::from_fn_with_state(
-            auth.clone(),
-            auth::authenticate_requests,
-        ))
-        // Session tools find their server here (tools::session).
-        .layer(Extension(shared.clone()));
-    let metadata = auth::metadata_routes(auth);
-    let mut probes = Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz));
-    if shared.config.metrics_enabled {
-        probes = probes.route("/metrics", get(metrics::scrape));
-    }
-    probes
-        .with_state(shared.clone())
-        .merge(metadata)
-        .merge(mcp_routes)
-        // Bodies are limited by the transports themselves (rmcp and
-        // `sse::post_message`), which answer 413 with a clear message.
-        .layer(DefaultBodyLimit::disable())
-        .layer(middleware::from_fn_with_state(
-            shared,
-            telemetry::observe_requests,
-        ))
-}
-
 /// A server with its listener open, not yet serving.
 pub struct BoundServer {
     listener: TcpListener,
     router: Router,
-    shared: Arc<Shared>,
+    fleet: Fleet,
+    lifecycle: Arc<Lifecycle>,
+    service: Arc<ServiceInfo>,
+    config: Config,
     auth: Arc<Authenticator>,
 }
 
@@ -427,7 +291,7 @@ impl BoundServer {
 
     /// The session store the server uses.
     pub fn store(&self) -> Arc<dyn SessionStore> {
-        self.shared.store.clone()
+        self.fleet.store().clone()
     }
 
     /// Serves until `shutdown` completes, then scales in gracefully (see
@@ -440,19 +304,22 @@ impl BoundServer {
     /// # Errors
     /// The I/O error that stopped the listener.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
-        let shared = self.shared;
-        let cleanup = tokio::spawn(purge_expired_sessions(shared.clone()));
+        let (fleet, lifecycle) = (self.fleet, self.lifecycle);
+        let cleanup = tokio::spawn(purge_expired_sessions(
+            fleet.store().clone(),
+            self.config.session_cleanup_interval,
+        ));
         tracing::info!(
-            service = %shared.service_name,
-            version = %shared.service_version,
-            replica = %shared.config.replica_id,
+            service = %self.service.name,
+            version = %self.service.version,
+            replica = %self.service.replica_id,
             address = %self.listener.local_addr()?,
-            store = shared.store.backend(),
+            store = fleet.store().backend(),
             "serving MCP on /mcp (Streamable HTTP) and /sse (HTTP+SSE)"
         );
         self.auth.log_mode();
         self.auth.prefetch_keys();
-        let handed_off = shared.lifecycle.handing_off().clone();
+        let handed_off = lifecycle.handing_off().clone();
         let serving = axum::serve(
             // Responses are SSE streams written in small chunks: without
             // TCP_NODELAY, Nagle's algorithm and delayed ACKs hold each back
@@ -468,13 +335,13 @@ impl BoundServer {
         )
         .with_graceful_shutdown(handed_off.cancelled_owned())
         .into_future();
-        let scaling = scale_in(&shared, shutdown);
+        let scaling = scale_in(&fleet, &lifecycle, &self.config, shutdown);
         tokio::pin!(serving, scaling);
         let result = tokio::select! {
             result = &mut serving => {
-                if !shared.lifecycle.is_draining() {
+                if !lifecycle.is_draining() {
                     // The listener failed before any shutdown signal.
-                    shared.lifecycle.stop();
+                    lifecycle.stop();
                     cleanup.abort();
                     return result;
                 }
@@ -502,10 +369,14 @@ impl BoundServer {
 
 /// The shutdown sequence of [`BoundServer::run`], from the signal to the end
 /// of rmcp's workers; returns the deadline of the grace period.
-async fn scale_in(shared: &Shared, signal: impl Future<Output = ()>) -> tokio::time::Instant {
+async fn scale_in(
+    fleet: &Fleet,
+    lifecycle: &Lifecycle,
+    config: &Config,
+    signal: impl Future<Output = ()>,
+) -> tokio::time::Instant {
     signal.await;
-    let lifecycle = &shared.lifecycle;
-    let (drain, grace) = (shared.config.shutdown_drain, shared.config.shutdown_grace);
+    let (drain, grace) = (config.shutdown_drain, config.shutdown_grace);
     lifecycle.start_draining();
     tracing::info!(
         drain_seconds = drain.as_secs(),
@@ -515,11 +386,9 @@ async fn scale_in(shared: &Shared, signal: impl Future<Output = ()>) -> tokio::t
     tokio::time::sleep(drain).await;
     lifecycle.hand_off();
     // The response streams held here may be resumed elsewhere from now on.
-    if let Some(events) = &shared.events {
-        events.hand_off();
-    }
+    fleet.hand_off();
     tracing::info!(
-        sse_streams = shared.locals.sse.len(),
+        sse_streams = fleet.sse_streams().len(),
         in_flight = lifecycle.in_flight(),
         "stopped accepting; streams closed, clients reconnect to other replicas; finishing requests in flight"
     );
@@ -536,20 +405,18 @@ async fn scale_in(shared: &Shared, signal: impl Future<Output = ()>) -> tokio::t
     if !lifecycle.finish_tasks(deadline).await {
         tracing::warn!("grace period over before every SSE session was cleaned up");
     }
-    if let Some(events) = &shared.events {
-        events.drain(deadline).await;
-    }
+    fleet.drain(deadline).await;
     deadline
 }
 
 /// Every `SESSION_CLEANUP_INTERVAL_SECONDS`, removes expired sessions from
 /// stores that do not expire them by themselves.
-async fn purge_expired_sessions(shared: Arc<Shared>) {
-    let mut interval = tokio::time::interval(shared.config.session_cleanup_interval);
+async fn purge_expired_sessions(store: Arc<dyn SessionStore>, every: std::time::Duration) {
+    let mut interval = tokio::time::interval(every);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
-        let purged = shared.store.purge_expired().await;
+        let purged = store.purge_expired().await;
         if purged > 0 {
             tracing::info!(purged, "expired sessions removed");
         }

@@ -6,7 +6,7 @@ use mcp_session::{Config, McpServer};
 use mcp_testkit::Scrape;
 use rmcp::{
     ServerHandler,
-    model::{ServerCapabilities, ServerConfig},
+    model::{Implementation, ServerCapabilities, ServerConfig},
 };
 use tokio::sync::oneshot;
 
@@ -16,6 +16,7 @@ struct Empty;
 impl ServerHandler for Empty {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().build())
+            .with_server_info(Implementation::new("empty", "1.2.3"))
     }
 }
 
@@ -25,10 +26,7 @@ async fn serve(metrics_enabled: bool) -> (String, oneshot::Sender<()>) {
     let mut config = Config::new(0);
     config.host = "127.0.0.1".into();
     config.metrics_enabled = metrics_enabled;
-    let bound = McpServer::new("empty", "1.2.3", config, || Empty)
-        .bind()
-        .await
-        .expect("bind");
+    let bound = McpServer::new(config, || Empty).bind().await.expect("bind");
     let base = format!("http://{}", bound.local_addr().unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(bound.run(async move {

@@ -58,7 +58,7 @@ async fn in_flight_calls_finish_and_streams_end_at_shutdown() {
     config.host = "127.0.0.1".into();
     config.shutdown_drain = Duration::from_millis(700);
     config.shutdown_grace = Duration::from_secs(10);
-    let bound = McpServer::new("slow", "test", config, Slow::new)
+    let bound = McpServer::new(config, Slow::new)
         .bind()
         .await
         .expect("bind");

@@ -1170,13 +1170,10 @@ async fn max_sessions_per_user_is_a_clear_429_on_both_transports() {
 
     // The store itself, hit by 64 creations at once for one user: exactly
     // the limit gets through.
-    let redis = mcp_session::fleet::connection::RedisConnection::connect(
-        &fleet.redis.url(),
-        4,
-        Duration::from_secs(2),
-    )
-    .unwrap();
-    let store = mcp_session::fleet::RedisStore::new(redis, Duration::from_secs(60))
+    let redis =
+        mcp_session::RedisConnection::connect(&fleet.redis.url(), 4, Duration::from_secs(2))
+            .unwrap();
+    let store = mcp_session_fleet::RedisStore::new(redis, Duration::from_secs(60))
         .with_max_sessions_per_user(Some(4));
     let dave = mcp_session::Caller::new(mcp_session::PrincipalKind::Jwt, ISSUER, "dave").user_hash;
     let created = futures::future::join_all((0..64).map(|index| {

@@ -37,7 +37,7 @@ async fn official_conformance_suite_passes() {
     let mut config = Config::new(0);
     config.host = "127.0.0.1".into();
     config.shutdown_grace = Duration::from_secs(2);
-    let bound = McpServer::new("everything", "test", config, Everything::new)
+    let bound = McpServer::new(config, Everything::new)
         .bind()
         .await
         .expect("bind a free port");

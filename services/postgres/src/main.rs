@@ -42,7 +42,7 @@ async fn main() -> ExitCode {
             }
         }
         let server = PostgresServer::new(database.clone());
-        Ok(mcp_session::server_for(config, move || server.clone())
+        Ok(mcp_session::McpServer::new(config, move || server.clone())
             // `/readyz` fails while the database does not answer, so that a
             // replica cut off from it is taken out of the load balancer.
             .with_readiness_check("database", move || {

@@ -5,7 +5,7 @@
 
 use std::{process::ExitCode, sync::Arc};
 
-use mcp_session::fleet::connection::RedisConnection;
+use mcp_session::RedisConnection;
 use virustotal::{DEFAULT_PORT, Settings, VirusTotal, VirusTotalServer};
 
 /// Redis connections of the quota and the cache (each multiplexes many
@@ -53,7 +53,7 @@ async fn main() -> ExitCode {
             ),
         }
         let server = VirusTotalServer::new(vt.clone());
-        Ok(mcp_session::server_for(config, move || server.clone())
+        Ok(mcp_session::McpServer::new(config, move || server.clone())
             // `/readyz` fails while VirusTotal refuses the key (a 401): a
             // configuration problem the operator must see.
             .with_readiness_check("virustotal_api_key", move || {

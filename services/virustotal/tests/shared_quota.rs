@@ -10,7 +10,7 @@ mod stub;
 use std::time::Duration;
 
 use fred::{clients::Pool, prelude::*};
-use mcp_session::fleet::connection::RedisConnection;
+use mcp_session::RedisConnection;
 use mcp_testkit::{RedisCluster, RedisServer};
 use stub::{EICAR_SHA256, Scripted, Stub};
 use virustotal::{

@@ -11,12 +11,14 @@
 pub mod format;
 pub mod request_id;
 mod requests;
+mod scrape;
 
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 pub use format::set_replica_id;
 pub use request_id::{RequestId, request_id};
-pub(crate) use requests::{named_session, observe_requests};
+pub(crate) use requests::{RequestObserver, named_session, observe_requests};
+pub(crate) use scrape::{ScrapeState, routes as metrics_routes};
 
 use crate::config::{Config, LogFormat};
 

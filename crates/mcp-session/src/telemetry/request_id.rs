@@ -78,7 +78,7 @@ impl std::fmt::Display for RequestId {
 /// The id of the HTTP request a tool call arrived with, if any (messages
 /// forwarded from another replica carry none).
 pub fn request_id(context: &RequestContext<RoleServer>) -> Option<RequestId> {
-    crate::session::request_extension(context)
+    mcp_session_core::session::request_extension(context)
 }
 
 #[cfg(test)]

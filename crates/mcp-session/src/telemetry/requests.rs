@@ -12,7 +12,7 @@ use std::{
 
 use axum::{
     body::{Body, Bytes, HttpBody},
-    extract::{Request, State},
+    extract::{MatchedPath, Request, State},
     http::{Method, StatusCode},
     middleware::Next,
     response::Response,
@@ -22,8 +22,8 @@ use tracing::Instrument;
 
 use super::request_id::{HEADER_REQUEST_ID, RequestId};
 use crate::{
-    metrics::{method_of, route_of},
-    server::Shared,
+    metrics::{Metrics, OTHER_ROUTE, Route, method_of},
+    shutdown::Lifecycle,
     store::TransportKind,
     transport::streamable_http::HEADER_SESSION_ID,
 };
@@ -55,21 +55,27 @@ fn opens_stream(method: &Method, route: &str, request: &Request) -> bool {
             || (route == "/mcp" && !request.headers().contains_key("last-event-id")))
 }
 
+/// What the outermost middleware records into.
+pub(crate) struct RequestObserver {
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) lifecycle: Arc<Lifecycle>,
+}
+
 /// Ends a request's time in flight when its response body is done (or
 /// dropped: the client left): records its duration.
 struct Completion {
-    shared: Arc<Shared>,
+    observer: Arc<RequestObserver>,
     method: &'static str,
-    route: &'static str,
+    route: Route,
     started: Instant,
 }
 
 impl Drop for Completion {
     fn drop(&mut self) {
-        self.shared.lifecycle.request_finished();
-        self.shared
+        self.observer.lifecycle.request_finished();
+        self.observer
             .metrics
-            .request_completed(self.method, self.route, self.started.elapsed());
+            .request_completed(self.method, &self.route, self.started.elapsed());
     }
 }
 
@@ -105,29 +111,35 @@ impl HttpBody for Completing {
 /// `debug`), counts it in the metrics, and keeps it among the requests in
 /// flight until its response body is complete.
 pub(crate) async fn observe_requests(
-    State(shared): State<Arc<Shared>>,
+    State(observer): State<Arc<RequestObserver>>,
     mut request: Request,
     next: Next,
 ) -> Response {
     let started = Instant::now();
     let method = method_of(request.method());
-    let route = route_of(request.uri().path());
-    // Known routes log their template: no copy of the path per request.
-    let path: Cow<'static, str> = match route {
-        "other" | "/admin" => Cow::Owned(request.uri().path().to_owned()),
-        known => Cow::Borrowed(known),
+    let route: Route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or(Cow::Borrowed(OTHER_ROUTE), |matched| {
+            Cow::Owned(matched.as_str().to_owned())
+        });
+    // Routes without parameters log their template (the same text).
+    let path: Cow<'static, str> = if route == OTHER_ROUTE || route.contains('{') {
+        Cow::Owned(request.uri().path().to_owned())
+    } else {
+        route.clone()
     };
     let request_session = named_session(&request);
     let request_id = RequestId::of(&request);
     request.extensions_mut().insert(request_id.clone());
-    let stream = opens_stream(request.method(), route, &request);
+    let stream = opens_stream(request.method(), &route, &request);
     let http_method = request.method().clone();
     let completion = (!stream).then(|| {
-        shared.lifecycle.request_started();
+        observer.lifecycle.request_started();
         Completion {
-            shared: shared.clone(),
+            observer: observer.clone(),
             method,
-            route,
+            route: route.clone(),
             started,
         }
     });
@@ -137,13 +149,13 @@ pub(crate) async fn observe_requests(
     response
         .headers_mut()
         .insert(HEADER_REQUEST_ID, request_id.header_value());
-    shared.metrics.request_answered(method, route, status);
+    observer.metrics.request_answered(method, &route, status);
     if status == StatusCode::NOT_FOUND && request_session.is_some() {
-        match route {
-            "/mcp" => shared
+        match &*route {
+            "/mcp" => observer
                 .metrics
                 .session_not_found(TransportKind::StreamableHttp),
-            "/messages" => shared.metrics.session_not_found(TransportKind::Sse),
+            "/messages" | "/messages/" => observer.metrics.session_not_found(TransportKind::Sse),
             _ => {}
         }
     }
@@ -157,7 +169,7 @@ pub(crate) async fn observe_requests(
     span.in_scope(|| {
         let status = status.as_u16();
         let session_id = session_id.unwrap_or("-");
-        if route == "/healthz" || route == "/readyz" || route == "/metrics" {
+        if matches!(&*route, "/healthz" | "/readyz" | "/metrics") {
             tracing::debug!(method = %http_method, path = %path, status, latency_ms, "request");
         } else {
             tracing::info!(method = %http_method, path = %path, session_id, status, latency_ms, "request");
@@ -171,9 +183,9 @@ pub(crate) async fn observe_requests(
             })
         }),
         None => {
-            shared
+            observer
                 .metrics
-                .request_completed(method, route, started.elapsed());
+                .request_completed(method, &route, started.elapsed());
             response
         }
     }

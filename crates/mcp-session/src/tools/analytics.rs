@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashSet};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::store::{SessionStore, StoreError, now_ms};
+use mcp_session_core::store::{SessionStore, StoreError, now_ms};
 
 /// Most sessions one analytics run reads.
 pub const MAX_SCANNED: usize = 100_000;

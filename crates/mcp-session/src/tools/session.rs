@@ -27,7 +27,7 @@
 //! | `get_user_sessions` | anyone | the caller's own live sessions: id, transport, protocol version, created, last access, TTL left |
 //! | `get_session_analytics` | admins | counts by transport, protocol version, replica; users; age distribution |
 
-use std::{borrow::Cow, sync::Arc};
+use std::{borrow::Cow, sync::Arc, time::Duration};
 
 use futures::future::BoxFuture;
 use rmcp::{
@@ -48,8 +48,9 @@ use super::{
     views::SessionSummary,
 };
 use crate::{
+    fleet::Fleet,
     identity::Caller,
-    server::{Shared, shared_for_replica},
+    service_info::ServiceInfo,
     session::{self, SessionContext},
 };
 
@@ -116,32 +117,34 @@ pub struct UserSessions {
     pub sessions: Vec<SessionSummary>,
 }
 
-/// What a session tool needs: the server, the caller, the session.
+/// What the session tools read of their server: it travels in the
+/// extensions of every request (and of every message forwarded from another
+/// replica), so a tool finds its server through the request it serves.
+pub(crate) struct ToolsContext {
+    pub(crate) service: Arc<ServiceInfo>,
+    pub(crate) fleet: Fleet,
+    pub(crate) session_ttl: Duration,
+}
+
+/// What a session tool needs: its server, the caller, the session.
 struct ToolEnv {
-    shared: Arc<Shared>,
+    server: Arc<ToolsContext>,
     caller: Caller,
     session: Option<SessionContext>,
 }
 
 fn environment(context: &RequestContext<RoleServer>) -> Result<ToolEnv, ErrorData> {
-    let parts = context.extensions.get::<http::request::Parts>();
-    let session = session::current(context);
-    // A message forwarded from another replica (HTTP+SSE) carries no server
-    // handle; the session's record names this replica, the stream's holder.
-    let shared = parts
-        .and_then(|parts| parts.extensions.get::<Arc<Shared>>().cloned())
-        .or_else(|| {
-            session
-                .as_ref()
-                .and_then(|session| shared_for_replica(&session.record().replica_id))
-        })
+    let server = context
+        .extensions
+        .get::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<Arc<ToolsContext>>().cloned())
         .ok_or_else(|| {
             ErrorData::internal_error("session tools are only available over HTTP", None)
         })?;
     Ok(ToolEnv {
-        shared,
+        server,
         caller: session::caller(context),
-        session,
+        session: session::current(context),
     })
 }
 
@@ -157,14 +160,13 @@ fn tool_error(message: impl Into<String>) -> Result<CallToolResponse, ErrorData>
 
 async fn health_check(context: RequestContext<RoleServer>) -> Result<CallToolResponse, ErrorData> {
     let env = environment(&context)?;
-    let shared = &env.shared;
-    let (reachable, error) = match shared.store.ping().await {
+    let (server, store) = (&env.server, env.server.fleet.store());
+    let (reachable, error) = match store.ping().await {
         Ok(()) => (true, None),
         Err(error) => (false, Some(error.to_string())),
     };
     let yours = if reachable {
-        shared
-            .store
+        store
             .list(&env.caller.user_hash)
             .await
             .map_or(0, |sessions| sessions.len())
@@ -172,7 +174,7 @@ async fn health_check(context: RequestContext<RoleServer>) -> Result<CallToolRes
         0
     };
     let total = if reachable && env.caller.is_admin {
-        analyze(shared.store.as_ref())
+        analyze(store.as_ref())
             .await
             .ok()
             .map(|analytics| analytics.total_sessions)
@@ -181,18 +183,18 @@ async fn health_check(context: RequestContext<RoleServer>) -> Result<CallToolRes
     };
     structured(&Health {
         status: if reachable { "ok" } else { "degraded" }.to_owned(),
-        service: shared.service_name.clone(),
-        version: shared.service_version.clone(),
-        replica: shared.config.replica_id.clone(),
-        uptime_seconds: shared.started.elapsed().as_secs(),
+        service: server.service.name.clone(),
+        version: server.service.version.clone(),
+        replica: server.service.replica_id.clone(),
+        uptime_seconds: server.service.started.elapsed().as_secs(),
         store: StoreHealth {
-            backend: shared.store.backend().to_owned(),
+            backend: store.backend().to_owned(),
             reachable,
             error,
         },
         sessions: SessionCounts {
             yours,
-            open_sse_streams_on_replica: shared.locals.sse.len(),
+            open_sse_streams_on_replica: server.fleet.sse_streams().len(),
             total,
         },
     })
@@ -202,7 +204,7 @@ async fn get_user_sessions(
     context: RequestContext<RoleServer>,
 ) -> Result<CallToolResponse, ErrorData> {
     let env = environment(&context)?;
-    let sessions = match env.shared.store.list(&env.caller.user_hash).await {
+    let sessions = match env.server.fleet.store().list(&env.caller.user_hash).await {
         Ok(sessions) => sessions,
         Err(error) => return tool_error(format!("cannot list your sessions: {error}")),
     };
@@ -210,7 +212,7 @@ async fn get_user_sessions(
     let sessions: Vec<SessionSummary> = sessions
         .iter()
         .map(|session| {
-            let mut summary = SessionSummary::of(session, env.shared.config.session_ttl);
+            let mut summary = SessionSummary::of(session, env.server.session_ttl);
             summary.current = Some(Some(summary.id.as_str()) == current);
             summary
         })
@@ -232,7 +234,7 @@ async fn get_session_analytics(
             "get_session_analytics is for administrators: authenticate with a token carrying one of JWT_ADMIN_ROLES or an API key listed in ADMIN_API_KEYS",
         );
     }
-    match analyze(env.shared.store.as_ref()).await {
+    match analyze(env.server.fleet.store().as_ref()).await {
         Ok(analytics) => structured(&analytics),
         Err(error) => tool_error(format!("cannot read the sessions: {error}")),
     }

@@ -10,7 +10,7 @@ use chrono::{DateTime, SecondsFormat};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::store::{StoredSession, now_ms};
+use mcp_session_core::store::{StoredSession, now_ms};
 
 /// Unix milliseconds as RFC 3339 UTC text.
 pub(crate) fn rfc3339(ms: u64) -> String {

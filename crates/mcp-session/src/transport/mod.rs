@@ -9,8 +9,70 @@
 //! Both drive the same rmcp [`ServerHandler`](rmcp::ServerHandler) of the
 //! service, and both keep their sessions in the
 //! [`SessionStore`](crate::store::SessionStore).
+//!
+//! [`routes`] mounts both, with the [`TransportState`] they share.
 
-pub mod errors;
-pub(crate) mod response_stream;
-pub(crate) mod sse;
-pub mod streamable_http;
+mod errors;
+mod sse;
+pub(crate) mod streamable_http;
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    Router,
+    routing::{any, get, post},
+};
+use rmcp::ServerHandler;
+
+use crate::{config::Config, fleet::Fleet, shutdown::Lifecycle};
+
+/// What the transports need of their server: the fleet (store, what this
+/// replica holds), the shutdown state, and their settings.
+#[derive(Clone)]
+pub(crate) struct TransportState {
+    pub(crate) fleet: Fleet,
+    pub(crate) lifecycle: Arc<Lifecycle>,
+    /// `MAX_REQUEST_BODY_BYTES`.
+    pub(crate) max_request_body_bytes: usize,
+    /// `SSE_KEEPALIVE_SECONDS`.
+    pub(crate) sse_keep_alive: Duration,
+    /// `ALLOWED_HOSTS` (empty: any).
+    pub(crate) allowed_hosts: Vec<String>,
+    /// `ALLOWED_ORIGINS` (empty: not checked).
+    pub(crate) allowed_origins: Vec<String>,
+}
+
+impl TransportState {
+    /// The state of `config`'s transports in `fleet`.
+    pub(crate) fn new(config: &Config, fleet: Fleet, lifecycle: Arc<Lifecycle>) -> Self {
+        Self {
+            fleet,
+            lifecycle,
+            max_request_body_bytes: config.max_request_body_bytes,
+            sse_keep_alive: config.sse_keep_alive,
+            allowed_hosts: config.allowed_hosts.clone(),
+            allowed_origins: config.allowed_origins.clone(),
+        }
+    }
+}
+
+/// `/mcp`, `/sse` and `/messages`, serving `factory`'s handlers.
+pub(crate) fn routes<S: ServerHandler>(
+    state: TransportState,
+    factory: Arc<dyn Fn() -> S + Send + Sync>,
+) -> Router {
+    let streamable = Arc::new(streamable_http::StreamableHttp::new(
+        factory.clone(),
+        &state,
+    ));
+    let sse = Arc::new(sse::SseTransport { state, factory });
+    Router::new()
+        .route(
+            "/mcp",
+            any(streamable_http::handle::<S>).with_state(streamable),
+        )
+        .route("/sse", get(sse::open_stream::<S>))
+        .route("/messages", post(sse::post_message::<S>))
+        .route("/messages/", post(sse::post_message::<S>))
+        .with_state(sse)
+}

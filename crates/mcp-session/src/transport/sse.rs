@@ -16,11 +16,7 @@
 //! The session lives as long as its stream: when the client disconnects, the
 //! handler is cancelled and the session deleted from the store.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use axum::{
     extract::{Request, State},
@@ -39,15 +35,15 @@ use rmcp::{
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tokio_util::sync::{CancellationToken, PollSender};
+use tokio_util::sync::PollSender;
 
-use super::errors::{
-    INVALID_REQUEST, PARSE_ERROR, jsonrpc_error, session_not_found, store_failure,
+use super::{
+    TransportState,
+    errors::{INVALID_REQUEST, PARSE_ERROR, jsonrpc_error, session_not_found, store_failure},
 };
 use crate::{
-    fleet::{Delivery, Envelope, with_caller},
+    fleet::{Delivery, Fleet, StreamHandle},
     identity::{Caller, UserHash},
-    server::Shared,
     session::SessionContext,
     store::{SessionRecord, TransportKind},
 };
@@ -58,70 +54,10 @@ const CHANNEL_CAPACITY: usize = 64;
 /// How long a new SSE session may wait for the client's `initialize`.
 const INIT_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// This replica's open SSE streams, by session id.
-#[derive(Default)]
-pub(crate) struct SseStreams {
-    streams: Mutex<HashMap<String, StreamHandle>>,
-}
-
-#[derive(Clone)]
-struct StreamHandle {
-    owner: UserHash,
-    inbound: mpsc::Sender<ClientJsonRpcMessage>,
-    /// Cancelling it ends the stream and the session's handler.
-    closed: CancellationToken,
-}
-
-impl SseStreams {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, StreamHandle>> {
-        self.streams
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// The stream of session `id` if `owner` owns it.
-    fn get(&self, id: &str, owner: &UserHash) -> Option<StreamHandle> {
-        self.lock()
-            .get(id)
-            .filter(|handle| &handle.owner == owner)
-            .cloned()
-    }
-
-    /// Number of SSE streams open on this replica.
-    pub(crate) fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    /// Hands a message that reached another replica to the session's stream
-    /// held here, if `caller` owns it. Returns whether it did.
-    pub(crate) async fn deliver(
-        &self,
-        id: &str,
-        caller: &Caller,
-        session: Option<SessionContext>,
-        message: ClientJsonRpcMessage,
-    ) -> bool {
-        let Some(handle) = self.get(id, &caller.user_hash) else {
-            return false;
-        };
-        handle
-            .inbound
-            .send(with_caller(message, caller.clone(), session))
-            .await
-            .is_ok()
-    }
-
-    /// Ends the session's stream held here, if any.
-    pub(crate) fn close(&self, id: &str) {
-        if let Some(handle) = self.lock().remove(id) {
-            handle.closed.cancel();
-        }
-    }
-}
-
-/// Shared state of the SSE routes: the server's and the handler factory.
+/// State of the SSE routes: the transports' settings and the handler
+/// factory.
 pub(crate) struct SseTransport<S> {
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) state: TransportState,
     pub(crate) factory: Arc<dyn Fn() -> S + Send + Sync>,
 }
 
@@ -142,8 +78,8 @@ pub(crate) async fn open_stream<S: ServerHandler>(
     State(sse): State<Arc<SseTransport<S>>>,
     request: Request,
 ) -> Response {
-    let shared = &sse.shared;
-    if shared.lifecycle.is_draining() {
+    let state = &sse.state;
+    if state.lifecycle.is_draining() {
         let mut response = (
             StatusCode::SERVICE_UNAVAILABLE,
             "Service Unavailable: this replica is shutting down, retry",
@@ -160,17 +96,17 @@ pub(crate) async fn open_stream<S: ServerHandler>(
         &id,
         caller.user_hash.clone(),
         TransportKind::Sse,
-        shared.config.replica_id.clone(),
+        state.fleet.replica_id().to_owned(),
     );
-    if let Err(error) = shared.store.create(&record).await {
+    if let Err(error) = state.fleet.store().create(&record).await {
         return store_failure(&error);
     }
 
     let (inbound_tx, inbound_rx) = mpsc::channel::<ClientJsonRpcMessage>(CHANNEL_CAPACITY);
     let (outbound_tx, outbound_rx) = mpsc::channel::<ServerJsonRpcMessage>(CHANNEL_CAPACITY);
     // Ended by the client leaving, or by this replica handing off at shutdown.
-    let session_ct = shared.lifecycle.handing_off().child_token();
-    shared.locals.sse.lock().insert(
+    let session_ct = state.lifecycle.handing_off().child_token();
+    state.fleet.sse_streams().insert(
         id.clone(),
         StreamHandle {
             owner: caller.user_hash.clone(),
@@ -179,14 +115,14 @@ pub(crate) async fn open_stream<S: ServerHandler>(
         },
     );
     // A shutdown waits for the session's clean-up (its record's deletion).
-    shared.lifecycle.tasks().spawn(run_session(
+    state.lifecycle.tasks().spawn(run_session(
         (sse.factory)(),
         (
             PollSender::new(outbound_tx),
             ReceiverStream::new(inbound_rx),
         ),
         session_ct.clone(),
-        shared.clone(),
+        state.fleet.clone(),
         caller.user_hash,
         id.clone(),
     ));
@@ -207,7 +143,7 @@ pub(crate) async fn open_stream<S: ServerHandler>(
     let mut response = Sse::new(events)
         .keep_alive(
             KeepAlive::new()
-                .interval(shared.config.sse_keep_alive)
+                .interval(state.sse_keep_alive)
                 .text("keep-alive"),
         )
         .into_response();
@@ -227,7 +163,7 @@ async fn run_session<S: ServerHandler>(
         ReceiverStream<ClientJsonRpcMessage>,
     ),
     ct: tokio_util::sync::CancellationToken,
-    shared: Arc<Shared>,
+    fleet: Fleet,
     owner: UserHash,
     id: String,
 ) {
@@ -246,8 +182,8 @@ async fn run_session<S: ServerHandler>(
         Err(_) => tracing::info!(session_id = %id, "sse session sent no initialize in time"),
     }
     ct.cancel();
-    shared.locals.sse.lock().remove(&id);
-    if let Err(error) = shared.store.delete(&owner, &id).await {
+    fleet.sse_streams().remove(&id);
+    if let Err(error) = fleet.store().delete(&owner, &id).await {
         tracing::warn!(session_id = %id, %error, "could not delete ended sse session");
     }
     tracing::info!(session_id = %id, "sse session closed");
@@ -282,7 +218,7 @@ pub(crate) async fn post_message<S: ServerHandler>(
     State(sse): State<Arc<SseTransport<S>>>,
     request: Request,
 ) -> Response {
-    let shared = &sse.shared;
+    let (store, fleet) = (sse.state.fleet.store(), &sse.state.fleet);
     let Some(id) = session_id_of(&request) else {
         return (
             StatusCode::BAD_REQUEST,
@@ -291,7 +227,7 @@ pub(crate) async fn post_message<S: ServerHandler>(
             .into_response();
     };
     let caller = caller_of(&request);
-    let mut record = match shared.store.access(&caller.user_hash, &id).await {
+    let mut record = match store.access(&caller.user_hash, &id).await {
         Ok(Some(record)) if record.transport == TransportKind::Sse => record,
         Ok(_) => {
             tracing::info!(session_id = %id, "unknown session id on /messages");
@@ -301,7 +237,7 @@ pub(crate) async fn post_message<S: ServerHandler>(
     };
 
     let (parts, body) = request.into_parts();
-    let limit = shared.config.max_request_body_bytes;
+    let limit = sse.state.max_request_body_bytes;
     let bytes = match Limited::new(body, limit).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
@@ -336,15 +272,15 @@ pub(crate) async fn post_message<S: ServerHandler>(
         && let ClientRequest::InitializeRequest(initialize) = &request.request
     {
         record.initialize_params = Some(initialize.params.clone());
-        if let Err(error) = shared.store.update(&record).await {
+        if let Err(error) = store.update(&record).await {
             return store_failure(&error);
         }
     }
-    if let Some(handle) = shared.locals.sse.get(&id, &caller.user_hash) {
+    if let Some(handle) = fleet.sse_streams().get(&id, &caller.user_hash) {
         let mut parts = parts;
         parts
             .extensions
-            .insert(SessionContext::new(record, shared.store.clone()));
+            .insert(SessionContext::new(record, store.clone()));
         message.insert_extension(parts);
         if handle.inbound.send(message).await.is_err() {
             return session_not_found();
@@ -352,22 +288,15 @@ pub(crate) async fn post_message<S: ServerHandler>(
         return (StatusCode::ACCEPTED, "Accepted").into_response();
     }
     // The stream is held by another replica: send the message there.
-    let Some(bus) = &shared.bus else {
-        return session_not_found();
-    };
     let holder = record.replica_id.clone();
-    let envelope = Envelope::ClientMessage {
-        origin: bus.replica_id().to_owned(),
-        session_id: id.clone(),
-        caller: caller.clone(),
-        record: Some(Box::new(record)),
-        message,
-    };
-    match bus.send_to(&holder, &envelope).await {
+    match fleet
+        .forward_to_stream(&holder, &caller, record, message)
+        .await
+    {
         Ok(Delivery::Delivered) => (StatusCode::ACCEPTED, "Accepted").into_response(),
         Ok(Delivery::Gone) => {
             tracing::info!(session_id = %id, %holder, "sse stream holder is gone");
-            if let Err(error) = shared.store.delete(&caller.user_hash, &id).await {
+            if let Err(error) = store.delete(&caller.user_hash, &id).await {
                 tracing::warn!(session_id = %id, %error, "could not delete orphaned sse session");
             }
             session_not_found()

@@ -21,9 +21,9 @@
 //! rmcp's store interface carries no caller, so [`handle`] runs rmcp inside a
 //! task-local [`RequestScope`] that the bridge reads.
 //!
-//! With Redis, [`handle`] also watches SSE response bodies
-//! ([`response_stream`](super::response_stream)): who owns a request's
-//! stream, and whether the client left before its end.
+//! With Redis, [`handle`] also has the fleet watch SSE response bodies
+//! (`mcp_session_fleet`'s response streams): who owns a request's stream,
+//! and whether the client left before its end.
 
 use std::{
     convert::Infallible,
@@ -41,8 +41,7 @@ use rmcp::{
     transport::{
         StreamableHttpServerConfig, StreamableHttpService,
         streamable_http_server::session::{
-            SessionId, SessionManager, SessionState, SessionStore as RmcpSessionStore,
-            SessionStoreError,
+            SessionState, SessionStore as RmcpSessionStore, SessionStoreError,
         },
     },
 };
@@ -50,13 +49,12 @@ use rmcp::{
 use http_body_util::BodyExt;
 
 use super::{
+    TransportState,
     errors::{PARSE_ERROR, jsonrpc_error, session_not_found, store_failure},
-    response_stream,
 };
 use crate::{
-    fleet::{FleetSessionManager, buffer::Owner},
+    fleet::{Fleet, FleetSessionManager, StreamOwner},
     identity::Caller,
-    server::Shared,
     session::SessionContext,
     store::{SessionRecord, SessionStore, StoreError, TransportKind},
 };
@@ -140,35 +138,37 @@ impl RmcpSessionStore for StoreBridge {
     }
 }
 
-/// The rmcp service, shared by all requests.
-pub struct StreamableHttp<S: ServerHandler> {
+/// The rmcp service, shared by all requests, and the fleet it serves in.
+pub(crate) struct StreamableHttp<S: ServerHandler> {
     service: StreamableHttpService<S, FleetSessionManager>,
+    fleet: Fleet,
 }
 
 impl<S: ServerHandler> StreamableHttp<S> {
-    /// Builds the rmcp service for `factory`, with the settings of `shared`.
-    pub(crate) fn new(
-        factory: Arc<dyn Fn() -> S + Send + Sync>,
-        shared: &Shared,
-        manager: FleetSessionManager,
-    ) -> Self {
-        let config = &shared.config;
+    /// Builds the rmcp service for `factory`, with the transports' `state`.
+    pub(crate) fn new(factory: Arc<dyn Fn() -> S + Send + Sync>, state: &TransportState) -> Self {
         let mut http_config = StreamableHttpServerConfig::default()
-            .with_sse_keep_alive(Some(config.sse_keep_alive))
-            .with_max_request_body_bytes(config.max_request_body_bytes)
-            .with_cancellation_token(shared.lifecycle.stopped().child_token())
-            .with_allowed_hosts(config.allowed_hosts.clone())
-            .with_allowed_origins(config.allowed_origins.clone());
-        if config.allowed_hosts.is_empty() {
+            .with_sse_keep_alive(Some(state.sse_keep_alive))
+            .with_max_request_body_bytes(state.max_request_body_bytes)
+            .with_cancellation_token(state.lifecycle.stopped().child_token())
+            .with_allowed_hosts(state.allowed_hosts.clone())
+            .with_allowed_origins(state.allowed_origins.clone());
+        if state.allowed_hosts.is_empty() {
             http_config = http_config.disable_allowed_hosts();
         }
         http_config.session_store = Some(Arc::new(StoreBridge::new(
-            shared.store.clone(),
-            config.replica_id.clone(),
+            state.fleet.store().clone(),
+            state.fleet.replica_id().to_owned(),
         )));
+        let manager = state
+            .fleet
+            .session_manager(state.lifecycle.handing_off().clone());
         let service =
             StreamableHttpService::new(move || Ok(factory()), Arc::new(manager), http_config);
-        Self { service }
+        Self {
+            service,
+            fleet: state.fleet.clone(),
+        }
     }
 }
 
@@ -211,7 +211,7 @@ fn header_session_id(request: &Request) -> Option<String> {
 /// 3. If rmcp created a session but the store refused it, the session is
 ///    closed and the client gets `503` (store down) or `429` (per-user limit).
 pub(crate) async fn handle<S: ServerHandler>(
-    State((shared, http)): State<(Arc<Shared>, Arc<StreamableHttp<S>>)>,
+    State(http): State<Arc<StreamableHttp<S>>>,
     mut request: Request,
 ) -> Result<Response, Infallible> {
     let caller = request
@@ -221,11 +221,12 @@ pub(crate) async fn handle<S: ServerHandler>(
         .unwrap_or_else(Caller::anonymous);
     let session_id = header_session_id(&request);
     if let Some(id) = &session_id {
-        match shared.store.access(&caller.user_hash, id).await {
+        let store = http.fleet.store();
+        match store.access(&caller.user_hash, id).await {
             Ok(Some(record)) => {
                 request
                     .extensions_mut()
-                    .insert(SessionContext::new(record, shared.store.clone()));
+                    .insert(SessionContext::new(record, store.clone()));
             }
             Ok(None) => {
                 tracing::info!(session_id = %id, "unknown session id on /mcp");
@@ -238,8 +239,8 @@ pub(crate) async fn handle<S: ServerHandler>(
     // A POST's response stream belongs to its (checked) session, or to no
     // session on the stateless path.
     let owner = (request.method() == axum::http::Method::POST).then_some(match session_id {
-        Some(id) => Owner::Session(id),
-        None => Owner::Stateless,
+        Some(id) => StreamOwner::Session(id),
+        None => StreamOwner::Stateless,
     });
     let json_post = request.method() == axum::http::Method::POST
         && request
@@ -266,10 +267,7 @@ pub(crate) async fn handle<S: ServerHandler>(
             .get(HEADER_SESSION_ID)
             .and_then(|value| value.to_str().ok())
         {
-            let id = SessionId::from(id.to_owned());
-            if let Err(close_error) = shared.locals.workers.close_session(&id).await {
-                tracing::warn!(session_id = %id, error = %close_error, "closing unrecorded session");
-            }
+            http.fleet.close_worker(id).await;
         }
         return Ok(store_failure(&error));
     }
@@ -281,8 +279,5 @@ pub(crate) async fn handle<S: ServerHandler>(
         // clients (the Python SDK) expect 200 or 204 for a termination.
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    Ok(match &shared.events {
-        Some(events) => response_stream::watch(response, events, owner),
-        None => response,
-    })
+    Ok(http.fleet.watch_response(response, owner).map(Body::new))
 }

@@ -41,7 +41,7 @@ impl TestServer {
         config.host = "127.0.0.1".into();
         config.shutdown_grace = Duration::from_secs(2);
         adjust(&mut config);
-        let bound = McpServer::new("calculator", "test", config, factory)
+        let bound = McpServer::new(config, factory)
             .bind()
             .await
             .expect("bind a free port");

@@ -28,10 +28,10 @@
 //!
 //! **Who may resume.** A stream is owned by the session whose request it
 //! answers, or by nobody in particular for a request without a session
-//! (protocol 2026-07-28): its [`Owner`], set from the response's first
+//! (protocol 2026-07-28): its [`StreamOwner`], set from the response's first
 //! event id, before the client has seen any id of the stream
 //! ([`transport::response_stream`](crate::transport::response_stream)).
-//! Until then it is [`Owner::Pending`] and nobody can resume it. A stream
+//! Until then it is [`StreamOwner::Pending`] and nobody can resume it. A stream
 //! forgotten after its retention and then heard of again (a tool silent for
 //! longer than that) starts over as pending: what it sends later reaches the
 //! client's open connection but cannot be resumed.
@@ -77,7 +77,7 @@ const SWEEP: Duration = Duration::from_secs(1);
 
 /// Who may resume a request's response stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Owner {
+pub enum StreamOwner {
     /// Not known yet: no id of the stream has been sent; nobody may resume it.
     Pending,
     /// The session whose request the stream answers.
@@ -86,7 +86,7 @@ pub(crate) enum Owner {
     Stateless,
 }
 
-impl Owner {
+impl StreamOwner {
     /// Whether a resumption within `session` (`None`: without a session)
     /// may read the stream.
     pub(crate) fn admits(&self, session: Option<&str>) -> bool {
@@ -122,7 +122,7 @@ impl Buffered {
 struct Entry {
     stream_id: Arc<str>,
     generation: u64,
-    owner: Owner,
+    owner: StreamOwner,
     events: Vec<Buffered>,
     bytes: usize,
     /// Its last event (a response or an error) has been stored.
@@ -176,7 +176,7 @@ pub(crate) enum Appended {
 /// What this replica holds of a stream ([`EventBuffer::holding`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Held {
-    pub(crate) owner: Owner,
+    pub(crate) owner: StreamOwner,
     /// Its events are in memory (else only in Redis).
     pub(crate) in_memory: bool,
 }
@@ -301,17 +301,17 @@ impl EventBuffer {
 
     /// Sets the owner of `stream_id`, once: a stream's owner never changes.
     /// A stream already in Redis gets its binding to the session written.
-    pub(crate) fn bind(&self, stream_id: &str, owner: Owner) {
+    pub(crate) fn bind(&self, stream_id: &str, owner: StreamOwner) {
         let mut inner = self.lock();
         let Some(entry) = inner.streams.get_mut(stream_id) else {
             return;
         };
-        if entry.owner != Owner::Pending || owner == Owner::Pending {
+        if entry.owner != StreamOwner::Pending || owner == StreamOwner::Pending {
             return;
         }
         let added = owner.bytes();
         if entry.spilled
-            && let Owner::Session(session_id) = &owner
+            && let StreamOwner::Session(session_id) = &owner
         {
             self.writer.send(Write::Binding {
                 stream_id: entry.stream_id.clone(),
@@ -362,7 +362,7 @@ impl EventBuffer {
         for running in [true, false] {
             for entry in inner.streams.values_mut() {
                 // A finished stream nobody was told of cannot be resumed.
-                let resumable = !entry.finished || entry.owner != Owner::Pending;
+                let resumable = !entry.finished || entry.owner != StreamOwner::Pending;
                 if entry.finished != running && resumable {
                     self.spill(entry, EventFlush::Shutdown);
                 }
@@ -428,7 +428,7 @@ impl EventBuffer {
             return;
         }
         entry.spilled = true;
-        if let Owner::Session(session_id) = &entry.owner {
+        if let StreamOwner::Session(session_id) = &entry.owner {
             self.writer.send(Write::Binding {
                 stream_id: entry.stream_id.clone(),
                 session_id: session_id.clone(),
@@ -497,7 +497,7 @@ impl Inner {
             let entry = Entry {
                 stream_id: stream_id.clone(),
                 generation: self.next_generation,
-                owner: Owner::Pending,
+                owner: StreamOwner::Pending,
                 events: Vec::new(),
                 bytes: STREAM_OVERHEAD + stream_id.len(),
                 finished: false,
@@ -614,7 +614,7 @@ mod tests {
     /// One stream with its response: what a tool call leaves.
     fn answered(buffer: &EventBuffer, stream: &str) {
         buffer.open(stream);
-        buffer.bind(stream, Owner::Session("session-a".into()));
+        buffer.bind(stream, StreamOwner::Session("session-a".into()));
         let stored = buffer.append(stream, event(stream, 0), true, None);
         assert!(matches!(stored, Appended::Done));
     }
@@ -667,7 +667,7 @@ mod tests {
         let (one_stream, _) = probe.usage();
         let (buffer, mut queue, metrics) = buffer(10 * one_stream);
         buffer.open("running");
-        buffer.bind("running", Owner::Session("session-r".into()));
+        buffer.bind("running", StreamOwner::Session("session-r".into()));
         for index in 0..2 {
             let stored = buffer.append("running", event("running", index), false, None);
             assert!(matches!(stored, Appended::Done));
@@ -688,7 +688,7 @@ mod tests {
         assert_eq!(
             buffer.holding("running"),
             Some(Held {
-                owner: Owner::Session("session-r".into()),
+                owner: StreamOwner::Session("session-r".into()),
                 in_memory: false
             })
         );
@@ -742,15 +742,15 @@ mod tests {
         buffer.open("mine");
         let pending = buffer.holding("mine").expect("held").owner;
         assert!(!pending.admits(Some("session-a")) && !pending.admits(None));
-        buffer.bind("mine", Owner::Session("session-a".into()));
-        buffer.bind("mine", Owner::Session("session-b".into()));
-        buffer.bind("mine", Owner::Stateless);
+        buffer.bind("mine", StreamOwner::Session("session-a".into()));
+        buffer.bind("mine", StreamOwner::Session("session-b".into()));
+        buffer.bind("mine", StreamOwner::Stateless);
         let owner = buffer.holding("mine").expect("held").owner;
         assert!(owner.admits(Some("session-a")));
         assert!(!owner.admits(Some("session-b")));
         assert!(!owner.admits(None));
         buffer.open("stateless");
-        buffer.bind("stateless", Owner::Stateless);
+        buffer.bind("stateless", StreamOwner::Stateless);
         let owner = buffer.holding("stateless").expect("held").owner;
         assert!(owner.admits(None) && !owner.admits(Some("session-a")));
     }
@@ -759,7 +759,7 @@ mod tests {
     async fn a_disconnected_stream_is_flushed_in_order_and_its_next_events_follow() {
         let (buffer, mut queue, metrics) = buffer(usize::MAX);
         buffer.open("cut");
-        buffer.bind("cut", Owner::Session("session-a".into()));
+        buffer.bind("cut", StreamOwner::Session("session-a".into()));
         let stored = buffer.append("cut", event("cut", 0), false, None);
         assert!(matches!(stored, Appended::Done));
         assert!(buffer.disconnected("cut"));
@@ -817,7 +817,7 @@ mod tests {
         let (buffer, mut queue, metrics) = buffer(usize::MAX);
         answered(&buffer, "done");
         buffer.open("running");
-        buffer.bind("running", Owner::Stateless);
+        buffer.bind("running", StreamOwner::Stateless);
         buffer.append("running", event("running", 0), false, None);
         // Finished before anyone saw an id of it: nobody can resume it.
         buffer.open("unseen");

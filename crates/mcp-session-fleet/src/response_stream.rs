@@ -5,7 +5,7 @@
 //!   the frame carrying it reaches the client, a `POST`'s response stream is
 //!   bound to the session that sent it (`Mcp-Session-Id`, already checked),
 //!   or marked as a request without a session (protocol 2026-07-28). Only
-//!   that owner may resume it ([`fleet::events`](crate::fleet::events));
+//!   that owner may resume it ([`events`](crate::events));
 //! - **a client that left**: a body dropped before its end (the connection
 //!   broke, the client went away) flushes the stream's events to Redis, and
 //!   its later ones go there too, so that the client can resume it on any
@@ -20,48 +20,42 @@
 
 use std::{
     pin::Pin,
-    sync::Arc,
     task::{Context, Poll},
 };
 
-use axum::{
-    body::{Body, Bytes, HttpBody},
-    http::header,
-    response::Response,
-};
-use http_body::{Frame, SizeHint};
+use bytes::Bytes;
+use http::{Response, header};
+use http_body::{Body, Frame, SizeHint};
 
-use crate::fleet::{
-    FleetEventStore,
-    buffer::Owner,
+use crate::{
+    Fleet, StreamOwner,
     events::{is_standalone, stream_of},
 };
 
-/// Watches `response`'s body if it is an SSE stream; `owner` (for a `POST`)
-/// is who may resume the request stream it carries.
-pub(crate) fn watch(
-    response: Response<Body>,
-    events: &Arc<FleetEventStore>,
-    owner: Option<Owner>,
-) -> Response<Body> {
-    let is_sse = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("text/event-stream"));
-    if !is_sse {
-        return response;
-    }
-    let events = events.clone();
-    response.map(|inner| {
-        Body::new(Watched {
+impl Fleet {
+    /// Watches `response`'s body if it is an SSE stream and this replica
+    /// shares its streams with a fleet; `owner` (for a `POST`) is who may
+    /// resume the request stream it carries. Other bodies pass unchanged.
+    pub fn watch_response<B: Body>(
+        &self,
+        response: Response<B>,
+        owner: Option<StreamOwner>,
+    ) -> Response<WatchedBody<B>> {
+        let is_sse = self.shares_streams()
+            && response
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|value| value.to_str().ok())
+                .is_some_and(|value| value.starts_with("text/event-stream"));
+        let fleet = self.clone();
+        response.map(|inner| WatchedBody {
             inner,
-            events,
+            fleet,
             owner,
-            stream: Seen::Looking,
+            stream: if is_sse { Seen::Looking } else { Seen::Other },
             ended: false,
         })
-    })
+    }
 }
 
 /// What the body has shown of its stream so far.
@@ -74,10 +68,12 @@ enum Seen {
     Other,
 }
 
-struct Watched {
-    inner: Body,
-    events: Arc<FleetEventStore>,
-    owner: Option<Owner>,
+/// A response body watched for its stream's id and for a client that
+/// leaves before its end (see the module docs).
+pub struct WatchedBody<B: Body> {
+    inner: B,
+    fleet: Fleet,
+    owner: Option<StreamOwner>,
     stream: Seen,
     ended: bool,
 }
@@ -91,7 +87,7 @@ fn event_id(frame: &[u8]) -> Option<&str> {
     })
 }
 
-impl Watched {
+impl<B: Body> WatchedBody<B> {
     fn look(&mut self, frame: &[u8]) {
         let Some(id) = event_id(frame) else {
             return;
@@ -99,7 +95,7 @@ impl Watched {
         self.stream = match stream_of(id) {
             Some(stream_id) if !is_standalone(stream_id) => {
                 if let Some(owner) = self.owner.take() {
-                    self.events.bind(stream_id, owner);
+                    self.fleet.stream_opened(stream_id, owner);
                 }
                 Seen::Request(stream_id.to_owned())
             }
@@ -108,9 +104,9 @@ impl Watched {
     }
 }
 
-impl HttpBody for Watched {
+impl<B: Body<Data = Bytes> + Unpin> Body for WatchedBody<B> {
     type Data = Bytes;
-    type Error = axum::Error;
+    type Error = B::Error;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
@@ -138,13 +134,13 @@ impl HttpBody for Watched {
     }
 }
 
-impl Drop for Watched {
+impl<B: Body> Drop for WatchedBody<B> {
     fn drop(&mut self) {
         if !self.ended
             && !self.inner.is_end_stream()
             && let Seen::Request(stream_id) = &self.stream
         {
-            self.events.disconnected(stream_id);
+            self.fleet.stream_disconnected(stream_id);
         }
     }
 }

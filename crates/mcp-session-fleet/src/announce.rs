@@ -32,7 +32,7 @@ use tokio::sync::watch;
 
 use super::Envelope;
 use crate::{
-    fleet::connection::{RedisConnection, unavailable},
+    connection::{RedisConnection, unavailable},
     metrics::RedisOp,
     store::StoreError,
 };

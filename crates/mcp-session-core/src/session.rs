@@ -31,7 +31,7 @@
 
 use std::sync::Arc;
 
-use rmcp::{RoleServer, service::RequestContext};
+use rmcp::{RoleServer, model::ClientJsonRpcMessage, service::RequestContext};
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
@@ -61,7 +61,7 @@ impl std::fmt::Debug for SessionContext {
 
 /// What the HTTP request that `context` arrived with carries in its
 /// extensions as a `T` (rmcp hands tools the request's `http::request::Parts`).
-pub(crate) fn request_extension<T: Clone + Send + Sync + 'static>(
+pub fn request_extension<T: Clone + Send + Sync + 'static>(
     context: &RequestContext<RoleServer>,
 ) -> Option<T> {
     context
@@ -69,6 +69,27 @@ pub(crate) fn request_extension<T: Clone + Send + Sync + 'static>(
         .get::<http::request::Parts>()
         .and_then(|parts| parts.extensions.get::<T>())
         .cloned()
+}
+
+/// Attaches to `message`, which crossed replicas over the fleet bus, the
+/// HTTP request parts a tool reads as it would have had them on the replica
+/// it reached: the server's own `extensions` (what every request of the
+/// server carries), the [`Caller`], and the session's [`SessionContext`].
+pub fn attach(
+    mut message: ClientJsonRpcMessage,
+    extensions: &http::Extensions,
+    caller: Caller,
+    session: Option<SessionContext>,
+) -> ClientJsonRpcMessage {
+    let (mut parts, ()) = http::Request::new(()).into_parts();
+    parts.method = http::Method::POST;
+    parts.extensions = extensions.clone();
+    parts.extensions.insert(caller);
+    if let Some(session) = session {
+        parts.extensions.insert(session);
+    }
+    message.insert_extension(parts);
+    message
 }
 
 /// The [`SessionContext`] of the request `context` belongs to, if any.

@@ -14,7 +14,7 @@ use tokio::{sync::mpsc, time::Instant};
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::{
-    Locals,
+    HeldSessions,
     buffer::Read,
     events::{FleetEventStore, decode},
 };
@@ -135,13 +135,13 @@ async fn poll_redis(
 /// Replays a standalone stream from Redis after `last_event_id`, then
 /// follows it live (its events arrive on the fleet channel).
 pub(crate) async fn standalone(
-    locals: &Locals,
+    held: &HeldSessions,
     events: &FleetEventStore,
     stream_id: &str,
     last_event_id: &str,
 ) -> Result<BoxedEvents, String> {
     // Follow first, then read: nothing falls between the two.
-    let live = locals.tails.open(stream_id);
+    let live = held.standalone.open(stream_id);
     wait_until_stored(events, stream_id, last_event_id).await;
     let missed = events
         .events_after(stream_id, Some(last_event_id))

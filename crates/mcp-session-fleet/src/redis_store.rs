@@ -24,7 +24,7 @@ use fred::{
 
 use crate::store::{SessionPage, SessionRecord, SessionStore, StoreError, StoredSession, now_ms};
 use crate::{
-    fleet::connection::{RedisConnection, unavailable},
+    connection::{RedisConnection, unavailable},
     identity::UserHash,
     metrics::{RedisOp, StoreOp},
 };

@@ -32,7 +32,7 @@
 //!
 //! **Isolation.** A request's stream is owned by the session whose request
 //! it answers, or by nobody for a request without a session. The owner is
-//! checked wherever the stream is read: in memory ([`Owner::admits`]), by
+//! checked wherever the stream is read: in memory ([`StreamOwner::admits`]), by
 //! the holder before it flushes anything (a `Last-Event-ID` of another
 //! session writes nothing), and in Redis through the binding
 //! `mcp_stream_session:<stream_id>`, written before the events. A
@@ -63,12 +63,12 @@ use serde::{Deserialize, Serialize};
 use super::{
     Announcer, Envelope,
     announce::Asked,
-    buffer::{Appended, Buffered, EventBuffer, Held, Owner},
+    buffer::{Appended, Buffered, EventBuffer, Held, StreamOwner},
     resume::{self, BoxedEvents},
     writer::{Ttls, Write, Writer},
 };
 use crate::{
-    fleet::connection::RedisConnection,
+    connection::RedisConnection,
     metrics::{Metrics, RedisOp, StreamResumption},
 };
 
@@ -287,7 +287,7 @@ impl FleetEventStore {
     /// Sets who may resume request stream `stream_id` (from its response's
     /// first event id, before the client sees it); a stream's owner is set
     /// once.
-    pub(crate) fn bind(&self, stream_id: &str, owner: Owner) {
+    pub(crate) fn bind(&self, stream_id: &str, owner: StreamOwner) {
         self.buffer.bind(stream_id, owner);
     }
 

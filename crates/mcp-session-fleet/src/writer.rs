@@ -26,7 +26,7 @@ use fred::{
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use super::events::{is_standalone, stream_key, stream_session_key};
-use crate::{fleet::connection::RedisConnection, metrics::RedisOp};
+use crate::{connection::RedisConnection, metrics::RedisOp};
 
 /// Events kept per stream in Redis (approximately: Redis trims in whole
 /// nodes).

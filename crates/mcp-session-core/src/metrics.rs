@@ -1,6 +1,6 @@
 //! Prometheus metrics of one replica: their names, labels and the helpers
-//! the server, transports, store and fleet call; `GET /metrics` serves them
-//! in the Prometheus text format (version 0.0.4).
+//! the server, transports, store and fleet call, rendered in the Prometheus
+//! text format (version 0.0.4).
 //!
 //! | metric | type | labels | what |
 //! |---|---|---|---|
@@ -21,50 +21,34 @@
 //! | `mcp_stream_resumptions_total` | counter | `from` | request streams resumed here with `Last-Event-ID`: `memory` (held here) or `redis` |
 //! | `mcp_replica_info` | info | `service`, `version`, `replica` | always 1: names the replica behind the scrape target |
 //!
-//! Labels take a bounded set of values: `route` is the route template
-//! (`/mcp`, `/sse`, `/messages`, `/admin`, ...; any unknown path is `other`),
-//! `method` one of the HTTP methods or `other`; never a session id, a user
-//! or a raw path.
+//! Labels take a bounded set of values: `route` is the template of the route
+//! the HTTP router matched (`/mcp`, `/sse`, `/messages`,
+//! `/admin/sessions/{session_id}`, ...; a request that matched none is
+//! `other`), `method` one of the HTTP methods or `other`; never a session id,
+//! a user or a raw path.
 //!
-//! The hot path stays cheap: label sets are `&'static str`s and integers (no
-//! allocation), and metrics with fixed labels are resolved once at start-up
-//! into handles that are one atomic add each.
+//! The hot path stays cheap: label sets are `&'static str`s, integers and the
+//! route template (no parsing of paths), and metrics with fixed labels are
+//! resolved once at start-up into handles that are one atomic add each.
+//! `GET /metrics` itself is served by `mcp-session`, which sets the gauges
+//! read at scrape time from what its replica holds.
 
-use std::{sync::Arc, time::Duration};
+use std::{borrow::Cow, time::Duration};
 
-use axum::{
-    extract::State,
-    http::{Method, StatusCode, header},
-    response::{IntoResponse, Response},
-};
+use http::{Method, StatusCode};
 use prometheus_client::{
     encoding::{EncodeLabelSet, prometheus_text},
     metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram, info::Info},
     registry::{Registry, Unit},
 };
 
-use crate::{server::Shared, store::TransportKind};
+use crate::store::TransportKind;
 
 /// Upper bounds of the latency histogram's buckets, in seconds: from a
 /// cached answer (1 ms) to a slow tool call (30 s).
 const LATENCY_BUCKETS: [f64; 14] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
-
-/// The route template of a request path: a bounded label value.
-pub fn route_of(path: &str) -> &'static str {
-    match path {
-        "/mcp" => "/mcp",
-        "/sse" => "/sse",
-        "/messages" | "/messages/" => "/messages",
-        "/healthz" => "/healthz",
-        "/readyz" => "/readyz",
-        "/metrics" => "/metrics",
-        _ if path == "/admin" || path.starts_with("/admin/") => "/admin",
-        _ if path.starts_with(mcp_session_auth::WELL_KNOWN) => mcp_session_auth::WELL_KNOWN,
-        _ => "other",
-    }
-}
 
 /// The HTTP method as a bounded label value.
 pub fn method_of(method: &Method) -> &'static str {
@@ -93,15 +77,24 @@ fn slot(transport: TransportKind) -> usize {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     method: &'static str,
-    route: &'static str,
+    route: Route,
     status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
     method: &'static str,
-    route: &'static str,
+    route: Route,
 }
+
+/// The `route` label: the template of the route that served a request
+/// (`/mcp`, `/admin/sessions/{session_id}`), as the HTTP router matched it,
+/// or `other` for a request that matched none. Bounded by the routes a
+/// server has; never a raw path, a session id or a user.
+pub type Route = Cow<'static, str>;
+
+/// The `route` label of a request that matched no route.
+pub const OTHER_ROUTE: &str = "other";
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TransportLabels {
@@ -550,21 +543,24 @@ impl Metrics {
     }
 
     /// Counts a response that started with `status` to a `method` request
-    /// on `route` (the values of [`method_of`] and [`route_of`]).
-    pub fn request_answered(&self, method: &'static str, route: &'static str, status: StatusCode) {
+    /// on `route` (the values of [`method_of`] and the matched [`Route`]).
+    pub fn request_answered(&self, method: &'static str, route: &Route, status: StatusCode) {
         self.requests
             .get_or_create(&RequestLabels {
                 method,
-                route,
+                route: route.clone(),
                 status: status.as_u16(),
             })
             .inc();
     }
 
     /// Records that a `method` request on `route` took `elapsed`.
-    pub fn request_completed(&self, method: &'static str, route: &'static str, elapsed: Duration) {
+    pub fn request_completed(&self, method: &'static str, route: &Route, elapsed: Duration) {
         self.durations
-            .get_or_create(&RouteLabels { method, route })
+            .get_or_create(&RouteLabels {
+                method,
+                route: route.clone(),
+            })
             .observe(elapsed.as_secs_f64());
     }
 
@@ -640,49 +636,22 @@ impl Metrics {
     }
 }
 
-/// `GET /metrics`: this replica's metrics, for a Prometheus scrape.
-pub(crate) async fn scrape(State(shared): State<Arc<Shared>>) -> Response {
-    let workers = shared.locals.workers.sessions.read().await.len();
-    shared.metrics.set_gauges(
-        workers,
-        shared.locals.sse.len(),
-        shared.lifecycle.in_flight(),
-    );
-    if let Some(events) = &shared.events {
-        let (bytes, streams) = events.buffer_usage();
-        shared.metrics.set_event_buffer(bytes, streams);
-    }
-    (
-        [(header::CONTENT_TYPE, prometheus_text::CONTENT_TYPE)],
-        shared.metrics.render(),
-    )
-        .into_response()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn routes_and_methods_are_bounded() {
-        assert_eq!(route_of("/mcp"), "/mcp");
-        assert_eq!(route_of("/messages/"), "/messages");
-        assert_eq!(route_of("/admin/sessions/abc"), "/admin");
-        assert_eq!(route_of("/administrator"), "other");
-        assert_eq!(route_of("/../../etc/passwd"), "other");
-        assert_eq!(
-            route_of("/.well-known/oauth-protected-resource/mcp"),
-            "/.well-known/oauth-protected-resource"
-        );
         assert_eq!(method_of(&Method::from_bytes(b"BREW").unwrap()), "other");
     }
 
     #[test]
     fn counters_render_with_their_labels() {
         let metrics = Metrics::new("calculator", "1.0", "replica-1");
-        metrics.request_answered("POST", "/mcp", StatusCode::OK);
-        metrics.request_answered("POST", "/mcp", StatusCode::OK);
-        metrics.request_completed("POST", "/mcp", Duration::from_millis(3));
+        let mcp: Route = "/mcp".into();
+        metrics.request_answered("POST", &mcp, StatusCode::OK);
+        metrics.request_answered("POST", &mcp, StatusCode::OK);
+        metrics.request_completed("POST", &mcp, Duration::from_millis(3));
         metrics.session_not_found(TransportKind::Sse);
         metrics.redis_round_trip(RedisOp::Store(StoreOp::Access));
         metrics.redis_round_trip(RedisOp::StreamSession);

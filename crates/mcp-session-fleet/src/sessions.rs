@@ -37,12 +37,13 @@ use rmcp::{
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
-use super::{
-    Envelope, FleetBus, FleetEventStore, Locals,
+use crate::{
+    Envelope, Fleet, HeldSessions,
     events::{is_standalone, stream_of},
+    identity::Caller,
     resume::{self, BoxedEvents},
+    topology::Mode,
 };
-use crate::{identity::Caller, metrics::Metrics};
 
 /// Errors of the fleet session manager.
 #[derive(Debug, thiserror::Error)]
@@ -58,28 +59,20 @@ pub enum FleetSessionError {
 
 /// rmcp's session manager, aware of the other replicas (see the module docs).
 pub struct FleetSessionManager {
-    locals: Arc<Locals>,
-    fleet: Option<(Arc<FleetBus>, Arc<FleetEventStore>)>,
-    metrics: Arc<Metrics>,
+    held: Arc<HeldSessions>,
+    fleet: Fleet,
     /// Cancelled when this replica hands its clients to the fleet at
     /// shutdown: ends the standalone streams held here.
     handing_off: CancellationToken,
 }
 
 impl FleetSessionManager {
-    /// A manager over this replica's workers in `locals`; `fleet` is the bus
-    /// and event store when the service runs on Redis; standalone streams
+    /// A manager over `fleet`'s workers on this replica; standalone streams
     /// end when `handing_off` is cancelled.
-    pub(crate) fn new(
-        locals: Arc<Locals>,
-        fleet: Option<(Arc<FleetBus>, Arc<FleetEventStore>)>,
-        metrics: Arc<Metrics>,
-        handing_off: CancellationToken,
-    ) -> Self {
+    pub(crate) fn new(fleet: Fleet, handing_off: CancellationToken) -> Self {
         Self {
-            locals,
+            held: fleet.held_sessions().clone(),
             fleet,
-            metrics,
             handing_off,
         }
     }
@@ -88,7 +81,7 @@ impl FleetSessionManager {
         FleetTransport {
             inner,
             session_id: id.to_string(),
-            locals: self.locals.clone(),
+            held: self.held.clone(),
         }
     }
 }
@@ -116,7 +109,7 @@ impl SessionManager for FleetSessionManager {
     type Transport = FleetTransport;
 
     async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
-        let (id, inner) = self.locals.workers.create_session().await?;
+        let (id, inner) = self.held.workers.create_session().await?;
         let transport = self.wrap(&id, inner);
         Ok((id, transport))
     }
@@ -126,7 +119,7 @@ impl SessionManager for FleetSessionManager {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<ServerJsonRpcMessage, Self::Error> {
-        Ok(self.locals.workers.initialize_session(id, message).await?)
+        Ok(self.held.workers.initialize_session(id, message).await?)
     }
 
     /// A session whose worker is still replaying the `initialize` handshake
@@ -134,17 +127,17 @@ impl SessionManager for FleetSessionManager {
     /// in progress (rmcp serializes restores per session) instead of sending
     /// the worker a request before its handshake, which kills it.
     async fn has_session(&self, id: &SessionId) -> Result<bool, Self::Error> {
-        if self.locals.is_restoring(id) {
+        if self.held.is_restoring(id) {
             return Ok(false);
         }
-        Ok(self.locals.workers.has_session(id).await?)
+        Ok(self.held.workers.has_session(id).await?)
     }
 
     async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
-        self.locals.end_restore(id);
-        self.locals.forget_replayed(id);
-        self.locals.tails.close_session(id);
-        Ok(self.locals.workers.close_session(id).await?)
+        self.held.end_restore(id);
+        self.held.forget_replayed(id);
+        self.held.standalone.close_session(id);
+        Ok(self.held.workers.close_session(id).await?)
     }
 
     async fn create_stream(
@@ -154,7 +147,7 @@ impl SessionManager for FleetSessionManager {
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
         // Who may resume the stream is set by the transport from its first
         // event id (`transport::response_stream`).
-        Ok(self.locals.workers.create_stream(id, message).await?)
+        Ok(self.held.workers.create_stream(id, message).await?)
     }
 
     async fn accept_message(
@@ -178,10 +171,10 @@ impl SessionManager for FleetSessionManager {
                 .get::<SessionRestoreMarker>()
                 .is_some();
             if replay {
-                self.locals.mark_replayed(id);
+                self.held.mark_replayed(id);
             } else {
                 // The worker that ran the handshake may be on another replica.
-                if let Some((bus, _)) = &self.fleet {
+                if let Mode::Redis { bus, .. } = self.fleet.mode() {
                     let envelope = Envelope::ClientMessage {
                         origin: bus.replica_id().to_owned(),
                         session_id: id.to_string(),
@@ -194,28 +187,28 @@ impl SessionManager for FleetSessionManager {
                     }
                 }
                 // Not for a worker whose handshake is (being) replayed here.
-                if self.locals.was_replayed(id)
-                    || self.locals.is_restoring(id)
-                    || !self.locals.workers.has_session(id).await?
+                if self.held.was_replayed(id)
+                    || self.held.is_restoring(id)
+                    || !self.held.workers.has_session(id).await?
                 {
                     return Ok(());
                 }
             }
-            self.locals.workers.accept_message(id, message).await?;
-            self.locals.end_restore(id);
+            self.held.workers.accept_message(id, message).await?;
+            self.held.end_restore(id);
             return Ok(());
         }
-        let Some((bus, _)) = &self.fleet else {
-            return Ok(self.locals.workers.accept_message(id, message).await?);
+        let Mode::Redis { bus, .. } = self.fleet.mode() else {
+            return Ok(self.held.workers.accept_message(id, message).await?);
         };
         let broadcast = match &message {
             ClientJsonRpcMessage::Response(response) => {
-                !self.locals.pending.contains(id, &response.id)
+                !self.held.pending.contains(id, &response.id)
             }
             ClientJsonRpcMessage::Error(error) => error
                 .id
                 .as_ref()
-                .is_some_and(|request| !self.locals.pending.contains(id, request)),
+                .is_some_and(|request| !self.held.pending.contains(id, request)),
             ClientJsonRpcMessage::Notification(_) => true,
             ClientJsonRpcMessage::Request(_) => false,
         };
@@ -238,8 +231,8 @@ impl SessionManager for FleetSessionManager {
             }
         }
         // Notifications also reach this replica's worker, if it has one.
-        if self.locals.workers.has_session(id).await? {
-            self.locals.workers.accept_message(id, message).await?;
+        if self.held.workers.has_session(id).await? {
+            self.held.workers.accept_message(id, message).await?;
         }
         Ok(())
     }
@@ -248,11 +241,11 @@ impl SessionManager for FleetSessionManager {
         &self,
         id: &SessionId,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        let stream: BoxedEvents = match &self.fleet {
-            Some(_) => Box::pin(ReceiverStream::new(
-                self.locals.tails.open(&format!("{id}:common")),
+        let stream: BoxedEvents = match self.fleet.mode() {
+            Mode::Redis { .. } => Box::pin(ReceiverStream::new(
+                self.held.standalone.open(&format!("{id}:common")),
             )),
-            None => Box::pin(self.locals.workers.create_standalone_stream(id).await?),
+            Mode::Solo => Box::pin(self.held.workers.create_standalone_stream(id).await?),
         };
         // At shutdown the client reconnects (with Last-Event-ID) elsewhere.
         Ok(stream.take_until(self.handing_off.clone().cancelled_owned()))
@@ -263,9 +256,8 @@ impl SessionManager for FleetSessionManager {
         id: &SessionId,
         last_event_id: String,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        let Some((_, events)) = &self.fleet else {
-            let stream: BoxedEvents =
-                Box::pin(self.locals.workers.resume(id, last_event_id).await?);
+        let Mode::Redis { events, .. } = self.fleet.mode() else {
+            let stream: BoxedEvents = Box::pin(self.held.workers.resume(id, last_event_id).await?);
             return Ok(stream);
         };
         let stream_id = stream_of(&last_event_id)
@@ -277,7 +269,7 @@ impl SessionManager for FleetSessionManager {
                     "Last-Event-ID belongs to another session".into(),
                 ));
             }
-            let stream = resume::standalone(&self.locals, events, &stream_id, &last_event_id)
+            let stream = resume::standalone(&self.held, events, &stream_id, &last_event_id)
                 .await
                 .map_err(FleetSessionError::Events)?;
             Ok(Box::pin(
@@ -297,15 +289,15 @@ impl SessionManager for FleetSessionManager {
     ) -> Result<RestoreOutcome<Self::Transport>, Self::Error> {
         // Mark the session before its worker exists: another thread must not
         // see the worker and use it before its handshake is replayed.
-        self.locals.begin_restore(&id);
-        let outcome = self.locals.workers.restore_session(id.clone()).await;
+        self.held.begin_restore(&id);
+        let outcome = self.held.workers.restore_session(id.clone()).await;
         Ok(match outcome {
             Ok(RestoreOutcome::Restored(inner)) => {
-                self.metrics.session_restored();
+                self.fleet.metrics().session_restored();
                 RestoreOutcome::Restored(self.wrap(&id, inner))
             }
             other => {
-                self.locals.end_restore(&id);
+                self.held.end_restore(&id);
                 match other? {
                     RestoreOutcome::AlreadyPresent => RestoreOutcome::AlreadyPresent,
                     _ => RestoreOutcome::NotSupported,
@@ -315,9 +307,10 @@ impl SessionManager for FleetSessionManager {
     }
 
     fn event_store(&self) -> Option<Arc<dyn EventStore>> {
-        self.fleet
-            .as_ref()
-            .map(|(_, events)| events.clone() as Arc<dyn EventStore>)
+        match self.fleet.mode() {
+            Mode::Solo => None,
+            Mode::Redis { events, .. } => Some(events.clone() as Arc<dyn EventStore>),
+        }
     }
 }
 
@@ -326,7 +319,7 @@ impl SessionManager for FleetSessionManager {
 pub struct FleetTransport {
     inner: WorkerTransport<LocalSessionWorker>,
     session_id: String,
-    locals: Arc<Locals>,
+    held: Arc<HeldSessions>,
 }
 
 impl Transport<RoleServer> for FleetTransport {
@@ -337,7 +330,7 @@ impl Transport<RoleServer> for FleetTransport {
         item: ServerJsonRpcMessage,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
         if let ServerJsonRpcMessage::Request(request) = &item {
-            self.locals
+            self.held
                 .pending
                 .insert(&self.session_id, request.id.clone());
         }
@@ -348,11 +341,11 @@ impl Transport<RoleServer> for FleetTransport {
         let message = self.inner.receive().await?;
         match &message {
             ClientJsonRpcMessage::Response(response) => {
-                self.locals.pending.remove(&self.session_id, &response.id);
+                self.held.pending.remove(&self.session_id, &response.id);
             }
             ClientJsonRpcMessage::Error(error) => {
                 if let Some(id) = &error.id {
-                    self.locals.pending.remove(&self.session_id, id);
+                    self.held.pending.remove(&self.session_id, id);
                 }
             }
             _ => {}

@@ -1,0 +1,306 @@
+//! The Redis pub/sub bus between the replicas of one service: what it
+//! subscribes to, and how each message that arrives is dispatched to what
+//! this replica holds (see the crate docs for the channels).
+
+use std::sync::Arc;
+
+use fred::prelude::*;
+use mcp_session_core::session::{SessionContext, attach};
+use rmcp::model::ClientJsonRpcMessage;
+
+use crate::{
+    Envelope, FleetEventStore, HeldSessions,
+    announce::{self, Announcer},
+    connection::{RedisConnection, unavailable},
+    events,
+    metrics::{Delivery as Delivered, Metrics, RedisOp},
+    store::{SessionStore, StoreError},
+};
+
+/// Longest wait at start-up for the fleet subscriptions.
+const JOIN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Outcome of sending a message to the replica that holds a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// The replica received it.
+    Delivered,
+    /// No replica listens on that channel any more.
+    Gone,
+}
+
+/// The Redis pub/sub bus between the replicas of one service.
+pub struct FleetBus {
+    redis: RedisConnection,
+    fleet_channel: String,
+    replica_prefix: String,
+    replica_channel: String,
+    replica_id: String,
+    held: Arc<HeldSessions>,
+    store: Arc<dyn SessionStore>,
+    announcer: Arc<Announcer>,
+    events: Arc<FleetEventStore>,
+    metrics: Arc<Metrics>,
+    /// Whether the subscriptions are in place (messages can reach us).
+    joined: tokio::sync::watch::Sender<bool>,
+}
+
+impl FleetBus {
+    /// Joins the fleet of `service` as `replica_id`: subscribes to the fleet
+    /// channel, this replica's channel and the flush channel of `events`,
+    /// and dispatches what arrives.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn join(
+        redis: RedisConnection,
+        service: &str,
+        replica_id: &str,
+        held: Arc<HeldSessions>,
+        store: Arc<dyn SessionStore>,
+        announcer: Arc<Announcer>,
+        events: Arc<FleetEventStore>,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
+        let bus = Arc::new(Self {
+            fleet_channel: format!("mcp_fleet:{service}"),
+            replica_prefix: format!("mcp_replica:{service}:"),
+            replica_channel: format!("mcp_replica:{service}:{replica_id}"),
+            replica_id: replica_id.to_owned(),
+            redis,
+            held,
+            store,
+            announcer,
+            events,
+            metrics,
+            joined: tokio::sync::watch::Sender::new(false),
+        });
+        tokio::spawn(bus.clone().watch_connection());
+        let listener = bus.clone();
+        let mut joined = bus.joined.subscribe();
+        tokio::spawn(async move { listener.listen().await });
+        // Serve only once other replicas can reach us, unless Redis is down:
+        // then start anyway, not ready, and join when it comes back.
+        let _ = tokio::time::timeout(JOIN_WAIT, joined.wait_for(|joined| *joined)).await;
+        bus
+    }
+
+    /// Whether this replica is subscribed to the fleet's channels.
+    pub fn is_joined(&self) -> bool {
+        *self.joined.borrow()
+    }
+
+    async fn listen(self: Arc<Self>) {
+        let subscriber = self.redis.subscriber().clone();
+        let mut messages = subscriber.message_rx();
+        // Subscriptions are tracked and renewed by fred after reconnections;
+        // retry the first ones until Redis answers.
+        loop {
+            let subscribed = async {
+                subscriber.subscribe(self.fleet_channel.as_str()).await?;
+                subscriber.ssubscribe(self.replica_channel.as_str()).await?;
+                subscriber.ssubscribe(self.events.flush_channel()).await
+            }
+            .await;
+            match subscribed {
+                Ok(()) => break,
+                Err(error) => {
+                    tracing::warn!(error = %error.details(), "fleet subscription failed, retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                }
+            }
+        }
+        self.joined.send_replace(true);
+        self.held.cache.connected();
+        tracing::info!(channel = %self.replica_channel, "joined the fleet");
+        loop {
+            match messages.recv().await {
+                Ok(message) => {
+                    let Some(text) = message.value.as_str() else {
+                        continue;
+                    };
+                    match serde_json::from_str::<Envelope>(&text) {
+                        Ok(envelope) => self.dispatch(envelope).await,
+                        Err(error) => tracing::warn!(%error, "undecodable fleet message"),
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "fleet listener lagged; messages lost");
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    }
+
+    /// Keeps the cache off while announcements could be missed: from a
+    /// failure of the pub/sub connection until the fleet channel is
+    /// subscribed again after fred reconnected (see [`cache`]).
+    async fn watch_connection(self: Arc<Self>) {
+        let subscriber = self.redis.subscriber().clone();
+        let mut errors = subscriber.error_rx();
+        let mut reconnections = subscriber.reconnect_rx();
+        loop {
+            tokio::select! {
+                error = errors.recv() => match error {
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        self.held.cache.disconnected();
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                },
+                reconnected = reconnections.recv() => match reconnected {
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        self.held.cache.disconnected();
+                        // fred renews the subscriptions too; this one tells
+                        // us when the fleet channel is heard again.
+                        match subscriber.subscribe(self.fleet_channel.as_str()).await {
+                            Ok(()) => self.held.cache.connected(),
+                            Err(error) => tracing::warn!(error = %error.details(), "fleet channel not subscribed after a reconnection; session cache off"),
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                },
+            }
+        }
+    }
+
+    /// Acknowledges `ack` once what it asked for is done, off the listener.
+    fn acknowledge(&self, ack: Option<announce::AckRequest>) {
+        if let Some(ack) = ack {
+            let announcer = self.announcer.clone();
+            tokio::spawn(async move { announcer.acknowledge(&ack).await });
+        }
+    }
+
+    async fn dispatch(&self, envelope: Envelope) {
+        match envelope {
+            Envelope::SessionClosed { session_id, ack } => {
+                self.held.close_session(&session_id).await;
+                self.metrics.fleet_delivery(Delivered::SessionClosed);
+                self.acknowledge(ack);
+            }
+            Envelope::SessionChanged { session_id, ack } => {
+                self.held.cache.invalidate(&session_id);
+                self.acknowledge(ack);
+            }
+            Envelope::Ack { token, held } => self.announcer.acked(token, held),
+            Envelope::FlushStream {
+                stream_id,
+                session_id,
+                ack,
+            } => {
+                // Off the listener: the flush waits for its write.
+                let (events, announcer) = (self.events.clone(), self.announcer.clone());
+                tokio::spawn(async move {
+                    let held = events.flush_for(&stream_id, session_id.as_deref()).await;
+                    announcer.answer(&ack, held).await;
+                });
+            }
+            Envelope::ClientMessage {
+                origin,
+                session_id,
+                caller,
+                record,
+                message,
+            } => {
+                if origin == self.replica_id {
+                    return;
+                }
+                let session = record.map(|record| SessionContext::new(*record, self.store.clone()));
+                let message = attach(message, self.held.extensions(), caller.clone(), session);
+                if self
+                    .held
+                    .sse
+                    .deliver(&session_id, &caller.user_hash, message.clone())
+                    .await
+                {
+                    self.metrics.fleet_delivery(Delivered::SseMessage);
+                    return;
+                }
+                let for_pending_request = match &message {
+                    ClientJsonRpcMessage::Response(response) => Some(&response.id),
+                    ClientJsonRpcMessage::Error(error) => error.id.as_ref(),
+                    _ => None,
+                };
+                let initialized = matches!(
+                    &message,
+                    ClientJsonRpcMessage::Notification(notification)
+                        if matches!(notification.notification, rmcp::model::ClientNotification::InitializedNotification(_))
+                );
+                match for_pending_request {
+                    Some(id) if !self.held.pending.contains(&session_id, id) => {}
+                    _ if initialized && self.held.was_replayed(&session_id) => {}
+                    _ => {
+                        if self.held.deliver_to_worker(&session_id, message).await {
+                            self.metrics.fleet_delivery(Delivered::ClientMessage);
+                        }
+                    }
+                }
+            }
+            Envelope::StreamEvent {
+                stream_id,
+                event_id,
+                message,
+                retry_ms,
+            } => {
+                let event = events::sse_message(
+                    event_id,
+                    message,
+                    retry_ms.map(std::time::Duration::from_millis),
+                );
+                if self.held.standalone.deliver(&stream_id, &event) {
+                    self.metrics.fleet_delivery(Delivered::StreamEvent);
+                }
+            }
+        }
+    }
+
+    /// This replica's id.
+    pub fn replica_id(&self) -> &str {
+        &self.replica_id
+    }
+
+    fn encode(envelope: &Envelope) -> Result<String, StoreError> {
+        serde_json::to_string(envelope).map_err(|error| StoreError::Corrupt(error.to_string()))
+    }
+
+    /// Tells every replica (this one included) about `envelope`.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when Redis cannot be reached.
+    pub async fn broadcast(&self, envelope: &Envelope) -> Result<(), StoreError> {
+        self.redis.round_trip(RedisOp::Publish);
+        let _: i64 = self
+            .redis
+            .pool()
+            .next()
+            .publish(self.fleet_channel.as_str(), Self::encode(envelope)?)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Sends `envelope` to replica `replica_id` alone.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when Redis cannot be reached.
+    pub async fn send_to(
+        &self,
+        replica_id: &str,
+        envelope: &Envelope,
+    ) -> Result<Delivery, StoreError> {
+        self.redis.round_trip(RedisOp::SPublish);
+        let receivers: i64 = self
+            .redis
+            .pool()
+            .next()
+            .spublish(
+                format!("{}{replica_id}", self.replica_prefix),
+                Self::encode(envelope)?,
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(if receivers > 0 {
+            Delivery::Delivered
+        } else {
+            Delivery::Gone
+        })
+    }
+}

@@ -1,0 +1,253 @@
+//! What this replica holds of sessions between requests: rmcp's workers, the
+//! HTTP+SSE streams, the connections of standalone `GET /mcp` streams, the
+//! server-to-client requests its handlers wait on, and which workers are
+//! being restored. The transports and the fleet bus deliver messages to them.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex, OnceLock},
+};
+
+use rmcp::{
+    model::{ClientJsonRpcMessage, RequestId},
+    transport::streamable_http_server::session::{
+        ServerSseMessage, SessionManager, local::LocalSessionManager,
+    },
+};
+use tokio::sync::mpsc;
+
+use crate::{SessionCache, SseStreams};
+
+/// Live SSE connections of standalone streams on this replica, by stream id.
+#[derive(Default)]
+pub(crate) struct StandaloneStreams {
+    tails: Mutex<HashMap<String, Vec<mpsc::Sender<ServerSseMessage>>>>,
+}
+
+impl StandaloneStreams {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, Vec<mpsc::Sender<ServerSseMessage>>>> {
+        self.tails
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Registers a connection for `stream_id`; events arrive on the receiver.
+    pub(crate) fn open(&self, stream_id: &str) -> mpsc::Receiver<ServerSseMessage> {
+        let (sender, receiver) = mpsc::channel(64);
+        self.lock()
+            .entry(stream_id.to_owned())
+            .or_default()
+            .push(sender);
+        receiver
+    }
+
+    /// Sends `event` to the connections of `stream_id`; returns whether
+    /// one took it.
+    pub(crate) fn deliver(&self, stream_id: &str, event: &ServerSseMessage) -> bool {
+        let mut tails = self.lock();
+        let Some(senders) = tails.get_mut(stream_id) else {
+            return false;
+        };
+        // A full or closed connection is dropped: the client resumes with
+        // Last-Event-ID and gets the rest from the event store.
+        senders.retain(|sender| sender.try_send(event.clone()).is_ok());
+        let delivered = !senders.is_empty();
+        if !delivered {
+            tails.remove(stream_id);
+        }
+        delivered
+    }
+
+    /// Closes every connection of the session's streams.
+    pub(crate) fn close_session(&self, session_id: &str) {
+        let prefix = format!("{session_id}:");
+        self.lock()
+            .retain(|stream_id, _| !stream_id.starts_with(&prefix));
+    }
+}
+
+/// Server-to-client requests (sampling, elicitation, roots) that handlers on
+/// this replica are waiting on, by session.
+#[derive(Default)]
+pub(crate) struct PendingRequests {
+    pending: Mutex<HashSet<(String, RequestId)>>,
+}
+
+impl PendingRequests {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<(String, RequestId)>> {
+        self.pending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn insert(&self, session_id: &str, id: RequestId) {
+        self.lock().insert((session_id.to_owned(), id));
+    }
+
+    pub(crate) fn remove(&self, session_id: &str, id: &RequestId) -> bool {
+        self.lock().remove(&(session_id.to_owned(), id.clone()))
+    }
+
+    pub(crate) fn contains(&self, session_id: &str, id: &RequestId) -> bool {
+        self.lock().contains(&(session_id.to_owned(), id.clone()))
+    }
+}
+
+/// What this replica holds of sessions, shared by the transports and the bus.
+pub(crate) struct HeldSessions {
+    pub(crate) workers: Arc<LocalSessionManager>,
+    /// Sessions whose worker here was restored: their handshake was
+    /// replayed, so the client's own `initialized` is not for them.
+    replayed: Mutex<HashSet<String>>,
+    /// Sessions whose worker here is being restored: until the replayed
+    /// handshake is over, nothing else may reach the worker (a message
+    /// before its `initialize` kills it).
+    restoring: Mutex<HashSet<String>>,
+    pub(crate) sse: Arc<SseStreams>,
+    pub(crate) standalone: StandaloneStreams,
+    pub(crate) pending: PendingRequests,
+    /// The session records this replica serves (see [`cache`](crate::cache)).
+    pub(crate) cache: Arc<SessionCache>,
+    /// What every message forwarded from another replica carries in its
+    /// request parts (see [`Fleet::set_forwarded_extensions`](crate::Fleet::set_forwarded_extensions)).
+    extensions: OnceLock<http::Extensions>,
+}
+
+impl HeldSessions {
+    pub(crate) fn new(workers: LocalSessionManager, cache: Arc<SessionCache>) -> Self {
+        Self {
+            workers: Arc::new(workers),
+            replayed: Mutex::default(),
+            restoring: Mutex::default(),
+            sse: Arc::default(),
+            standalone: StandaloneStreams::default(),
+            pending: PendingRequests::default(),
+            cache,
+            extensions: OnceLock::new(),
+        }
+    }
+
+    pub(crate) fn set_extensions(&self, extensions: http::Extensions) {
+        if self.extensions.set(extensions).is_err() {
+            tracing::warn!("forwarded extensions were set already; kept the first");
+        }
+    }
+
+    /// The extensions of forwarded messages (empty until set).
+    pub(crate) fn extensions(&self) -> &http::Extensions {
+        static NONE: OnceLock<http::Extensions> = OnceLock::new();
+        self.extensions
+            .get()
+            .unwrap_or_else(|| NONE.get_or_init(http::Extensions::new))
+    }
+
+    fn replayed(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.replayed
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn mark_replayed(&self, session_id: &str) {
+        self.replayed().insert(session_id.to_owned());
+    }
+
+    pub(crate) fn was_replayed(&self, session_id: &str) -> bool {
+        self.replayed().contains(session_id)
+    }
+
+    pub(crate) fn forget_replayed(&self, session_id: &str) {
+        self.replayed().remove(session_id);
+    }
+
+    fn restoring(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.restoring
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Marks `session_id` as being restored here (before its worker exists).
+    pub(crate) fn begin_restore(&self, session_id: &str) {
+        self.restoring().insert(session_id.to_owned());
+    }
+
+    /// The restore of `session_id` is over (done, failed or not needed).
+    pub(crate) fn end_restore(&self, session_id: &str) {
+        self.restoring().remove(session_id);
+    }
+
+    /// Whether `session_id`'s worker here is still replaying its handshake.
+    pub(crate) fn is_restoring(&self, session_id: &str) -> bool {
+        self.restoring().contains(session_id)
+    }
+
+    /// Hands `message` to this replica's rmcp worker of `session_id`, if it
+    /// has one whose handshake is over (a worker being restored has had no
+    /// request yet, so nothing forwarded is for it). Returns whether it did.
+    pub(crate) async fn deliver_to_worker(
+        &self,
+        session_id: &str,
+        message: ClientJsonRpcMessage,
+    ) -> bool {
+        let id: Arc<str> = session_id.into();
+        if self.is_restoring(session_id) || !self.workers.has_session(&id).await.unwrap_or(false) {
+            return false;
+        }
+        self.workers.accept_message(&id, message).await.is_ok()
+    }
+
+    /// Drops everything this replica holds of `session_id`.
+    pub(crate) async fn close_session(&self, session_id: &str) {
+        self.cache.invalidate(session_id);
+        let id: Arc<str> = session_id.into();
+        if let Err(error) = self.workers.close_session(&id).await {
+            tracing::debug!(session_id, %error, "closing local worker");
+        }
+        self.standalone.close_session(session_id);
+        self.sse.close(session_id);
+        self.forget_replayed(session_id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{sync::Arc, time::Duration};
+
+    use rmcp::{
+        model::{ClientJsonRpcMessage, ClientNotification, InitializedNotification},
+        transport::streamable_http_server::{
+            SessionManager,
+            session::{RestoreOutcome, local::LocalSessionManager},
+        },
+    };
+
+    use crate::{HeldSessions, SessionCache};
+
+    fn initialized() -> ClientJsonRpcMessage {
+        ClientJsonRpcMessage::notification(ClientNotification::InitializedNotification(
+            InitializedNotification::default(),
+        ))
+    }
+
+    /// A client's `initialized` forwarded from another replica while this
+    /// one replays the handshake of the same session must not reach the new
+    /// worker before its `initialize`: that ends the worker (and the
+    /// request being served gets `500`).
+    #[tokio::test]
+    async fn a_worker_being_restored_gets_no_forwarded_message() {
+        let held = HeldSessions::new(
+            LocalSessionManager::default(),
+            Arc::new(SessionCache::new(Duration::from_secs(5))),
+        );
+        let id: Arc<str> = "session-r".into();
+        held.begin_restore(&id);
+        let outcome = held.workers.restore_session(id.clone()).await.unwrap();
+        assert!(matches!(outcome, RestoreOutcome::Restored(_)));
+        assert!(held.workers.has_session(&id).await.unwrap());
+        assert!(!held.deliver_to_worker(&id, initialized()).await);
+        assert!(held.is_restoring(&id));
+        held.end_restore(&id);
+        assert!(!held.is_restoring(&id));
+    }
+}

@@ -1,0 +1,78 @@
+//! # mcp-session-fleet: how the replicas of one service cooperate through Redis
+//!
+//! The layer between `mcp-session-core` (what a session is, the store trait)
+//! and `mcp-session` (the HTTP server). Its entry point is [`Fleet`]: one
+//! value, built from [`FleetSettings`], for a replica that serves alone or
+//! as one of a fleet on Redis; callers never ask which.
+//!
+//! A session's requests may reach any replica, but some things live in one
+//! process: the SSE connection a client holds open, the tool call waiting for
+//! the client's answer to a sampling request. The [`FleetBus`] carries what
+//! must reach them, over Redis pub/sub:
+//!
+//! | channel | kind | carries |
+//! |---|---|---|
+//! | `mcp_fleet:<service>` | `PUBLISH` | session deletions, server events of standalone streams, client responses and notifications for handlers running elsewhere |
+//! | `mcp_replica:<service>:<replica_id>` | `SPUBLISH` (sharded) | HTTP+SSE messages for the stream this replica holds; acks |
+//! | `mcp_stream_flush:<service>:<nonce>` | `SPUBLISH` (sharded) | requests to flush a response stream this replica produced to Redis, for a resumption elsewhere |
+//!
+//! Sending to a replica channel reports how many subscribers received the
+//! message: zero means the replica holding the stream is gone, and the POST
+//! gets `404` so that the client reconnects.
+//!
+//! Every replica keeps the events of the SSE streams it sends
+//! ([`FleetEventStore`]): a request's response stream in its memory until
+//! another replica asks for it or the client's connection breaks, then in
+//! Redis Streams; a standalone stream in Redis Streams. A client that
+//! reconnects with `Last-Event-ID` to any replica gets what it missed.
+//!
+//! The session store of a fleet is a [`FleetStore`]: each replica keeps the
+//! records it serves in its [`SessionCache`], and every deletion or rewrite
+//! of a record is announced on the fleet channel and acknowledged by every
+//! replica before it is answered ([`announce`]), so that a cached record is
+//! never served after its session ended.
+//!
+//! | module | concept |
+//! |---|---|
+//! | [`topology`] | [`Fleet`]: solo or Redis, built in one place |
+//! | [`connection`] | [`RedisConnection`]: the pool and the subscriber of one replica |
+//! | [`redis_store`] | [`RedisStore`]: sessions under `mcp_user_session:<user_hash>:<session_id>` |
+//! | [`cache`], [`fleet_store`], [`announce`] | the per-replica record cache, kept true by acknowledged announcements |
+//! | [`bus`], [`envelope`] | the pub/sub bus and the messages on it |
+//! | [`held`], [`sse_streams`] | what this replica holds of sessions: workers, HTTP+SSE streams, standalone streams, pending requests |
+//! | [`sessions`] | rmcp's `SessionManager` aware of the fleet |
+//! | [`events`], [`buffer`], [`writer`], [`resume`], [`response_stream`] | resumable response streams: memory first, Redis Streams on demand |
+
+pub mod announce;
+mod buffer;
+mod bus;
+pub mod cache;
+pub mod connection;
+mod envelope;
+pub mod events;
+mod fleet_store;
+mod held;
+mod redis_store;
+mod response_stream;
+mod resume;
+mod sessions;
+mod sse_streams;
+pub mod topology;
+mod writer;
+
+use mcp_session_core::{identity, metrics, store};
+
+pub use announce::Announcer;
+pub use buffer::StreamOwner;
+pub use bus::{Delivery, FleetBus};
+pub use cache::SessionCache;
+pub use connection::RedisConnection;
+pub use envelope::Envelope;
+pub use events::{EventSettings, FleetEventStore};
+pub use fleet_store::{FleetStore, refresh_interval};
+use held::HeldSessions;
+pub use redis_store::RedisStore;
+pub use response_stream::WatchedBody;
+pub use sessions::{FleetSessionError, FleetSessionManager, FleetTransport};
+pub use sse_streams::{SseStreams, StreamHandle};
+pub use topology::{Fleet, FleetError, FleetSettings, HeldCounts};
