@@ -6,33 +6,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use hdrhistogram::Histogram;
 use serde_json::Value;
 use tokio::task::JoinSet;
 
 use crate::{
     Options,
-    client::{Failure, Session},
-    report::Report,
+    client::Session,
+    report::{Report, WorkerResult, new_histogram},
 };
-
-/// What one worker measured.
-pub struct WorkerResult {
-    /// Latency of the session start (`initialize` and `notifications/initialized`;
-    /// for sse also `GET /sse`), µs, if it succeeded; `None` in stateless mode,
-    /// which has no session to start.
-    pub open_us: Option<u64>,
-    /// Latencies of successful calls, µs.
-    pub calls: Histogram<u64>,
-    /// Failures of the session start, by kind.
-    pub open_failures: BTreeMap<Failure, u64>,
-    /// Failures of tool calls, by kind.
-    pub failures: BTreeMap<Failure, u64>,
-}
-
-pub(crate) fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
-}
 
 async fn worker(
     options: &Options,

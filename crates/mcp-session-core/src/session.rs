@@ -59,6 +59,10 @@ impl std::fmt::Debug for SessionContext {
     }
 }
 
+/// The `Mcp-Session-Id` header, lower-case as HTTP/2 sends it (MCP
+/// 2025-03-26, Transports §Session Management).
+pub const HEADER_SESSION_ID: &str = "mcp-session-id";
+
 /// What the HTTP request that `context` arrived with carries in its
 /// extensions as a `T` (rmcp hands tools the request's `http::request::Parts`).
 pub fn request_extension<T: Clone + Send + Sync + 'static>(

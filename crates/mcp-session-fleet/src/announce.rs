@@ -27,10 +27,9 @@ use std::{
 };
 
 use fred::prelude::*;
-use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use super::Envelope;
+use crate::envelope::{AckRequest, Envelope};
 use crate::{
     connection::{RedisConnection, unavailable},
     metrics::RedisOp,
@@ -43,15 +42,6 @@ fn encode(envelope: &Envelope) -> Result<String, StoreError> {
 
 /// Longest wait for the other replicas' acks of one announcement.
 pub const ACK_WAIT: Duration = Duration::from_millis(500);
-
-/// Asks the receivers of an announcement to acknowledge it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AckRequest {
-    /// The announcing replica (whose replica channel takes the acks).
-    pub replica: String,
-    /// Names this announcement among the announcer's.
-    pub token: u64,
-}
 
 /// The acks of one announcement or request so far.
 #[derive(Debug, Clone, Copy, Default)]

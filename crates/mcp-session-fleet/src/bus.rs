@@ -9,8 +9,8 @@ use mcp_session_core::session::{SessionContext, attach};
 use rmcp::model::ClientJsonRpcMessage;
 
 use crate::{
-    Envelope, FleetEventStore, HeldSessions,
-    announce::{self, Announcer},
+    AckRequest, Envelope, FleetEventStore, HeldSessions,
+    announce::Announcer,
     connection::{RedisConnection, unavailable},
     events,
     metrics::{Delivery as Delivered, Metrics, RedisOp},
@@ -162,7 +162,7 @@ impl FleetBus {
     }
 
     /// Acknowledges `ack` once what it asked for is done, off the listener.
-    fn acknowledge(&self, ack: Option<announce::AckRequest>) {
+    fn acknowledge(&self, ack: Option<AckRequest>) {
         if let Some(ack) = ack {
             let announcer = self.announcer.clone();
             tokio::spawn(async move { announcer.acknowledge(&ack).await });

@@ -3,8 +3,17 @@
 use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
 use serde::{Deserialize, Serialize};
 
-use super::announce::AckRequest;
 use crate::{identity::Caller, store::SessionRecord};
+
+/// Asks the receivers of an announcement to acknowledge it (see
+/// [`Announcer`](crate::Announcer)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AckRequest {
+    /// The announcing replica (whose replica channel takes the acks).
+    pub replica: String,
+    /// Names this announcement among the announcer's.
+    pub token: u64,
+}
 
 /// One message between replicas, serialized as JSON with a `kind` tag.
 #[derive(Debug, Clone, Serialize, Deserialize)]

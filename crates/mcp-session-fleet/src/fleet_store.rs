@@ -19,11 +19,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use super::{
-    Envelope,
-    announce::{AckRequest, Announcer},
-    cache::SessionCache,
-};
+use super::{AckRequest, Envelope, announce::Announcer, cache::SessionCache};
 use crate::{
     identity::UserHash,
     metrics::Metrics,

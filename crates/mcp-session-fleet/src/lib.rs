@@ -41,10 +41,9 @@
 //! | [`bus`], [`envelope`] | the pub/sub bus and the messages on it |
 //! | [`held`], [`sse_streams`] | what this replica holds of sessions: workers, HTTP+SSE streams, standalone streams, pending requests |
 //! | [`sessions`] | rmcp's `SessionManager` aware of the fleet |
-//! | [`events`], [`buffer`], [`writer`], [`resume`], [`response_stream`] | resumable response streams: memory first, Redis Streams on demand |
+//! | [`events`] (its buffer, writer and resumption), [`response_stream`] | resumable response streams: memory first, Redis Streams on demand |
 
 pub mod announce;
-mod buffer;
 mod bus;
 pub mod cache;
 pub mod connection;
@@ -54,21 +53,18 @@ mod fleet_store;
 mod held;
 mod redis_store;
 mod response_stream;
-mod resume;
 mod sessions;
 mod sse_streams;
 pub mod topology;
-mod writer;
 
 use mcp_session_core::{identity, metrics, store};
 
 pub use announce::Announcer;
-pub use buffer::StreamOwner;
 pub use bus::{Delivery, FleetBus};
 pub use cache::SessionCache;
 pub use connection::RedisConnection;
-pub use envelope::Envelope;
-pub use events::{EventSettings, FleetEventStore};
+pub use envelope::{AckRequest, Envelope};
+pub use events::{EventSettings, FleetEventStore, StreamOwner};
 pub use fleet_store::{FleetStore, refresh_interval};
 use held::HeldSessions;
 pub use redis_store::RedisStore;

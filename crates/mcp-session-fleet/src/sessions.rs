@@ -39,9 +39,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     Envelope, Fleet, HeldSessions,
+    events::resume::{self, BoxedEvents},
     events::{is_standalone, stream_of},
     identity::Caller,
-    resume::{self, BoxedEvents},
     topology::Mode,
 };
 
@@ -64,6 +64,15 @@ pub struct FleetSessionManager {
     /// Cancelled when this replica hands its clients to the fleet at
     /// shutdown: ends the standalone streams held here.
     handing_off: CancellationToken,
+}
+
+impl Fleet {
+    /// rmcp's session manager for Streamable HTTP: this replica's workers,
+    /// aware of the fleet; standalone streams end when `handing_off` is
+    /// cancelled.
+    pub fn session_manager(&self, handing_off: CancellationToken) -> FleetSessionManager {
+        FleetSessionManager::new(self.clone(), handing_off)
+    }
 }
 
 impl FleetSessionManager {

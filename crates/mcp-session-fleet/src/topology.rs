@@ -26,11 +26,10 @@ use rmcp::{
     model::ClientJsonRpcMessage,
     transport::streamable_http_server::session::local::{LocalSessionManager, SessionConfig},
 };
-use tokio_util::sync::CancellationToken;
 
 use crate::{
-    Announcer, Delivery, Envelope, EventSettings, FleetBus, FleetEventStore, FleetSessionManager,
-    FleetStore, HeldSessions, RedisConnection, RedisStore, SessionCache, SseStreams, StreamOwner,
+    Announcer, Delivery, Envelope, EventSettings, FleetBus, FleetEventStore, FleetStore,
+    HeldSessions, RedisConnection, RedisStore, SessionCache, SseStreams, StreamOwner,
     refresh_interval,
 };
 
@@ -235,13 +234,6 @@ impl Fleet {
     /// request extensions, which its tools read); set once at start-up.
     pub fn set_forwarded_extensions(&self, extensions: http::Extensions) {
         self.inner.held.set_extensions(extensions);
-    }
-
-    /// rmcp's session manager for Streamable HTTP: this replica's workers,
-    /// aware of the fleet; standalone streams end when `handing_off` is
-    /// cancelled.
-    pub fn session_manager(&self, handing_off: CancellationToken) -> FleetSessionManager {
-        FleetSessionManager::new(self.clone(), handing_off)
     }
 
     /// Whether other replicas can reach this one: subscribed to the fleet's

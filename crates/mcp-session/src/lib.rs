@@ -108,7 +108,7 @@ pub use server::{BoundServer, McpServer, shutdown_signal};
 /// The per-session state every replica sees, and the caller of a request
 /// (see [`SessionContext`](session::SessionContext)).
 pub mod session {
-    pub use mcp_session_core::session::{SessionContext, caller, current};
+    pub use mcp_session_core::session::{HEADER_SESSION_ID, SessionContext, caller, current};
 
     pub use crate::telemetry::{RequestId, request_id};
 }

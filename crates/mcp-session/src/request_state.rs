@@ -48,7 +48,9 @@ use rmcp::{
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sha2::{Digest, Sha256};
 
-use crate::{config::ConfigError, identity::UserHash, session};
+use mcp_session_core::{config::ConfigError, session};
+
+use crate::identity::UserHash;
 
 /// Shortest accepted key, in bytes ([`RequestStateCodec::MIN_KEY_LENGTH`]).
 pub const MIN_KEY_BYTES: usize = RequestStateCodec::MIN_KEY_LENGTH;

@@ -34,7 +34,31 @@ pub mod server;
 pub mod subscriptions;
 pub mod tools;
 
+use std::sync::Arc;
+
+use mcp_session::tools::ServiceTools;
 pub use server::Everything;
+
+// The handler assembled from its parts: the tools and prompts are methods of
+// `Everything` (rmcp's macros), defined in their own modules.
+impl Default for Everything {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Everything {
+    /// A handler for a new session: every tool and prompt, no log level set,
+    /// no subscriptions.
+    pub fn new() -> Self {
+        Self {
+            tools: ServiceTools::new(tools::router()),
+            prompt_router: prompts::router(),
+            log: Arc::default(),
+            subscriptions: Arc::default(),
+        }
+    }
+}
 
 /// The port the service listens on when `MCP_SERVER_PORT` is unset.
 pub const DEFAULT_PORT: u16 = 9300;

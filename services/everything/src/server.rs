@@ -42,39 +42,19 @@ use rmcp::{
 use crate::{
     completion,
     logging::LogFilter,
-    prompts, resources,
+    resources,
     subscriptions::{self, Subscriptions},
-    tools,
 };
 
 /// The everything MCP server: one instance per session.
 #[derive(Debug, Clone)]
 pub struct Everything {
-    tools: ServiceTools<Self>,
-    prompt_router: PromptRouter<Self>,
+    pub(crate) tools: ServiceTools<Self>,
+    pub(crate) prompt_router: PromptRouter<Self>,
     /// The session's log level, set by `logging/setLevel`.
     pub(crate) log: Arc<LogFilter>,
     /// The session's resource subscriptions and their watcher.
     pub(crate) subscriptions: Arc<Subscriptions>,
-}
-
-impl Default for Everything {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Everything {
-    /// A handler for a new session: every tool and prompt, no log level set,
-    /// no subscriptions.
-    pub fn new() -> Self {
-        Self {
-            tools: ServiceTools::new(tools::router()),
-            prompt_router: prompts::router(),
-            log: Arc::default(),
-            subscriptions: Arc::default(),
-        }
-    }
 }
 
 #[tool_handler(router = self.tools)]

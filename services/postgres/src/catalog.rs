@@ -10,7 +10,7 @@ use rmcp::schemars::{self, JsonSchema};
 use serde::{Deserialize, Serialize};
 use tokio_postgres::{Row, Transaction, types::ToSql};
 
-use crate::{config::Limits, errors, resources};
+use crate::{config::Limits, errors, resource_uri};
 
 /// A table or view, as `get_employee_schema` and the schema resources show it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -240,7 +240,7 @@ pub async fn describe(
         tables.insert(
             oid,
             TableSchema {
-                resource_uri: resources::schema_uri(&schema, &name),
+                resource_uri: resource_uri::schema_uri(&schema, &name),
                 schema,
                 name,
                 kind: get(&row, 3, limits)?,

@@ -24,6 +24,7 @@ pub mod config;
 pub mod db;
 pub mod errors;
 pub mod json_rows;
+pub mod resource_uri;
 pub mod resources;
 pub mod server;
 pub mod tls;
@@ -32,3 +33,17 @@ pub mod tools;
 pub use config::Settings;
 pub use db::Database;
 pub use server::PostgresServer;
+
+use std::sync::Arc;
+
+use mcp_session::tools::ServiceTools;
+
+// The handler assembled from its parts: the tools are methods of
+// `PostgresServer` (rmcp's macros), defined in `tools`.
+impl PostgresServer {
+    /// A server with every tool, over `db`.
+    pub fn new(db: Arc<Database>) -> Self {
+        let tools = ServiceTools::new(tools::router(&db.limits()));
+        Self { db, tools }
+    }
+}

@@ -15,14 +15,14 @@ use rmcp::{
     tool_handler,
 };
 
-use crate::{db::Database, resources, tools};
+use crate::{db::Database, resources};
 
 /// The postgres MCP server. Cloning is cheap (two `Arc`s): build one at
 /// start-up and hand clones to `mcp_session::serve`'s factory.
 #[derive(Clone)]
 pub struct PostgresServer {
-    db: Arc<Database>,
-    tools: ServiceTools<Self>,
+    pub(crate) db: Arc<Database>,
+    pub(crate) tools: ServiceTools<Self>,
 }
 
 impl std::fmt::Debug for PostgresServer {
@@ -34,12 +34,6 @@ impl std::fmt::Debug for PostgresServer {
 }
 
 impl PostgresServer {
-    /// A server with every tool, over `db`.
-    pub fn new(db: Arc<Database>) -> Self {
-        let tools = ServiceTools::new(tools::router(&db.limits()));
-        Self { db, tools }
-    }
-
     /// The database the tools query.
     pub fn db(&self) -> &Database {
         &self.db

@@ -32,5 +32,22 @@ pub use config::Settings;
 pub use lookup::{Lookup, VirusTotal};
 pub use server::VirusTotalServer;
 
+use std::sync::Arc;
+
+use mcp_session::tools::ServiceTools;
+
+// The handler assembled from its parts: the tools are methods of
+// `VirusTotalServer` (rmcp's macros), defined in `tools`.
+impl VirusTotalServer {
+    /// A server with every tool (the session tools `health_check`,
+    /// `get_user_sessions`, `get_session_analytics` included), over `vt`.
+    pub fn new(vt: Arc<VirusTotal>) -> Self {
+        Self {
+            vt,
+            tools: ServiceTools::new(tools::router()),
+        }
+    }
+}
+
 /// The service's default port (`MCP_SERVER_PORT` overrides it).
 pub const DEFAULT_PORT: u16 = 9400;

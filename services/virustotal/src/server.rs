@@ -10,14 +10,14 @@ use rmcp::{
     tool_handler,
 };
 
-use crate::{lookup::VirusTotal, tools};
+use crate::lookup::VirusTotal;
 
 /// The virustotal MCP server. Cloning is cheap (`Arc`s): build one at
 /// start-up and hand clones to `mcp_session`'s factory.
 #[derive(Clone)]
 pub struct VirusTotalServer {
-    vt: Arc<VirusTotal>,
-    tools: ServiceTools<Self>,
+    pub(crate) vt: Arc<VirusTotal>,
+    pub(crate) tools: ServiceTools<Self>,
 }
 
 impl std::fmt::Debug for VirusTotalServer {
@@ -29,15 +29,6 @@ impl std::fmt::Debug for VirusTotalServer {
 }
 
 impl VirusTotalServer {
-    /// A server with every tool (the session tools `health_check`,
-    /// `get_user_sessions`, `get_session_analytics` included), over `vt`.
-    pub fn new(vt: Arc<VirusTotal>) -> Self {
-        Self {
-            vt,
-            tools: ServiceTools::new(tools::router()),
-        }
-    }
-
     /// The lookups the tools make.
     pub fn vt(&self) -> &VirusTotal {
         &self.vt

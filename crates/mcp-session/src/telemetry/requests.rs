@@ -20,12 +20,13 @@ use axum::{
 use http_body::{Frame, SizeHint};
 use tracing::Instrument;
 
+use mcp_session_core::session::HEADER_SESSION_ID;
+
 use super::request_id::{HEADER_REQUEST_ID, RequestId};
 use crate::{
     metrics::{Metrics, OTHER_ROUTE, Route, method_of},
     shutdown::Lifecycle,
     store::TransportKind,
-    transport::streamable_http::HEADER_SESSION_ID,
 };
 
 /// The session id a request names: `Mcp-Session-Id` on `/mcp`, the

@@ -55,12 +55,9 @@ use super::{
 use crate::{
     fleet::{Fleet, FleetSessionManager, StreamOwner},
     identity::Caller,
-    session::SessionContext,
+    session::{HEADER_SESSION_ID, SessionContext},
     store::{SessionRecord, SessionStore, StoreError, TransportKind},
 };
-
-/// The `Mcp-Session-Id` header (MCP 2025-03-26, Transports §Session Management).
-pub const HEADER_SESSION_ID: &str = "mcp-session-id";
 
 tokio::task_local! {
     static SCOPE: RequestScope;

@@ -9,7 +9,8 @@
 //! instead ([`input_required`](super::input_required)).
 //!
 //! The elicitation forms are written as plain JSON Schema and checked by
-//! [`ElicitationSchema::from_json_schema`], which accepts only what MCP
+//! `ElicitationSchema::from_json_schema` (see
+//! [`input_required::elicitation_schema`]), which accepts only what MCP
 //! allows in a form: an object of primitive properties (string, number,
 //! integer, boolean) and the enum forms of SEP-1330.
 
@@ -21,7 +22,7 @@ use rmcp::{
     },
     model::{
         CallToolResponse, CallToolResult, ContentBlock, ElicitRequestParams, ElicitResult,
-        ElicitationSchema, InputResponses,
+        InputResponses,
     },
     schemars::{self, JsonSchema},
     service::{ElicitationMode, RequestContext},
@@ -30,7 +31,7 @@ use rmcp::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::input_required::{self, Round};
+use super::input_required::{self, Round, elicitation_schema};
 use crate::Everything;
 
 /// Arguments of `test_elicitation`.
@@ -123,18 +124,6 @@ pub fn form_with_enums() -> Value {
         },
         "required": []
     })
-}
-
-/// Checks that `form` is a valid MCP elicitation form.
-///
-/// # Errors
-/// Why it is not.
-pub fn elicitation_schema(form: Value) -> Result<ElicitationSchema, String> {
-    let Value::Object(object) = form else {
-        return Err("an elicitation form must be a JSON object".to_owned());
-    };
-    ElicitationSchema::from_json_schema(object)
-        .map_err(|error| format!("invalid elicitation form: {error}"))
 }
 
 /// Asks the client's user to fill `form`, after checking that the client

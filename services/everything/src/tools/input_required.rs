@@ -14,6 +14,7 @@
 //! [`Round`] tells a tool which round it is in; [`ask`] and [`answer`] do the
 //! two halves.
 
+use rmcp::model::ElicitationSchema;
 use rmcp::{
     ErrorData, RoleServer,
     model::{
@@ -25,7 +26,17 @@ use rmcp::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::elicitation::elicitation_schema;
+/// Checks that `form` is a valid MCP elicitation form.
+///
+/// # Errors
+/// Why it is not.
+pub fn elicitation_schema(form: Value) -> Result<ElicitationSchema, String> {
+    let Value::Object(object) = form else {
+        return Err("an elicitation form must be a JSON object".to_owned());
+    };
+    ElicitationSchema::from_json_schema(object)
+        .map_err(|error| format!("invalid elicitation form: {error}"))
+}
 
 /// The key of the form request in `inputRequests` / `inputResponses`.
 pub const FORM_KEY: &str = "form";

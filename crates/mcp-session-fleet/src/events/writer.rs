@@ -25,7 +25,7 @@ use fred::{
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
-use super::events::{is_standalone, stream_key, stream_session_key};
+use super::{is_standalone, stream_key, stream_session_key};
 use crate::{connection::RedisConnection, metrics::RedisOp};
 
 /// Events kept per stream in Redis (approximately: Redis trims in whole

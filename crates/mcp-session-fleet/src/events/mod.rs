@@ -60,24 +60,31 @@ use rmcp::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{
-    Announcer, Envelope,
-    announce::Asked,
-    buffer::{Appended, Buffered, EventBuffer, Held, StreamOwner},
-    resume::{self, BoxedEvents},
+pub(crate) mod buffer;
+pub(crate) mod resume;
+mod writer;
+
+use self::{
+    buffer::{Appended, Buffered, EventBuffer, Held},
+    resume::BoxedEvents,
     writer::{Ttls, Write, Writer},
+};
+use crate::{
+    Announcer, Envelope,
+    announce::{ACK_WAIT, Asked},
 };
 use crate::{
     connection::RedisConnection,
     metrics::{Metrics, RedisOp, StreamResumption},
 };
+pub use buffer::StreamOwner;
 
-pub use super::writer::MAX_EVENTS;
+pub use writer::MAX_EVENTS;
 
 /// Longest time the holder of a stream takes to write it to Redis for a
 /// resumption elsewhere before it answers anyway: as long as the asking
 /// replica waits for the answer.
-pub const FLUSH_WAIT: Duration = super::announce::ACK_WAIT;
+pub const FLUSH_WAIT: Duration = ACK_WAIT;
 
 /// How request response streams are kept (`EVENT_BUFFER_BYTES`,
 /// `EVENT_RETENTION_SECONDS`).

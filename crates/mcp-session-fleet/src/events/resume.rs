@@ -13,11 +13,8 @@ use rmcp::{
 use tokio::{sync::mpsc, time::Instant};
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::{
-    HeldSessions,
-    buffer::Read,
-    events::{FleetEventStore, decode},
-};
+use super::{FleetEventStore, buffer::Read, decode};
+use crate::HeldSessions;
 
 /// The events of a resumption.
 pub(crate) type BoxedEvents = std::pin::Pin<Box<dyn Stream<Item = ServerSseMessage> + Send + Sync>>;
