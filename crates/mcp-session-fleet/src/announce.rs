@@ -19,14 +19,12 @@
 
 use std::{
     collections::HashMap,
-    sync::{
-        Mutex,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::atomic::{AtomicU64, Ordering},
     time::Duration,
 };
 
 use fred::prelude::*;
+use parking_lot::Mutex;
 use tokio::sync::watch;
 
 use crate::envelope::{AckRequest, Envelope};
@@ -98,10 +96,8 @@ impl Announcer {
         }
     }
 
-    fn waiting(&self) -> std::sync::MutexGuard<'_, HashMap<u64, watch::Sender<Acks>>> {
-        self.waiting
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn waiting(&self) -> parking_lot::MutexGuard<'_, HashMap<u64, watch::Sender<Acks>>> {
+        self.waiting.lock()
     }
 
     /// An ack request for a new announcement of this replica.

@@ -5,9 +5,10 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::{Arc, Mutex, OnceLock},
+    sync::{Arc, OnceLock},
 };
 
+use parking_lot::Mutex;
 use rmcp::{
     model::{ClientJsonRpcMessage, RequestId},
     transport::streamable_http_server::session::{
@@ -27,10 +28,8 @@ pub(crate) struct StandaloneStreams {
 impl StandaloneStreams {
     fn lock(
         &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<String, Vec<mpsc::Sender<ServerSseMessage>>>> {
-        self.tails
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    ) -> parking_lot::MutexGuard<'_, HashMap<String, Vec<mpsc::Sender<ServerSseMessage>>>> {
+        self.tails.lock()
     }
 
     /// Registers a connection for `stream_id`; events arrive on the receiver.
@@ -76,10 +75,8 @@ pub(crate) struct PendingRequests {
 }
 
 impl PendingRequests {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<(String, RequestId)>> {
-        self.pending
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn lock(&self) -> parking_lot::MutexGuard<'_, HashSet<(String, RequestId)>> {
+        self.pending.lock()
     }
 
     pub(crate) fn insert(&self, session_id: &str, id: RequestId) {
@@ -143,10 +140,8 @@ impl HeldSessions {
             .unwrap_or_else(|| NONE.get_or_init(http::Extensions::new))
     }
 
-    fn replayed(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
-        self.replayed
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn replayed(&self) -> parking_lot::MutexGuard<'_, HashSet<String>> {
+        self.replayed.lock()
     }
 
     pub(crate) fn mark_replayed(&self, session_id: &str) {
@@ -161,10 +156,8 @@ impl HeldSessions {
         self.replayed().remove(session_id);
     }
 
-    fn restoring(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
-        self.restoring
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn restoring(&self) -> parking_lot::MutexGuard<'_, HashSet<String>> {
+        self.restoring.lock()
     }
 
     /// Marks `session_id` as being restored here (before its worker exists).

@@ -5,7 +5,9 @@
 //! Only the stream's owner may reach it: a message whose caller is another
 //! user is refused as if the session did not exist.
 
-use std::{collections::HashMap, sync::Mutex};
+use std::collections::HashMap;
+
+use parking_lot::Mutex;
 
 use mcp_session_core::identity::UserHash;
 use rmcp::model::ClientJsonRpcMessage;
@@ -30,10 +32,8 @@ pub struct StreamHandle {
 }
 
 impl SseStreams {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, StreamHandle>> {
-        self.streams
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn lock(&self) -> parking_lot::MutexGuard<'_, HashMap<String, StreamHandle>> {
+        self.streams.lock()
     }
 
     /// Registers the stream of session `id`.

@@ -14,7 +14,7 @@ use std::{
     env,
     fs::{self, File},
     io::{Read, Write},
-    net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream},
+    net::{Ipv4Addr, SocketAddr, TcpStream},
     path::PathBuf,
     process::{Child, Command, Stdio},
     thread,
@@ -22,6 +22,7 @@ use std::{
 };
 
 use interop_support::{CLIENT_TIMEOUT, Run, SDK_CLIENT_CALLS, Sdk, available, node_dir};
+use mcp_testkit::free_port;
 use serde_json::Value;
 
 /// Longest wait for the calculator to answer `/healthz`.
@@ -243,14 +244,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A port that was free a moment ago.
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|listener| listener.local_addr())
-        .expect("bind an ephemeral port on 127.0.0.1")
-        .port()
 }
 
 /// A plain HTTP/1.1 GET on 127.0.0.1:`port`, returning the whole response.

@@ -14,9 +14,8 @@
 //! sessions (2025-03-26 .. 2025-11-25) still define it, hence the `allow`.
 #![allow(deprecated)]
 
-use std::sync::Mutex;
-
 use mcp_session::session;
+use parking_lot::Mutex;
 use rmcp::{
     ErrorData, RoleServer,
     model::{LoggingLevel, LoggingMessageNotificationParam},
@@ -136,10 +135,8 @@ impl LogFilter {
         self.send(context, LoggingLevel::Info, message).await
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<LoggingLevel>> {
-        self.minimum
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn lock(&self) -> parking_lot::MutexGuard<'_, Option<LoggingLevel>> {
+        self.minimum.lock()
     }
 }
 

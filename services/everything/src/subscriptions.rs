@@ -21,15 +21,10 @@
 //!   resources ([`accepted_filter`]); [`listen`] sends the updates on that
 //!   request's response stream until the client cancels it.
 
-use std::{
-    collections::BTreeSet,
-    fmt::Display,
-    future::Future,
-    sync::{Arc, Mutex, MutexGuard},
-    time::SystemTime,
-};
+use std::{collections::BTreeSet, fmt::Display, future::Future, sync::Arc, time::SystemTime};
 
 use mcp_session::session::{self, SessionContext};
+use parking_lot::{Mutex, MutexGuard};
 use rmcp::{
     ErrorData, Peer, RoleServer,
     model::{ResourceUpdatedNotificationParam, SubscriptionFilter},
@@ -256,7 +251,5 @@ where
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex.lock()
 }

@@ -10,14 +10,6 @@ use postgres::{Database, PostgresServer, Settings};
 /// The service's default port.
 const DEFAULT_PORT: u16 = 9200;
 
-/// The heap allocator: mimalloc rather than the system's. A replica keeps
-/// many small, long-lived allocations (response streams held for
-/// `Last-Event-ID` resumption, cached session records) among the short-lived
-/// ones of each request, which fragments glibc's malloc and made it a tenth
-/// of the CPU time of a Redis-backed replica under load (docs/benchmarks.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> ExitCode {
     mcp_session::launch(DEFAULT_PORT, |config| async move {

@@ -9,10 +9,9 @@
 //! next call tests the key anew. Probes never call the API, so they cost no
 //! quota.
 
-use std::{
-    sync::Mutex,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 
 /// Longest time a `401` keeps `/readyz` failing without a new answer.
 pub const REJECTION_HOLD: Duration = Duration::from_secs(300);
@@ -31,10 +30,8 @@ pub struct Credentials {
 }
 
 impl Credentials {
-    fn state(&self) -> std::sync::MutexGuard<'_, Option<Rejection>> {
-        self.rejection
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn state(&self) -> parking_lot::MutexGuard<'_, Option<Rejection>> {
+        self.rejection.lock()
     }
 
     /// The API refused the key with `code` and `message`.

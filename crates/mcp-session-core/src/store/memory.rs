@@ -7,10 +7,10 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::Mutex,
     time::Duration,
 };
 
+use parking_lot::Mutex;
 use tokio::time::Instant;
 
 use super::{SessionPage, SessionRecord, SessionStore, StoreError, StoredSession, now_ms};
@@ -95,12 +95,10 @@ impl MemoryStore {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Maps> {
+    fn lock(&self) -> parking_lot::MutexGuard<'_, Maps> {
         // A panic while holding the lock cannot leave the maps half-updated in
         // a way that matters more than losing the process: recover the guard.
-        self.maps
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.maps.lock()
     }
 }
 

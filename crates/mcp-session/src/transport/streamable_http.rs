@@ -25,10 +25,7 @@
 //! (`mcp_session_fleet`'s response streams): who owns a request's stream,
 //! and whether the client left before its end.
 
-use std::{
-    convert::Infallible,
-    sync::{Arc, Mutex},
-};
+use std::{convert::Infallible, sync::Arc};
 
 use axum::{
     body::Body,
@@ -36,6 +33,7 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
+use parking_lot::Mutex;
 use rmcp::{
     ServerHandler,
     transport::{
@@ -116,10 +114,7 @@ impl RmcpSessionStore for StoreBridge {
         if let Err(error) = self.store.create(&record).await {
             let message = error.to_string();
             let _ = SCOPE.try_with(|scope| {
-                *scope
-                    .create_error
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(error);
+                *scope.create_error.lock() = Some(error);
             });
             return Err(message.into());
         }
@@ -254,10 +249,7 @@ pub(crate) async fn handle<S: ServerHandler>(
         .scope(scope, http.service.handle(request))
         .await
         .map(Body::new);
-    let failed = create_error
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .take();
+    let failed = create_error.lock().take();
     if let Some(error) = failed {
         if let Some(id) = response
             .headers()

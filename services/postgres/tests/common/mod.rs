@@ -16,7 +16,6 @@
 #![allow(dead_code, missing_docs)]
 
 use std::{
-    net::TcpListener,
     path::{Path, PathBuf},
     process::{Command, Output},
     sync::{
@@ -76,13 +75,7 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-/// A port that was free a moment ago on 127.0.0.1.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free loopback port")
-}
+pub use mcp_testkit::free_port;
 
 fn check(what: &str, output: std::io::Result<Output>) -> String {
     let output = output.unwrap_or_else(|error| panic!("{what}: cannot run: {error}"));

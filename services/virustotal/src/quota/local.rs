@@ -3,12 +3,13 @@
 
 use std::{
     collections::VecDeque,
-    sync::{Arc, Mutex},
+    sync::Arc,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use super::{DAY_MS, Denial, MINUTE_MS, QuotaError, Window, until_next_utc_day};
 use crate::config::RateLimits;
+use parking_lot::Mutex;
 
 /// The state the rules need: request times of the last minute, the day's
 /// count, and the back-off's end.
@@ -105,10 +106,8 @@ impl LocalQuota {
         }
     }
 
-    fn windows(&self) -> std::sync::MutexGuard<'_, Windows> {
-        self.windows
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn windows(&self) -> parking_lot::MutexGuard<'_, Windows> {
+        self.windows.lock()
     }
 
     /// Takes one slot now.
