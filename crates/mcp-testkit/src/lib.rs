@@ -14,11 +14,19 @@
 //! - [`SseReader`]: a small `text/event-stream` parser for raw HTTP tests;
 //! - [`RawSession`]: a Streamable HTTP client that reports every HTTP status;
 //! - [`LegacySseSession`]: the same for the legacy HTTP+SSE transport;
-//! - [`Scrape`]: a replica's `/metrics`, parsed.
+//! - [`Scrape`]: a replica's `/metrics`, parsed;
+//! - [`Fleet`]: Redis, replicas of a binary and nginx together;
+//! - [`TestServer`]: a handler served in the test's own process;
+//! - [`auth`]: tokens, API keys and clients that send them, and the checks
+//!   of refusals and of logs free of credentials;
+//! - [`free_port`], [`wait_for_port`], [`wait_for_http`].
 //!
 //! Every wait is bounded: a component that does not come up in time fails the
 //! test with its log instead of hanging it.
 
+pub mod auth;
+mod fleet;
+mod in_process;
 mod legacy_sse;
 mod metrics;
 mod net;
@@ -28,6 +36,8 @@ mod redis;
 mod replica;
 mod sse;
 
+pub use fleet::Fleet;
+pub use in_process::TestServer;
 pub use legacy_sse::LegacySseSession;
 pub use metrics::{Sample, Scrape};
 pub use net::{free_port, wait_for_http, wait_for_port};

@@ -14,20 +14,25 @@
 //! The client is found as in the other interop tests (`interop_support`):
 //! without it a test says so and passes, unless `MCP_INTEROP_REQUIRED=1`.
 
-mod auth_support;
 mod interop_support;
 
 use std::{collections::BTreeSet, time::Duration};
 
-use auth_support::{
-    Auth, BOB_KEY, Fleet, ISSUER, McpSession, SECRET, SseSession, assert_no_secrets, auth_env,
-    token_for,
-};
 use interop_support::{CLIENT_TIMEOUT, Run, SDK_CLIENT_CALLS, Sdk, SdkClient};
 use mcp_session::{Caller, PrincipalKind};
+use mcp_testkit::{
+    Fleet,
+    auth::{
+        Auth, BOB_KEY, ISSUER, McpSession, SECRET, SseSession, assert_no_secrets, auth_env,
+        token_for,
+    },
+};
 use serde_json::{Value, json};
 
 /// Tool calls after the client's checks (`--calls`).
+/// The calculator binary.
+const CALCULATOR: &str = env!("CARGO_BIN_EXE_calculator");
+
 const CALLS: u64 = 30;
 
 #[derive(Debug, Clone, Copy)]
@@ -131,7 +136,7 @@ async fn authenticated_session(test: &str, credential: Credential, transport: Tr
     let Some(client) = Sdk::Python.client(test) else {
         return;
     };
-    let fleet = Fleet::start(3, &auth_env()).await;
+    let fleet = Fleet::start(CALCULATOR, 3, &auth_env()).await;
     let base = fleet.url();
     let token = token_for("py-alice");
     let (auth, other, headers, principal, user_hash) = match credential {
@@ -271,10 +276,10 @@ async fn python_sdk_with_an_expired_token_is_refused() {
     let Some(client) = Sdk::Python.client(test) else {
         return;
     };
-    let fleet = Fleet::start(1, &auth_env()).await;
-    let mut claims = auth_support::claims("py-alice");
-    claims["exp"] = json!(auth_support::now() - 3600);
-    let expired = auth_support::hs256(&claims);
+    let fleet = Fleet::start(CALCULATOR, 1, &auth_env()).await;
+    let mut claims = mcp_testkit::auth::claims("py-alice");
+    claims["exp"] = json!(mcp_testkit::auth::now() - 3600);
+    let expired = mcp_testkit::auth::hs256(&claims);
     for transport in [Transport::StreamableHttp, Transport::Sse] {
         let url = format!("{}{}", fleet.url(), transport.path());
         let headers = json!({"Authorization": format!("Bearer {expired}")});

@@ -1,9 +1,8 @@
 //! Streamable HTTP at `/mcp`, driven by rmcp's own client (session mode for
 //! 2025-11-25, stateless for 2026-07-28) and by raw HTTP for the error cases.
 
-mod common;
-
-use common::TestServer;
+use calculator::Calculator;
+use mcp_testkit::TestServer;
 use reqwest::StatusCode;
 use rmcp::{
     ClientLifecycleMode, ClientServiceExt, RoleClient, ServiceExt,
@@ -62,7 +61,7 @@ fn cases() -> Vec<(&'static str, Value, f64)> {
 
 #[tokio::test]
 async fn every_tool_works_in_a_session() {
-    let server = TestServer::start().await;
+    let server = TestServer::start(Calculator::new).await;
     let client = session_client(&server).await;
     let info = client.peer_info().expect("server info");
     assert_eq!(info.server_info.as_ref().unwrap().name, "calculator");
@@ -122,7 +121,7 @@ async fn every_tool_works_in_a_session() {
 
 #[tokio::test]
 async fn undefined_results_are_tool_errors_and_bad_types_invalid_params() {
-    let server = TestServer::start().await;
+    let server = TestServer::start(Calculator::new).await;
     let client = session_client(&server).await;
     for (tool, arguments, message) in [
         ("divide", json!({"a": 1, "b": 0}), "division by zero"),
@@ -164,7 +163,7 @@ async fn undefined_results_are_tool_errors_and_bad_types_invalid_params() {
 
 #[tokio::test]
 async fn stateless_2026_07_28_clients_are_served() {
-    let server = TestServer::start().await;
+    let server = TestServer::start(Calculator::new).await;
     let client = ClientConfig::default()
         .serve_with_lifecycle(
             transport(&server),
@@ -183,7 +182,7 @@ async fn stateless_2026_07_28_clients_are_served() {
 
 #[tokio::test]
 async fn a_service_can_leave_the_session_tools_out() {
-    let server = TestServer::start_without_session_tools().await;
+    let server = TestServer::start(|| Calculator::new().without_session_tools()).await;
     let client = session_client(&server).await;
     let mut names: Vec<String> = client
         .list_all_tools()
@@ -266,7 +265,11 @@ async fn first_message(response: reqwest::Response) -> Value {
 
 #[tokio::test]
 async fn bad_input_gets_clear_errors() {
-    let server = TestServer::start_with(|config| config.max_request_body_bytes = 4096).await;
+    let server = TestServer::start_with(
+        |config| config.max_request_body_bytes = 4096,
+        Calculator::new,
+    )
+    .await;
     let id = raw_initialize(&server).await;
 
     // Malformed JSON.
@@ -349,7 +352,7 @@ async fn bad_input_gets_clear_errors() {
 
 #[tokio::test]
 async fn a_deleted_session_is_gone() {
-    let server = TestServer::start().await;
+    let server = TestServer::start(Calculator::new).await;
     let id = raw_initialize(&server).await;
     let deleted = reqwest::Client::new()
         .delete(server.url("/mcp"))
@@ -377,9 +380,10 @@ async fn a_deleted_session_is_gone() {
 
 #[tokio::test]
 async fn an_allowed_public_host_is_accepted() {
-    let server = TestServer::start_with(|config| {
-        config.allowed_hosts = vec!["mcp.example.com".into()];
-    })
+    let server = TestServer::start_with(
+        |config| config.allowed_hosts = vec!["mcp.example.com".into()],
+        Calculator::new,
+    )
     .await;
     let response = mcp_post(&server)
         .header("host", "mcp.example.com")

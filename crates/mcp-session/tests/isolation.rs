@@ -1,24 +1,22 @@
 //! Per-user session isolation across a fleet: two users, 50 sessions each
-//! on each transport, three calculator replicas on one Redis behind a
+//! on each transport, three replicas of the fixture service on one Redis behind a
 //! round-robin nginx. Every request one user makes naming the other's
 //! session, on every endpoint, gets what an unknown session gets (`404`,
 //! or for a foreign `Last-Event-ID` an empty stream) and leaves the session
 //! working; `get_user_sessions` lists exactly the caller's own sessions; and
 //! the logs of the whole run hold no credential.
 
-mod auth_support;
-
 use std::{collections::BTreeSet, time::Duration};
 
-use auth_support::{
+use futures::{StreamExt, stream};
+use mcp_testkit::auth::{
     Auth, BOB_KEY, McpSession, SseSession, assert_no_secrets, auth_env, http, pairs, token_for,
 };
-use futures::{StreamExt, stream};
 use mcp_testkit::{Nginx, RedisServer, ReplicaSet};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_calculator");
+const BINARY: &str = env!("CARGO_BIN_EXE_mcp-session-fixture");
 
 /// Sessions per user and transport.
 const SESSIONS: usize = 50;
@@ -276,7 +274,7 @@ async fn users_never_reach_each_others_sessions() {
         &[
             alice_token,
             BOB_KEY.to_owned(),
-            auth_support::SECRET.to_owned(),
+            mcp_testkit::auth::SECRET.to_owned(),
         ],
     );
     assert!(!logs.contains("panicked"), "{logs}");

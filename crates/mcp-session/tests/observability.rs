@@ -1,4 +1,4 @@
-//! Observability of a fleet: three calculator replicas on one Redis behind
+//! Observability of a fleet: three replicas of the fixture service on one Redis behind
 //! round-robin nginx. Each replica's `/metrics` is scraped before and after
 //! a run of both transports, and the counters must have moved by what the
 //! run did; every JSON log line names its replica, and every line of a
@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use mcp_testkit::{LegacySseSession, Nginx, RawSession, RedisServer, ReplicaSet, Scrape};
 use serde_json::{Value, json};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_calculator");
+const BINARY: &str = env!("CARGO_BIN_EXE_mcp-session-fixture");
 
 /// Streamable HTTP sessions of the run, and calls in each.
 const SESSIONS: usize = 3;
@@ -262,7 +262,7 @@ async fn metrics_move_with_a_fleet_run() {
         assert_eq!(
             scrape.value(
                 "mcp_replica_info",
-                &[("service", "calculator"), ("replica", replica.name())]
+                &[("service", "fixture"), ("replica", replica.name())]
             ),
             1.0
         );

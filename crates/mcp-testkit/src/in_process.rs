@@ -1,41 +1,32 @@
-//! Test support: an in-process calculator server on a free loopback port,
-//! stopped on drop. (SSE responses are read with `mcp_testkit::SseReader`.)
-
-#![allow(dead_code, missing_docs)]
+//! [`TestServer`]: a service's handler served by `mcp-session` in the test's
+//! own process, on a free loopback port, stopped on drop: for tests that need
+//! one replica and no Redis.
 
 use std::time::Duration;
 
-use calculator::Calculator;
-use mcp_session::{Config, McpServer};
+use mcp_session::{Config, McpServer, rmcp::ServerHandler};
 use tokio::{sync::oneshot, task::JoinHandle};
 
-/// A calculator served by `mcp-session` until dropped.
+/// A handler served by `mcp-session` until dropped.
 pub struct TestServer {
+    /// `http://127.0.0.1:<port>`.
     pub base: String,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
 
 impl TestServer {
-    /// Starts a server with the default configuration on 127.0.0.1.
-    pub async fn start() -> Self {
-        Self::start_with(|_| {}).await
+    /// Serves `factory`'s handlers with the default configuration on
+    /// 127.0.0.1 (a 2 s shutdown grace period).
+    pub async fn start<S: ServerHandler>(factory: impl Fn() -> S + Send + Sync + 'static) -> Self {
+        Self::start_with(|_| {}, factory).await
     }
 
-    /// Starts a server after `adjust` has edited its configuration.
-    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
-        Self::launch(adjust, Calculator::new).await
-    }
-
-    /// Starts a server that serves the calculator's tools alone, without
-    /// the library's session tools.
-    pub async fn start_without_session_tools() -> Self {
-        Self::launch(|_| {}, || Calculator::new().without_session_tools()).await
-    }
-
-    async fn launch(
+    /// Serves `factory`'s handlers after `adjust` has edited the
+    /// configuration.
+    pub async fn start_with<S: ServerHandler>(
         adjust: impl FnOnce(&mut Config),
-        factory: impl Fn() -> Calculator + Send + Sync + 'static,
+        factory: impl Fn() -> S + Send + Sync + 'static,
     ) -> Self {
         let mut config = Config::new(0);
         config.host = "127.0.0.1".into();
@@ -62,6 +53,7 @@ impl TestServer {
         }
     }
 
+    /// The URL of `path` on this server.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

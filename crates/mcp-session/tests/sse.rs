@@ -1,12 +1,13 @@
 //! The legacy HTTP+SSE transport (MCP 2024-11-05), driven with raw HTTP:
 //! the `endpoint` event, `POST /messages`, keep-alive comments, bad input.
 
-mod common;
+#[path = "../fixture/service.rs"]
+mod fixture;
 
 use std::time::Duration;
 
-use common::TestServer;
-use mcp_testkit::SseReader;
+use fixture::Fixture;
+use mcp_testkit::{SseReader, TestServer};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -63,12 +64,12 @@ async fn initialize(reader: &mut SseReader, messages: &str) -> Value {
 
 #[tokio::test]
 async fn a_whole_session_runs_over_sse() {
-    let server = TestServer::start().await;
+    let server = TestServer::start(Fixture::new).await;
     let (mut reader, messages) = open(&server).await;
     let init = initialize(&mut reader, &messages).await;
     assert_eq!(init["id"], 0);
     assert_eq!(init["result"]["protocolVersion"], "2024-11-05");
-    assert_eq!(init["result"]["serverInfo"]["name"], "calculator");
+    assert_eq!(init["result"]["serverInfo"]["name"], fixture::NAME);
 
     post(
         &messages,
@@ -77,8 +78,8 @@ async fn a_whole_session_runs_over_sse() {
     .await;
     let list = reader.next_message().await;
     let tools = list["result"]["tools"].as_array().unwrap();
-    // 11 arithmetic tools and the 3 session tools of mcp-session.
-    assert_eq!(tools.len(), 14, "{list}");
+    // The fixture's 4 tools and the 3 session tools of mcp-session.
+    assert_eq!(tools.len(), 7, "{list}");
 
     let response = post(
         &messages,
@@ -127,9 +128,10 @@ async fn a_whole_session_runs_over_sse() {
 
 #[tokio::test]
 async fn idle_streams_get_keep_alive_comments() {
-    let server = TestServer::start_with(|config| {
-        config.sse_keep_alive = Duration::from_millis(300);
-    })
+    let server = TestServer::start_with(
+        |config| config.sse_keep_alive = Duration::from_millis(300),
+        Fixture::new,
+    )
     .await;
     let (mut reader, _) = open(&server).await;
     let event = reader
@@ -142,7 +144,8 @@ async fn idle_streams_get_keep_alive_comments() {
 
 #[tokio::test]
 async fn bad_posts_get_clear_errors_and_lose_nothing() {
-    let server = TestServer::start_with(|config| config.max_request_body_bytes = 4096).await;
+    let server =
+        TestServer::start_with(|config| config.max_request_body_bytes = 4096, Fixture::new).await;
     let (mut reader, messages) = open(&server).await;
     initialize(&mut reader, &messages).await;
     let client = reqwest::Client::new();
@@ -203,7 +206,7 @@ async fn bad_posts_get_clear_errors_and_lose_nothing() {
 
 #[tokio::test]
 async fn closing_the_stream_ends_the_session() {
-    let server = TestServer::start().await;
+    let server = TestServer::start(Fixture::new).await;
     let (mut reader, messages) = open(&server).await;
     initialize(&mut reader, &messages).await;
     drop(reader);
@@ -226,7 +229,7 @@ async fn closing_the_stream_ends_the_session() {
 
 #[tokio::test]
 async fn shutdown_closes_open_streams() {
-    let server = TestServer::start().await;
+    let server = TestServer::start(Fixture::new).await;
     let (mut reader, messages) = open(&server).await;
     initialize(&mut reader, &messages).await;
     server.stop().await;

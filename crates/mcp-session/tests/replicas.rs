@@ -1,4 +1,4 @@
-//! Three calculator replicas on one Redis behind a round-robin nginx with no
+//! Three replicas of the fixture service on one Redis behind a round-robin nginx with no
 //! stickiness: every MCP client must see them as one server.
 
 use std::time::Duration;
@@ -14,7 +14,7 @@ use rmcp::{
 };
 use serde_json::{Value, json};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_calculator");
+const BINARY: &str = env!("CARGO_BIN_EXE_mcp-session-fixture");
 
 struct Fleet {
     redis: RedisServer,

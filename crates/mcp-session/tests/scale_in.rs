@@ -33,7 +33,7 @@ use rmcp::{
 use serde_json::json;
 use tokio::task::JoinSet;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_calculator");
+const BINARY: &str = env!("CARGO_BIN_EXE_mcp-session-fixture");
 
 const DRAIN_SECONDS: u64 = 2;
 const GRACE_SECONDS: u64 = 10;

@@ -1,9 +1,11 @@
-//! Support of the authentication tests: signed tokens (HS256 with the shared
-//! secret, RS256/ES256 with the keys in `tests/fixtures`), API keys, and raw
-//! MCP clients (Streamable HTTP and HTTP+SSE) that send credentials and
-//! report every HTTP status.
+//! Callers of the authentication tests: signed tokens (HS256 with the shared
+//! secret, RS256/ES256 with the keys in `fixtures/`), API keys, the
+//! environment of a fleet that accepts them, raw MCP clients (Streamable
+//! HTTP and HTTP+SSE) that send credentials and report every HTTP status, and
+//! the checks of a refusal (`401` with its `WWW-Authenticate` challenge) and
+//! of logs that must hold no credential.
 
-#![allow(dead_code, missing_docs)]
+#![allow(missing_docs)]
 
 use std::{
     collections::BTreeMap,
@@ -11,9 +13,9 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
+use crate::SseReader;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, jwk::Jwk};
-use mcp_testkit::{Nginx, RedisServer, ReplicaSet, SseReader};
 use serde_json::{Value, json};
 
 /// The shared HMAC secret of the test fleets (32 bytes or more).
@@ -38,7 +40,7 @@ pub fn now() -> i64 {
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
+        .join("fixtures")
         .join(name);
     std::fs::read(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
 }
@@ -482,58 +484,6 @@ pub async fn stream_ends(reader: &mut SseReader, within: Duration) -> bool {
     false
 }
 
-// --- fleets -------------------------------------------------------------------
-
-const BINARY: &str = env!("CARGO_BIN_EXE_calculator");
-
-/// A Redis, calculator replicas on it and a round-robin nginx in front of
-/// them; dropped in that order (nginx first).
-pub struct Fleet {
-    pub nginx: Nginx,
-    pub replicas: ReplicaSet,
-    pub redis: RedisServer,
-}
-
-impl Fleet {
-    /// `count` replicas with `env` (plus `REDIS_URL`, and `RUST_LOG=debug`
-    /// unless `env` sets it: the log checks read debug output).
-    pub async fn start(count: usize, env: &[(String, String)]) -> Self {
-        let redis = RedisServer::start();
-        let replicas = Self::replicas(&redis, count, env).await;
-        let nginx = Nginx::start(&replicas.ports());
-        Self {
-            nginx,
-            replicas,
-            redis,
-        }
-    }
-
-    /// `count` replicas of the calculator on `redis` with `env` (as in
-    /// [`start`](Self::start)).
-    pub async fn replicas(
-        redis: &RedisServer,
-        count: usize,
-        env: &[(String, String)],
-    ) -> ReplicaSet {
-        let mut env = env.to_vec();
-        env.push(("REDIS_URL".into(), redis.url()));
-        if !env.iter().any(|(key, _)| key == "RUST_LOG") {
-            env.push(("RUST_LOG".into(), "debug".into()));
-        }
-        ReplicaSet::start(BINARY, count, &pairs(&env)).await
-    }
-
-    /// nginx's URL: `http://127.0.0.1:<port>`.
-    pub fn url(&self) -> String {
-        self.nginx.url()
-    }
-
-    /// Every replica's log.
-    pub fn logs(&self) -> String {
-        self.replicas.logs()
-    }
-}
-
 // --- challenges -----------------------------------------------------------------
 
 /// One `WWW-Authenticate` challenge (RFC 9110 §11.6.1): its scheme and
@@ -628,9 +578,12 @@ pub fn assert_refused(
     let schemes: Vec<&str> = challenges.iter().map(|c| c.scheme.as_str()).collect();
     assert_eq!(schemes, offered, "{case}: {answer:?}");
     for challenge in &challenges {
-        assert_eq!(
-            challenge.params.get("realm").map(String::as_str),
-            Some("calculator"),
+        // The realm is the service's name (`serverInfo.name`).
+        assert!(
+            challenge
+                .params
+                .get("realm")
+                .is_some_and(|realm| !realm.is_empty() && realm == &challenges[0].params["realm"]),
             "{case}: {challenge:?}"
         );
         if challenge.scheme == "Bearer" {

@@ -1,5 +1,6 @@
-//! The admin API and the admin session tool, against three calculator
-//! replicas on one Redis behind a round-robin nginx (logging at debug level).
+//! The admin API and the admin session tool, against three replicas of the
+//! fixture service on one Redis behind a round-robin nginx (logging at debug
+//! level).
 //!
 //! Alice (a JWT) and Bob (an API key) hold sessions on both transports.
 //! Admins are a JWT whose `cognito:groups` holds `admin` and the API key
@@ -16,22 +17,26 @@
 //! - `/admin/analytics` and `get_session_analytics` count sessions by
 //!   transport, protocol version and replica, users and ages.
 
-mod auth_support;
-
 use std::{
     collections::{BTreeMap, BTreeSet},
     time::Duration,
 };
 
-use auth_support::{
-    Auth, BOB_KEY, Fleet, ISSUER, McpSession, OPS_KEY, SECRET, SseSession, assert_no_secrets,
-    auth_env, claims, hs256, http, stream_ends,
-};
 use futures::{StreamExt, stream};
 use mcp_session::{Caller, PrincipalKind};
 use mcp_testkit::SseReader;
+use mcp_testkit::{
+    Fleet,
+    auth::{
+        Auth, BOB_KEY, ISSUER, McpSession, OPS_KEY, SECRET, SseSession, assert_no_secrets,
+        auth_env, claims, hs256, http, stream_ends,
+    },
+};
 use reqwest::Method;
 use serde_json::{Value, json};
+
+/// The library's fixture service.
+const FIXTURE: &str = env!("CARGO_BIN_EXE_mcp-session-fixture");
 
 const ALICE_STREAMABLE: usize = 12;
 const ALICE_SSE: usize = 4;
@@ -171,7 +176,7 @@ async fn admins_list_show_and_end_sessions_on_every_replica() {
         "cognito:groups,realm_access.roles".into(),
     ));
     env.push(("SSE_KEEPALIVE_SECONDS".into(), "1".into()));
-    let fleet = Fleet::start(3, &env).await;
+    let fleet = Fleet::start(FIXTURE, 3, &env).await;
     let base = fleet.url();
     let replicas: Vec<String> = fleet.replicas.replicas.iter().map(|r| r.url()).collect();
     let replica_names: BTreeSet<String> = fleet

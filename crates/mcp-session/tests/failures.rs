@@ -14,7 +14,7 @@ use mcp_testkit::{CallError, Nginx, RawSession, RedisServer, ReplicaSet};
 use serde_json::json;
 use tokio::task::JoinSet;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_calculator");
+const BINARY: &str = env!("CARGO_BIN_EXE_mcp-session-fixture");
 
 /// What one session saw during a run.
 #[derive(Debug, Default)]

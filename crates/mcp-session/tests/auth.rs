@@ -1,4 +1,4 @@
-//! Authentication against the real calculator binary: three replicas on one
+//! Authentication against the fixture service binary: three replicas on one
 //! Redis behind a round-robin nginx, logging at `RUST_LOG=debug` (one test at
 //! `trace`).
 //!
@@ -20,8 +20,6 @@
 //! | `max_sessions_per_user_is_a_clear_429_on_both_transports` | `MAX_SESSIONS_PER_USER=4` | the limit counts both transports, holds under 32 concurrent attempts through nginx and 64 on the store itself, other users unaffected, ending a session frees a place |
 //! | `credentials_never_reach_the_logs_even_at_trace_level` | `RUST_LOG=trace`, JSON logs | good and bad credentials of every kind on every endpoint, both transports, resumed streams, messages forwarded between replicas, the admin API: no credential in any log line |
 
-mod auth_support;
-
 use std::{
     sync::{
         Arc,
@@ -30,19 +28,25 @@ use std::{
     time::Duration,
 };
 
-use auth_support::{
-    AUDIENCE, Auth, BOB_KEY, CAROL_KEY, Fleet, HttpError, ISSUER, McpSession, OPS_KEY, Reason,
-    SECRET, SseSession, assert_no_secrets, assert_refused, attacker_rsa_key, auth_env, bad_request,
-    bad_token, claims, ec_key, every_endpoint, hs256, http, jwks_json, now, rsa_key,
-    rsa_public_pem, send, sign, tampered, unsigned,
-};
 use futures::{StreamExt, stream};
 use jsonwebtoken::{Algorithm, EncodingKey};
 use mcp_session::store::SessionStore;
 use mcp_testkit::Replica;
+use mcp_testkit::{
+    Fleet,
+    auth::{
+        AUDIENCE, Auth, BOB_KEY, CAROL_KEY, HttpError, ISSUER, McpSession, OPS_KEY, Reason, SECRET,
+        SseSession, assert_no_secrets, assert_refused, attacker_rsa_key, auth_env, bad_request,
+        bad_token, claims, ec_key, every_endpoint, hs256, http, initialize_request, jwks_json, now,
+        rsa_key, rsa_public_pem, send, sign, tampered, unsigned,
+    },
+};
 use serde_json::{Value, json};
 
 /// The schemes a fleet with JWTs and API keys offers, in challenge order.
+/// The library's fixture service.
+const FIXTURE: &str = env!("CARGO_BIN_EXE_mcp-session-fixture");
+
 const BOTH: [&str; 2] = ["Bearer", "ApiKey"];
 
 fn env(extra: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -139,6 +143,7 @@ fn fleet_secrets() -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_and_broken_bearer_tokens_are_refused_with_their_reason() {
     let fleet = Fleet::start(
+        FIXTURE,
         3,
         &env(&[
             ("JWT_ALGORITHM", "HS256,HS384,HS512"),
@@ -427,6 +432,15 @@ async fn forged_and_broken_bearer_tokens_are_refused_with_their_reason() {
         "no credentials",
     )
     .await;
+    // The realm of every challenge is the service's name.
+    let refusal = send(initialize_request(&http(), &base)).await;
+    assert!(
+        refusal
+            .www_authenticate
+            .iter()
+            .all(|value| value.contains("realm=\"fixture\"")),
+        "{refusal:?}"
+    );
 
     // A 100 KiB header: straight to a replica, refused unread; through
     // nginx, nginx refuses it (its header buffers are 8 KiB). Either way a
@@ -466,7 +480,7 @@ async fn forged_and_broken_bearer_tokens_are_refused_with_their_reason() {
                 "resource": format!("{base}/mcp"),
                 "authorization_servers": [ISSUER],
                 "bearer_methods_supported": ["header"],
-                "resource_name": "calculator",
+                "resource_name": "fixture",
             }),
             "{path}"
         );
@@ -509,6 +523,7 @@ fn jwks_file() -> String {
 async fn rs256_and_es256_tokens_are_checked_against_a_jwks_file() {
     let jwks = jwks_file();
     let fleet = Fleet::start(
+        FIXTURE,
         3,
         &env(&[
             ("JWT_JWKS_FILE", &jwks),
@@ -691,6 +706,7 @@ impl Drop for JwksServer {
 async fn a_jwks_url_is_fetched_once_and_cached() {
     let jwks = JwksServer::start().await;
     let fleet = Fleet::start(
+        FIXTURE,
         3,
         &[
             ("JWT_JWKS_URL".to_owned(), jwks.url.clone()),
@@ -769,7 +785,7 @@ async fn a_jwks_url_is_fetched_once_and_cached() {
         mcp_testkit::free_port()
     );
     let replica = Replica::start(
-        env!("CARGO_BIN_EXE_calculator"),
+        env!("CARGO_BIN_EXE_mcp-session-fixture"),
         "no-keys",
         &[("JWT_JWKS_URL", &dead), ("RUST_LOG", "debug")],
     )
@@ -813,7 +829,7 @@ async fn api_keys_unknown_revoked_and_malformed_are_refused() {
         "API_KEYS".to_owned(),
         keys(&[("bob", BOB_KEY), ("carol", CAROL_KEY)]),
     )];
-    let mut fleet = Fleet::start(3, &everyone).await;
+    let mut fleet = Fleet::start(FIXTURE, 3, &everyone).await;
     let base = fleet.url();
     let mut secrets = fleet_secrets();
     let api_key_only = ["ApiKey"];
@@ -918,7 +934,7 @@ async fn api_keys_unknown_revoked_and_malformed_are_refused() {
     // (as after an edit of the Kubernetes Secret). Her sessions are refused
     // from then on, whatever they name; bob's sessions live on.
     let revoked = vec![("API_KEYS".to_owned(), keys(&[("bob", BOB_KEY)]))];
-    let replicas = Fleet::replicas(&fleet.redis, 3, &revoked).await;
+    let replicas = Fleet::replicas(FIXTURE, &fleet.redis, 3, &revoked).await;
     let old_logs = fleet.logs();
     let nginx = mcp_testkit::Nginx::start(&replicas.ports());
     let old = std::mem::replace(&mut fleet.replicas, replicas);
@@ -977,6 +993,7 @@ async fn api_keys_unknown_revoked_and_malformed_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn anonymous_callers_are_told_apart_by_address_and_agent() {
     let fleet = Fleet::start(
+        FIXTURE,
         3,
         &env(&[("ALLOW_ANONYMOUS", "true"), ("TRUSTED_PROXY_HOPS", "1")]),
     )
@@ -989,7 +1006,7 @@ async fn anonymous_callers_are_told_apart_by_address_and_agent() {
     // X-Forwarded-For (nginx appends the real peer, the one trusted hop).
     let mut sessions = Vec::new();
     for forged in ["6.6.6.6", "10.1.2.3, 7.7.7.7", "::1"] {
-        let response = auth_support::initialize_request(&client, &base)
+        let response = mcp_testkit::auth::initialize_request(&client, &base)
             .header("user-agent", "agent-a/1")
             .header("x-forwarded-for", forged)
             .send()
@@ -1020,7 +1037,7 @@ async fn anonymous_callers_are_told_apart_by_address_and_agent() {
                 .unwrap();
             let status = response.status().as_u16();
             let body = response.text().await.unwrap();
-            (status, auth_support::first_message(&body))
+            (status, mcp_testkit::auth::first_message(&body))
         }
     };
     let (status, message) = list("agent-a/1", sessions[0].clone()).await;
@@ -1076,7 +1093,7 @@ fn assert_too_many(error: &HttpError, case: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_sessions_per_user_is_a_clear_429_on_both_transports() {
-    let fleet = Fleet::start(3, &env(&[("MAX_SESSIONS_PER_USER", "4")])).await;
+    let fleet = Fleet::start(FIXTURE, 3, &env(&[("MAX_SESSIONS_PER_USER", "4")])).await;
     let base = fleet.url();
     let alice = Auth::Bearer(hs256(&claims("alice")));
     let bob = Auth::XApiKey(BOB_KEY.into());
@@ -1205,6 +1222,7 @@ async fn credentials_never_reach_the_logs_even_at_trace_level() {
     // Every kind of credential, good and bad, on every endpoint and both
     // transports, with the most verbose logs there are, as JSON.
     let fleet = Fleet::start(
+        FIXTURE,
         3,
         &env(&[
             ("RUST_LOG", "trace"),
