@@ -51,7 +51,7 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// How callers authenticate; a part of [`Config`](crate::Config).
+/// How callers authenticate; a part of `mcp_session::Config`.
 ///
 /// [`AuthConfig::default`] is the open service: no credential mechanism,
 /// anonymous callers allowed (what a service without any auth variable gets).

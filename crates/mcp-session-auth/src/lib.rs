@@ -1,7 +1,7 @@
 //! Authentication: the [`Caller`] of every MCP request, resolved once per
 //! HTTP request before any MCP handling.
 //!
-//! | credential | checked by | principal (hashed into the [`UserHash`](crate::UserHash)) |
+//! | credential | checked by | principal (hashed into the `UserHash`) |
 //! |---|---|---|
 //! | `Authorization: Bearer <jwt>` | [`jwt`]: HS256/384/512 with `JWT_SECRET_KEY`, RS*/PS*/ES* with a JWKS | `jwt`, `iss`, `sub` |
 //! | `Authorization: ApiKey <key>`, `X-API-Key: <key>` | [`api_keys`]: SHA-256 against `API_KEYS` | `api_key`, the key's name |

@@ -11,7 +11,7 @@
 //! | `mcp_sessions_created_total` | counter | `transport` | sessions created here |
 //! | `mcp_sessions_restored_total` | counter | | Streamable HTTP sessions restored here from the store (created on, or last served by, another replica) |
 //! | `mcp_session_not_found_total` | counter | `transport` | `404` answers to a request naming an unknown, expired, deleted or foreign session |
-//! | `mcp_fleet_deliveries_total` | counter | `kind` | messages received over the fleet bus and delivered here (see [`Delivery`]) |
+//! | `mcp_fleet_deliveries_total` | counter | `kind` | messages received over the fleet bus and delivered here (see [`FleetDelivery`]) |
 //! | `mcp_store_errors_total` | counter | `op` | session store operations that failed (store unreachable or a value unreadable) |
 //! | `mcp_redis_round_trips_total` | counter | `op` | Redis round trips (one command or one pipeline) |
 //! | `mcp_session_cache_total` | counter | `result` | lookups of a session's record for a request: `hit` (served from this replica's cache, no Redis round trip) or `miss` (read from the store) |
@@ -248,7 +248,7 @@ impl RedisOp {
 /// `mcp_fleet_deliveries_total`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Delivery {
+pub enum FleetDelivery {
     /// An HTTP+SSE `POST /messages` that reached another replica, handed to
     /// the stream held here.
     SseMessage,
@@ -262,7 +262,7 @@ pub enum Delivery {
     SessionClosed,
 }
 
-impl Delivery {
+impl FleetDelivery {
     const ALL: [Self; 4] = [
         Self::SseMessage,
         Self::ClientMessage,
@@ -283,7 +283,7 @@ impl Delivery {
 
 /// Why a request's response stream was written from memory to Redis (the
 /// `reason` label of `mcp_event_flushes_total`; see
-/// [`fleet::events`](crate::fleet::events)).
+/// `mcp_session_fleet::events`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum EventFlush {
@@ -338,7 +338,7 @@ pub struct Metrics {
     sessions_created: [Counter; 2],
     sessions_restored: Counter,
     not_found: [Counter; 2],
-    deliveries: [Counter; Delivery::ALL.len()],
+    deliveries: [Counter; FleetDelivery::ALL.len()],
     store_errors: [Counter; StoreOp::ALL.len()],
     round_trips: [Counter; StoreOp::ALL.len() + RedisOp::OTHERS.len()],
     /// `hit`, `miss`.
@@ -515,9 +515,11 @@ impl Metrics {
             not_found: handles(&not_found, transports, |transport| TransportLabels {
                 transport,
             }),
-            deliveries: handles(&deliveries, Delivery::ALL.map(Delivery::as_str), |kind| {
-                KindLabels { kind }
-            }),
+            deliveries: handles(
+                &deliveries,
+                FleetDelivery::ALL.map(FleetDelivery::as_str),
+                |kind| KindLabels { kind },
+            ),
             store_errors: handles(&store_errors, StoreOp::ALL.map(StoreOp::as_str), |op| {
                 OpLabels { op }
             }),
@@ -580,7 +582,7 @@ impl Metrics {
     }
 
     /// Counts a message of the fleet bus delivered here.
-    pub fn fleet_delivery(&self, kind: Delivery) {
+    pub fn fleet_delivery(&self, kind: FleetDelivery) {
         self.deliveries[kind as usize].inc();
     }
 
@@ -655,7 +657,7 @@ mod tests {
         metrics.session_not_found(TransportKind::Sse);
         metrics.redis_round_trip(RedisOp::Store(StoreOp::Access));
         metrics.redis_round_trip(RedisOp::StreamSession);
-        metrics.fleet_delivery(Delivery::SessionClosed);
+        metrics.fleet_delivery(FleetDelivery::SessionClosed);
         metrics.event_flush(EventFlush::Disconnected);
         metrics.stream_resumed(StreamResumption::Redis);
         metrics.set_event_buffer(4096, 2);

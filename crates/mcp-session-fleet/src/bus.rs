@@ -13,7 +13,7 @@ use crate::{
     announce::Announcer,
     connection::{RedisConnection, unavailable},
     events,
-    metrics::{Delivery as Delivered, Metrics, RedisOp},
+    metrics::{FleetDelivery, Metrics, RedisOp},
     store::{SessionStore, StoreError},
 };
 
@@ -173,7 +173,7 @@ impl FleetBus {
         match envelope {
             Envelope::SessionClosed { session_id, ack } => {
                 self.held.close_session(&session_id).await;
-                self.metrics.fleet_delivery(Delivered::SessionClosed);
+                self.metrics.fleet_delivery(FleetDelivery::SessionClosed);
                 self.acknowledge(ack);
             }
             Envelope::SessionChanged { session_id, ack } => {
@@ -211,7 +211,7 @@ impl FleetBus {
                     .deliver(&session_id, &caller.user_hash, message.clone())
                     .await
                 {
-                    self.metrics.fleet_delivery(Delivered::SseMessage);
+                    self.metrics.fleet_delivery(FleetDelivery::SseMessage);
                     return;
                 }
                 let for_pending_request = match &message {
@@ -229,7 +229,7 @@ impl FleetBus {
                     _ if initialized && self.held.was_replayed(&session_id) => {}
                     _ => {
                         if self.held.deliver_to_worker(&session_id, message).await {
-                            self.metrics.fleet_delivery(Delivered::ClientMessage);
+                            self.metrics.fleet_delivery(FleetDelivery::ClientMessage);
                         }
                     }
                 }
@@ -246,7 +246,7 @@ impl FleetBus {
                     retry_ms.map(std::time::Duration::from_millis),
                 );
                 if self.held.standalone.deliver(&stream_id, &event) {
-                    self.metrics.fleet_delivery(Delivered::StreamEvent);
+                    self.metrics.fleet_delivery(FleetDelivery::StreamEvent);
                 }
             }
         }

@@ -78,7 +78,7 @@ pub enum Envelope {
         /// hands it to tools).
         caller: Caller,
         /// The session's record as the sending replica loaded it, handed to
-        /// tools as their [`SessionContext`](crate::session::SessionContext).
+        /// tools as their [`SessionContext`](mcp_session_core::session::SessionContext).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         record: Option<Box<SessionRecord>>,
         /// The JSON-RPC message.

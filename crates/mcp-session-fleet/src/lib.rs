@@ -40,7 +40,7 @@
 //! | [`cache`], [`fleet_store`], [`announce`] | the per-replica record cache, kept true by acknowledged announcements |
 //! | [`bus`], [`envelope`] | the pub/sub bus and the messages on it |
 //! | [`held`], [`sse_streams`] | what this replica holds of sessions: workers, HTTP+SSE streams, standalone streams, pending requests |
-//! | [`sessions`] | rmcp's `SessionManager` aware of the fleet |
+//! | [`session_manager`] | rmcp's `SessionManager` aware of the fleet |
 //! | [`events`] (its buffer, writer and resumption), [`response_stream`] | resumable response streams: memory first, Redis Streams on demand |
 
 pub mod announce;
@@ -53,7 +53,7 @@ mod fleet_store;
 mod held;
 mod redis_store;
 mod response_stream;
-mod sessions;
+mod session_manager;
 mod sse_streams;
 pub mod topology;
 
@@ -69,6 +69,6 @@ pub use fleet_store::{FleetStore, refresh_interval};
 use held::HeldSessions;
 pub use redis_store::RedisStore;
 pub use response_stream::WatchedBody;
-pub use sessions::{FleetSessionError, FleetSessionManager, FleetTransport};
+pub use session_manager::{FleetSessionError, FleetSessionManager, FleetTransport};
 pub use sse_streams::{SseStreams, StreamHandle};
 pub use topology::{Fleet, FleetError, FleetSettings, HeldCounts};

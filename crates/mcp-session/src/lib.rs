@@ -4,7 +4,7 @@
 //! as several replicas behind a load balancer: a request that reaches a replica
 //! other than the one that created its session fails with `Could not find
 //! session for ID`. This crate serves an MCP server (an rmcp
-//! [`ServerHandler`]) with its sessions in a shared [`store`], so that any
+//! [`ServerHandler`](rmcp::ServerHandler)) with its sessions in a shared [`store`], so that any
 //! replica can answer any request of any session.
 //!
 //! A service author writes tools, and one call serves them
@@ -118,7 +118,7 @@ pub use server::{BoundServer, McpServer, shutdown_signal};
 /// The per-session state every replica sees, and the caller of a request
 /// (see [`SessionContext`](session::SessionContext)).
 pub mod session {
-    pub use mcp_session_core::session::{HEADER_SESSION_ID, SessionContext, caller, current};
+    pub use mcp_session_core::session::{SessionContext, caller, current};
 
     pub use crate::telemetry::{RequestId, request_id};
 }

@@ -46,7 +46,7 @@ use crate::{
     shutdown::Lifecycle,
     store::SessionStore,
     telemetry::{self, RequestObserver, ScrapeState},
-    tools::session::ToolsContext,
+    tools::session_tools::ToolsContext,
     transport::{self, TransportState},
 };
 
@@ -60,7 +60,7 @@ pub fn install_crypto_provider() {
 
 /// One MCP service, ready to bind: a handler factory plus configuration.
 ///
-/// `S` is the service's rmcp [`ServerHandler`]; the factory makes one per
+/// `S` is the service's rmcp [`ServerHandler`](rmcp::ServerHandler); the factory makes one per
 /// session (and one per stateless request), so it should be cheap: clone
 /// `Arc`s of shared resources such as a database pool into it. The
 /// service's name and version (in logs, probes and `health_check`) are those
@@ -90,7 +90,7 @@ impl<S: ServerHandler> McpServer<S> {
     }
 
     /// Adds a readiness check: `GET /readyz` answers `503` while `check`
-    /// fails, with its name and message in the body (see [`health`](crate::health)).
+    /// fails, with its name and message in the body.
     /// For what a service cannot serve without, such as its database; the
     /// check runs on every probe (every few seconds), so keep it cheap, and
     /// its message is shown to whoever can reach `/readyz`, so keep secrets
@@ -295,7 +295,7 @@ impl BoundServer {
     }
 
     /// Serves until `shutdown` completes, then scales in gracefully (see
-    /// [`shutdown`](crate::shutdown)): `/readyz` fails at once; after
+    /// docs/operations.md, Scale-in): `/readyz` fails at once; after
     /// `SHUTDOWN_DRAIN_SECONDS` the listener closes and the streams held here
     /// end; requests in flight get up to `SHUTDOWN_GRACE_SECONDS` to finish.
     /// Returns `Ok` after a graceful shutdown, even one cut short by the

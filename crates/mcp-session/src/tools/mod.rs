@@ -1,16 +1,16 @@
 //! Tools: helpers for the tools a service defines with rmcp's `#[tool]`
 //! macros ([`ServiceTools`], the router a service hands `#[tool_handler]`;
 //! [`call_strict`]), and the session tools the library adds to any service
-//! ([`session_tools`]: `health_check`, `get_user_sessions`,
-//! `get_session_analytics`).
+//! through [`ServiceTools`]: `health_check`, `get_user_sessions`,
+//! `get_session_analytics`.
 
-pub mod analytics;
-pub mod router;
-pub mod session;
-pub mod views;
+pub(crate) mod analytics;
+mod router;
+pub(crate) mod session_tools;
+pub(crate) mod views;
 
 pub use router::ServiceTools;
-pub use session::session_tools;
+use session_tools::session_tools;
 
 use rmcp::{
     ErrorData,

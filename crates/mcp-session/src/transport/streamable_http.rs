@@ -45,6 +45,7 @@ use rmcp::{
 };
 
 use http_body_util::BodyExt;
+use mcp_session_core::session::HEADER_SESSION_ID;
 
 use super::{
     TransportState,
@@ -53,7 +54,7 @@ use super::{
 use crate::{
     fleet::{Fleet, FleetSessionManager, StreamOwner},
     identity::Caller,
-    session::{HEADER_SESSION_ID, SessionContext},
+    session::SessionContext,
     store::{SessionRecord, SessionStore, StoreError, TransportKind},
 };
 
