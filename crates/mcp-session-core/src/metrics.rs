@@ -23,7 +23,7 @@
 //!
 //! Labels take a bounded set of values: `route` is the template of the route
 //! the HTTP router matched (`/mcp`, `/sse`, `/messages`,
-//! `/admin/sessions/{session_id}`, ...; a request that matched none is
+//! `/admin/sessions/{id}`, ...; a request that matched none is
 //! `other`), `method` one of the HTTP methods or `other`; never a session id,
 //! a user or a raw path.
 //!
@@ -88,7 +88,7 @@ struct RouteLabels {
 }
 
 /// The `route` label: the template of the route that served a request
-/// (`/mcp`, `/admin/sessions/{session_id}`), as the HTTP router matched it,
+/// (`/mcp`, `/admin/sessions/{id}`), as the HTTP router matched it,
 /// or `other` for a request that matched none. Bounded by the routes a
 /// server has; never a raw path, a session id or a user.
 pub type Route = Cow<'static, str>;

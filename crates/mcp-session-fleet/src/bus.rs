@@ -13,8 +13,9 @@ use crate::{
     announce::Announcer,
     connection::{RedisConnection, unavailable},
     events,
+    identity::Caller,
     metrics::{FleetDelivery, Metrics, RedisOp},
-    store::{SessionStore, StoreError},
+    store::{SessionRecord, SessionStore, StoreError},
 };
 
 /// Longest wait at start-up for the fleet subscriptions.
@@ -255,6 +256,25 @@ impl FleetBus {
     /// This replica's id.
     pub fn replica_id(&self) -> &str {
         &self.replica_id
+    }
+
+    /// A client `message` of `caller`'s session `session_id` that reached
+    /// this replica, for the replicas that can deliver it (with the
+    /// session's `record` when the receiver needs the session's context).
+    pub fn client_message(
+        &self,
+        session_id: &str,
+        caller: Caller,
+        record: Option<SessionRecord>,
+        message: ClientJsonRpcMessage,
+    ) -> Envelope {
+        Envelope::ClientMessage {
+            origin: self.replica_id.clone(),
+            session_id: session_id.to_owned(),
+            caller,
+            record: record.map(Box::new),
+            message,
+        }
     }
 
     fn encode(envelope: &Envelope) -> Result<String, StoreError> {

@@ -17,7 +17,7 @@
 use std::time::Duration;
 
 use fred::{
-    clients::Pool,
+    clients::{Pipeline, Pool},
     prelude::*,
     types::{ClusterHash, CustomCommand, Expiration, ExpireOptions, SetOptions, config::Server},
 };
@@ -246,6 +246,31 @@ redis.call('EXPIRE', KEYS[1], ARGV[5])
 return 1
 ";
 
+impl RedisStore {
+    /// Queues in `pipeline` the write of `record` as `json`, with the
+    /// session TTL, under `condition` (`NX`: a new session; `XX`: only
+    /// while it exists).
+    async fn queue_write(
+        &self,
+        pipeline: &Pipeline<Client>,
+        record: &SessionRecord,
+        json: String,
+        condition: SetOptions,
+    ) -> Result<(), StoreError> {
+        let _: () = pipeline
+            .set(
+                session_key(&record.user_hash, &record.id),
+                json,
+                Some(Expiration::EX(self.ttl_seconds())),
+                Some(condition),
+                false,
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
 #[async_trait::async_trait]
 impl SessionStore for RedisStore {
     async fn create(&self, record: &SessionRecord) -> Result<(), StoreError> {
@@ -255,16 +280,8 @@ impl SessionStore for RedisStore {
             self.reserve(&index, &record.id, limit).await?;
         }
         let pipeline = self.pool().next().pipeline();
-        let _: () = pipeline
-            .set(
-                session_key(&record.user_hash, &record.id),
-                json,
-                Some(Expiration::EX(self.ttl_seconds())),
-                Some(SetOptions::NX),
-                false,
-            )
-            .await
-            .map_err(unavailable)?;
+        self.queue_write(&pipeline, record, json, SetOptions::NX)
+            .await?;
         let _: () = pipeline
             .zadd(
                 &index,
@@ -344,16 +361,8 @@ impl SessionStore for RedisStore {
     async fn update(&self, record: &SessionRecord) -> Result<bool, StoreError> {
         let json = Self::encode(record)?;
         let pipeline = self.pool().next().pipeline();
-        let _: () = pipeline
-            .set(
-                session_key(&record.user_hash, &record.id),
-                json,
-                Some(Expiration::EX(self.ttl_seconds())),
-                Some(SetOptions::XX),
-                false,
-            )
-            .await
-            .map_err(unavailable)?;
+        self.queue_write(&pipeline, record, json, SetOptions::XX)
+            .await?;
         let _: () = pipeline
             .expire(
                 index_key(&record.user_hash),

@@ -1,8 +1,8 @@
 //! rmcp's `SessionManager` for a fleet of replicas.
 //!
 //! rmcp's [`LocalSessionManager`] keeps one worker per session in this
-//! process; with the [`StoreBridge`](crate::transport::streamable_http::StoreBridge)
-//! any replica can restore a worker for any session. What a worker cannot see
+//! process; with `mcp-session`'s `StoreBridge` (rmcp's session store over
+//! ours), any replica can restore a worker for any session. What a worker cannot see
 //! by itself is the rest of the fleet, and [`FleetSessionManager`] adds it:
 //!
 //! - **standalone streams** (`GET /mcp`) are served from the fleet's events of
@@ -38,7 +38,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    Envelope, Fleet, HeldSessions,
+    Fleet, HeldSessions,
     events::resume::{self, BoxedEvents},
     events::{is_standalone, stream_of},
     identity::Caller,
@@ -155,7 +155,7 @@ impl SessionManager for FleetSessionManager {
         message: ClientJsonRpcMessage,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
         // Who may resume the stream is set by the transport from its first
-        // event id (`transport::response_stream`).
+        // event id ([`Fleet::watch_response`]).
         Ok(self.held.workers.create_stream(id, message).await?)
     }
 
@@ -184,13 +184,8 @@ impl SessionManager for FleetSessionManager {
             } else {
                 // The worker that ran the handshake may be on another replica.
                 if let Mode::Redis { bus, .. } = self.fleet.mode() {
-                    let envelope = Envelope::ClientMessage {
-                        origin: bus.replica_id().to_owned(),
-                        session_id: id.to_string(),
-                        caller: caller_of(&message),
-                        record: None,
-                        message: message.clone(),
-                    };
+                    let envelope =
+                        bus.client_message(id, caller_of(&message), None, message.clone());
                     if let Err(error) = bus.broadcast(&envelope).await {
                         tracing::warn!(session_id = %id, %error, "could not forward `initialized` to the fleet");
                     }
@@ -222,13 +217,7 @@ impl SessionManager for FleetSessionManager {
             ClientJsonRpcMessage::Request(_) => false,
         };
         if broadcast {
-            let envelope = Envelope::ClientMessage {
-                origin: bus.replica_id().to_owned(),
-                session_id: id.to_string(),
-                caller: caller_of(&message),
-                record: None,
-                message: message.clone(),
-            };
+            let envelope = bus.client_message(id, caller_of(&message), None, message.clone());
             if let Err(error) = bus.broadcast(&envelope).await {
                 tracing::warn!(session_id = %id, %error, "could not forward a client message to the fleet");
             }

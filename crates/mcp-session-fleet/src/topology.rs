@@ -28,9 +28,8 @@ use rmcp::{
 };
 
 use crate::{
-    Announcer, Delivery, Envelope, EventSettings, FleetBus, FleetEventStore, FleetStore,
-    HeldSessions, RedisConnection, RedisStore, SessionCache, SseStreams, StreamOwner,
-    refresh_interval,
+    Announcer, Delivery, EventSettings, FleetBus, FleetEventStore, FleetStore, HeldSessions,
+    RedisConnection, RedisStore, SessionCache, SseStreams, StreamOwner, refresh_interval,
 };
 
 /// Longest idle time of an in-memory session worker; a worker evicted earlier
@@ -282,13 +281,8 @@ impl Fleet {
         let Mode::Redis { bus, .. } = &self.inner.mode else {
             return Ok(Delivery::Gone);
         };
-        let envelope = Envelope::ClientMessage {
-            origin: bus.replica_id().to_owned(),
-            session_id: record.id.clone(),
-            caller: caller.clone(),
-            record: Some(Box::new(record)),
-            message,
-        };
+        let session_id = record.id.clone();
+        let envelope = bus.client_message(&session_id, caller.clone(), Some(record), message);
         bus.send_to(holder, &envelope).await
     }
 

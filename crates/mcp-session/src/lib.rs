@@ -68,7 +68,7 @@
 //! ## Layers
 //!
 //! The workspace's crates point one way, and each crate's modules too (a
-//! test in `crates/deploy-tests` fails on any module cycle):
+//! test in `crates/module-graph` fails on any module cycle):
 //!
 //! ```text
 //! mcp-session         server, transports, admin, probes, telemetry, tools, launch   (axum, rmcp's HTTP service)

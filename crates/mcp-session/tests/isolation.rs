@@ -86,6 +86,23 @@ async fn status(request: reqwest::RequestBuilder) -> StatusCode {
     request.send().await.expect("an answer").status()
 }
 
+/// `POST /messages` of `attacker` naming session `id` (another user's
+/// `what`): `404`, as for a session that does not exist.
+async fn post_message(base: &str, attacker: &User, id: &str, call: &Value, what: &str) {
+    assert_eq!(
+        status(
+            attacker.auth.apply(
+                http()
+                    .post(format!("{base}/messages?session_id={id}"))
+                    .json(call)
+            )
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "POST /messages naming another user's {what}"
+    );
+}
+
 /// Every way `attacker` can name `victim`'s sessions; each must look like a
 /// session that does not exist.
 async fn attack(base: &str, attacker: &User, victim: &User) {
@@ -120,33 +137,11 @@ async fn attack(base: &str, attacker: &User, victim: &User) {
             "DELETE /mcp of another user's session"
         );
         // The session id on the other transport's endpoint.
-        assert_eq!(
-            status(
-                attacker.auth.apply(
-                    http()
-                        .post(format!("{base}/messages?session_id={id}"))
-                        .json(&call)
-                )
-            )
-            .await,
-            StatusCode::NOT_FOUND,
-            "POST /messages naming another user's Streamable HTTP session"
-        );
+        post_message(base, attacker, id, &call, "a Streamable HTTP session").await;
     }
     for session in &victim.sse {
         let id = &session.id;
-        assert_eq!(
-            status(
-                attacker.auth.apply(
-                    http()
-                        .post(format!("{base}/messages?session_id={id}"))
-                        .json(&call)
-                )
-            )
-            .await,
-            StatusCode::NOT_FOUND,
-            "POST /messages naming another user's SSE session"
-        );
+        post_message(base, attacker, id, &call, "an SSE session").await;
         assert_eq!(
             status(as_attacker(mine, Method::POST, id).json(&call)).await,
             StatusCode::NOT_FOUND,

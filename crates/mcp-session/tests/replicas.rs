@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use mcp_testkit::{Nginx, RedisServer, ReplicaSet, SseReader};
+use mcp_testkit::{Nginx, RedisServer, ReplicaSet, SseReader, post_json};
 use reqwest::StatusCode;
 use rmcp::{
     ServiceExt,
@@ -78,15 +78,6 @@ async fn a_streamable_http_session_is_served_by_every_replica() {
     }
 }
 
-async fn post(url: &str, body: Value) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(url)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn legacy_sse_posts_reach_the_replica_holding_the_stream() {
     let fleet = fleet().await;
@@ -100,7 +91,7 @@ async fn legacy_sse_posts_reach_the_replica_holding_the_stream() {
         .await
         .expect("endpoint");
     let messages = format!("{}{}", fleet.nginx.url(), endpoint.data);
-    let init = post(
+    let init = post_json(
         &messages,
         json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
             "protocolVersion": "2024-11-05", "capabilities": {},
@@ -114,13 +105,13 @@ async fn legacy_sse_posts_reach_the_replica_holding_the_stream() {
         fleet.replicas.logs()
     );
     assert_eq!(reader.next_message().await["id"], 0);
-    post(
+    post_json(
         &messages,
         json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
     )
     .await;
     for i in 1..=30 {
-        let accepted = post(
+        let accepted = post_json(
             &messages,
             json!({"jsonrpc": "2.0", "id": i, "method": "tools/call",
                    "params": {"name": "multiply", "arguments": {"a": i, "b": 2}}}),

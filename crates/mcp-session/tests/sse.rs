@@ -7,7 +7,7 @@ mod fixture;
 use std::time::Duration;
 
 use fixture::Fixture;
-use mcp_testkit::{SseReader, TestServer};
+use mcp_testkit::{SseReader, TestServer, post_json};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -34,17 +34,8 @@ async fn open(server: &TestServer) -> (SseReader, String) {
     (reader, server.url(&endpoint.data))
 }
 
-async fn post(url: &str, body: Value) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(url)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-}
-
 async fn initialize(reader: &mut SseReader, messages: &str) -> Value {
-    let response = post(
+    let response = post_json(
         messages,
         json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
             "protocolVersion": "2024-11-05", "capabilities": {},
@@ -53,7 +44,7 @@ async fn initialize(reader: &mut SseReader, messages: &str) -> Value {
     .await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let result = reader.next_message().await;
-    let response = post(
+    let response = post_json(
         messages,
         json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
     )
@@ -71,7 +62,7 @@ async fn a_whole_session_runs_over_sse() {
     assert_eq!(init["result"]["protocolVersion"], "2024-11-05");
     assert_eq!(init["result"]["serverInfo"]["name"], fixture::NAME);
 
-    post(
+    post_json(
         &messages,
         json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
     )
@@ -81,7 +72,7 @@ async fn a_whole_session_runs_over_sse() {
     // The fixture's 4 tools and the 3 session tools of mcp-session.
     assert_eq!(tools.len(), 7, "{list}");
 
-    let response = post(
+    let response = post_json(
         &messages,
         json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
                "params": {"name": "add", "arguments": {"a": 2, "b": 40}}}),
@@ -95,7 +86,7 @@ async fn a_whole_session_runs_over_sse() {
     assert_eq!(call["result"]["isError"], false);
 
     // An unknown method is answered on the stream with JSON-RPC -32601.
-    post(
+    post_json(
         &messages,
         json!({"jsonrpc": "2.0", "id": 3, "method": "no/such"}),
     )
@@ -105,7 +96,7 @@ async fn a_whole_session_runs_over_sse() {
     assert_eq!(unknown["error"]["code"], -32601);
 
     // Wrong argument types: JSON-RPC -32602, the session goes on.
-    post(
+    post_json(
         &messages,
         json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call",
                "params": {"name": "sqrt", "arguments": {"x": "sixteen"}}}),
@@ -113,7 +104,7 @@ async fn a_whole_session_runs_over_sse() {
     .await;
     let invalid = reader.next_message().await;
     assert_eq!(invalid["error"]["code"], -32602, "{invalid}");
-    post(
+    post_json(
         &messages,
         json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call",
                "params": {"name": "sqrt", "arguments": {"x": 16}}}),
@@ -178,12 +169,12 @@ async fn bad_posts_get_clear_errors_and_lose_nothing() {
     let body: Value = malformed.json().await.unwrap();
     assert_eq!(body["error"]["code"], -32700);
 
-    let not_jsonrpc = post(&messages, json!({"hello": "world"})).await;
+    let not_jsonrpc = post_json(&messages, json!({"hello": "world"})).await;
     assert_eq!(not_jsonrpc.status(), StatusCode::BAD_REQUEST);
     let body: Value = not_jsonrpc.json().await.unwrap();
     assert_eq!(body["error"]["code"], -32600);
 
-    let oversized = post(
+    let oversized = post_json(
         &messages,
         json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
                "params": {"name": "sum", "arguments": {"values": vec![1.5; 2000]}}}),
@@ -192,7 +183,7 @@ async fn bad_posts_get_clear_errors_and_lose_nothing() {
     assert_eq!(oversized.status(), StatusCode::PAYLOAD_TOO_LARGE);
 
     // The session still works after all of that.
-    post(
+    post_json(
         &messages,
         json!({"jsonrpc": "2.0", "id": 10, "method": "tools/call",
                "params": {"name": "multiply", "arguments": {"a": 6, "b": 7}}}),
@@ -212,7 +203,7 @@ async fn closing_the_stream_ends_the_session() {
     drop(reader);
     let mut status = StatusCode::ACCEPTED;
     for _ in 0..50 {
-        status = post(
+        status = post_json(
             &messages,
             json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
         )

@@ -40,7 +40,7 @@ pub use fleet::Fleet;
 pub use in_process::TestServer;
 pub use legacy_sse::LegacySseSession;
 pub use metrics::{Sample, Scrape};
-pub use net::{free_port, wait_for_http, wait_for_port};
+pub use net::{free_port, post_json, wait_for_http, wait_for_port};
 pub use nginx::Nginx;
 pub use raw_client::{CallError, RawSession};
 pub use redis::{RedisCluster, RedisServer};

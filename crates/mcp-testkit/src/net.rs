@@ -45,3 +45,16 @@ pub async fn wait_for_http(url: &str, within: Duration) -> bool {
     }
     false
 }
+
+/// `POST url` with `body` as JSON; the response, whatever its status.
+///
+/// # Panics
+/// When the server cannot be reached.
+pub async fn post_json(url: &str, body: serde_json::Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap_or_else(|error| panic!("POST {url}: {error}"))
+}

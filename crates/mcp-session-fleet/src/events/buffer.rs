@@ -30,7 +30,7 @@
 //! answers, or by nobody in particular for a request without a session
 //! (protocol 2026-07-28): its [`StreamOwner`], set from the response's first
 //! event id, before the client has seen any id of the stream
-//! ([`transport::response_stream`](crate::transport::response_stream)).
+//! ([`Fleet::watch_response`](crate::Fleet::watch_response)).
 //! Until then it is [`StreamOwner::Pending`] and nobody can resume it. A stream
 //! forgotten after its retention and then heard of again (a tool silent for
 //! longer than that) starts over as pending: what it sends later reaches the
