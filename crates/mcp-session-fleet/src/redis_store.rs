@@ -247,6 +247,34 @@ return 1
 ";
 
 impl RedisStore {
+    /// Queues in `pipeline` the entry of session `id` in the user's `index`,
+    /// scored by its new expiry time (`condition` `XX`: only while it is
+    /// listed), and the index's renewed TTL.
+    async fn queue_index(
+        &self,
+        pipeline: &Pipeline<Client>,
+        index: &str,
+        id: &str,
+        condition: Option<SetOptions>,
+    ) -> Result<(), StoreError> {
+        let _: () = pipeline
+            .zadd(
+                index,
+                condition,
+                None,
+                false,
+                false,
+                (self.expiry_score(), id),
+            )
+            .await
+            .map_err(unavailable)?;
+        let _: () = pipeline
+            .expire(index, self.ttl_seconds(), None)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
     /// Queues in `pipeline` the write of `record` as `json`, with the
     /// session TTL, under `condition` (`NX`: a new session; `XX`: only
     /// while it exists).
@@ -282,21 +310,8 @@ impl SessionStore for RedisStore {
         let pipeline = self.pool().next().pipeline();
         self.queue_write(&pipeline, record, json, SetOptions::NX)
             .await?;
-        let _: () = pipeline
-            .zadd(
-                &index,
-                None,
-                None,
-                false,
-                false,
-                (self.expiry_score(), record.id.as_str()),
-            )
-            .await
-            .map_err(unavailable)?;
-        let _: () = pipeline
-            .expire(&index, self.ttl_seconds(), None)
-            .await
-            .map_err(unavailable)?;
+        self.queue_index(&pipeline, &index, &record.id, None)
+            .await?;
         self.trip(StoreOp::Create);
         let written = match pipeline.all::<(Option<String>, i64, i64)>().await {
             Ok((Some(_), _, _)) => return Ok(()),
@@ -328,21 +343,8 @@ impl SessionStore for RedisStore {
             )
             .await
             .map_err(unavailable)?;
-        let _: () = pipeline
-            .zadd(
-                &index,
-                Some(SetOptions::XX),
-                None,
-                false,
-                false,
-                (self.expiry_score(), id),
-            )
-            .await
-            .map_err(unavailable)?;
-        let _: () = pipeline
-            .expire(&index, self.ttl_seconds(), None)
-            .await
-            .map_err(unavailable)?;
+        self.queue_index(&pipeline, &index, id, Some(SetOptions::XX))
+            .await?;
         self.trip(StoreOp::Access);
         let (json, _, _): (Option<String>, i64, i64) = pipeline.all().await.map_err(unavailable)?;
         let Some(json) = json else {
