@@ -24,8 +24,8 @@ use std::{sync::Arc, time::Duration};
 
 use axum::{
     Extension, Json, Router,
-    extract::{Path, Query, State},
-    http::StatusCode,
+    extract::{FromRequestParts, Path, Query, State},
+    http::{StatusCode, request::Parts},
     response::{IntoResponse, Response},
     routing::get,
 };
@@ -83,6 +83,28 @@ fn parse_user(text: &str) -> Result<UserHash, Box<Response>> {
             "user must be a 64-digit hex user hash",
         ))
     })
+}
+
+/// The user a `/admin/users/{user}/…` route names, extracted for an admin:
+/// `403` for any other caller, `400` for a malformed user hash.
+struct TargetUser(UserHash);
+
+impl<S: Send + Sync> FromRequestParts<S> for TargetUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        let admin = parts
+            .extensions
+            .get::<Caller>()
+            .is_some_and(|caller| caller.is_admin);
+        if !admin {
+            return Err(forbidden());
+        }
+        let Path(user) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        parse_user(&user).map(Self).map_err(|response| *response)
+    }
 }
 
 /// Query of the session list.
@@ -177,29 +199,39 @@ async fn list_sessions(
     }
 }
 
+/// The live session `id` an admin names: with `?user=`, read under that
+/// user (without renewing it); without, found by its id alone. `403` for any
+/// other caller, `400` for a malformed user hash, `503` when the store
+/// fails.
+async fn lookup(
+    admin: &AdminState,
+    caller: &Caller,
+    id: &str,
+    user: Option<&str>,
+) -> Result<Option<StoredSession>, Box<Response>> {
+    if !caller.is_admin {
+        return Err(Box::new(forbidden()));
+    }
+    let found = match user {
+        Some(user) => admin.fleet.store().peek(&parse_user(user)?, id).await,
+        None => admin.fleet.store().find(id).await,
+    };
+    found.map_err(|failure| Box::new(store_error(&failure)))
+}
+
 async fn show_session(
     State(admin): State<Arc<AdminState>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     Query(query): Query<OwnerQuery>,
 ) -> Response {
-    if !caller.is_admin {
-        return forbidden();
-    }
-    let found = match &query.user {
-        Some(user) => match parse_user(user) {
-            Ok(user) => admin.fleet.store().peek(&user, &id).await,
-            Err(response) => return *response,
-        },
-        None => admin.fleet.store().find(&id).await,
-    };
-    match found {
+    match lookup(&admin, &caller, &id, query.user.as_deref()).await {
         Ok(Some(session)) => {
             Json(json!({ "session": SessionSummary::of(&session, admin.session_ttl) }))
                 .into_response()
         }
         Ok(None) => error(StatusCode::NOT_FOUND, "not_found", "no such live session"),
-        Err(failure) => store_error(&failure),
+        Err(response) => *response,
     }
 }
 
@@ -209,21 +241,10 @@ async fn delete_session(
     Path(id): Path<String>,
     Query(query): Query<OwnerQuery>,
 ) -> Response {
-    if !caller.is_admin {
-        return forbidden();
-    }
-    let owner = match &query.user {
-        Some(user) => match parse_user(user) {
-            Ok(user) => Some(user),
-            Err(response) => return *response,
-        },
-        None => match admin.fleet.store().find(&id).await {
-            Ok(found) => found.map(|session| session.record.user_hash),
-            Err(failure) => return store_error(&failure),
-        },
-    };
-    let Some(owner) = owner else {
-        return error(StatusCode::NOT_FOUND, "not_found", "no such live session");
+    let owner = match lookup(&admin, &caller, &id, query.user.as_deref()).await {
+        Ok(Some(session)) => session.record.user_hash,
+        Ok(None) => return error(StatusCode::NOT_FOUND, "not_found", "no such live session"),
+        Err(response) => return *response,
     };
     match admin.fleet.store().delete(&owner, &id).await {
         Ok(true) => {
@@ -238,16 +259,8 @@ async fn delete_session(
 
 async fn list_user_sessions(
     State(admin): State<Arc<AdminState>>,
-    Extension(caller): Extension<Caller>,
-    Path(user): Path<String>,
+    TargetUser(user): TargetUser,
 ) -> Response {
-    if !caller.is_admin {
-        return forbidden();
-    }
-    let user = match parse_user(&user) {
-        Ok(user) => user,
-        Err(response) => return *response,
-    };
     match admin.fleet.store().list(&user).await {
         Ok(sessions) => {
             Json(json!({ "sessions": summaries(&admin, &sessions), "next_cursor": null }))
@@ -260,15 +273,8 @@ async fn list_user_sessions(
 async fn delete_user_sessions(
     State(admin): State<Arc<AdminState>>,
     Extension(caller): Extension<Caller>,
-    Path(user): Path<String>,
+    TargetUser(user): TargetUser,
 ) -> Response {
-    if !caller.is_admin {
-        return forbidden();
-    }
-    let user = match parse_user(&user) {
-        Ok(user) => user,
-        Err(response) => return *response,
-    };
     match admin.fleet.store().delete_user(&user).await {
         Ok(deleted) => {
             for id in &deleted {
