@@ -361,3 +361,23 @@ async fn json_log_lines_name_the_replica_and_the_request() {
         );
     }
 }
+
+/// Text logs written to a file (not a terminal) carry no ANSI colour codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_log_lines_off_a_terminal_carry_no_colours() {
+    let replicas = ReplicaSet::start(BINARY, 1, &[("LOG_FORMAT", "text")]).await;
+    let replica = &replicas.replicas[0];
+    let mut session = RawSession::initialize(&format!("{}/mcp", replica.url()))
+        .await
+        .expect("initialize");
+    session
+        .call_tool("add", json!({"a": 1, "b": 2}))
+        .await
+        .unwrap();
+    let log = replica.log();
+    assert!(log.contains("request"), "{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "an escape code in the log: {log:?}"
+    );
+}

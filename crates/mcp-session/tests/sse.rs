@@ -117,6 +117,42 @@ async fn a_whole_session_runs_over_sse() {
     server.stop().await;
 }
 
+/// Before `initialize`, a 2024-11-05 client is answered in 2024-11-05
+/// terms (not with a 2026-07-28 `_meta` error), and an early notification
+/// does not end its session.
+#[tokio::test]
+async fn messages_before_initialize_get_a_2024_11_05_answer() {
+    let server = TestServer::start(Fixture::new).await;
+    let (mut reader, messages) = open(&server).await;
+    for early in [
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        json!({"jsonrpc": "2.0", "id": 7, "method": "tools/list"}),
+    ] {
+        let response = post_json(&messages, early).await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+    }
+    let refusal = reader.next_message().await;
+    assert_eq!(refusal["id"], 7, "{refusal}");
+    assert_eq!(refusal["error"]["code"], -32600, "{refusal}");
+    let text = refusal["error"]["message"].as_str().unwrap();
+    assert!(text.contains("send `initialize` first"), "{text}");
+    assert!(
+        !text.contains("_meta") && !text.contains("protocolVersion"),
+        "{text}"
+    );
+
+    // The session is still there and initializes normally.
+    let init = initialize(&mut reader, &messages).await;
+    assert_eq!(init["result"]["protocolVersion"], "2024-11-05", "{init}");
+    post_json(
+        &messages,
+        json!({"jsonrpc": "2.0", "id": 8, "method": "tools/list"}),
+    )
+    .await;
+    assert_eq!(reader.next_message().await["id"], 8);
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn idle_streams_get_keep_alive_comments() {
     let server = TestServer::start_with(

@@ -14,9 +14,13 @@
 //! - [`SseReader`]: a small `text/event-stream` parser for raw HTTP tests;
 //! - [`RawSession`]: a Streamable HTTP client that reports every HTTP status;
 //! - [`LegacySseSession`]: the same for the legacy HTTP+SSE transport;
-//! - [`Scrape`]: a replica's `/metrics`, parsed;
+//! - [`Scrape`]: a replica's `/metrics`, parsed; [`metric_families`], the
+//!   families a scrape declares, and [`promtool_check_metrics`], Prometheus'
+//!   own check of it;
 //! - [`Fleet`]: Redis, replicas of a binary and nginx together;
 //! - [`TestServer`]: a handler served in the test's own process;
+//! - [`tool_schemas`]: tool schemas checked against JSON Schema 2020-12 and
+//!   as the official TypeScript SDK reads them;
 //! - [`auth`]: tokens, API keys and clients that send them, and the checks
 //!   of refusals and of logs free of credentials;
 //! - [`free_port`], [`wait_for_port`], [`wait_for_http`].
@@ -35,11 +39,12 @@ mod raw_client;
 mod redis;
 mod replica;
 mod sse;
+pub mod tool_schemas;
 
 pub use fleet::Fleet;
 pub use in_process::TestServer;
 pub use legacy_sse::LegacySseSession;
-pub use metrics::{Sample, Scrape};
+pub use metrics::{Sample, Scrape, metric_families, promtool_check_metrics};
 pub use net::{free_port, post_json, wait_for_http, wait_for_port};
 pub use nginx::Nginx;
 pub use raw_client::{CallError, RawSession};

@@ -1,8 +1,14 @@
 //! Scrapes of a replica's `/metrics`: the Prometheus text exposition format
 //! (version 0.0.4), parsed into samples that tests compare before and after
-//! a run.
+//! a run; the metric families a scrape declares ([`metric_families`]); and
+//! Prometheus' own check of a scrape ([`promtool_check_metrics`]).
 
-use std::collections::BTreeMap;
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    io::Write,
+    process::{Command, Stdio},
+    thread,
+};
 
 /// One sample line: `name{label="value",...} value`.
 #[derive(Debug, Clone, PartialEq)]
@@ -102,6 +108,14 @@ impl Scrape {
     /// `GET <base>/metrics` and its samples; panics (with the reason) unless
     /// the answer is a `200` in the Prometheus text format.
     pub async fn fetch(base: &str) -> Self {
+        let text = Self::fetch_text(base).await;
+        Self::parse(&text).unwrap_or_else(|error| panic!("{error}\n{text}"))
+    }
+
+    /// `GET <base>/metrics` as served, for [`metric_families`] and
+    /// [`promtool_check_metrics`]; panics (with the reason) unless the
+    /// answer is a `200` in the Prometheus text format.
+    pub async fn fetch_text(base: &str) -> String {
         let response = reqwest::get(format!("{base}/metrics"))
             .await
             .unwrap_or_else(|error| panic!("GET {base}/metrics: {error}"));
@@ -116,8 +130,7 @@ impl Scrape {
             content_type.starts_with("text/plain; version=0.0.4"),
             "content type {content_type}"
         );
-        let text = response.text().await.expect("metrics body");
-        Self::parse(&text).unwrap_or_else(|error| panic!("{error}\n{text}"))
+        response.text().await.expect("metrics body")
     }
 
     /// The sum of the samples called `name` whose labels include every pair
@@ -141,9 +154,79 @@ impl Scrape {
     }
 }
 
+/// The metric families a scrape declares: the names of its `# TYPE` lines.
+///
+/// These are the names PromQL selects, less a histogram's suffixes:
+/// prometheus-client's text encoder (format 0.0.4, as `GET /metrics` serves
+/// it) declares a counter under the name of its samples
+/// (`# TYPE mcp_http_requests_total counter`), an info metric as a gauge
+/// (`mcp_replica_info`), and a histogram under its base name
+/// (`mcp_http_request_duration_seconds`, samples `_bucket`, `_sum`,
+/// `_count`). A labelled family that nothing has counted into yet (requests
+/// and their durations before the first answered request) has no `# TYPE`
+/// line: scrape after the replica has answered a request.
+pub fn metric_families(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .filter_map(|line| line.trim().strip_prefix("# TYPE "))
+        .filter_map(|declared| declared.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Runs `promtool check metrics` on a scrape's text (as `GET /metrics`
+/// served it, e.g. from [`Scrape::fetch_text`]), and panics with promtool's
+/// findings and the scrape unless promtool accepts it: a malformed
+/// exposition, or a name its linter objects to (a counter without `_total`,
+/// a `_count` or `_sum` outside a histogram or summary, a unit that is not a
+/// base unit, ...).
+///
+/// Needs `promtool` on `PATH` (the Debian package `prometheus`, which
+/// `scripts/install-test-deps.sh` installs) and panics without it. It blocks
+/// the calling thread until promtool exits (a fraction of a second).
+pub fn promtool_check_metrics(text: &str) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|error| {
+            panic!("promtool on PATH (scripts/install-test-deps.sh installs it): {error}")
+        });
+    let mut stdin = child.stdin.take().expect("promtool's standard input");
+    let input = text.to_owned();
+    // Written from a thread, so that promtool's output never blocks the write.
+    let writer = thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let output = child.wait_with_output().expect("promtool check metrics");
+    let written = writer.join().expect("the writer of promtool's input");
+    let findings = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success() && written.is_ok(),
+        "promtool check metrics: {} ({written:?}):\n{findings}\n--- the scrape:\n{text}",
+        output.status
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn families_are_the_declared_names() {
+        let families = metric_families(
+            "# HELP a_total A.\n# TYPE a_total counter\na_total 1\n\
+             # HELP h_seconds H.\n# TYPE h_seconds histogram\nh_seconds_count 0\n\
+             # TYPE r_info gauge\nr_info{x=\"1\"} 1\n",
+        );
+        assert_eq!(
+            families.into_iter().collect::<Vec<_>>(),
+            ["a_total", "h_seconds", "r_info"]
+        );
+    }
 
     #[test]
     fn samples_labels_and_escapes_are_read() {

@@ -59,6 +59,17 @@ fn cases() -> Vec<(&'static str, Value, f64)> {
     ]
 }
 
+/// Every tool's schemas are JSON Schema 2020-12 (no `"uint"` formats from
+/// schemars), and the official TypeScript SDK lists them without a warning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_tool_schema_is_json_schema_2020_12() {
+    let server = TestServer::start(Calculator::new).await;
+    let checked = mcp_testkit::tool_schemas::assert_tool_schemas(&server.url("/mcp")).await;
+    // 11 calculator tools and the 3 session tools.
+    assert_eq!(checked, 14);
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn every_tool_works_in_a_session() {
     let server = TestServer::start(Calculator::new).await;

@@ -98,6 +98,16 @@ async fn start_server() -> (String, Arc<dyn SessionStore>, oneshot::Sender<()>) 
     (url, store, stop)
 }
 
+/// Every tool's schemas are JSON Schema 2020-12, and the official
+/// TypeScript SDK lists them without a warning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_tool_schema_is_json_schema_2020_12() {
+    let (url, _store, stop) = start_server().await;
+    let checked = mcp_testkit::tool_schemas::assert_tool_schemas(&url).await;
+    assert!(checked > 3, "{checked} tools");
+    let _ = stop.send(());
+}
+
 fn transport(url: String) -> StreamableHttpClientTransport<reqwest::Client> {
     StreamableHttpClientTransport::from_config(StreamableHttpClientTransportConfig::with_uri(url))
 }

@@ -43,6 +43,18 @@ async fn start(stub: &Stub, key: &str) -> Replica {
     .await
 }
 
+/// Every tool's schemas are JSON Schema 2020-12, and the official
+/// TypeScript SDK lists them without a warning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_tool_schema_is_json_schema_2020_12() {
+    let stub = Stub::start(&[KEY]).await;
+    let replica = start(&stub, KEY).await;
+    let url = format!("{}/mcp", replica.url());
+    let checked = mcp_testkit::tool_schemas::assert_tool_schemas(&url).await;
+    // The VirusTotal tools and the 3 session tools.
+    assert_eq!(checked, VT_TOOLS.len() + 3);
+}
+
 async fn call(session: &mut RawSession, tool: &str, arguments: Value) -> Value {
     session
         .call_tool(tool, arguments)

@@ -13,6 +13,8 @@ pub mod request_id;
 mod requests;
 mod scrape;
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 pub use format::set_replica_id;
@@ -34,6 +36,7 @@ pub fn init(format: LogFormat) {
             .with(
                 fmt::layer()
                     .with_writer(std::io::stderr)
+                    .with_ansi(colours_on_stderr())
                     .event_format(format::TextLines::default()),
             )
             .try_init(),
@@ -46,6 +49,14 @@ pub fn init(format: LogFormat) {
             )
             .try_init(),
     };
+}
+
+/// Whether text lines may carry ANSI colours: only when stderr is a
+/// terminal, and `NO_COLOR` (<https://no-color.org>) is unset or empty. A
+/// file, a pipe or a container runtime's log collector gets plain text.
+fn colours_on_stderr() -> bool {
+    std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
 }
 
 /// [`init`] with `config`'s log format, every line naming `config`'s replica.

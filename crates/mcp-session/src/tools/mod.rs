@@ -6,6 +6,7 @@
 
 pub(crate) mod analytics;
 mod router;
+pub mod schema;
 pub(crate) mod session_tools;
 pub(crate) mod views;
 

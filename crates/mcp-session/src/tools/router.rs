@@ -33,7 +33,7 @@ use rmcp::{
     model::{CallToolResponse, Tool},
 };
 
-use super::{call_strict, session_tools};
+use super::{call_strict, schema, session_tools};
 
 /// A service's tools: the routes of its `#[tool_router]` impls, optionally
 /// with the library's session tools, behind the three methods
@@ -55,10 +55,14 @@ impl<S: Send + Sync + 'static> ServiceTools<S> {
     /// serves unless it opts out with
     /// [`without_session_tools`](Self::without_session_tools). A tool of the
     /// service with one of those names hides the library's.
+    ///
+    /// Every tool's input and output schema is rewritten into the JSON
+    /// Schema 2020-12 vocabulary ([`schema::to_2020_12`]), once, here.
     pub fn new(router: ToolRouter<S>) -> Self {
+        let router = in_2020_12(router);
         let all = session_tools() + router.clone();
         Self {
-            router: Arc::new(all),
+            router: Arc::new(in_2020_12(all)),
             own: Arc::new(router),
         }
     }
@@ -102,6 +106,17 @@ impl<S: Send + Sync + 'static> ServiceTools<S> {
     pub fn router(&self) -> &ToolRouter<S> {
         &self.router
     }
+}
+
+/// `router` with every tool's schemas in the 2020-12 vocabulary.
+fn in_2020_12<S>(mut router: ToolRouter<S>) -> ToolRouter<S> {
+    for route in router.map.values_mut() {
+        schema::to_2020_12(Arc::make_mut(&mut route.attr.input_schema));
+        if let Some(output) = route.attr.output_schema.as_mut() {
+            schema::to_2020_12(Arc::make_mut(output));
+        }
+    }
+    router
 }
 
 impl<S> Clone for ServiceTools<S> {

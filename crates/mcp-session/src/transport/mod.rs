@@ -14,6 +14,7 @@
 
 mod errors;
 mod sse;
+mod sse_lifecycle;
 pub(crate) mod streamable_http;
 
 use std::{sync::Arc, time::Duration};

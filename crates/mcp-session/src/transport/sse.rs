@@ -40,6 +40,7 @@ use tokio_util::sync::PollSender;
 use super::{
     TransportState,
     errors::{INVALID_REQUEST, PARSE_ERROR, jsonrpc_error, session_not_found, store_failure},
+    sse_lifecycle::UntilInitialized,
 };
 use crate::{
     fleet::{Delivery, Fleet, StreamHandle},
@@ -118,8 +119,8 @@ pub(crate) async fn open_stream<S: ServerHandler>(
     state.lifecycle.tasks().spawn(run_session(
         (sse.factory)(),
         (
-            PollSender::new(outbound_tx),
-            ReceiverStream::new(inbound_rx),
+            PollSender::new(outbound_tx.clone()),
+            UntilInitialized::new(ReceiverStream::new(inbound_rx), outbound_tx),
         ),
         session_ct.clone(),
         state.fleet.clone(),
@@ -160,7 +161,7 @@ async fn run_session<S: ServerHandler>(
     handler: S,
     transport: (
         PollSender<ServerJsonRpcMessage>,
-        ReceiverStream<ClientJsonRpcMessage>,
+        UntilInitialized<ReceiverStream<ClientJsonRpcMessage>>,
     ),
     ct: tokio_util::sync::CancellationToken,
     fleet: Fleet,
