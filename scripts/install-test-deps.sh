@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs on a fresh Debian machine, idempotently:
-# system packages (Redis, nginx, PostgreSQL), the pinned Python SDK in .venv,
-# and the pinned npm packages of the interop tests.
+# system packages (Redis, nginx, PostgreSQL, Prometheus for promtool), the
+# pinned Python SDK in .venv, and the pinned npm packages of the interop tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +9,10 @@ need_apt=()
 command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need_apt+=(nginx-light)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+# promtool: `promtool check rules` / `test rules` on k8s/components/monitoring
+# (crates/deploy-tests/tests/monitoring.rs) and `promtool check metrics` on
+# live scrapes (mcp_testkit::promtool_check_metrics).
+command -v promtool >/dev/null || need_apt+=(prometheus)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing system packages: ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -17,7 +21,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 # The packages start their own daemons on the default ports; the tests start
 # their own instances on free ports, so stop those to keep the machine quiet.
-for svc in redis-server nginx postgresql; do
+for svc in redis-server nginx postgresql prometheus; do
   service "$svc" stop >/dev/null 2>&1 || true
 done
 
