@@ -10,6 +10,7 @@
 //! | [`store`] | the [`SessionRecord`](store::SessionRecord), the [`SessionStore`](store::SessionStore) trait every backend implements, and the in-memory backend |
 //! | [`session`] | the [`SessionContext`](session::SessionContext) a tool handler reads and changes a session's shared state through |
 //! | [`metrics`] | the Prometheus [`Metrics`](metrics::Metrics) every layer counts into, and [`MeteredStore`](metered_store::MeteredStore), a store that counts its failures |
+//! | [`trace_context`] | the W3C [`TraceContext`](trace_context::TraceContext) a fleet message carries, so a trace follows a request across replicas |
 //! | [`config`] | the [`ConfigError`](config::ConfigError) that names the variable at fault, and the readers of the environment and `.env` |
 //!
 //! Layers only point down: `mcp-session-auth` (who is calling) and
@@ -24,3 +25,4 @@ pub mod metered_store;
 pub mod metrics;
 pub mod session;
 pub mod store;
+pub mod trace_context;

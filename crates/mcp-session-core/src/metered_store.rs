@@ -5,10 +5,13 @@
 
 use std::sync::Arc;
 
+use tracing::Instrument;
+
 use crate::store::{SessionPage, SessionRecord, SessionStore, StoreError, StoredSession};
 use crate::{
     identity::UserHash,
     metrics::{Metrics, StoreOp},
+    traced_span,
 };
 
 /// `inner`, counted in `metrics`.
@@ -23,8 +26,25 @@ impl MeteredStore {
         Self { inner, metrics }
     }
 
-    fn count<T>(&self, op: StoreOp, result: Result<T, StoreError>) -> Result<T, StoreError> {
+    /// Runs `work`, the store operation `op`, in a span of its own when
+    /// tracing is on (`session_store <op>`, with the backend as
+    /// `db.system.name`), and counts its failure.
+    async fn run<T>(
+        &self,
+        op: StoreOp,
+        work: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let span = traced_span!(
+            "session_store",
+            otel.name = format!("session_store {}", op.as_str()),
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            db.system.name = self.inner.backend(),
+            db.operation.name = op.as_str(),
+        );
+        let result = work.instrument(span.clone()).await;
         if let Err(StoreError::Unavailable(_) | StoreError::Corrupt(_)) = &result {
+            span.record("otel.status_code", "ERROR");
             self.metrics.store_error(op);
         }
         result
@@ -34,56 +54,49 @@ impl MeteredStore {
 #[async_trait::async_trait]
 impl SessionStore for MeteredStore {
     async fn create(&self, record: &SessionRecord) -> Result<(), StoreError> {
-        let result = self.inner.create(record).await;
+        let result = self.run(StoreOp::Create, self.inner.create(record)).await;
         if result.is_ok() {
             self.metrics.session_created(record.transport);
         }
-        self.count(StoreOp::Create, result)
+        result
     }
 
     async fn access(&self, user: &UserHash, id: &str) -> Result<Option<SessionRecord>, StoreError> {
-        let result = self.inner.access(user, id).await;
-        self.count(StoreOp::Access, result)
+        self.run(StoreOp::Access, self.inner.access(user, id)).await
     }
 
     async fn update(&self, record: &SessionRecord) -> Result<bool, StoreError> {
-        let result = self.inner.update(record).await;
-        self.count(StoreOp::Update, result)
+        self.run(StoreOp::Update, self.inner.update(record)).await
     }
 
     async fn delete(&self, user: &UserHash, id: &str) -> Result<bool, StoreError> {
-        let result = self.inner.delete(user, id).await;
-        self.count(StoreOp::Delete, result)
+        self.run(StoreOp::Delete, self.inner.delete(user, id)).await
     }
 
     async fn list(&self, user: &UserHash) -> Result<Vec<StoredSession>, StoreError> {
-        let result = self.inner.list(user).await;
-        self.count(StoreOp::List, result)
+        self.run(StoreOp::List, self.inner.list(user)).await
     }
 
     async fn peek(&self, user: &UserHash, id: &str) -> Result<Option<StoredSession>, StoreError> {
-        let result = self.inner.peek(user, id).await;
-        self.count(StoreOp::Peek, result)
+        self.run(StoreOp::Peek, self.inner.peek(user, id)).await
     }
 
     async fn find(&self, id: &str) -> Result<Option<StoredSession>, StoreError> {
-        let result = self.inner.find(id).await;
-        self.count(StoreOp::Find, result)
+        self.run(StoreOp::Find, self.inner.find(id)).await
     }
 
     async fn scan(&self, cursor: Option<&str>, limit: usize) -> Result<SessionPage, StoreError> {
-        let result = self.inner.scan(cursor, limit).await;
-        self.count(StoreOp::Scan, result)
+        self.run(StoreOp::Scan, self.inner.scan(cursor, limit))
+            .await
     }
 
     async fn delete_user(&self, user: &UserHash) -> Result<Vec<String>, StoreError> {
-        let result = self.inner.delete_user(user).await;
-        self.count(StoreOp::DeleteUser, result)
+        self.run(StoreOp::DeleteUser, self.inner.delete_user(user))
+            .await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let result = self.inner.ping().await;
-        self.count(StoreOp::Ping, result)
+        self.run(StoreOp::Ping, self.inner.ping()).await
     }
 
     async fn purge_expired(&self) -> usize {

@@ -37,6 +37,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use crate::{
     identity::Caller,
     store::{SessionRecord, SessionStore, StoreError},
+    trace_context::TraceContext,
 };
 
 /// The session a request belongs to: its record as loaded for this request,
@@ -78,7 +79,9 @@ pub fn request_extension<T: Clone + Send + Sync + 'static>(
 /// Attaches to `message`, which crossed replicas over the fleet bus, the
 /// HTTP request parts a tool reads as it would have had them on the replica
 /// it reached: the server's own `extensions` (what every request of the
-/// server carries), the [`Caller`], and the session's [`SessionContext`].
+/// server carries), the [`Caller`], the session's [`SessionContext`], and
+/// the [`TraceContext`] of the current span (the replica's receiving span),
+/// which the tool's span names as its parent.
 pub fn attach(
     mut message: ClientJsonRpcMessage,
     extensions: &http::Extensions,
@@ -91,6 +94,10 @@ pub fn attach(
     parts.extensions.insert(caller);
     if let Some(session) = session {
         parts.extensions.insert(session);
+    }
+    let trace = TraceContext::current();
+    if !trace.is_empty() {
+        parts.extensions.insert(trace);
     }
     message.insert_extension(parts);
     message

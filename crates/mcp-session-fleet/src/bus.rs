@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use fred::prelude::*;
 use mcp_session_core::session::{SessionContext, attach};
+use mcp_session_core::traced_span;
 use rmcp::model::ClientJsonRpcMessage;
+use tracing::Instrument;
 
 use crate::{
     AckRequest, Envelope, FleetEventStore, HeldSessions,
@@ -16,6 +18,7 @@ use crate::{
     identity::Caller,
     metrics::{FleetDelivery, Metrics, RedisOp},
     store::{SessionRecord, SessionStore, StoreError},
+    trace_context::TraceContext,
 };
 
 /// Longest wait at start-up for the fleet subscriptions.
@@ -170,14 +173,35 @@ impl FleetBus {
         }
     }
 
+    /// Handles one message from another replica (or this one), in a span
+    /// that is a child of the sender's (see [`TraceContext`]).
     async fn dispatch(&self, envelope: Envelope) {
+        let span = traced_span!(
+            "fleet_receive",
+            otel.name = format!("fleet receive {}", envelope.kind()),
+            otel.kind = "consumer",
+            messaging.system = "redis",
+            messaging.operation.type = "receive",
+            replica = %self.replica_id,
+        );
+        if let Some(trace) = envelope.trace() {
+            trace.adopt(&span);
+        }
+        self.handle(envelope).instrument(span).await;
+    }
+
+    async fn handle(&self, envelope: Envelope) {
         match envelope {
-            Envelope::SessionClosed { session_id, ack } => {
+            Envelope::SessionClosed {
+                session_id, ack, ..
+            } => {
                 self.held.close_session(&session_id).await;
                 self.metrics.fleet_delivery(FleetDelivery::SessionClosed);
                 self.acknowledge(ack);
             }
-            Envelope::SessionChanged { session_id, ack } => {
+            Envelope::SessionChanged {
+                session_id, ack, ..
+            } => {
                 self.held.cache.invalidate(&session_id);
                 self.acknowledge(ack);
             }
@@ -186,13 +210,17 @@ impl FleetBus {
                 stream_id,
                 session_id,
                 ack,
+                ..
             } => {
                 // Off the listener: the flush waits for its write.
                 let (events, announcer) = (self.events.clone(), self.announcer.clone());
-                tokio::spawn(async move {
-                    let held = events.flush_for(&stream_id, session_id.as_deref()).await;
-                    announcer.answer(&ack, held).await;
-                });
+                tokio::spawn(
+                    async move {
+                        let held = events.flush_for(&stream_id, session_id.as_deref()).await;
+                        announcer.answer(&ack, held).await;
+                    }
+                    .in_current_span(),
+                );
             }
             Envelope::ClientMessage {
                 origin,
@@ -200,6 +228,7 @@ impl FleetBus {
                 caller,
                 record,
                 message,
+                ..
             } => {
                 if origin == self.replica_id {
                     return;
@@ -240,6 +269,7 @@ impl FleetBus {
                 event_id,
                 message,
                 retry_ms,
+                ..
             } => {
                 let event = events::sse_message(
                     event_id,
@@ -269,6 +299,7 @@ impl FleetBus {
         message: ClientJsonRpcMessage,
     ) -> Envelope {
         Envelope::ClientMessage {
+            trace: TraceContext::current(),
             origin: self.replica_id.clone(),
             session_id: session_id.to_owned(),
             caller,

@@ -3,7 +3,7 @@
 use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
 use serde::{Deserialize, Serialize};
 
-use crate::{identity::Caller, store::SessionRecord};
+use crate::{identity::Caller, store::SessionRecord, trace_context::TraceContext};
 
 /// Asks the receivers of an announcement to acknowledge it (see
 /// [`Announcer`](crate::Announcer)).
@@ -22,6 +22,10 @@ pub enum Envelope {
     /// A session was deleted: every replica drops what it holds of it
     /// (cached record, rmcp worker, open streams). Sent on the fleet channel.
     SessionClosed {
+        /// The W3C trace context of the span that sent it (empty when
+        /// tracing is off): the receiver's span is its child.
+        #[serde(default, skip_serializing_if = "TraceContext::is_empty")]
+        trace: TraceContext,
         /// The session.
         session_id: String,
         /// Set when the sender waits for every replica to be done (see
@@ -32,6 +36,10 @@ pub enum Envelope {
     /// A session's record was rewritten: every replica drops its cached
     /// copy and reads the record again. Sent on the fleet channel.
     SessionChanged {
+        /// The W3C trace context of the span that sent it (empty when
+        /// tracing is off): the receiver's span is its child.
+        #[serde(default, skip_serializing_if = "TraceContext::is_empty")]
+        trace: TraceContext,
         /// The session.
         session_id: String,
         /// As for [`SessionClosed`](Self::SessionClosed).
@@ -54,6 +62,10 @@ pub enum Envelope {
     /// see [`events`](super::events)); acknowledged once written, `held`
     /// telling whether there was anything to write.
     FlushStream {
+        /// The W3C trace context of the span that sent it (empty when
+        /// tracing is off): the receiver's span is its child.
+        #[serde(default, skip_serializing_if = "TraceContext::is_empty")]
+        trace: TraceContext,
         /// rmcp's stream id (a UUID).
         stream_id: String,
         /// The session the resumption is made in (`None`: a request
@@ -70,6 +82,10 @@ pub enum Envelope {
     ///   request (sampling, elicitation, roots), or a client notification,
     ///   for whichever replica's handler is waiting for it.
     ClientMessage {
+        /// The W3C trace context of the span that sent it (empty when
+        /// tracing is off): the receiver's span is its child.
+        #[serde(default, skip_serializing_if = "TraceContext::is_empty")]
+        trace: TraceContext,
         /// The replica that sent it (which ignores its own broadcasts).
         origin: String,
         /// The session.
@@ -88,6 +104,10 @@ pub enum Envelope {
     /// stored for replay: replicas holding that stream's connection send it.
     /// Sent on the fleet channel.
     StreamEvent {
+        /// The W3C trace context of the span that sent it (empty when
+        /// tracing is off): the receiver's span is its child.
+        #[serde(default, skip_serializing_if = "TraceContext::is_empty")]
+        trace: TraceContext,
         /// rmcp's stream id (`<session_id>:common`).
         stream_id: String,
         /// The SSE event id (`Last-Event-ID` for resumption).
@@ -97,4 +117,31 @@ pub enum Envelope {
         /// The SSE `retry` hint, in milliseconds.
         retry_ms: Option<u64>,
     },
+}
+
+impl Envelope {
+    /// The message's `kind` tag, as on the wire (`client_message`, ...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::SessionClosed { .. } => "session_closed",
+            Self::SessionChanged { .. } => "session_changed",
+            Self::Ack { .. } => "ack",
+            Self::FlushStream { .. } => "flush_stream",
+            Self::ClientMessage { .. } => "client_message",
+            Self::StreamEvent { .. } => "stream_event",
+        }
+    }
+
+    /// The trace context the message carries (`None` for an
+    /// acknowledgement, which carries none).
+    pub fn trace(&self) -> Option<&TraceContext> {
+        match self {
+            Self::SessionClosed { trace, .. }
+            | Self::SessionChanged { trace, .. }
+            | Self::FlushStream { trace, .. }
+            | Self::ClientMessage { trace, .. }
+            | Self::StreamEvent { trace, .. } => Some(trace),
+            Self::Ack { .. } => None,
+        }
+    }
 }

@@ -24,6 +24,7 @@ use crate::{
     identity::UserHash,
     metrics::Metrics,
     store::{SessionPage, SessionRecord, SessionStore, StoreError, StoredSession, now_ms},
+    trace_context::TraceContext,
 };
 
 /// The refresh interval of the cache for `SESSION_CACHE_SECONDS` = `cache`
@@ -64,6 +65,7 @@ impl FleetStore {
     async fn announce_closed(&self, id: &str) -> Result<(), StoreError> {
         let ack = self.announcer.request();
         let envelope = Envelope::SessionClosed {
+            trace: TraceContext::current(),
             session_id: id.to_owned(),
             ack: Some(ack.clone()),
         };
@@ -106,6 +108,7 @@ impl SessionStore for FleetStore {
         let updated = updated?;
         let ack = self.announcer.request();
         let envelope = Envelope::SessionChanged {
+            trace: TraceContext::current(),
             session_id: record.id.clone(),
             ack: Some(ack.clone()),
         };

@@ -57,7 +57,7 @@ mod session_manager;
 mod sse_streams;
 pub mod topology;
 
-use mcp_session_core::{identity, metrics, store};
+use mcp_session_core::{identity, metrics, store, trace_context};
 
 pub use announce::Announcer;
 pub use bus::{Delivery, FleetBus};

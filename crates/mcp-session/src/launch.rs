@@ -72,7 +72,10 @@ where
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    telemetry::init_for(&config);
+    if let Err(error) = telemetry::init_for(&config) {
+        eprintln!("{error}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
     let server = match build(config).await {
         Ok(server) => server,
         Err(error) => {
@@ -81,7 +84,10 @@ where
         }
     };
     let served = async { server.bind().await?.run(shutdown_signal()).await };
-    match served.await {
+    let served = served.await;
+    // The last spans leave before the process does.
+    let _ = tokio::task::spawn_blocking(telemetry::traces::shutdown).await;
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "server stopped");

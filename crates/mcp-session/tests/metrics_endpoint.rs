@@ -1,6 +1,8 @@
 //! `GET /metrics` of one in-process server: served in the Prometheus text
 //! format beside the probes, counting requests by route template, and gone
-//! with `METRICS_ENABLED=false`.
+//! with `METRICS_ENABLED=false`; a scrape that passes `promtool check metrics`
+//! and holds every metric the shipped dashboards and alerting rules read
+//! (`k8s/components/monitoring`).
 
 use mcp_session::{Config, McpServer};
 use mcp_testkit::Scrape;
@@ -76,4 +78,23 @@ async fn metrics_can_be_turned_off() {
     let healthz = reqwest::get(format!("{base}/healthz")).await.unwrap();
     assert_eq!(healthz.status().as_u16(), 200);
     assert!(healthz.headers().contains_key("x-request-id"));
+}
+
+/// Every metric that the dashboards and alerting rules of
+/// `k8s/components/monitoring` read is in a live scrape (once the replica
+/// answered a request), and the scrape passes Prometheus' own check.
+#[tokio::test]
+async fn dashboards_and_alerts_read_only_metrics_a_scrape_has() {
+    let (base, _stop) = serve(true).await;
+    reqwest::get(format!("{base}/healthz")).await.unwrap();
+    let text = Scrape::fetch_text(&base).await;
+    mcp_testkit::promtool_check_metrics(&text);
+    let scraped = mcp_testkit::metric_families(&text);
+    let monitored = deploy_tests::monitored_metrics();
+    assert!(monitored.len() > 10, "{monitored:?}");
+    let missing: Vec<&String> = monitored.difference(&scraped).collect();
+    assert!(
+        missing.is_empty(),
+        "the dashboards or rules read metrics no scrape has: {missing:?}\n{text}"
+    );
 }

@@ -17,6 +17,8 @@
 //! - [`Scrape`]: a replica's `/metrics`, parsed; [`metric_families`], the
 //!   families a scrape declares, and [`promtool_check_metrics`], Prometheus'
 //!   own check of it;
+//! - [`OtlpReceiver`]: an OTLP/HTTP endpoint that keeps the spans services
+//!   export, for trace tests;
 //! - [`Fleet`]: Redis, replicas of a binary and nginx together;
 //! - [`TestServer`]: a handler served in the test's own process;
 //! - [`tool_schemas`]: tool schemas checked against JSON Schema 2020-12 and
@@ -35,6 +37,7 @@ mod legacy_sse;
 mod metrics;
 mod net;
 mod nginx;
+mod otlp;
 mod raw_client;
 mod redis;
 mod replica;
@@ -47,6 +50,7 @@ pub use legacy_sse::LegacySseSession;
 pub use metrics::{Sample, Scrape, metric_families, promtool_check_metrics};
 pub use net::{free_port, post_json, wait_for_http, wait_for_port};
 pub use nginx::Nginx;
+pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use raw_client::{CallError, RawSession};
 pub use redis::{RedisCluster, RedisServer};
 pub use replica::{Replica, ReplicaSet};

@@ -61,12 +61,16 @@ fn cases() -> Vec<(&'static str, Value, f64)> {
 
 /// Every tool's schemas are JSON Schema 2020-12 (no `"uint"` formats from
 /// schemars), and the official TypeScript SDK lists them without a warning.
+/// The `/metrics` scrape after those requests passes `promtool check metrics`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_tool_schema_is_json_schema_2020_12() {
+async fn tool_schemas_and_the_metrics_scrape_are_clean() {
     let server = TestServer::start(Calculator::new).await;
     let checked = mcp_testkit::tool_schemas::assert_tool_schemas(&server.url("/mcp")).await;
     // 11 calculator tools and the 3 session tools.
     assert_eq!(checked, 14);
+    // The scrape after those requests passes Prometheus' own check.
+    let scrape = mcp_testkit::Scrape::fetch_text(&server.url("")).await;
+    mcp_testkit::promtool_check_metrics(&scrape);
     server.stop().await;
 }
 

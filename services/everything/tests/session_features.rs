@@ -100,11 +100,15 @@ async fn start_server() -> (String, Arc<dyn SessionStore>, oneshot::Sender<()>) 
 
 /// Every tool's schemas are JSON Schema 2020-12, and the official
 /// TypeScript SDK lists them without a warning.
+/// The `/metrics` scrape after those requests passes `promtool check metrics`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_tool_schema_is_json_schema_2020_12() {
+async fn tool_schemas_and_the_metrics_scrape_are_clean() {
     let (url, _store, stop) = start_server().await;
     let checked = mcp_testkit::tool_schemas::assert_tool_schemas(&url).await;
     assert!(checked > 3, "{checked} tools");
+    // The scrape after those requests passes Prometheus' own check.
+    let base = url.trim_end_matches("/mcp");
+    mcp_testkit::promtool_check_metrics(&mcp_testkit::Scrape::fetch_text(base).await);
     let _ = stop.send(());
 }
 

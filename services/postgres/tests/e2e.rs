@@ -287,13 +287,17 @@ async fn the_binary_reports_a_database_that_is_down_and_keeps_the_session() {
 
 /// Every tool's schemas are JSON Schema 2020-12, and the official
 /// TypeScript SDK lists them without a warning (the database is not needed).
+/// The `/metrics` scrape after those requests passes `promtool check metrics`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_tool_schema_is_json_schema_2020_12() {
+async fn tool_schemas_and_the_metrics_scrape_are_clean() {
     let dead = format!("postgres://app:hunter2@127.0.0.1:{}/hr", free_port());
     let service = Service::start(&dead, &[]);
     let url = format!("http://127.0.0.1:{}/mcp", service.port);
     let checked = mcp_testkit::tool_schemas::assert_tool_schemas(&url).await;
     assert_eq!(checked, TOOLS.len());
+    // The scrape after those requests passes Prometheus' own check.
+    let base = format!("http://127.0.0.1:{}", service.port);
+    mcp_testkit::promtool_check_metrics(&mcp_testkit::Scrape::fetch_text(&base).await);
 }
 
 /// `GET /readyz` of `service`: the status code and the JSON body.

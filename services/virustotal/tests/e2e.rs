@@ -45,14 +45,17 @@ async fn start(stub: &Stub, key: &str) -> Replica {
 
 /// Every tool's schemas are JSON Schema 2020-12, and the official
 /// TypeScript SDK lists them without a warning.
+/// The `/metrics` scrape after those requests passes `promtool check metrics`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_tool_schema_is_json_schema_2020_12() {
+async fn tool_schemas_and_the_metrics_scrape_are_clean() {
     let stub = Stub::start(&[KEY]).await;
     let replica = start(&stub, KEY).await;
     let url = format!("{}/mcp", replica.url());
     let checked = mcp_testkit::tool_schemas::assert_tool_schemas(&url).await;
     // The VirusTotal tools and the 3 session tools.
     assert_eq!(checked, VT_TOOLS.len() + 3);
+    // The scrape after those requests passes Prometheus' own check.
+    mcp_testkit::promtool_check_metrics(&mcp_testkit::Scrape::fetch_text(&replica.url()).await);
 }
 
 async fn call(session: &mut RawSession, tool: &str, arguments: Value) -> Value {

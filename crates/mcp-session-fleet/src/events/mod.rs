@@ -76,6 +76,7 @@ use crate::{
 use crate::{
     connection::RedisConnection,
     metrics::{Metrics, RedisOp, StreamResumption},
+    trace_context::TraceContext,
 };
 pub use buffer::StreamOwner;
 
@@ -383,6 +384,7 @@ impl FleetEventStore {
     async fn ask_producer(&self, nonce: &str, stream_id: &str, session: Option<&str>) -> Asked {
         let ack = self.announcer.request();
         let envelope = Envelope::FlushStream {
+            trace: TraceContext::current(),
             stream_id: stream_id.to_owned(),
             session_id: session.map(str::to_owned),
             ack: ack.clone(),
@@ -470,6 +472,7 @@ impl FleetEventStore {
             retry_ms,
         })?;
         let publish = serde_json::to_string(&Envelope::StreamEvent {
+            trace: TraceContext::current(),
             stream_id: stream_id.to_owned(),
             event_id: event_id.to_owned(),
             message: event.message.as_deref().cloned(),

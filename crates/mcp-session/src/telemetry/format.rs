@@ -4,7 +4,9 @@
 //!   (CloudWatch, Loki, Elasticsearch):
 //!   `{"timestamp":"…","level":"INFO","target":"mcp_session::…","replica":"calculator-7d9f-x2","request_id":"…","message":"request","method":"POST",…}`.
 //!   The fields of the spans the event happened in (the request's
-//!   `request_id`) come before the event's own fields.
+//!   `request_id`, and its `trace_id` when traces are on) come before the
+//!   event's own fields; `otel.*` fields, which name spans for
+//!   OpenTelemetry, are left out.
 //! - [`TextLines`]: tracing's usual human-readable line, after the replica id.
 
 use std::{fmt, sync::OnceLock};
@@ -106,7 +108,12 @@ where
                     continue;
                 };
                 if let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(fields) {
-                    line.extend(fields);
+                    // `otel.*` fields name spans for OpenTelemetry, not logs.
+                    line.extend(
+                        fields
+                            .into_iter()
+                            .filter(|(name, _)| !name.starts_with("otel.")),
+                    );
                 }
             }
         }

@@ -1,5 +1,9 @@
-//! Logging: the `tracing` subscriber, the request id, and one log line per
-//! HTTP request.
+//! Logging and tracing: the `tracing` subscriber, the request id, one log
+//! line per HTTP request, and OpenTelemetry traces.
+//!
+//! Traces: OpenTelemetry spans exported over OTLP when the standard `OTEL_*`
+//! variables ask for them ([`traces`]); the request's span then carries its
+//! `trace_id`, which its log lines show.
 //!
 //! The level filter comes from `RUST_LOG` (default `info`); the format from
 //! [`LogFormat`]: JSON lines ([`format::JsonLines`]) or text. Every line
@@ -12,43 +16,49 @@ pub mod format;
 pub mod request_id;
 mod requests;
 mod scrape;
+pub mod traces;
 
 use std::io::IsTerminal;
 
-use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+use tracing_subscriber::{EnvFilter, Layer, Registry, filter::LevelFilter, fmt, prelude::*};
 
 pub use format::set_replica_id;
 pub use request_id::{RequestId, request_id};
 pub(crate) use requests::{RequestObserver, named_session, observe_requests};
 pub(crate) use scrape::{ScrapeState, routes as metrics_routes};
+pub use traces::TracesError;
 
 use crate::config::{Config, LogFormat};
 
-/// Installs the global `tracing` subscriber, once per process; later calls
-/// (tests start several servers) are ignored. Lines carry the replica id
-/// once one is set ([`set_replica_id`]; [`init_for`] and
-/// [`McpServer::bind`](crate::McpServer::bind) set it).
-pub fn init(format: LogFormat) {
+/// The log layer of `format`, filtered by `RUST_LOG` (default `info`).
+fn log_layer(format: LogFormat) -> Box<dyn Layer<Registry> + Send + Sync> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let registry = tracing_subscriber::registry().with(filter);
-    let _ = match format {
-        LogFormat::Text => registry
-            .with(
-                fmt::layer()
-                    .with_writer(std::io::stderr)
-                    .with_ansi(colours_on_stderr())
-                    .event_format(format::TextLines::default()),
-            )
-            .try_init(),
-        LogFormat::Json => registry
-            .with(
-                fmt::layer()
-                    .with_writer(std::io::stderr)
-                    .fmt_fields(fmt::format::JsonFields::new())
-                    .event_format(format::JsonLines),
-            )
-            .try_init(),
-    };
+    match format {
+        LogFormat::Text => fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(colours_on_stderr())
+            .event_format(format::TextLines::default())
+            .with_filter(filter)
+            .boxed(),
+        LogFormat::Json => fmt::layer()
+            .with_writer(std::io::stderr)
+            .fmt_fields(fmt::format::JsonFields::new())
+            .event_format(format::JsonLines)
+            .with_filter(filter)
+            .boxed(),
+    }
+}
+
+/// Installs the global `tracing` subscriber, once per process (later calls,
+/// as when tests start several servers, are ignored): logs of `format` and,
+/// when given, the traces layer (spans at `INFO` and above, whatever
+/// `RUST_LOG` says of logs).
+fn install(format: LogFormat, traces: Option<Box<dyn Layer<Registry> + Send + Sync>>) {
+    let mut layers = vec![log_layer(format)];
+    if let Some(traces) = traces {
+        layers.push(traces.with_filter(LevelFilter::INFO).boxed());
+    }
+    let _ = tracing_subscriber::registry().with(layers).try_init();
 }
 
 /// Whether text lines may carry ANSI colours: only when stderr is a
@@ -59,8 +69,16 @@ fn colours_on_stderr() -> bool {
         && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
 }
 
-/// [`init`] with `config`'s log format, every line naming `config`'s replica.
-pub fn init_for(config: &Config) {
+/// Installs logging in `config`'s format, every line naming `config`'s
+/// replica (also set by [`McpServer::bind`](crate::McpServer::bind)), and
+/// OpenTelemetry traces when the standard `OTEL_*` variables
+/// ask for them ([`traces`]).
+///
+/// # Errors
+/// [`TracesError`] when those variables ask for what this build cannot do.
+pub fn init_for(config: &Config) -> Result<(), TracesError> {
     set_replica_id(&config.replica_id);
-    init(config.log_format);
+    let traces = traces::layer::<Registry>(&config.replica_id)?.map(|layer| layer.boxed());
+    install(config.log_format, traces);
+    Ok(())
 }

@@ -19,8 +19,12 @@ use axum::{
 };
 use http_body::{Frame, SizeHint};
 use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use mcp_session_core::session::HEADER_SESSION_ID;
+use mcp_session_core::{
+    session::HEADER_SESSION_ID,
+    trace_context::{self, TraceContext},
+};
 
 use super::request_id::{HEADER_REQUEST_ID, RequestId};
 use crate::{
@@ -106,6 +110,44 @@ impl HttpBody for Completing {
     }
 }
 
+/// Makes `span` the server span of an HTTP request in its trace (only when
+/// tracing is on): named `<method> <route>` (OpenTelemetry HTTP semantic
+/// conventions), a child of the client's W3C `traceparent`, linked to the
+/// span an AWS `X-Amzn-Trace-Id` names (its X-Ray trace id kept as
+/// `aws.xray.trace_id`), carrying its trace id for log lines (`trace_id`),
+/// and its context in the request's extensions for the handler's spans.
+fn trace_request(span: &tracing::Span, request: &mut Request, route: &str) {
+    span.record("otel.name", format!("{} {route}", request.method()));
+    span.record("otel.kind", "server");
+    TraceContext::from_headers(request.headers()).adopt(span);
+    if let Some(amazon) = request
+        .headers()
+        .get("x-amzn-trace-id")
+        .and_then(|value| value.to_str().ok())
+    {
+        if let Some(root) = amazon
+            .split(';')
+            .find_map(|part| part.trim().strip_prefix("Root="))
+        {
+            span.set_attribute("aws.xray.trace_id", root.to_owned());
+        }
+        if let Some(link) = trace_context::amazon_trace_link(amazon) {
+            span.add_link(link);
+        }
+    }
+    span.set_attribute("http.request.method", request.method().to_string());
+    span.set_attribute("http.route", route.to_owned());
+    span.set_attribute("url.path", request.uri().path().to_owned());
+    // Session ids are ours (32 hex digits); a longer one is not kept.
+    if let Some(session_id) = named_session(request).filter(|id| id.len() <= 64) {
+        span.set_attribute("mcp.session.id", session_id);
+    }
+    if let Some(trace_id) = trace_context::trace_id(span) {
+        span.record("trace_id", trace_id);
+    }
+    request.extensions_mut().insert(TraceContext::of(span));
+}
+
 /// Middleware: gives the request its [`RequestId`] (in its extensions, its
 /// span and the response's `X-Request-Id`), logs one line when the response
 /// starts (method, path, session id, status, latency in ms; probes at
@@ -144,9 +186,24 @@ pub(crate) async fn observe_requests(
             started,
         }
     });
-    let span = tracing::info_span!("request", request_id = %request_id);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        trace_id = tracing::field::Empty,
+        otel.name = tracing::field::Empty,
+        otel.kind = tracing::field::Empty,
+    );
+    if trace_context::enabled() {
+        trace_request(&span, &mut request, &route);
+    }
     let mut response = next.run(request).instrument(span.clone()).await;
     let status = response.status();
+    if trace_context::enabled() {
+        span.set_attribute("http.response.status_code", i64::from(status.as_u16()));
+        if status.is_server_error() {
+            span.set_status(opentelemetry::trace::Status::error(status.to_string()));
+        }
+    }
     response
         .headers_mut()
         .insert(HEADER_REQUEST_ID, request_id.header_value());
