@@ -202,3 +202,51 @@ pub fn trace_id(span: &tracing::Span) -> Option<String> {
         .is_valid()
         .then(|| span_context.trace_id().to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_amazon_trace_header_with_a_parent_names_a_span_to_link() {
+        let link = amazon_trace_link(
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+        )
+        .expect("a link");
+        assert_eq!(
+            link.trace_id().to_string(),
+            "5759e988bd862e3fe1be46a994272793"
+        );
+        assert_eq!(link.span_id().to_string(), "53995c3f42cd8ad8");
+        assert!(link.is_sampled() && link.is_remote());
+        // An ALB adds only the root: nothing to link to.
+        assert!(amazon_trace_link("Root=1-67891233-abcdef012345678912345678").is_none());
+        for malformed in [
+            "",
+            "Root=2-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8",
+            "Root=1-5759e98-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8",
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=zz995c3f42cd8ad8",
+            "Root=1-00000000-000000000000000000000000;Parent=53995c3f42cd8ad8",
+        ] {
+            assert!(amazon_trace_link(malformed).is_none(), "{malformed}");
+        }
+    }
+
+    #[test]
+    fn off_nothing_is_captured_or_carried() {
+        // Tracing is not enabled in this test process.
+        assert!(TraceContext::current().is_empty());
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+                .parse()
+                .unwrap(),
+        );
+        assert!(TraceContext::from_headers(&headers).is_empty());
+        assert_eq!(
+            serde_json::to_string(&TraceContext::default()).unwrap(),
+            "{}"
+        );
+    }
+}

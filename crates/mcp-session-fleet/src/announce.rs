@@ -26,6 +26,7 @@ use std::{
 use fred::prelude::*;
 use parking_lot::Mutex;
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use crate::envelope::{AckRequest, Envelope};
 use crate::{
@@ -169,6 +170,7 @@ impl Announcer {
             .pool()
             .next()
             .spublish(channel, text)
+            .instrument(self.redis.span(RedisOp::FlushRequest, "SPUBLISH"))
             .await
             .map_err(unavailable);
         let asked = match sent {
@@ -192,6 +194,7 @@ impl Announcer {
             .pool()
             .next()
             .publish(self.fleet_channel.as_str(), text)
+            .instrument(self.redis.span(RedisOp::Announce, "PUBLISH"))
             .await
             .map_err(unavailable)
     }
@@ -233,6 +236,7 @@ impl Announcer {
             .pool()
             .next()
             .spublish(format!("{}{}", self.replica_prefix, ack.replica), text)
+            .instrument(self.redis.span(RedisOp::Ack, "SPUBLISH"))
             .await;
         if let Err(error) = sent {
             tracing::debug!(error = %error.details(), "could not acknowledge a session change");

@@ -323,6 +323,7 @@ impl FleetBus {
             .pool()
             .next()
             .publish(self.fleet_channel.as_str(), Self::encode(envelope)?)
+            .instrument(self.redis.span(RedisOp::Publish, "PUBLISH"))
             .await
             .map_err(unavailable)?;
         Ok(())
@@ -346,6 +347,7 @@ impl FleetBus {
                 format!("{}{replica_id}", self.replica_prefix),
                 Self::encode(envelope)?,
             )
+            .instrument(self.redis.span(RedisOp::SPublish, "SPUBLISH"))
             .await
             .map_err(unavailable)?;
         Ok(if receivers > 0 {

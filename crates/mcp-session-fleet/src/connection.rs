@@ -108,6 +108,21 @@ impl RedisConnection {
         self
     }
 
+    /// A client span for one Redis `command` sent for `op` when tracing is
+    /// on (`redis <COMMAND>`, with `db.system.name` and `db.operation.name`
+    /// as OpenTelemetry's database conventions name them), else a disabled
+    /// span: instrument the command's future with it.
+    pub fn span(&self, op: RedisOp, command: &'static str) -> tracing::Span {
+        mcp_session_core::traced_span!(
+            "redis",
+            otel.name = format!("redis {command}"),
+            otel.kind = "client",
+            db.system.name = "redis",
+            db.operation.name = command,
+            mcp.redis.op = op.as_str(),
+        )
+    }
+
     /// Counts one round trip for `op`: callers call it once per command or
     /// pipeline they send.
     pub fn round_trip(&self, op: RedisOp) {

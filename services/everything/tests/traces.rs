@@ -7,7 +7,8 @@
 //!
 //! - an HTTP+SSE `POST /messages` reaching replica 2 while replica 1 holds
 //!   the stream: `POST /messages` (replica 2) → `fleet receive
-//!   client_message` (replica 1) → `tools/call test_simple_text` (replica 1);
+//!   client_message` (replica 1) → `tools/call test_simple_text` (replica 1),
+//!   with replica 2's `session_store access` and `redis SPUBLISH` beside;
 //! - a `Last-Event-ID` resumption on replica 2 of a response stream that
 //!   replica 1 still holds in memory: `GET /mcp` (replica 2) → `fleet
 //!   receive flush_stream` (replica 1) → its `session_store`/flush work.
@@ -23,6 +24,10 @@ const BINARY: &str = env!("CARGO_BIN_EXE_everything");
 
 /// The client's own span: the parent of each request's server span.
 const CLIENT_SPAN: &str = "00f067aa0ba902b7";
+
+/// An `X-Amzn-Trace-Id` as AWS documents it.
+const AMAZON_TRACE: &str =
+    "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
 
 fn traceparent(trace_id: &str) -> String {
     format!("00-{trace_id}-{CLIENT_SPAN}-01")
@@ -117,6 +122,13 @@ async fn a_forwarded_sse_message_is_one_trace_across_two_replicas() {
     assert_eq!(tool.parent_span_id, received.span_id, "{spans:#?}");
     assert_eq!(tool.attributes["gen_ai.tool.name"], "test_simple_text");
     assert_eq!(post.service_name, "everything");
+    // Replica 2's own work for the request: the session's record from the
+    // store, and the message published to replica 1.
+    for work in ["session_store access", "redis SPUBLISH"] {
+        let span = named(&spans, work);
+        assert_eq!(span.service_instance, other.name(), "{work}");
+        assert_eq!(span.parent_span_id, post.span_id, "{work}: {spans:#?}");
+    }
 
     // The request's log lines carry its trace id.
     let logs = other.log();
@@ -173,6 +185,7 @@ async fn a_resumption_that_needs_a_flush_is_one_trace_across_two_replicas() {
         .header("mcp-protocol-version", "2025-06-18")
         .header("last-event-id", &priming_id)
         .header("traceparent", traceparent(trace_id))
+        .header("x-amzn-trace-id", AMAZON_TRACE)
         .send()
         .await
         .unwrap();
@@ -193,6 +206,18 @@ async fn a_resumption_that_needs_a_flush_is_one_trace_across_two_replicas() {
     let get = named(&spans, "GET /mcp");
     assert_eq!(get.service_instance, other.name());
     assert_eq!(get.parent_span_id, CLIENT_SPAN);
+    // The ALB's trace header: linked, and its X-Ray id kept.
+    assert_eq!(
+        get.links,
+        [(
+            "5759e988bd862e3fe1be46a994272793".to_owned(),
+            "53995c3f42cd8ad8".to_owned()
+        )]
+    );
+    assert_eq!(
+        get.attributes["aws.xray.trace_id"],
+        "1-5759e988-bd862e3fe1be46a994272793"
+    );
     let flush = named(&spans, "fleet receive flush_stream");
     assert_eq!(flush.service_instance, producer.name());
     assert_eq!(flush.parent_span_id, get.span_id, "{spans:#?}");
