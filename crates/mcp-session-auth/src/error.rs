@@ -77,6 +77,18 @@ pub enum TokenProblem {
     /// A required claim (`exp`, `sub`) is absent or not of its type.
     #[error("token lacks a required claim (exp, sub)")]
     MissingClaim,
+    /// The header's `crit` lists extensions, none of which this service
+    /// understands: RFC 7515 §4.1.11 says such a token MUST be rejected.
+    #[error("token header lists critical extensions (crit) this service does not understand")]
+    UnknownCritical,
+    /// `iat` is later than now, past the leeway: a token from a clock that
+    /// is wrong, or minted to outlive its `exp` window (RFC 7519 §4.1.6).
+    #[error("token issued in the future (iat)")]
+    IssuedInFuture,
+    /// A registered claim has the wrong type: `iss` not a single string
+    /// (a StringOrURI, RFC 7519 §4.1.1), `iat`/`exp`/`nbf` not a number.
+    #[error("token claim of the wrong type (iss must be a string)")]
+    BadClaimType,
 }
 
 impl AuthError {

@@ -2,14 +2,16 @@
 //!
 //! A token is accepted when, in this order:
 //! 1. it is three base64url segments whose header names an `alg` listed in
-//!    `JWT_ALGORITHM` (`none` is always refused, RFC 7519 §6);
+//!    `JWT_ALGORITHM` (`none` is always refused, RFC 7519 §6) and no `crit`
+//!    extension (none is understood here, RFC 7515 §4.1.11);
 //! 2. its signature verifies: HS256/384/512 with `JWT_SECRET_KEY`, RS*/PS*/ES*
 //!    with the JWKS key its `kid` names ([`Jwks`]); the key is chosen by the
 //!    algorithm family, so one kind of key never verifies the other kind;
 //! 3. `exp` is in the future and `nbf` (if any) in the past, give or take
 //!    `JWT_LEEWAY_SECONDS` (RFC 7519 §4.1.4, §4.1.5); `exp` and `sub` are
-//!    required;
-//! 4. `iss` is present and equals `JWT_ISSUER` when set (RFC 7519 §4.1.1), and `aud` holds
+//!    required; `iat` (if any) is not in the future (§4.1.6);
+//! 4. `iss`, if any, is one string, and is present and equals `JWT_ISSUER`
+//!    when that is set (RFC 7519 §4.1.1), and `aud` holds
 //!    one of `JWT_AUDIENCE` when set (§4.1.3); a token without `aud` may
 //!    match by its `client_id` claim instead (Cognito access tokens carry no
 //!    `aud`).
@@ -155,6 +157,12 @@ impl JwtVerifier {
         if !self.algorithms.contains(&algorithm) {
             return Err(invalid(TokenProblem::AlgorithmNotAccepted));
         }
+        // RFC 7515 §4.1.11: a recipient that does not understand an
+        // extension listed in `crit` must reject the token; this service
+        // understands none (a malformed `crit` is refused the same way).
+        if header.contains_key("crit") {
+            return Err(invalid(TokenProblem::UnknownCritical));
+        }
         let kid = header.get("kid").and_then(Value::as_str).map(str::to_owned);
         Ok((algorithm, kid))
     }
@@ -215,6 +223,18 @@ impl JwtVerifier {
                 })
             })?
             .claims;
+        // jsonwebtoken accepts an array `iss` when one element matches;
+        // RFC 7519 §4.1.1 makes it one StringOrURI.
+        if claims.get("iss").is_some_and(|iss| !iss.is_string()) {
+            return Err(invalid(TokenProblem::BadClaimType));
+        }
+        if let Some(iat) = claims.get("iat") {
+            let iat = iat.as_f64().ok_or(invalid(TokenProblem::BadClaimType))?;
+            let now = jsonwebtoken::get_current_timestamp() as f64;
+            if iat > now + self.leeway_seconds as f64 {
+                return Err(invalid(TokenProblem::IssuedInFuture));
+            }
+        }
         if !self.audiences.is_empty() && !self.audience_matches(&claims) {
             return Err(invalid(TokenProblem::WrongAudience));
         }
@@ -356,6 +376,17 @@ mod tests {
                 token(json!({"sub": "a", "iss": "https://issuer", "aud": "mcp"})),
                 TokenProblem::MissingClaim,
             ),
+            // An array `iss` holding the right issuer (jsonwebtoken alone
+            // accepts it).
+            (
+                with("iss", json!(["https://issuer", "https://evil"])),
+                TokenProblem::BadClaimType,
+            ),
+            (
+                with("iat", json!(now() + 3600)),
+                TokenProblem::IssuedInFuture,
+            ),
+            (with("iat", json!("yesterday")), TokenProblem::BadClaimType),
             ("garbage".to_owned(), TokenProblem::Malformed),
             ("a.b.c".to_owned(), TokenProblem::Malformed),
             ("a.b.c.d".to_owned(), TokenProblem::Malformed),
@@ -373,6 +404,26 @@ mod tests {
         assert_eq!(
             problem(verifier.verify(&forged).await),
             TokenProblem::BadSignature
+        );
+        // A well-signed token whose header lists a critical extension.
+        let mut critical = Header::new(Algorithm::HS256);
+        critical.crit = Some(vec!["exp".to_owned()]);
+        let critical = encode(
+            &critical,
+            &good,
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap();
+        assert_eq!(
+            problem(verifier.verify(&critical).await),
+            TokenProblem::UnknownCritical
+        );
+        // An `iat` within the leeway is fine.
+        assert!(
+            verifier
+                .verify(&with("iat", json!(now() + 1)))
+                .await
+                .is_ok()
         );
         // alg none: the header rewritten, the signature dropped.
         let body = token(good.clone());

@@ -381,3 +381,46 @@ async fn text_log_lines_off_a_terminal_carry_no_colours() {
         "an escape code in the log: {log:?}"
     );
 }
+
+/// A session id no server issues (60 KB) is refused before any lookup, and
+/// the log says how long it was instead of repeating it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_session_id_is_refused_and_not_logged() {
+    let replicas = ReplicaSet::start(BINARY, 1, &[("LOG_FORMAT", "json")]).await;
+    let replica = &replicas.replicas[0];
+    let huge = "a".repeat(60_000);
+    let client = reqwest::Client::new();
+    let mcp = client
+        .post(format!("{}/mcp", replica.url()))
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("mcp-session-id", &huge)
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mcp.status(), 400);
+    let text = mcp.text().await.unwrap();
+    assert!(text.contains("60000 bytes"), "{text}");
+    let messages = client
+        .post(format!("{}/messages?session_id={huge}", replica.url()))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(messages.status(), 400);
+    // A control character is no session id either.
+    let control = client
+        .get(format!("{}/mcp", replica.url()))
+        .header("mcp-session-id", "abc\tdef")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(control.status(), 400);
+
+    let log = replica.log();
+    assert!(!log.contains(&"a".repeat(200)), "the id is in the log");
+    assert!(log.len() < 20_000, "{} bytes of log", log.len());
+    assert!(log.contains("\"session_id_bytes\":60000"), "{log}");
+}

@@ -153,6 +153,52 @@ async fn messages_before_initialize_get_a_2024_11_05_answer() {
     server.stop().await;
 }
 
+/// DNS-rebinding protection on the legacy routes, as rmcp gives `/mcp`: a
+/// `Host` outside `ALLOWED_HOSTS` (by default the loopback names) and an
+/// `Origin` outside `ALLOWED_ORIGINS` are refused with 403, before any
+/// session is made or any message delivered.
+#[tokio::test]
+async fn foreign_hosts_and_origins_are_refused_on_sse_and_messages() {
+    let server = TestServer::start_with(
+        |config| config.allowed_origins = vec!["https://app.example.com".into()],
+        Fixture::new,
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let (mut reader, messages) = open(&server).await;
+    for (name, value) in [("host", "evil.example"), ("origin", "https://evil.example")] {
+        let stream = client
+            .get(server.url("/sse"))
+            .header(name, value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stream.status(), StatusCode::FORBIDDEN, "{name}: {value}");
+        let post = client
+            .post(&messages)
+            .header(name, value)
+            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(post.status(), StatusCode::FORBIDDEN, "{name}: {value}");
+        let text = post.text().await.unwrap();
+        assert!(text.contains("Forbidden"), "{text}");
+    }
+    // The allowed origin, and the session untouched by the refusals.
+    let allowed = client
+        .post(&messages)
+        .header("origin", "https://app.example.com")
+        .json(&json!({"jsonrpc": "2.0", "id": 2, "method": "ping"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), StatusCode::ACCEPTED);
+    let pong = reader.next_message().await;
+    assert_eq!(pong["id"], 2, "{pong}");
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn idle_streams_get_keep_alive_comments() {
     let server = TestServer::start_with(

@@ -15,7 +15,7 @@ use axum::{
     extract::{MatchedPath, Request, State},
     http::{Method, StatusCode},
     middleware::Next,
-    response::Response,
+    response::{IntoResponse, Response},
 };
 use http_body::{Frame, SizeHint};
 use tracing::Instrument;
@@ -49,6 +49,19 @@ pub(crate) fn named_session(request: &Request) -> Option<String> {
             .find_map(|pair| pair.strip_prefix("session_id="))
             .map(str::to_owned)
     })
+}
+
+/// The longest session id a request may name, in bytes. Ours are 32 hex
+/// digits; the bound only keeps an attacker's megabyte-long id out of the
+/// store lookups and the logs.
+pub(crate) const MAX_SESSION_ID_BYTES: usize = 128;
+
+/// Whether `id` could be a session id: at most [`MAX_SESSION_ID_BYTES`]
+/// of visible ASCII (MCP 2025-11-25, Transports §Session Management: "The
+/// session ID MUST only contain visible ASCII characters (ranging from 0x21
+/// to 0x7E)").
+fn plausible_session_id(id: &str) -> bool {
+    id.len() <= MAX_SESSION_ID_BYTES && id.bytes().all(|byte| (0x21..=0x7e).contains(&byte))
 }
 
 /// Whether a request opens a long-lived stream rather than asking for one
@@ -173,6 +186,27 @@ pub(crate) async fn observe_requests(
         route.clone()
     };
     let request_session = named_session(&request);
+    if let Some(id) = request_session
+        .as_deref()
+        .filter(|id| !plausible_session_id(id))
+    {
+        let length = id.len();
+        tracing::info!(method = %request.method(), path = %path, session_id_bytes = length, status = 400, "request with an invalid session id");
+        observer
+            .metrics
+            .request_answered(method, &route, StatusCode::BAD_REQUEST);
+        observer
+            .metrics
+            .request_completed(method, &route, started.elapsed());
+        return (
+            StatusCode::BAD_REQUEST,
+            format!(
+                "Bad Request: the session id ({length} bytes) is not one this server issues: \
+                 at most {MAX_SESSION_ID_BYTES} visible ASCII characters"
+            ),
+        )
+            .into_response();
+    }
     let request_id = RequestId::of(&request);
     request.extensions_mut().insert(request_id.clone());
     let stream = opens_stream(request.method(), &route, &request);

@@ -10,9 +10,13 @@
 //! service, and both keep their sessions in the
 //! [`SessionStore`](crate::store::SessionStore).
 //!
-//! [`routes`] mounts both, with the [`TransportState`] they share.
+//! [`routes`] mounts both, with the [`TransportState`] they share. Both
+//! refuse a `Host` outside `ALLOWED_HOSTS` and, when it is set, an `Origin`
+//! outside `ALLOWED_ORIGINS` (DNS-rebinding protection: rmcp's on `/mcp`,
+//! [`origin_check`] on the legacy routes).
 
 mod errors;
+mod origin_check;
 mod sse;
 mod sse_lifecycle;
 pub(crate) mod streamable_http;
@@ -20,9 +24,10 @@ pub(crate) mod streamable_http;
 use std::{sync::Arc, time::Duration};
 
 use axum::{
-    Router,
+    Router, middleware,
     routing::{any, get, post},
 };
+use origin_check::{OriginPolicy, check_host_and_origin};
 use rmcp::ServerHandler;
 
 use crate::{config::Config, fleet::Fleet, shutdown::Lifecycle};
@@ -66,14 +71,25 @@ pub(crate) fn routes<S: ServerHandler>(
         factory.clone(),
         &state,
     ));
+    // rmcp checks Host and Origin on /mcp; the legacy routes get the same.
+    let policy = Arc::new(OriginPolicy::new(
+        &state.allowed_hosts,
+        &state.allowed_origins,
+    ));
     let sse = Arc::new(sse::SseTransport { state, factory });
+    let legacy = Router::new()
+        .route("/sse", get(sse::open_stream::<S>))
+        .route("/messages", post(sse::post_message::<S>))
+        .route("/messages/", post(sse::post_message::<S>))
+        .with_state(sse)
+        .layer(middleware::from_fn_with_state(
+            policy,
+            check_host_and_origin,
+        ));
     Router::new()
         .route(
             "/mcp",
             any(streamable_http::handle::<S>).with_state(streamable),
         )
-        .route("/sse", get(sse::open_stream::<S>))
-        .route("/messages", post(sse::post_message::<S>))
-        .route("/messages/", post(sse::post_message::<S>))
-        .with_state(sse)
+        .merge(legacy)
 }
