@@ -34,6 +34,18 @@ fn spawn_redis(dir: &Path, port: u16, extra: &[&str]) -> Child {
         .expect("redis-server on PATH (scripts/install-test-deps.sh installs it)")
 }
 
+/// `count` different ports that were free a moment ago.
+fn distinct_free_ports(count: usize) -> Vec<u16> {
+    let mut ports = Vec::with_capacity(count);
+    while ports.len() < count {
+        let port = free_port();
+        if !ports.contains(&port) {
+            ports.push(port);
+        }
+    }
+    ports
+}
+
 fn log_of(dir: &Path, port: u16) -> String {
     std::fs::read_to_string(dir.join(format!("redis-{port}.log"))).unwrap_or_default()
 }
@@ -140,16 +152,23 @@ impl RedisCluster {
     /// 30 s) until the cluster reports `cluster_state:ok`.
     pub fn start() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        // Each node's cluster bus gets its own free port: by default Redis
+        // uses `port + 10000`, which does not exist for ephemeral ports above
+        // 55535 (the node then refuses to start) and may be taken by others.
+        let mut ports = distinct_free_ports(6);
+        let bus_ports = ports.split_off(3);
         let children = ports
             .iter()
-            .map(|port| {
+            .zip(bus_ports)
+            .map(|(port, bus_port)| {
                 spawn_redis(
                     dir.path(),
                     *port,
                     &[
                         "--cluster-enabled",
                         "yes",
+                        "--cluster-port",
+                        &bus_port.to_string(),
                         "--cluster-config-file",
                         &format!("nodes-{port}.conf"),
                         "--cluster-node-timeout",
