@@ -21,9 +21,18 @@ use serde_json::Value;
 /// Longest run of one tool.
 pub const TOOL_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// The workspace root (two levels above this crate).
+/// The workspace root: the nearest directory holding `Cargo.lock` above the
+/// package under test. `cargo test` names that package in the run's
+/// `CARGO_MANIFEST_DIR`; the one of this crate's build is the fallback (a
+/// binary built from a copy of the repository, as tests/scaffold/run.sh
+/// makes, would otherwise read the copy, gone by then).
 pub fn workspace() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let package = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    let root = package
+        .ancestors()
+        .find(|dir| dir.join("Cargo.lock").is_file())
+        .map_or_else(|| package.join("../.."), Path::to_path_buf);
     root.canonicalize().unwrap_or(root)
 }
 

@@ -9,7 +9,6 @@
 
 use std::{
     collections::BTreeMap,
-    path::PathBuf,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -38,28 +37,29 @@ pub fn now() -> i64 {
         .as_secs() as i64
 }
 
-fn fixture(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(name);
-    std::fs::read(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
-}
+/// The key files of `fixtures/`, compiled in: a test binary built from a
+/// copy of the repository (tests/scaffold/run.sh) keeps working after the
+/// copy is gone.
+const RSA_PRIVATE: &[u8] = include_bytes!("../fixtures/rsa_private.pem");
+const RSA_ATTACKER_PRIVATE: &[u8] = include_bytes!("../fixtures/rsa_attacker_private.pem");
+const EC_PRIVATE: &[u8] = include_bytes!("../fixtures/ec_private.pem");
+const RSA_PUBLIC: &[u8] = include_bytes!("../fixtures/rsa_public.pem");
 
 pub fn rsa_key() -> EncodingKey {
-    EncodingKey::from_rsa_pem(&fixture("rsa_private.pem")).unwrap()
+    EncodingKey::from_rsa_pem(RSA_PRIVATE).unwrap()
 }
 
 pub fn attacker_rsa_key() -> EncodingKey {
-    EncodingKey::from_rsa_pem(&fixture("rsa_attacker_private.pem")).unwrap()
+    EncodingKey::from_rsa_pem(RSA_ATTACKER_PRIVATE).unwrap()
 }
 
 pub fn ec_key() -> EncodingKey {
-    EncodingKey::from_ec_pem(&fixture("ec_private.pem")).unwrap()
+    EncodingKey::from_ec_pem(EC_PRIVATE).unwrap()
 }
 
 /// The PEM of the RSA public key: the "secret" of the algorithm-swap attack.
 pub fn rsa_public_pem() -> Vec<u8> {
-    fixture("rsa_public.pem")
+    RSA_PUBLIC.to_vec()
 }
 
 /// The JWKS of the fleet: the RSA key as `rsa1` (RS256) and the EC key as
