@@ -11,7 +11,7 @@ use rmcp::model::ClientJsonRpcMessage;
 use tracing::Instrument;
 
 use crate::{
-    AckRequest, Envelope, FleetEventStore, HeldSessions,
+    AckRequest, Envelope, FleetEventStore, HeldSessions, StreamOwner,
     announce::Announcer,
     connection::{RedisConnection, unavailable},
     events,
@@ -208,15 +208,17 @@ impl FleetBus {
             Envelope::Ack { token, held } => self.announcer.acked(token, held),
             Envelope::FlushStream {
                 stream_id,
-                session_id,
+                owner,
                 ack,
                 ..
             } => {
+                let requester =
+                    owner.map_or(StreamOwner::Pending, |key| StreamOwner::from_key(&key));
                 // Off the listener: the flush waits for its write.
                 let (events, announcer) = (self.events.clone(), self.announcer.clone());
                 tokio::spawn(
                     async move {
-                        let held = events.flush_for(&stream_id, session_id.as_deref()).await;
+                        let held = events.flush_for(&stream_id, &requester).await;
                         announcer.answer(&ack, held).await;
                     }
                     .in_current_span(),

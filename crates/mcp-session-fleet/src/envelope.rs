@@ -68,10 +68,11 @@ pub enum Envelope {
         trace: TraceContext,
         /// rmcp's stream id (a UUID).
         stream_id: String,
-        /// The session the resumption is made in (`None`: a request
-        /// without a session): the stream is flushed only if it owns it.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        session_id: Option<String>,
+        /// Who resumes: the [`key`](crate::StreamOwner) of the session, or
+        /// of the user on the stateless path (`user:<user_hash>`); the
+        /// stream is flushed only if it owns it (`None`: nobody).
+        #[serde(default, alias = "session_id", skip_serializing_if = "Option::is_none")]
+        owner: Option<String>,
         /// Where to acknowledge.
         ack: AckRequest,
     },

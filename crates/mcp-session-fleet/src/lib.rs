@@ -64,7 +64,7 @@ pub use bus::{Delivery, FleetBus};
 pub use cache::SessionCache;
 pub use connection::RedisConnection;
 pub use envelope::{AckRequest, Envelope};
-pub use events::{EventSettings, FleetEventStore, StreamOwner};
+pub use events::{EventSettings, FleetEventStore, StreamOwner, with_caller};
 pub use fleet_store::{FleetStore, refresh_interval};
 use held::HeldSessions;
 pub use redis_store::RedisStore;

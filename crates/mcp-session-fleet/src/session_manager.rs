@@ -38,7 +38,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    Fleet, HeldSessions,
+    Fleet, HeldSessions, StreamOwner,
     events::resume::{self, BoxedEvents},
     events::{is_standalone, stream_of},
     identity::Caller,
@@ -275,7 +275,7 @@ impl SessionManager for FleetSessionManager {
             ))
         } else {
             events
-                .resume(&last_event_id, Some(id.as_ref()))
+                .resume(&last_event_id, &StreamOwner::Session(id.to_string()))
                 .await
                 .map_err(|error| FleetSessionError::Events(error.to_string()))
         }

@@ -274,3 +274,96 @@ async fn users_never_reach_each_others_sessions() {
     );
     assert!(!logs.contains("panicked"), "{logs}");
 }
+
+/// A stateless (protocol 2026-07-28) `tools/call` of `auth` through `base`:
+/// the response, answered as an SSE stream.
+async fn stateless_call(base: &str, auth: &Auth) -> reqwest::Response {
+    let meta = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {}
+    });
+    auth.apply(
+        http()
+            .post(format!("{base}/mcp"))
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", "add")
+            .json(&json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+                          "params": {"name": "add", "arguments": {"a": 20, "b": 22},
+                                     "_meta": meta}})),
+    )
+    .send()
+    .await
+    .expect("an answer")
+}
+
+/// The stateless resumption of `auth` after `event_id` through `base`: the
+/// body replayed (empty when refused).
+async fn stateless_resume(base: &str, auth: &Auth, event_id: &str) -> String {
+    let response = auth
+        .apply(
+            http()
+                .get(format!("{base}/mcp"))
+                .header("accept", "text/event-stream")
+                .header("mcp-protocol-version", "2026-07-28")
+                .header("last-event-id", event_id),
+        )
+        .send()
+        .await
+        .expect("an answer");
+    tokio::time::timeout(Duration::from_secs(10), response.text())
+        .await
+        .expect("the stream ends")
+        .expect("a body")
+}
+
+/// Red-team finding 5: a response stream of a request without a session
+/// (protocol 2026-07-28) belongs to the user who sent it. Another user who
+/// learns one of its event ids gets nothing back, whichever replica holds
+/// the stream (in memory, or flushed to Redis for the resumption), while
+/// its own user resumes it on any replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stateless_streams_are_resumed_only_by_their_user() {
+    let redis = RedisServer::start();
+    let mut env = auth_env();
+    env.push(("REDIS_URL".into(), redis.url()));
+    let replicas = ReplicaSet::start(BINARY, 3, &pairs(&env)).await;
+    let alice = Auth::Bearer(token_for("alice"));
+    let bob = Auth::XApiKey(BOB_KEY.into());
+    for (index, replica) in replicas.replicas.iter().enumerate() {
+        let base = replica.url();
+        let response = stateless_call(&base, &alice).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body = response.text().await.unwrap();
+        assert!(body.contains("42"), "{body}");
+        // The priming event's id: resuming after it replays the answer.
+        let event_id = body
+            .lines()
+            .filter_map(|line| line.strip_prefix("id:"))
+            .map(str::trim)
+            .find(|id| id.contains('#'))
+            .unwrap_or_else(|| panic!("no event id in the stateless stream: {body}"))
+            .to_owned();
+        // Bob, on the replica holding it and on the others: nothing.
+        for other in &replicas.replicas {
+            let replayed = stateless_resume(&other.url(), &bob, &event_id).await;
+            assert!(
+                !replayed.contains("jsonrpc"),
+                "bob replayed alice's stream on replica {index}: {replayed}"
+            );
+        }
+        // Alice, on another replica (the holder flushes it for her), then on
+        // the holder: her answer.
+        let next = &replicas.replicas[(index + 1) % replicas.replicas.len()];
+        for resumed_on in [next.url(), base] {
+            let replayed = stateless_resume(&resumed_on, &alice, &event_id).await;
+            assert!(
+                replayed.contains("jsonrpc") && replayed.contains("42"),
+                "alice's own resumption on {resumed_on}: {replayed:?}"
+            );
+        }
+    }
+    let logs = replicas.logs();
+    assert!(!logs.contains("panicked"), "{logs}");
+}

@@ -54,7 +54,10 @@ use tokio::{
 };
 
 use super::writer::{Write, Writer};
-use crate::metrics::{EventFlush, Metrics};
+use crate::{
+    identity::UserHash,
+    metrics::{EventFlush, Metrics},
+};
 
 /// Bytes one heap allocation costs beyond what it holds (the allocator's
 /// header and rounding), an estimate.
@@ -83,25 +86,49 @@ pub enum StreamOwner {
     Pending,
     /// The session whose request the stream answers.
     Session(String),
-    /// A request without a session (the stateless path, protocol 2026-07-28).
-    Stateless,
+    /// The user (by [`user_hash`](crate::identity::Caller::user_hash))
+    /// whose request without a session the stream answers (the stateless
+    /// path, protocol 2026-07-28): only that user may resume it.
+    User(UserHash),
 }
 
+/// The prefix of a [`StreamOwner::User`]'s key; session ids are server-made
+/// UUIDs and never start with it.
+const USER_KEY: &str = "user:";
+
 impl StreamOwner {
-    /// Whether a resumption within `session` (`None`: without a session)
-    /// may read the stream.
-    pub(crate) fn admits(&self, session: Option<&str>) -> bool {
-        match (self, session) {
-            (Self::Session(owner), Some(session)) => owner == session,
-            (Self::Stateless, None) => true,
-            _ => false,
+    /// The owner as written in Redis (`mcp_stream_session:<stream_id>`) and
+    /// in flush requests: a session's id, or `user:<user_hash>`; `None`
+    /// while [`Pending`](Self::Pending).
+    pub(crate) fn key(&self) -> Option<String> {
+        match self {
+            Self::Pending => None,
+            Self::Session(session_id) => Some(session_id.clone()),
+            Self::User(user_hash) => Some(format!("{USER_KEY}{user_hash}")),
         }
+    }
+
+    /// The owner a [`key`](Self::key) names; a malformed user key names
+    /// nobody ([`Pending`](Self::Pending)).
+    pub(crate) fn from_key(key: &str) -> Self {
+        match key.strip_prefix(USER_KEY) {
+            Some(user_hash) => UserHash::parse(user_hash).map_or(Self::Pending, Self::User),
+            None => Self::Session(key.to_owned()),
+        }
+    }
+
+    /// Whether `requester` (the session, or the user on the stateless path,
+    /// of a resumption) may read the stream: the same session or user;
+    /// never a pending stream.
+    pub(crate) fn admits(&self, requester: &StreamOwner) -> bool {
+        *self != Self::Pending && self == requester
     }
 
     fn bytes(&self) -> usize {
         match self {
-            Self::Session(session) => session.len() + ALLOCATION,
-            _ => 0,
+            Self::Session(id) => id.len() + ALLOCATION,
+            Self::User(user_hash) => user_hash.as_str().len() + ALLOCATION,
+            Self::Pending => 0,
         }
     }
 }
@@ -310,11 +337,11 @@ impl EventBuffer {
         }
         let added = owner.bytes();
         if entry.spilled
-            && let StreamOwner::Session(session_id) = &owner
+            && let Some(key) = owner.key()
         {
             self.writer.send(Write::Binding {
                 stream_id: entry.stream_id.clone(),
-                session_id: session_id.clone(),
+                owner: key,
             });
         }
         entry.owner = owner;
@@ -333,19 +360,19 @@ impl EventBuffer {
         true
     }
 
-    /// Flushes `stream_id` for a resumption elsewhere within `session`
-    /// (`None`: a request without one), if this replica holds it and that
-    /// session owns it; the receiver is answered once its events are in
-    /// Redis. `None` otherwise: nothing is written for a stream of another
-    /// session.
+    /// Flushes `stream_id` for a resumption elsewhere by `requester` (its
+    /// session, or its user on the stateless path), if this replica holds
+    /// it and `requester` owns it; the receiver is answered once its events
+    /// are in Redis. `None` otherwise: nothing is written for a stream of
+    /// another owner.
     pub(crate) fn flush_for(
         &self,
         stream_id: &str,
-        session: Option<&str>,
+        requester: &StreamOwner,
     ) -> Option<oneshot::Receiver<()>> {
         let mut inner = self.lock();
         let entry = inner.streams.get_mut(stream_id)?;
-        if !entry.owner.admits(session) {
+        if !entry.owner.admits(requester) {
             return None;
         }
         self.spill(entry, EventFlush::Requested);
@@ -427,10 +454,10 @@ impl EventBuffer {
             return;
         }
         entry.spilled = true;
-        if let StreamOwner::Session(session_id) = &entry.owner {
+        if let Some(key) = entry.owner.key() {
             self.writer.send(Write::Binding {
                 stream_id: entry.stream_id.clone(),
-                session_id: session_id.clone(),
+                owner: key,
             });
         }
         for event in &entry.events {
@@ -593,16 +620,18 @@ mod tests {
         }
     }
 
+    /// The stream owner of the user whose hash is `digit` 64 times.
+    fn user(digit: char) -> StreamOwner {
+        StreamOwner::User(UserHash::parse(&digit.to_string().repeat(64)).expect("a user hash"))
+    }
+
     /// What the writer was asked to do so far: `binding <stream> <session>`,
     /// `event <id>`, `barrier`.
     fn taken(receiver: &mut UnboundedReceiver<Write>) -> Vec<String> {
         let mut seen = Vec::new();
         while let Ok(write) = receiver.try_recv() {
             seen.push(match write {
-                Write::Binding {
-                    stream_id,
-                    session_id,
-                } => format!("binding {stream_id} {session_id}"),
+                Write::Binding { stream_id, owner } => format!("binding {stream_id} {owner}"),
                 Write::Event { event_id, .. } => format!("event {event_id}"),
                 Write::Barrier(_) => "barrier".to_owned(),
             });
@@ -740,18 +769,29 @@ mod tests {
         let (buffer, _, _) = buffer(usize::MAX);
         buffer.open("mine");
         let pending = buffer.holding("mine").expect("held").owner;
-        assert!(!pending.admits(Some("session-a")) && !pending.admits(None));
-        buffer.bind("mine", StreamOwner::Session("session-a".into()));
-        buffer.bind("mine", StreamOwner::Session("session-b".into()));
-        buffer.bind("mine", StreamOwner::Stateless);
+        let (session_a, session_b) = (
+            StreamOwner::Session("session-a".into()),
+            StreamOwner::Session("session-b".into()),
+        );
+        let (alice, bob) = (user('a'), user('b'));
+        assert!(!pending.admits(&session_a) && !pending.admits(&alice));
+        assert!(!pending.admits(&StreamOwner::Pending));
+        buffer.bind("mine", session_a.clone());
+        buffer.bind("mine", session_b.clone());
+        buffer.bind("mine", alice.clone());
         let owner = buffer.holding("mine").expect("held").owner;
-        assert!(owner.admits(Some("session-a")));
-        assert!(!owner.admits(Some("session-b")));
-        assert!(!owner.admits(None));
+        assert!(owner.admits(&session_a));
+        assert!(!owner.admits(&session_b) && !owner.admits(&alice));
         buffer.open("stateless");
-        buffer.bind("stateless", StreamOwner::Stateless);
+        buffer.bind("stateless", alice.clone());
         let owner = buffer.holding("stateless").expect("held").owner;
-        assert!(owner.admits(None) && !owner.admits(Some("session-a")));
+        assert!(owner.admits(&alice));
+        assert!(!owner.admits(&bob) && !owner.admits(&session_a));
+        // A user's key never reads as a session's, nor the other way round.
+        assert_eq!(StreamOwner::from_key(&alice.key().unwrap()), alice);
+        assert_eq!(StreamOwner::from_key(&session_a.key().unwrap()), session_a);
+        assert_eq!(StreamOwner::Pending.key(), None);
+        assert_eq!(StreamOwner::from_key("user:alice"), StreamOwner::Pending);
     }
 
     #[tokio::test(start_paused = true)]
@@ -795,11 +835,12 @@ mod tests {
     async fn a_flush_for_another_session_writes_nothing() {
         let (buffer, mut queue, metrics) = buffer(usize::MAX);
         answered(&buffer, "theirs");
-        assert!(buffer.flush_for("theirs", Some("session-b")).is_none());
-        assert!(buffer.flush_for("theirs", None).is_none());
-        assert!(buffer.flush_for("unknown", Some("session-a")).is_none());
+        let session = |id: &str| StreamOwner::Session(id.into());
+        assert!(buffer.flush_for("theirs", &session("session-b")).is_none());
+        assert!(buffer.flush_for("theirs", &user('a')).is_none());
+        assert!(buffer.flush_for("unknown", &session("session-a")).is_none());
         assert!(taken(&mut queue).is_empty());
-        assert!(buffer.flush_for("theirs", Some("session-a")).is_some());
+        assert!(buffer.flush_for("theirs", &session("session-a")).is_some());
         assert_eq!(
             taken(&mut queue),
             [
@@ -816,7 +857,7 @@ mod tests {
         let (buffer, mut queue, metrics) = buffer(usize::MAX);
         answered(&buffer, "done");
         buffer.open("running");
-        buffer.bind("running", StreamOwner::Stateless);
+        buffer.bind("running", user('a'));
         buffer.append("running", event("running", 0), false, None);
         // Finished before anyone saw an id of it: nobody can resume it.
         buffer.open("unseen");
@@ -825,6 +866,7 @@ mod tests {
         assert_eq!(
             taken(&mut queue),
             [
+                format!("binding running user:{}", "a".repeat(64)).as_str(),
                 "event running#nonce-0",
                 "binding done session-a",
                 "event done#nonce-0",

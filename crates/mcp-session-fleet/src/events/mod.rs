@@ -31,13 +31,15 @@
 //! (the tool call was in flight on a dying replica).
 //!
 //! **Isolation.** A request's stream is owned by the session whose request
-//! it answers, or by nobody for a request without a session. The owner is
-//! checked wherever the stream is read: in memory ([`StreamOwner::admits`]), by
-//! the holder before it flushes anything (a `Last-Event-ID` of another
-//! session writes nothing), and in Redis through the binding
-//! `mcp_stream_session:<stream_id>`, written before the events. A
-//! `Last-Event-ID` of another session, or of a stream with a session on the
-//! stateless path, replays nothing.
+//! it answers or, for a request without a session (protocol 2026-07-28), by
+//! the user who sent it. The owner is checked wherever the stream is read:
+//! in memory ([`StreamOwner::admits`]), by the holder before it flushes
+//! anything (a `Last-Event-ID` of another owner writes nothing), and in
+//! Redis through the binding `mcp_stream_session:<stream_id>` (a session id,
+//! or `user:<user_hash>`), written before the events. A `Last-Event-ID` of
+//! another session or user, or of a session's stream on the stateless path,
+//! replays nothing. The stateless path learns its caller from
+//! [`with_caller`], which the HTTP layer wraps around each request.
 //!
 //! A request stream's priming event (an id and a retry hint, no message) is
 //! not stored: resuming after it replays the whole stream.
@@ -60,6 +62,20 @@ use rmcp::{
 };
 use serde::{Deserialize, Serialize};
 
+tokio::task_local! {
+    /// The user hash of the caller of the request being served: whose
+    /// streams a stateless resumption may read.
+    static CALLER: UserHash;
+}
+
+/// Serves `request` (one HTTP request on `/mcp`) as the user `user_hash`
+/// ([`Caller::user_hash`](crate::identity::Caller::user_hash)): a
+/// `Last-Event-ID` resumption without a session made inside it replays
+/// only that user's streams. Without it, such a resumption replays nothing.
+pub async fn with_caller<F: Future>(user_hash: UserHash, request: F) -> F::Output {
+    CALLER.scope(user_hash, request).await
+}
+
 pub(crate) mod buffer;
 pub(crate) mod resume;
 mod writer;
@@ -75,6 +91,7 @@ use crate::{
 };
 use crate::{
     connection::RedisConnection,
+    identity::UserHash,
     metrics::{Metrics, RedisOp, StreamResumption},
     trace_context::TraceContext,
 };
@@ -306,10 +323,10 @@ impl FleetEventStore {
     }
 
     /// A flush request from another replica: writes `stream_id` to Redis if
-    /// this replica holds it for `session` (`None`: without a session), and
-    /// returns whether it did, once written (at most [`FLUSH_WAIT`]).
-    pub(crate) async fn flush_for(&self, stream_id: &str, session: Option<&str>) -> bool {
-        let Some(written) = self.buffer.flush_for(stream_id, session) else {
+    /// this replica holds it and `requester` owns it, and returns whether it
+    /// did, once written (at most [`FLUSH_WAIT`]).
+    pub(crate) async fn flush_for(&self, stream_id: &str, requester: &StreamOwner) -> bool {
+        let Some(written) = self.buffer.flush_for(stream_id, requester) else {
             return false;
         };
         if tokio::time::timeout(FLUSH_WAIT, written).await.is_err() {
@@ -380,13 +397,13 @@ impl FleetEventStore {
     }
 
     /// Asks the replica that produced `stream_id` (by its `nonce`) to flush
-    /// it to Redis for a resumption within `session`.
-    async fn ask_producer(&self, nonce: &str, stream_id: &str, session: Option<&str>) -> Asked {
+    /// it to Redis for a resumption by `requester`.
+    async fn ask_producer(&self, nonce: &str, stream_id: &str, requester: &StreamOwner) -> Asked {
         let ack = self.announcer.request();
         let envelope = Envelope::FlushStream {
             trace: TraceContext::current(),
             stream_id: stream_id.to_owned(),
-            session_id: session.map(str::to_owned),
+            owner: requester.key(),
             ack: ack.clone(),
         };
         let channel = format!("{}{nonce}", self.flush_prefix);
@@ -399,33 +416,33 @@ impl FleetEventStore {
         }
     }
 
-    /// Resumes the request stream of `last_event_id` after it, within
-    /// `session` (`None`: a request without one, the stateless path):
-    /// from memory when this replica holds it, else from Redis once its
-    /// producer has flushed it. Within a session the stream follows new
-    /// events until its response (at most 5 minutes); without one it is
-    /// what is stored now (the client polls again).
+    /// Resumes the request stream of `last_event_id` after it, for
+    /// `requester` (the session of the request, or its user on the
+    /// stateless path): from memory when this replica holds it, else from
+    /// Redis once its producer has flushed it. Within a session the stream
+    /// follows new events until its response (at most 5 minutes); without
+    /// one it is what is stored now (the client polls again).
     ///
     /// # Errors
-    /// The `Last-Event-ID` is malformed, or names a stream `session` does
-    /// not own (another session's, or one with a session on the stateless
-    /// path): nothing is replayed.
+    /// The `Last-Event-ID` is malformed, or names a stream `requester` does
+    /// not own (another session's or user's, or a session's stream on the
+    /// stateless path): nothing is replayed.
     pub(crate) async fn resume(
         self: &Arc<Self>,
         last_event_id: &str,
-        session: Option<&str>,
+        requester: &StreamOwner,
     ) -> Result<BoxedEvents, EventStoreError> {
         let refused = || -> EventStoreError {
             "Last-Event-ID of a stream this request may not resume".into()
         };
         let stream_id = stream_of(last_event_id).ok_or("malformed Last-Event-ID")?;
-        if is_standalone(stream_id) {
+        if is_standalone(stream_id) || *requester == StreamOwner::Pending {
             return Err(refused());
         }
-        let follow = session.is_some();
+        let follow = matches!(requester, StreamOwner::Session(_));
         let (stream_id, after) = (stream_id.to_owned(), last_event_id.to_owned());
         match self.buffer.holding(&stream_id) {
-            Some(Held { owner, .. }) if !owner.admits(session) => return Err(refused()),
+            Some(Held { owner, .. }) if !owner.admits(requester) => return Err(refused()),
             Some(Held {
                 in_memory: true, ..
             }) => {
@@ -442,7 +459,7 @@ impl FleetEventStore {
         }
         let asked = match producer_of(last_event_id) {
             Some(nonce) if nonce != self.nonce => {
-                self.ask_producer(nonce, &stream_id, session).await
+                self.ask_producer(nonce, &stream_id, requester).await
             }
             // Ours, and no longer here: in Redis if it was ever flushed.
             _ => Asked::Gone,
@@ -451,7 +468,7 @@ impl FleetEventStore {
             Asked::NoAnswer => self.stream_session(&stream_id).await,
             _ => self.bound_session(&stream_id).await,
         };
-        if bound.as_deref() != session {
+        if bound != requester.key() {
             return Err(refused());
         }
         self.metrics.stream_resumed(StreamResumption::Redis);
@@ -532,8 +549,9 @@ impl EventStore for FleetEventStore {
     }
 
     /// The stateless path (a `GET` with `Last-Event-ID` and no
-    /// `Mcp-Session-Id`): only streams of requests without a session are
-    /// replayed there; a session's streams only through their session.
+    /// `Mcp-Session-Id`): only the caller's streams of requests without a
+    /// session are replayed there (the caller comes from [`with_caller`]);
+    /// a session's streams only through their session.
     async fn replay_events_after(
         &self,
         last_event_id: &str,
@@ -542,6 +560,9 @@ impl EventStore for FleetEventStore {
             .me
             .upgrade()
             .ok_or("the event store is shutting down")?;
-        store.resume(last_event_id, None).await
+        let caller = CALLER
+            .try_with(|user_hash| StreamOwner::User(user_hash.clone()))
+            .unwrap_or(StreamOwner::Pending);
+        store.resume(last_event_id, &caller).await
     }
 }

@@ -6,7 +6,7 @@
 //! | [`Write`] | commands |
 //! |---|---|
 //! | [`Write::Event`] | `XADD mcp_stream_events:<stream> MAXLEN ~ 1000 * e <event id> d <payload>`, `EXPIRE` (a standalone stream: the session's TTL; a request's response stream: `EVENT_RETENTION_SECONDS`), and for a standalone stream `PUBLISH mcp_fleet:<service>` of the event |
-//! | [`Write::Binding`] | `SET mcp_stream_session:<stream> <session> EX` (the longer of the session's TTL and the retention) |
+//! | [`Write::Binding`] | `SET mcp_stream_session:<stream> <session id, or user:<user_hash>> EX` (the longer of the session's TTL and the retention) |
 //! | [`Write::Barrier`] | nothing: it is answered once everything queued before it has been written |
 //!
 //! Writes are kept in the order they were queued, within a pipeline and
@@ -58,12 +58,13 @@ pub(crate) enum Write {
         /// The request's place in the queue, released once written.
         place: Option<OwnedSemaphorePermit>,
     },
-    /// Bind a request's response stream to its session.
+    /// Bind a request's response stream to its owner.
     Binding {
         /// rmcp's stream id.
         stream_id: Arc<str>,
-        /// The session.
-        session_id: String,
+        /// The owner's [`key`](super::StreamOwner::key): a session id, or
+        /// `user:<user_hash>` for a request without a session.
+        owner: String,
     },
     /// Answered once every write queued before it is done (or failed).
     Barrier(oneshot::Sender<()>),
@@ -161,14 +162,11 @@ async fn write_batches(
         for write in &batch {
             queued = async {
                 match write {
-                    Write::Binding {
-                        stream_id,
-                        session_id,
-                    } => {
+                    Write::Binding { stream_id, owner } => {
                         let _: () = pipeline
                             .set(
                                 stream_session_key(stream_id),
-                                session_id.as_str(),
+                                owner.as_str(),
                                 Some(Expiration::EX(binding_ttl)),
                                 None,
                                 false,

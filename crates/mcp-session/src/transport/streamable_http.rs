@@ -52,7 +52,7 @@ use super::{
     errors::{PARSE_ERROR, jsonrpc_error, session_not_found, store_failure},
 };
 use crate::{
-    fleet::{Fleet, FleetSessionManager, StreamOwner},
+    fleet::{Fleet, FleetSessionManager, StreamOwner, with_caller},
     identity::Caller,
     session::SessionContext,
     store::{SessionRecord, SessionStore, StoreError, TransportKind},
@@ -229,11 +229,11 @@ pub(crate) async fn handle<S: ServerHandler>(
         }
     }
     let is_delete = request.method() == axum::http::Method::DELETE;
-    // A POST's response stream belongs to its (checked) session, or to no
-    // session on the stateless path.
-    let owner = (request.method() == axum::http::Method::POST).then_some(match session_id {
+    // A POST's response stream belongs to its (checked) session or, on the
+    // stateless path, to the caller.
+    let owner = (request.method() == axum::http::Method::POST).then(|| match session_id {
         Some(id) => StreamOwner::Session(id),
-        None => StreamOwner::Stateless,
+        None => StreamOwner::User(caller.user_hash.clone()),
     });
     let json_post = request.method() == axum::http::Method::POST
         && request
@@ -241,13 +241,14 @@ pub(crate) async fn handle<S: ServerHandler>(
             .get(axum::http::header::CONTENT_TYPE)
             .and_then(|value| value.to_str().ok())
             .is_some_and(|value| value.trim_start().starts_with("application/json"));
+    let user_hash = caller.user_hash.clone();
     let scope = RequestScope {
         caller,
         create_error: Arc::default(),
     };
     let create_error = scope.create_error.clone();
     let response = SCOPE
-        .scope(scope, http.service.handle(request))
+        .scope(scope, with_caller(user_hash, http.service.handle(request)))
         .await
         .map(Body::new);
     let failed = create_error.lock().take();
