@@ -64,6 +64,7 @@ struct RawConfig {
     sse_keepalive_seconds: Option<u64>,
     shutdown_grace_seconds: Option<u64>,
     shutdown_drain_seconds: Option<u64>,
+    http_header_read_timeout_seconds: Option<u64>,
     metrics_enabled: Option<bool>,
     replica_id: Option<String>,
     hostname: Option<String>,
@@ -103,6 +104,7 @@ enum NumberOrText {
 /// | `SSE_KEEPALIVE_SECONDS` | [`sse_keep_alive`](Self::sse_keep_alive) | 15 |
 /// | `SHUTDOWN_GRACE_SECONDS` | [`shutdown_grace`](Self::shutdown_grace) | 25 |
 /// | `SHUTDOWN_DRAIN_SECONDS` | [`shutdown_drain`](Self::shutdown_drain) | 0 |
+/// | `HTTP_HEADER_READ_TIMEOUT_SECONDS` | [`header_read_timeout`](Self::header_read_timeout) | 75 |
 /// | `METRICS_ENABLED` | [`metrics_enabled`](Self::metrics_enabled) | `true` |
 /// | `REPLICA_ID` | [`replica_id`](Self::replica_id) | `HOSTNAME` (the pod name), else random |
 /// | `REDIS_POOL_SIZE` | [`redis_pool_size`](Self::redis_pool_size) | 4 |
@@ -152,6 +154,12 @@ pub struct Config {
     /// the load balancer to stop sending it requests. `0` when Kubernetes'
     /// `preStop` sleep already waits before SIGTERM (see docs/operations.md).
     pub shutdown_drain: Duration,
+    /// Longest time a connection may take to send a request head, and may
+    /// wait idle for its next request; past it the connection is closed
+    /// (against slowloris clients). Keep it above the load balancer's idle
+    /// timeout (an AWS ALB's is 60 s by default), or kept-alive connections
+    /// the ALB reuses get closed under it and it answers `502`.
+    pub header_read_timeout: Duration,
     /// Whether `GET /metrics` serves the Prometheus metrics.
     pub metrics_enabled: bool,
     /// This replica's name, in logs and health output.
@@ -200,6 +208,7 @@ impl fmt::Debug for Config {
             .field("sse_keep_alive", &self.sse_keep_alive)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("shutdown_drain", &self.shutdown_drain)
+            .field("header_read_timeout", &self.header_read_timeout)
             .field("metrics_enabled", &self.metrics_enabled)
             .field("replica_id", &self.replica_id)
             .field("redis_pool_size", &self.redis_pool_size)
@@ -331,6 +340,11 @@ impl Config {
             sse_keep_alive: positive("SSE_KEEPALIVE_SECONDS", raw.sse_keepalive_seconds, 15)?,
             shutdown_grace: positive("SHUTDOWN_GRACE_SECONDS", raw.shutdown_grace_seconds, 25)?,
             shutdown_drain: Duration::from_secs(raw.shutdown_drain_seconds.unwrap_or(0)),
+            header_read_timeout: positive(
+                "HTTP_HEADER_READ_TIMEOUT_SECONDS",
+                raw.http_header_read_timeout_seconds,
+                75,
+            )?,
             metrics_enabled: raw.metrics_enabled.unwrap_or(true),
             replica_id,
             redis_pool_size: match raw.redis_pool_size.unwrap_or(4) {

@@ -94,6 +94,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod admin;
 pub mod config;
+mod connections;
 mod health;
 mod launch;
 pub mod request_state;

@@ -14,13 +14,7 @@
 //!                                         └─ /.well-known/oauth-protected-resource ▶ auth (RFC 9728)
 //! ```
 
-use std::{
-    future::{Future, IntoFuture},
-    io,
-    net::SocketAddr,
-    sync::Arc,
-    time::Instant,
-};
+use std::{future::Future, io, net::SocketAddr, sync::Arc, time::Instant};
 
 use axum::{
     Router,
@@ -28,7 +22,6 @@ use axum::{
     http::StatusCode,
     middleware::{self, Next},
     response::Response,
-    serve::ListenerExt,
 };
 use rmcp::ServerHandler;
 use tokio::net::TcpListener;
@@ -37,6 +30,7 @@ use crate::{
     admin::{self, AdminState},
     auth::{self, Authenticator},
     config::Config,
+    connections,
     fleet::{Fleet, FleetSettings},
     health::{self, HealthState, ReadinessCheck},
     identity::Caller,
@@ -301,8 +295,12 @@ impl BoundServer {
     /// Returns `Ok` after a graceful shutdown, even one cut short by the
     /// grace period.
     ///
+    /// Accept errors (such as running out of file descriptors) are retried,
+    /// never fatal; connections are served as [`connections`](crate::connections)
+    /// says (`HTTP_HEADER_READ_TIMEOUT_SECONDS`).
+    ///
     /// # Errors
-    /// The I/O error that stopped the listener.
+    /// The listener's address cannot be read.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
         let (fleet, lifecycle) = (self.fleet, self.lifecycle);
         let cleanup = tokio::spawn(purge_expired_sessions(
@@ -320,50 +318,30 @@ impl BoundServer {
         self.auth.log_mode();
         self.auth.prefetch_keys();
         let handed_off = lifecycle.handing_off().clone();
-        let serving = axum::serve(
-            // Responses are SSE streams written in small chunks: without
-            // TCP_NODELAY, Nagle's algorithm and delayed ACKs hold each back
-            // by ~40 ms.
-            self.listener.tap_io(|tcp| {
-                if let Err(error) = tcp.set_nodelay(true) {
-                    tracing::debug!(%error, "cannot set TCP_NODELAY");
-                }
-            }),
-            // The peer address identifies anonymous callers (auth::anonymous).
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(handed_off.cancelled_owned())
-        .into_future();
+        let serving = connections::serve(
+            self.listener,
+            self.router,
+            self.config.header_read_timeout,
+            handed_off.cancelled_owned(),
+        );
         let scaling = scale_in(&fleet, &lifecycle, &self.config, shutdown);
         tokio::pin!(serving, scaling);
-        let result = tokio::select! {
-            result = &mut serving => {
-                if !lifecycle.is_draining() {
-                    // The listener failed before any shutdown signal.
-                    lifecycle.stop();
-                    cleanup.abort();
-                    return result;
-                }
+        tokio::select! {
+            () = &mut serving => {
                 // Every connection closed during the shutdown: let it end.
                 scaling.await;
-                result
             }
             deadline = &mut scaling => {
                 // Every stream has ended; connections close as their last
                 // response does.
-                match tokio::time::timeout_at(deadline, serving).await {
-                    Ok(result) => result,
-                    Err(_) => {
-                        tracing::warn!("grace period over, exiting with connections open");
-                        Ok(())
-                    }
+                if tokio::time::timeout_at(deadline, serving).await.is_err() {
+                    tracing::warn!("grace period over, exiting with connections open");
                 }
             }
         };
         cleanup.abort();
         tracing::info!("shut down");
-        result
+        Ok(())
     }
 }
 
