@@ -6,8 +6,16 @@
 //! | `mcp_user_index:<user_hash>` | sorted set | the user's session ids, scored by expiry time (Unix ms) | same, renewed with its sessions |
 //!
 //! Each operation is one round trip (a pipeline), except `create` under a
-//! per-user limit (two: a script takes the place in the index atomically,
-//! then the record is written) and `list` (two). No command spans two keys, so the
+//! per-user limit (two: the record is written, then a script takes its
+//! place in the index atomically; five when the index is full, to drop the
+//! entries of sessions that no longer exist and try again), `access` of a
+//! session that is gone (two: its entry is removed) and `list` (two).
+//!
+//! The index stays true to the sessions that exist, whatever Redis evicts
+//! under `maxmemory`: entries of expired sessions are dropped by each
+//! creation and access of the user, an access lists its session again if
+//! the index was evicted, and a full index is checked against the records
+//! before a creation is refused (docs/sessions.md, Eviction). No command spans two keys, so the
 //! store works unchanged on Redis Cluster.
 //!
 //! Administration pages through all sessions with `SCAN MATCH
@@ -192,10 +200,27 @@ impl RedisStore {
         Ok(sessions)
     }
 
-    /// Takes a place for session `id` in the user's `index` if the user has
-    /// fewer than `limit` live sessions, in one script ([`RESERVE`]), so that
-    /// concurrent creations on any replicas never exceed the limit.
-    async fn reserve(&self, index: &str, id: &str, limit: usize) -> Result<(), StoreError> {
+    /// Takes a place for session `id` of `user` if the user has fewer than
+    /// `limit` live sessions, in one script ([`RESERVE`]), so that
+    /// concurrent creations on any replicas never exceed the limit. When the
+    /// index is full, the entries whose record is gone (evicted under
+    /// `maxmemory`, or deleted while an access re-listed it) are removed and
+    /// the place asked for once more: only sessions that exist count.
+    async fn reserve(&self, user: &UserHash, id: &str, limit: usize) -> Result<(), StoreError> {
+        let index = index_key(user);
+        if self.try_reserve(&index, id, limit).await? {
+            return Ok(());
+        }
+        if self.prune_missing(user, &index).await? > 0
+            && self.try_reserve(&index, id, limit).await?
+        {
+            return Ok(());
+        }
+        Err(StoreError::TooManySessions { limit })
+    }
+
+    /// One [`RESERVE`]: whether session `id` got its place in `index`.
+    async fn try_reserve(&self, index: &str, id: &str, limit: usize) -> Result<bool, StoreError> {
         self.trip(StoreOp::Create);
         let admitted: i64 = self
             .pool()
@@ -213,20 +238,66 @@ impl RedisStore {
             )
             .await
             .map_err(unavailable)?;
-        if admitted == 0 {
-            return Err(StoreError::TooManySessions { limit });
-        }
-        Ok(())
+        Ok(admitted == 1)
     }
 
-    /// Gives back the place [`reserve`](Self::reserve) took, after the record
-    /// could not be written (best effort: the place frees itself at the
-    /// session TTL otherwise).
+    /// Removes from the user's `index` the sessions whose record no longer
+    /// exists (one `ZRANGEBYSCORE`, one pipeline of `EXISTS`, one `ZREM`);
+    /// returns how many. The records live on other keys (other slots of a
+    /// cluster), so this cannot be one script; it needs none, because a
+    /// creation writes its record before it takes its place (see
+    /// [`create`](SessionStore::create)): an entry without a record is a
+    /// session that is gone, never one being created.
+    async fn prune_missing(&self, user: &UserHash, index: &str) -> Result<usize, StoreError> {
+        self.trip(StoreOp::Create);
+        let ids: Vec<String> = self
+            .pool()
+            .zrange(index, 0, -1, None, false, None, false)
+            .await
+            .map_err(unavailable)?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let pipeline = self.pool().next().pipeline();
+        for id in &ids {
+            let _: () = pipeline
+                .exists(session_key(user, id))
+                .await
+                .map_err(unavailable)?;
+        }
+        self.trip(StoreOp::Create);
+        let exists: Vec<i64> = pipeline.all().await.map_err(unavailable)?;
+        let missing: Vec<String> = ids
+            .into_iter()
+            .zip(exists)
+            .filter(|(_, exists)| *exists == 0)
+            .map(|(id, _)| id)
+            .collect();
+        if missing.is_empty() {
+            return Ok(0);
+        }
+        self.trip(StoreOp::Create);
+        let removed: i64 = self
+            .pool()
+            .zrem(index, missing)
+            .await
+            .map_err(unavailable)?;
+        tracing::info!(
+            user = user.short(),
+            removed,
+            "session index: entries of sessions that no longer exist removed"
+        );
+        Ok(usize::try_from(removed).unwrap_or(0))
+    }
+
+    /// Removes session `id`'s entry from `index`: the entry of a session
+    /// that no longer exists. Best effort: the entry goes by itself at its
+    /// expiry time otherwise.
     async fn release(&self, index: &str, id: &str) {
         self.trip(StoreOp::Delete);
         let released: Result<i64, _> = self.pool().zrem(index, id).await;
         if let Err(error) = released {
-            tracing::warn!(session_id = id, error = %error.details(), "could not give back a session place; it frees itself at the session TTL");
+            tracing::warn!(session_id = id, error = %error.details(), "could not remove a session's index entry; it goes at the session TTL");
         }
     }
 }
@@ -248,24 +319,21 @@ return 1
 
 impl RedisStore {
     /// Queues in `pipeline` the entry of session `id` in the user's `index`,
-    /// scored by its new expiry time (`condition` `XX`: only while it is
-    /// listed), and the index's renewed TTL.
+    /// scored by its new expiry time (added if the index lost it: evicted
+    /// under `maxmemory`), the removal of the entries whose time has passed
+    /// (sessions that expired), and the index's renewed TTL: three commands.
     async fn queue_index(
         &self,
         pipeline: &Pipeline<Client>,
         index: &str,
         id: &str,
-        condition: Option<SetOptions>,
     ) -> Result<(), StoreError> {
         let _: () = pipeline
-            .zadd(
-                index,
-                condition,
-                None,
-                false,
-                false,
-                (self.expiry_score(), id),
-            )
+            .zadd(index, None, None, false, false, (self.expiry_score(), id))
+            .await
+            .map_err(unavailable)?;
+        let _: () = pipeline
+            .zremrangebyscore(index, f64::NEG_INFINITY, now_ms() as f64)
             .await
             .map_err(unavailable)?;
         let _: () = pipeline
@@ -304,28 +372,51 @@ impl SessionStore for RedisStore {
     async fn create(&self, record: &SessionRecord) -> Result<(), StoreError> {
         let json = Self::encode(record)?;
         let index = index_key(&record.user_hash);
-        if let Some(limit) = self.max_sessions_per_user {
-            self.reserve(&index, &record.id, limit).await?;
-        }
-        let pipeline = self.pool().next().pipeline();
-        self.queue_write(&pipeline, record, json, SetOptions::NX)
-            .await?;
-        self.queue_index(&pipeline, &index, &record.id, None)
-            .await?;
-        self.trip(StoreOp::Create);
-        let written = match pipeline.all::<(Option<String>, i64, i64)>().await {
-            Ok((Some(_), _, _)) => return Ok(()),
-            // NX refused: a session with this id exists. Ids are 122-bit
-            // random UUIDs, so this means a bug, not bad luck.
-            Ok((None, _, _)) => {
-                StoreError::Corrupt(format!("session id {} already exists", record.id))
-            }
-            Err(error) => unavailable(error),
+        let exists = || StoreError::Corrupt(format!("session id {} already exists", record.id));
+        let Some(limit) = self.max_sessions_per_user else {
+            let pipeline = self.pool().next().pipeline();
+            self.queue_write(&pipeline, record, json, SetOptions::NX)
+                .await?;
+            self.queue_index(&pipeline, &index, &record.id).await?;
+            self.trip(StoreOp::Create);
+            return match pipeline.all::<(Option<String>, i64, i64, i64)>().await {
+                Ok((Some(_), ..)) => Ok(()),
+                // NX refused: a session with this id exists. Ids are 122-bit
+                // random UUIDs, so this means a bug, not bad luck.
+                Ok((None, ..)) => Err(exists()),
+                Err(error) => Err(unavailable(error)),
+            };
         };
-        if self.max_sessions_per_user.is_some() {
-            self.release(&index, &record.id).await;
+        // Under a limit, the record first, then its place: an index entry
+        // without a record is then always a session that is gone, which
+        // `reserve` may remove when the index is full.
+        let key = session_key(&record.user_hash, &record.id);
+        self.trip(StoreOp::Create);
+        let written: Option<String> = self
+            .pool()
+            .set(
+                &key,
+                json,
+                Some(Expiration::EX(self.ttl_seconds())),
+                Some(SetOptions::NX),
+                false,
+            )
+            .await
+            .map_err(unavailable)?;
+        if written.is_none() {
+            return Err(exists());
         }
-        Err(written)
+        let reserved = self.reserve(&record.user_hash, &record.id, limit).await;
+        if reserved.is_err() {
+            // Refused, or Redis failed: the record goes (best effort; the
+            // client never learns its id, and it expires with the TTL).
+            self.trip(StoreOp::Delete);
+            let deleted: Result<i64, _> = self.pool().del(&key).await;
+            if let Err(error) = deleted {
+                tracing::warn!(session_id = %record.id, error = %error.details(), "could not remove the record of a refused session; it expires with the session TTL");
+            }
+        }
+        reserved
     }
 
     async fn access(&self, user: &UserHash, id: &str) -> Result<Option<SessionRecord>, StoreError> {
@@ -343,11 +434,14 @@ impl SessionStore for RedisStore {
             )
             .await
             .map_err(unavailable)?;
-        self.queue_index(&pipeline, &index, id, Some(SetOptions::XX))
-            .await?;
+        self.queue_index(&pipeline, &index, id).await?;
         self.trip(StoreOp::Access);
-        let (json, _, _): (Option<String>, i64, i64) = pipeline.all().await.map_err(unavailable)?;
+        let (json, ..): (Option<String>, i64, i64, i64) =
+            pipeline.all().await.map_err(unavailable)?;
         let Some(json) = json else {
+            // Expired, deleted or evicted: its entry goes (the pipeline
+            // listed it again; a session that exists is always listed).
+            self.release(&index, id).await;
             return Ok(None);
         };
         let mut record = Self::decode(&json)?;
