@@ -47,7 +47,7 @@ for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break;
 redis_url=redis://127.0.0.1:$redis_port
 
 start_calculator() { # name port [REDIS_URL]
-  env MCP_SERVER_HOST=127.0.0.1 MCP_SERVER_PORT="$2" REPLICA_ID="$1" RUST_LOG=warn ${3:+REDIS_URL=$3} \
+  env MCP_SERVER_HOST=127.0.0.1 MCP_SERVER_PORT="$2" REPLICA_ID="$1" RUST_LOG=warn MAX_SESSIONS_PER_USER=unlimited ${3:+REDIS_URL=$3} \
     "$calculator" >"$out/$1.log" 2>&1 &
   pids+=($!)
   wait_ready "http://127.0.0.1:$2/readyz"

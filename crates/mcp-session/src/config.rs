@@ -73,8 +73,8 @@ struct RawConfig {
     session_cache_seconds: Option<u64>,
     event_buffer_bytes: Option<usize>,
     event_retention_seconds: Option<u64>,
-    /// A number or text, so that an empty value (a Kubernetes ConfigMap
-    /// entry left blank) means no limit.
+    /// A number or text: an empty value (a Kubernetes ConfigMap entry left
+    /// blank) means the default, `unlimited` no limit.
     max_sessions_per_user: Option<NumberOrText>,
 }
 
@@ -110,7 +110,7 @@ enum NumberOrText {
 /// | `REDIS_POOL_SIZE` | [`redis_pool_size`](Self::redis_pool_size) | 4 |
 /// | `REDIS_COMMAND_TIMEOUT_MS` | [`redis_command_timeout`](Self::redis_command_timeout) | 1500 |
 /// | `SESSION_CACHE_SECONDS` | [`session_cache`](Self::session_cache) | 5 |
-/// | `MAX_SESSIONS_PER_USER` | [`max_sessions_per_user`](Self::max_sessions_per_user) | unset or empty: no limit |
+/// | `MAX_SESSIONS_PER_USER` | [`max_sessions_per_user`](Self::max_sessions_per_user) | 100 (`unlimited`: no limit) |
 /// | `EVENT_BUFFER_BYTES` | [`event_buffer_bytes`](Self::event_buffer_bytes) | 67108864 (64 MiB) |
 /// | `EVENT_RETENTION_SECONDS` | [`event_retention`](Self::event_retention) | 300 |
 /// | `MCP_REQUEST_STATE_KEY`, `MCP_REQUEST_STATE_PREVIOUS_KEYS`, `MCP_REQUEST_STATE_TTL_SECONDS` | [`request_state`](Self::request_state) | no key: random per process without `REDIS_URL`, refused with it |
@@ -174,7 +174,9 @@ pub struct Config {
     /// a tenth of [`session_ttl`](Self::session_ttl) is used. Zero: every
     /// request reads the record in Redis. See `fleet::cache`.
     pub session_cache: Duration,
-    /// Live sessions one user may hold; creating one more fails with `429`.
+    /// Live sessions one user may hold over all replicas; creating one more
+    /// fails with `429`. `None` (`MAX_SESSIONS_PER_USER=unlimited`): no
+    /// limit, so one client can fill Redis.
     pub max_sessions_per_user: Option<usize>,
     /// With Redis: bytes of request response-stream events a replica keeps
     /// in memory for `Last-Event-ID` resumption (an estimate of their heap)
@@ -375,13 +377,24 @@ impl Config {
 /// `EVENT_BUFFER_BYTES` when unset: 64 MiB.
 pub const DEFAULT_EVENT_BUFFER_BYTES: usize = 64 * 1024 * 1024;
 
-/// `MAX_SESSIONS_PER_USER`: unset or empty is no limit; else a whole number
-/// of at least 1.
+/// `MAX_SESSIONS_PER_USER` when unset or empty: enough for any real client
+/// (an MCP client holds one session per server, a busy agent a few dozen),
+/// few enough that one user cannot fill Redis.
+pub const DEFAULT_MAX_SESSIONS_PER_USER: usize = 100;
+
+/// `MAX_SESSIONS_PER_USER`: unset or empty is
+/// [`DEFAULT_MAX_SESSIONS_PER_USER`], `unlimited` no limit; else a whole
+/// number of at least 1.
 fn sessions_limit(value: Option<NumberOrText>) -> Result<Option<usize>, ConfigError> {
     let invalid = |problem: String| Err(ConfigError::var("MAX_SESSIONS_PER_USER", problem));
     let number = match value {
-        None => return Ok(None),
-        Some(NumberOrText::Text(text)) if text.trim().is_empty() => return Ok(None),
+        None => return Ok(Some(DEFAULT_MAX_SESSIONS_PER_USER)),
+        Some(NumberOrText::Text(text)) if text.trim().is_empty() => {
+            return Ok(Some(DEFAULT_MAX_SESSIONS_PER_USER));
+        }
+        Some(NumberOrText::Text(text)) if text.trim().eq_ignore_ascii_case("unlimited") => {
+            return Ok(None);
+        }
         Some(NumberOrText::Text(text)) => match text.trim().parse::<i64>() {
             Ok(number) => number,
             Err(_) => return invalid(format!("`{text}` is not a whole number")),
@@ -390,7 +403,7 @@ fn sessions_limit(value: Option<NumberOrText>) -> Result<Option<usize>, ConfigEr
     };
     match usize::try_from(number) {
         Ok(0) | Err(_) => invalid(format!(
-            "{number}: must be at least 1 (leave it empty or unset for no limit)"
+            "{number}: must be at least 1 (`unlimited` for no limit)"
         )),
         Ok(limit) => Ok(Some(limit)),
     }
@@ -401,10 +414,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_empty_session_limit_is_no_limit() {
+    fn sessions_are_limited_unless_unlimited_is_asked_for() {
         use NumberOrText::{Number, Text};
-        assert_eq!(sessions_limit(None).unwrap(), None);
-        assert_eq!(sessions_limit(Some(Text(" ".into()))).unwrap(), None);
+        assert_eq!(sessions_limit(None).unwrap(), Some(100));
+        assert_eq!(sessions_limit(Some(Text(" ".into()))).unwrap(), Some(100));
+        assert_eq!(
+            sessions_limit(Some(Text(" Unlimited ".into()))).unwrap(),
+            None
+        );
         assert_eq!(sessions_limit(Some(Number(20))).unwrap(), Some(20));
         assert_eq!(sessions_limit(Some(Text("20".into()))).unwrap(), Some(20));
         for bad in [Number(0), Number(-1), Text("many".into())] {

@@ -3,6 +3,13 @@
 //! and check constraints; indexes.
 //!
 //! Every query is parameterised; names are only ever bound as values.
+//!
+//! Only what the read-only role may read is described: tables and views on
+//! which it holds `SELECT` (on the table or on some of its columns), and of
+//! those only the columns it may select. The schema a model sees is then the
+//! schema `run_readonly_query` can query, and the structure of a table an
+//! operator kept from that role stays hidden too. When the role does not
+//! exist (run_readonly_query cannot work at all), everything is described.
 
 use std::collections::BTreeMap;
 
@@ -132,6 +139,8 @@ WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
   AND NOT c.relispartition
   AND ($1::text IS NULL OR n.nspname = $1)
   AND ($2::text IS NULL OR c.relname = $2)
+  AND CASE WHEN EXISTS (SELECT FROM pg_roles WHERE rolname = $3)
+           THEN has_any_column_privilege($3, c.oid, 'SELECT') ELSE true END
 ORDER BY n.nspname, c.relname";
 
 const COLUMNS: &str = "\
@@ -143,7 +152,9 @@ SELECT a.attrelid, a.attname::text, format_type(a.atttypid, a.atttypmod), NOT a.
                      THEN 'GENERATED ALWAYS AS (' || pg_get_expr(d.adbin, d.adrelid) || ') STORED'
                      ELSE pg_get_expr(d.adbin, d.adrelid) END
        END,
-       col_description(a.attrelid, a.attnum)
+       col_description(a.attrelid, a.attnum),
+       CASE WHEN EXISTS (SELECT FROM pg_roles WHERE rolname = $2)
+            THEN has_column_privilege($2, a.attrelid, a.attnum, 'SELECT') ELSE true END
 FROM pg_attribute a
 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped
@@ -168,7 +179,10 @@ WHERE con.conrelid = ANY($1) AND con.contype IN ('p', 'f', 'u', 'c')
 ORDER BY con.conrelid, con.contype, con.conname";
 
 const INDEXES: &str = "\
-SELECT i.indrelid, c.relname::text, pg_get_indexdef(i.indexrelid), i.indisunique, i.indisprimary
+SELECT i.indrelid, c.relname::text, pg_get_indexdef(i.indexrelid), i.indisunique, i.indisprimary,
+       ARRAY(SELECT a.attname::text FROM pg_attribute a
+             WHERE a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)),
+       i.indexprs IS NOT NULL OR i.indpred IS NOT NULL
 FROM pg_index i
 JOIN pg_class c ON c.oid = i.indexrelid
 WHERE i.indrelid = ANY($1)
@@ -187,26 +201,28 @@ fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
 
 async fn table_rows(
     tx: &Transaction<'_>,
+    reader: &str,
     schema: Option<&str>,
     table: Option<&str>,
     limits: &Limits,
 ) -> Result<Vec<Row>> {
-    tx.query(TABLES, &[&schema, &table])
+    tx.query(TABLES, &[&schema, &table, &reader])
         .await
         .map_err(|error| errors::query_error(&error, limits))
 }
 
-/// Tables and views of the user schemas (all but the system ones),
-/// optionally only those of `schema`.
+/// Tables and views of the user schemas (all but the system ones) that the
+/// role `reader` may select from, optionally only those of `schema`.
 ///
 /// # Errors
 /// The tool error message of a failed catalog query.
 pub async fn list_tables(
     tx: &Transaction<'_>,
+    reader: &str,
     schema: Option<&str>,
     limits: &Limits,
 ) -> Result<Vec<TableName>> {
-    table_rows(tx, schema, None, limits)
+    table_rows(tx, reader, schema, None, limits)
         .await?
         .iter()
         .map(|row| {
@@ -220,19 +236,21 @@ pub async fn list_tables(
         .collect()
 }
 
-/// Full schemas of the tables of `schema` (or only `table` there).
+/// Full schemas of the tables of `schema` (or only `table` there), as the
+/// role `reader` may see them: its tables, their columns it may select.
 ///
 /// # Errors
 /// The tool error message of a failed catalog query.
 pub async fn describe(
     tx: &Transaction<'_>,
+    reader: &str,
     schema: &str,
     table: Option<&str>,
     limits: &Limits,
 ) -> Result<Vec<TableSchema>> {
     let mut tables = BTreeMap::new();
     let mut order = Vec::new();
-    for row in table_rows(tx, Some(schema), table, limits).await? {
+    for row in table_rows(tx, reader, Some(schema), table, limits).await? {
         let oid: u32 = get(&row, 0, limits)?;
         let schema: String = get(&row, 1, limits)?;
         let name: String = get(&row, 2, limits)?;
@@ -266,24 +284,47 @@ pub async fn describe(
                 .map_err(|error| errors::query_error(&error, limits))
         }
     };
-    for row in query(COLUMNS).await? {
-        if let Some(table) = tables.get_mut(&get::<u32>(&row, 0, limits)?) {
-            table.columns.push(ColumnSchema {
-                name: get(&row, 1, limits)?,
-                data_type: get(&row, 2, limits)?,
-                nullable: get(&row, 3, limits)?,
-                default: get(&row, 4, limits)?,
-                description: get(&row, 5, limits)?,
-            });
+    let columns = tx
+        .query(COLUMNS, &[&order as &(dyn ToSql + Sync), &reader])
+        .await
+        .map_err(|error| errors::query_error(&error, limits))?;
+    // Columns the reader may not select, by table: neither they nor the
+    // constraints and indexes naming them are shown.
+    let mut hidden: BTreeMap<u32, Vec<String>> = BTreeMap::new();
+    for row in columns {
+        let oid = get::<u32>(&row, 0, limits)?;
+        let Some(table) = tables.get_mut(&oid) else {
+            continue;
+        };
+        let name: String = get(&row, 1, limits)?;
+        if !get::<bool>(&row, 6, limits)? {
+            hidden.entry(oid).or_default().push(name);
+            continue;
         }
+        table.columns.push(ColumnSchema {
+            name,
+            data_type: get(&row, 2, limits)?,
+            nullable: get(&row, 3, limits)?,
+            default: get(&row, 4, limits)?,
+            description: get(&row, 5, limits)?,
+        });
     }
+    let no_columns = Vec::new();
+    let shows = |oid: u32, columns: &[String]| {
+        let hidden = hidden.get(&oid).unwrap_or(&no_columns);
+        columns.iter().all(|column| !hidden.contains(column))
+    };
     for row in query(CONSTRAINTS).await? {
-        let Some(table) = tables.get_mut(&get::<u32>(&row, 0, limits)?) else {
+        let oid = get::<u32>(&row, 0, limits)?;
+        let Some(table) = tables.get_mut(&oid) else {
             continue;
         };
         let name: String = get(&row, 1, limits)?;
         let kind: String = get(&row, 2, limits)?;
         let columns: Vec<String> = get(&row, 3, limits)?;
+        if !shows(oid, &columns) {
+            continue;
+        }
         let definition: String = get(&row, 7, limits)?;
         match kind.as_str() {
             "p" => table.primary_key = columns,
@@ -304,7 +345,15 @@ pub async fn describe(
         }
     }
     for row in query(INDEXES).await? {
-        if let Some(table) = tables.get_mut(&get::<u32>(&row, 0, limits)?) {
+        let oid = get::<u32>(&row, 0, limits)?;
+        let columns: Vec<String> = get(&row, 5, limits)?;
+        // An expression or a predicate may name any column: shown only when
+        // no column of the table is hidden.
+        let has_expressions: bool = get(&row, 6, limits)?;
+        if !shows(oid, &columns) || (has_expressions && hidden.contains_key(&oid)) {
+            continue;
+        }
+        if let Some(table) = tables.get_mut(&oid) {
             table.indexes.push(IndexInfo {
                 name: get(&row, 1, limits)?,
                 definition: get(&row, 2, limits)?,

@@ -131,6 +131,28 @@ impl Database {
         .await
     }
 
+    /// Whether `DATABASE_URL` logs in as a superuser (`rolsuper` of the
+    /// session user).
+    ///
+    /// # Errors
+    /// The message of a failed connection or query.
+    pub async fn superuser_login(&self) -> Result<bool, String> {
+        let limits = self.limits();
+        self.read(Access::Service, move |tx| {
+            Box::pin(async move {
+                let row = tx
+                    .query_one(
+                        "SELECT coalesce((SELECT rolsuper FROM pg_roles WHERE rolname = session_user), false)",
+                        &[],
+                    )
+                    .await
+                    .map_err(|error| errors::query_error(&error, &limits))?;
+                row.try_get::<_, bool>(0).map_err(|error| error.to_string())
+            })
+        })
+        .await
+    }
+
     /// Runs `work` in a read-only transaction as `access`, then rolls back.
     ///
     /// Before `work`, the transaction gets a local `statement_timeout`

@@ -30,7 +30,7 @@ pub mod server;
 pub mod tls;
 pub mod tools;
 
-pub use config::Settings;
+pub use config::{ReadOnlyLogin, Settings};
 pub use db::Database;
 pub use server::PostgresServer;
 

@@ -5,7 +5,7 @@
 
 use std::{process::ExitCode, sync::Arc};
 
-use postgres::{Database, PostgresServer, Settings};
+use postgres::{Database, PostgresServer, ReadOnlyLogin, Settings};
 
 /// The service's default port.
 const DEFAULT_PORT: u16 = 9200;
@@ -32,6 +32,18 @@ async fn main() -> ExitCode {
             Err(error) => {
                 tracing::warn!(%error, "database not reachable yet; tools will report it")
             }
+        }
+        if settings.readonly_login == ReadOnlyLogin::SetRole
+            && database.superuser_login().await == Ok(true)
+        {
+            tracing::warn!(
+                readonly_role = %settings.readonly_role,
+                "DATABASE_URL logs in as a superuser and PG_READONLY_PASSWORD is unset: \
+                 run_readonly_query is disabled (a superuser can undo SET ROLE from inside a \
+                 statement). Set PG_READONLY_PASSWORD so that the read-only role logs in \
+                 itself, and give DATABASE_URL a user that is not a superuser \
+                 (docs/services/postgres.md)"
+            );
         }
         let server = PostgresServer::new(database.clone());
         Ok(mcp_session::McpServer::new(config, move || server.clone())

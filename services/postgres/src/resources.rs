@@ -34,9 +34,10 @@ pub enum ReadError {
 /// The message of a failed catalog query.
 pub async fn list(db: &Database) -> Result<ListResourcesResult, String> {
     let limits = db.limits();
+    let reader = db.settings().readonly_role.clone();
     let tables = db
         .read(Access::Service, move |tx| {
-            Box::pin(async move { catalog::list_tables(tx, None, &limits).await })
+            Box::pin(async move { catalog::list_tables(tx, &reader, None, &limits).await })
         })
         .await?;
     let resources = tables
@@ -92,10 +93,11 @@ pub async fn read(db: &Database, uri: &str) -> Result<ReadResourceResult, ReadEr
     })?;
     let limits = db.limits();
     let (schema_name, table_name) = (schema.clone(), table.clone());
+    let reader = db.settings().readonly_role.clone();
     let found: Vec<TableSchema> = db
         .read(Access::Service, move |tx| {
             Box::pin(async move {
-                catalog::describe(tx, &schema_name, Some(&table_name), &limits).await
+                catalog::describe(tx, &reader, &schema_name, Some(&table_name), &limits).await
             })
         })
         .await

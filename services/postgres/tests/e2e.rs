@@ -131,6 +131,8 @@ async fn the_binary_serves_tools_and_resources_over_streamable_http() {
         &[("PG_READONLY_PASSWORD", common::READONLY_PASSWORD)],
     );
     let client = service.client().await;
+    // The read-only role logs in itself: nothing to warn about.
+    assert!(!service.output().contains("logs in as a superuser"));
 
     let info = client.peer_info().expect("server info");
     assert_eq!(
@@ -316,6 +318,15 @@ async fn readyz_reports_the_database() {
     let (status, body) = readyz(&service).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["checks"]["database"]["status"], "ok", "{body}");
+    // A superuser DATABASE_URL without PG_READONLY_PASSWORD is named at
+    // start-up (red-team finding 11): run_readonly_query cannot work so.
+    assert!(
+        service
+            .output()
+            .contains("DATABASE_URL logs in as a superuser and PG_READONLY_PASSWORD is unset"),
+        "{}",
+        service.output()
+    );
 
     // The database goes away: the replica leaves the load balancer, and the
     // body says why, without the password.

@@ -617,3 +617,54 @@ async fn query_errors_carry_the_sqlstate_and_advice() {
         .unwrap();
     assert_eq!(result.rows[0][0], json!(3000));
 }
+
+/// Red-team finding 11: `get_employee_schema` and the schema resources
+/// describe what the read-only role may read, nothing more: a table it has
+/// no grant on is absent, and of a table it may read only some columns of,
+/// the other columns and the constraints and indexes naming them are too.
+#[tokio::test]
+async fn the_schema_shows_only_what_the_read_only_role_may_read() {
+    let cluster = PgCluster::start();
+    cluster.psql(
+        common::DATABASE,
+        "CREATE TABLE salary_audit (id int PRIMARY KEY, note text); \
+         CREATE TABLE badges (id int PRIMARY KEY, holder text NOT NULL, pin_code text, \
+                              CONSTRAINT pin_code_digits CHECK (pin_code ~ '^[0-9]+$')); \
+         CREATE UNIQUE INDEX badges_pin_code ON badges (pin_code); \
+         CREATE INDEX badges_holder ON badges (holder); \
+         GRANT SELECT (id, holder) ON badges TO mcp_readonly;",
+    );
+    let db = cluster.database();
+    let schema = get_employee_schema(&db, &SchemaRequest::default())
+        .await
+        .unwrap();
+    let names: Vec<&str> = schema.tables.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["badges", "departments", "employees"]);
+    let badges = &schema.tables[0];
+    let columns: Vec<&str> = badges.columns.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(columns, ["id", "holder"]);
+    let indexes: Vec<&str> = badges.indexes.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(indexes, ["badges_holder", "badges_pkey"]);
+    assert!(badges.check_constraints.is_empty());
+    let json = serde_json::to_string(&schema).unwrap();
+    assert!(
+        !json.contains("pin_code") && !json.contains("salary_audit"),
+        "{json}"
+    );
+    // Asking for the hidden table by name: not there, and not named.
+    let error = expect_err(
+        get_employee_schema(
+            &db,
+            &SchemaRequest {
+                table: Some("salary_audit".into()),
+            },
+        )
+        .await,
+        "a table the read-only role cannot read",
+    );
+    assert!(error.contains("no table `salary_audit`"), "{error}");
+    assert!(error.contains("badges, departments, employees"), "{error}");
+    // What it shows, the read-only role can query.
+    let rows = run_readonly_query(&db, "SELECT id, holder FROM badges").await;
+    assert!(rows.is_ok(), "{rows:?}");
+}

@@ -50,14 +50,16 @@ pub async fn get_employee_schema(
         .filter(|table| !table.is_empty())
         .map(str::to_owned);
     let wanted = table.clone();
+    let reader = db.settings().readonly_role.clone();
     let tables = db
         .read(Access::Service, move |tx| {
             Box::pin(async move {
-                let tables = catalog::describe(tx, HR_SCHEMA, wanted.as_deref(), &limits).await?;
+                let tables =
+                    catalog::describe(tx, &reader, HR_SCHEMA, wanted.as_deref(), &limits).await?;
                 if tables.is_empty()
                     && let Some(wanted) = wanted
                 {
-                    let known = catalog::list_tables(tx, Some(HR_SCHEMA), &limits).await?;
+                    let known = catalog::list_tables(tx, &reader, Some(HR_SCHEMA), &limits).await?;
                     let names: Vec<String> = known.into_iter().map(|table| table.name).collect();
                     return Err(format!(
                         "no table `{wanted}` in schema {HR_SCHEMA}: the tables are {}",
