@@ -21,6 +21,10 @@ use crate::{
     trace_context::TraceContext,
 };
 
+/// How often a joined replica checks that Redis still counts it on its
+/// sharded channels.
+const SUBSCRIPTION_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Longest wait at start-up for the fleet subscriptions.
 const JOIN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -77,10 +81,9 @@ impl FleetBus {
             metrics,
             joined: tokio::sync::watch::Sender::new(false),
         });
-        tokio::spawn(bus.clone().watch_connection());
-        let listener = bus.clone();
         let mut joined = bus.joined.subscribe();
-        tokio::spawn(async move { listener.listen().await });
+        tokio::spawn(bus.clone().listen());
+        tokio::spawn(bus.clone().keep_subscribed());
         // Serve only once other replicas can reach us, unless Redis is down:
         // then start anyway, not ready, and join when it comes back.
         let _ = tokio::time::timeout(JOIN_WAIT, joined.wait_for(|joined| *joined)).await;
@@ -92,29 +95,11 @@ impl FleetBus {
         *self.joined.borrow()
     }
 
+    /// Receives the fleet's messages, for as long as the subscriber lives
+    /// (across reconnections: [`keep_subscribed`](Self::keep_subscribed)
+    /// renews the subscriptions).
     async fn listen(self: Arc<Self>) {
-        let subscriber = self.redis.subscriber().clone();
-        let mut messages = subscriber.message_rx();
-        // Subscriptions are tracked and renewed by fred after reconnections;
-        // retry the first ones until Redis answers.
-        loop {
-            let subscribed = async {
-                subscriber.subscribe(self.fleet_channel.as_str()).await?;
-                subscriber.ssubscribe(self.replica_channel.as_str()).await?;
-                subscriber.ssubscribe(self.events.flush_channel()).await
-            }
-            .await;
-            match subscribed {
-                Ok(()) => break,
-                Err(error) => {
-                    tracing::warn!(error = %error.details(), "fleet subscription failed, retrying");
-                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-                }
-            }
-        }
-        self.joined.send_replace(true);
-        self.held.cache.connected();
-        tracing::info!(channel = %self.replica_channel, "joined the fleet");
+        let mut messages = self.redis.subscriber().message_rx();
         loop {
             match messages.recv().await {
                 Ok(message) => {
@@ -134,35 +119,103 @@ impl FleetBus {
         }
     }
 
-    /// Keeps the cache off while announcements could be missed: from a
-    /// failure of the pub/sub connection until the fleet channel is
-    /// subscribed again after fred reconnected (see [`cache`]).
-    async fn watch_connection(self: Arc<Self>) {
+    /// Subscribes to the three channels and keeps them subscribed: after
+    /// every reconnection of the subscriber (a Redis restart, a failover
+    /// that dropped the connections, a cluster node replaced), and whenever
+    /// the periodic check ([`SUBSCRIPTION_CHECK`]) finds this replica's
+    /// sharded channels without it (`PUBSUB SHARDNUMSUB`). Until all three
+    /// are in place again the replica is not joined (`/readyz` fails) and
+    /// the session cache is off, since announcements could be missed (see
+    /// [`cache`]).
+    ///
+    /// The library does this itself rather than through fred's
+    /// `manage_subscriptions`: fred 10.1 renews subscriptions with a
+    /// `PSUBSCRIBE` that has no pattern when none are used, which Redis
+    /// refuses, and the `SSUBSCRIBE`s that follow it are never sent.
+    async fn keep_subscribed(self: Arc<Self>) {
         let subscriber = self.redis.subscriber().clone();
         let mut errors = subscriber.error_rx();
         let mut reconnections = subscriber.reconnect_rx();
+        let mut check = tokio::time::interval(SUBSCRIPTION_CHECK);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut first = true;
         loop {
-            tokio::select! {
-                error = errors.recv() => match error {
-                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                        self.held.cache.disconnected();
+            // (Re)subscribe until Redis takes all three.
+            loop {
+                match self.subscribe_all().await {
+                    Ok(()) => break,
+                    Err(error) => {
+                        tracing::warn!(error = %error.details(), "fleet subscription failed, retrying");
+                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
                     }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-                },
-                reconnected = reconnections.recv() => match reconnected {
-                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                        self.held.cache.disconnected();
-                        // fred renews the subscriptions too; this one tells
-                        // us when the fleet channel is heard again.
-                        match subscriber.subscribe(self.fleet_channel.as_str()).await {
-                            Ok(()) => self.held.cache.connected(),
-                            Err(error) => tracing::warn!(error = %error.details(), "fleet channel not subscribed after a reconnection; session cache off"),
+                }
+            }
+            self.joined.send_replace(true);
+            self.held.cache.connected();
+            if first {
+                tracing::info!(channel = %self.replica_channel, "joined the fleet");
+                first = false;
+            } else {
+                tracing::info!(channel = %self.replica_channel, "fleet channels subscribed again");
+            }
+            // Until something says the subscriptions may be gone.
+            loop {
+                tokio::select! {
+                    error = errors.recv() => match error {
+                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                            self.left("the pub/sub connection failed");
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    },
+                    reconnected = reconnections.recv() => match reconnected {
+                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                            self.left("the pub/sub connection was remade");
+                            break;
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    },
+                    _ = check.tick() => {
+                        if !self.subscriptions_hold().await {
+                            self.left("a sharded channel of this replica has no subscriber");
+                            break;
                         }
                     }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-                },
+                }
             }
         }
+    }
+
+    /// The subscriptions may be gone: not joined, session cache off.
+    fn left(&self, why: &str) {
+        if self.joined.send_replace(false) {
+            tracing::warn!(reason = why, "fleet subscriptions lost; subscribing again");
+        }
+        self.held.cache.disconnected();
+    }
+
+    async fn subscribe_all(&self) -> Result<(), fred::error::Error> {
+        let subscriber = self.redis.subscriber();
+        subscriber.subscribe(self.fleet_channel.as_str()).await?;
+        subscriber.ssubscribe(self.replica_channel.as_str()).await?;
+        subscriber.ssubscribe(self.events.flush_channel()).await
+    }
+
+    /// Whether Redis counts a subscriber on this replica's sharded channels
+    /// (only this replica subscribes to them). `true` when Redis cannot be
+    /// asked: a connection failure is the reconnection's business.
+    async fn subscriptions_hold(&self) -> bool {
+        let flush_channel = self.events.flush_channel();
+        for channel in [self.replica_channel.as_str(), flush_channel.as_str()] {
+            let counts: Result<Vec<fred::types::Value>, _> =
+                self.redis.pool().next().pubsub_shardnumsub(channel).await;
+            let Ok(counts) = counts else {
+                return true;
+            };
+            if counts.get(1).and_then(fred::types::Value::as_i64) == Some(0) {
+                return false;
+            }
+        }
+        true
     }
 
     /// Acknowledges `ack` once what it asked for is done, off the listener.

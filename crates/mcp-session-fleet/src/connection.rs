@@ -95,8 +95,9 @@ impl RedisConnection {
             if let Err(error) = background.subscriber.init().await {
                 tracing::error!(error = %error.details(), "redis subscriber did not connect");
             }
-            // Re-subscribe to tracked channels after every reconnection.
-            drop(background.subscriber.manage_subscriptions());
+            // Subscriptions are renewed after reconnections by their user
+            // (`bus::FleetBus::keep_subscribed`), not by fred's
+            // `manage_subscriptions`, which loses sharded ones.
         });
         Ok(connection)
     }

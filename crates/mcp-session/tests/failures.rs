@@ -185,3 +185,105 @@ async fn redis_going_away_fails_fast_and_recovers() {
     let logs = replicas.logs();
     assert!(!logs.contains("panicked"), "{logs}");
 }
+
+/// The sharded channels (`mcp_replica:*`, `mcp_stream_flush:*`) that have a
+/// subscriber, and the subscribers of the fleet channel.
+fn subscriptions(redis: &RedisServer) -> (usize, usize, usize) {
+    let shard = redis.cli(&["pubsub", "shardchannels"]);
+    let replica = shard
+        .lines()
+        .filter(|c| c.starts_with("mcp_replica:"))
+        .count();
+    let flush = shard
+        .lines()
+        .filter(|c| c.starts_with("mcp_stream_flush:"))
+        .count();
+    let fleet = redis
+        .cli(&["pubsub", "channels", "mcp_fleet:*"])
+        .lines()
+        .find(|line| !line.is_empty())
+        .map(|channel| {
+            redis
+                .cli(&["pubsub", "numsub", channel])
+                .lines()
+                .nth(1)
+                .and_then(|count| count.trim().parse().ok())
+                .unwrap_or(0)
+        })
+        .unwrap_or(0);
+    (replica, flush, fleet)
+}
+
+/// Red-team finding 1: Redis restarted with no data (connections dropped,
+/// every subscription gone). Every replica subscribes its three channels
+/// again within seconds, is ready again, forwards HTTP+SSE messages across
+/// replicas, and acknowledges deletions (no `DELETE` waits for a missing
+/// acknowledgement).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_redis_restarts_empty_every_replica_subscribes_again() {
+    let mut redis = RedisServer::start();
+    let url = redis.url();
+    let replicas = ReplicaSet::start(BINARY, 3, &[("REDIS_URL", &url)]).await;
+    let nginx = Nginx::start(&replicas.ports());
+    assert_eq!(subscriptions(&redis), (3, 3, 3));
+
+    redis.stop();
+    redis.restart();
+    let started = std::time::Instant::now();
+    while subscriptions(&redis) != (3, 3, 3) {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "subscriptions after the restart: {:?}\n{}",
+            subscriptions(&redis),
+            replicas.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "every replica subscribed again {:?} after the restart",
+        started.elapsed()
+    );
+    for replica in &replicas.replicas {
+        assert!(
+            mcp_testkit::wait_for_http(
+                &format!("{}/readyz", replica.url()),
+                Duration::from_secs(10)
+            )
+            .await,
+            "{} not ready again",
+            replica.name()
+        );
+    }
+    let unacknowledged = |logs: &str| logs.matches("not every replica acknowledged").count();
+    let before = unacknowledged(&replicas.logs());
+
+    // HTTP+SSE: each stream held by one replica, its messages posted
+    // through nginx to all three: forwarded over the replica channels.
+    for replica in &replicas.replicas {
+        let mut session = mcp_testkit::LegacySseSession::connect_via(&replica.url(), &nginx.url())
+            .await
+            .expect("an HTTP+SSE session after the restart");
+        for index in 0..6 {
+            let result = session
+                .call_tool("add", json!({"a": index, "b": 1}))
+                .await
+                .unwrap_or_else(|error| panic!("call {index} via {}: {error:?}", replica.name()));
+            assert_eq!(result["structuredContent"]["result"], f64::from(index + 1));
+        }
+    }
+    // Deletions are acknowledged by every replica.
+    let mcp = format!("{}/mcp", nginx.url());
+    for _ in 0..6 {
+        let session = RawSession::initialize(&mcp).await.expect("initialize");
+        let started = std::time::Instant::now();
+        assert_eq!(session.delete().await, Some(204));
+        eprintln!("DELETE after the restart: {:?}", started.elapsed());
+    }
+    let logs = replicas.logs();
+    assert_eq!(
+        unacknowledged(&logs),
+        before,
+        "a deletion waited for a replica: {logs}"
+    );
+    assert!(!logs.contains("panicked"), "{logs}");
+}
