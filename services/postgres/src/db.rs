@@ -12,7 +12,7 @@
 //! bounds the whole call by a client-side deadline as well, and throws away
 //! any connection whose state it cannot vouch for.
 
-use std::{future::Future, pin::Pin, time::Duration};
+use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime, Timeouts};
 use tokio_postgres::Transaction;
@@ -22,6 +22,7 @@ use crate::{
     config::{Limits, ReadOnlyLogin, Settings, describe_target},
     errors,
     tls::{self, TlsError},
+    wire_guard::{GuardedConnect, Oversized},
 };
 
 /// A boxed future borrowing a transaction, as [`Database::read`] takes it.
@@ -55,6 +56,8 @@ pub struct Database {
     readonly_target: String,
     tls: MakeRustlsConnect,
     settings: Settings,
+    /// Database messages refused for their size, on every connection.
+    oversized: Arc<Oversized>,
 }
 
 impl std::fmt::Debug for Database {
@@ -74,7 +77,8 @@ impl Database {
     /// [`SetupError`] when the TLS roots or a pool cannot be set up.
     pub fn new(settings: Settings) -> Result<Self, SetupError> {
         let tls = tls::connector(settings.ssl_root_cert.as_deref())?;
-        let main = build_pool(settings.database.clone(), &tls, &settings)?;
+        let oversized = Arc::new(Oversized::default());
+        let main = build_pool(settings.database.clone(), &tls, &settings, &oversized)?;
         let mut readonly_config = settings.database.clone();
         readonly_config.user(&settings.readonly_role);
         let readonly = match &settings.readonly_login {
@@ -82,7 +86,12 @@ impl Database {
                 readonly_config
                     .password(password.as_bytes())
                     .application_name("mcp-postgres-readonly");
-                Some(build_pool(readonly_config.clone(), &tls, &settings)?)
+                Some(build_pool(
+                    readonly_config.clone(),
+                    &tls,
+                    &settings,
+                    &oversized,
+                )?)
             }
             ReadOnlyLogin::SetRole => None,
         };
@@ -93,6 +102,7 @@ impl Database {
             readonly,
             tls,
             settings,
+            oversized,
         })
     }
 
@@ -186,6 +196,7 @@ impl Database {
         let cancel = connection.cancel_token();
         let deadline = limits.statement_timeout * 2 + Duration::from_secs(2);
         let role = self.settings.readonly_role.as_str();
+        let refused_before = self.oversized.count();
         let outcome = tokio::time::timeout(
             deadline,
             run_transaction(
@@ -200,6 +211,12 @@ impl Database {
         .await;
         match outcome {
             Ok((result, Health::Reusable)) => result,
+            Ok((Err(_), _)) if self.oversized.count() > refused_before => {
+                // The connection failed on a message over the cap, most
+                // likely this statement's (see wire_guard).
+                drop(Object::take(connection));
+                Err(oversized_message(&limits))
+            }
             Ok((result, Health::Discard)) => {
                 drop(Object::take(connection));
                 result
@@ -219,6 +236,17 @@ impl Database {
             }
         }
     }
+}
+
+/// The tool error of a statement whose result held a value larger than the
+/// connection accepts ([`message_cap`]).
+fn oversized_message(limits: &Limits) -> String {
+    format!(
+        "a row of the result is larger than {} bytes, the cap (PG_MAX_RESULT_BYTES): the \
+         database was stopped sending it. Select a part of the value (left(text, 1000), \
+         substring) or its length (octet_length), not the whole of it.",
+        limits.max_result_bytes
+    )
 }
 
 /// Whether a connection may go back to its pool.
@@ -319,14 +347,25 @@ async fn configure(
     Ok(())
 }
 
+/// The largest message a connection accepts from the database: the result
+/// cap plus room for the protocol and an error message.
+pub fn message_cap(limits: &Limits) -> usize {
+    limits.max_result_bytes.saturating_add(64 * 1024)
+}
+
 fn build_pool(
     config: tokio_postgres::Config,
     tls: &MakeRustlsConnect,
     settings: &Settings,
+    oversized: &Arc<Oversized>,
 ) -> Result<Pool, SetupError> {
-    let manager = Manager::from_config(
+    let manager = Manager::from_connect(
         config,
-        tls.clone(),
+        GuardedConnect::new(
+            tls.clone(),
+            message_cap(&settings.limits),
+            oversized.clone(),
+        ),
         ManagerConfig {
             recycling_method: RecyclingMethod::Verified,
         },

@@ -29,6 +29,7 @@ pub mod resources;
 pub mod server;
 pub mod tls;
 pub mod tools;
+pub mod wire_guard;
 
 pub use config::{ReadOnlyLogin, Settings};
 pub use db::Database;

@@ -354,3 +354,85 @@ async fn readyz_reports_the_database() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Peak resident memory (`VmHWM`) of process `pid`, in bytes.
+fn peak_rss(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .expect("the service's /proc status")
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| {
+            value
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .expect("VmHWM")
+        * 1024
+}
+
+/// The service's memory stays under this while huge values are asked for
+/// (docs/services/postgres.md, Limits).
+const MEMORY_CEILING: u64 = 150 * 1024 * 1024;
+
+/// Red-team finding 8: a single huge value (here 100 MB, eight queries at
+/// once) is refused as its message header arrives, before tokio-postgres
+/// buffers it: the service's peak memory stays under [`MEMORY_CEILING`]
+/// instead of growing by the values' size, each call gets a clear error, and
+/// the service goes on answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huge_values_are_refused_before_they_reach_memory() {
+    let cluster = PgCluster::shared();
+    let service = Service::start(
+        &cluster.superuser_url(),
+        &[
+            ("PG_READONLY_PASSWORD", common::READONLY_PASSWORD),
+            ("PG_STATEMENT_TIMEOUT_MS", "10000"),
+        ],
+    );
+    let client = service.client().await;
+    let huge = [
+        "SELECT repeat('x', 100000000)",
+        "SELECT repeat('x', 100000000) AS a, 1 AS b",
+        "SELECT string_agg(md5(i::text), '') FROM generate_series(1, 3000000) i",
+        "SELECT repeat('y', 100000000)::int",
+    ];
+    let calls = (0..8).map(|index| {
+        call(
+            &client,
+            "run_readonly_query",
+            json!({"sql": huge[index % huge.len()]}),
+        )
+    });
+    let results = futures::future::join_all(calls).await;
+    for (index, result) in results.iter().enumerate() {
+        let text = text_of(result);
+        assert_eq!(result.is_error, Some(true), "call {index}: {text}");
+        assert!(
+            text.contains("larger than") || text.contains("exceeds"),
+            "call {index}: {text}"
+        );
+    }
+    let peak = peak_rss(service.child.id());
+    eprintln!(
+        "peak RSS of the postgres service: {} MiB",
+        peak / (1024 * 1024)
+    );
+    assert!(
+        peak < MEMORY_CEILING,
+        "peak RSS {} MiB, over the {} MiB ceiling",
+        peak / (1024 * 1024),
+        MEMORY_CEILING / (1024 * 1024)
+    );
+    // The service, and its pools, go on.
+    let count = call(
+        &client,
+        "run_readonly_query",
+        json!({"sql": "SELECT count(*) AS n FROM employees"}),
+    )
+    .await;
+    assert_ne!(count.is_error, Some(true), "{}", text_of(&count));
+    assert!(!service.output().contains("panicked"));
+}
