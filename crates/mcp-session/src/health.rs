@@ -99,16 +99,7 @@ async fn readyz(State(health): State<Arc<HealthState>>) -> Response {
     }
     let store = health.fleet.store();
     let backend = store.backend();
-    if !health.fleet.is_joined() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({
-                "status": "not_ready",
-                "fleet": { "status": "not subscribed to the fleet channels yet" },
-            })),
-        )
-            .into_response();
-    }
+    let joined = health.fleet.is_joined();
     let (store, checks) = tokio::join!(
         store.ping(),
         futures::future::join_all(
@@ -118,7 +109,7 @@ async fn readyz(State(health): State<Arc<HealthState>>) -> Response {
                 .map(|check| async move { (check.name().to_owned(), check.run().await) })
         )
     );
-    let mut ready = store.is_ok();
+    let mut ready = joined && store.is_ok();
     let store = match store {
         Ok(()) => json!({ "backend": backend, "status": "ok" }),
         Err(error) => {
@@ -127,6 +118,12 @@ async fn readyz(State(health): State<Arc<HealthState>>) -> Response {
     };
     let mut body = Map::new();
     body.insert("store".into(), store);
+    if !joined {
+        body.insert(
+            "fleet".into(),
+            json!({ "status": "not subscribed to the fleet channels (subscribing)" }),
+        );
+    }
     if !checks.is_empty() {
         let mut results = Map::new();
         for (name, result) in checks {
