@@ -18,22 +18,34 @@
 //!   while this replica did not renew it, a `DEL` by hand, eviction) is
 //!   noticed at the next refresh;
 //! - while this replica's pub/sub connection is down it could miss an
-//!   announcement, so the cache is off from the moment fred reports the
-//!   connection broken until the fleet channel is subscribed again, and
-//!   entries from before are never used again ([`SessionCache::disconnected`]);
+//!   announcement, so the cache is off from the moment the connection is
+//!   reported broken until the fleet channel is subscribed again, and
+//!   entries from before are never served as fresh again
+//!   ([`SessionCache::disconnected`]): each is read from Redis at its next
+//!   request, which honours what changed meanwhile;
 //! - a load that raced an announcement is not cached (see
 //!   [`SessionCache::ticket`]).
 //!
 //! The cache is keyed by session id and holds the owner beside the record:
 //! a lookup by another user is a miss, answered from Redis (`404`), never
 //! from the cache.
+//!
+//! **Redis outages.** Entries are kept [`outage_grace`](SessionCache::outage_grace)
+//! (`SESSION_CACHE_OUTAGE_SECONDS`) past their refresh, whatever happens to
+//! the connection, for one use only: when Redis cannot be reached, a
+//! session this replica has served within that time is served from its
+//! last known record ([`SessionCache::get_stale`]) instead of failing, so
+//! an outage (a failover, a restart, a cluster shard being replaced) costs
+//! no tool call of a live session. What can go stale meanwhile is what
+//! could not be announced: a session deleted elsewhere during the outage
+//! is served here until Redis answers again or the grace ends.
 
 use std::{
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use crate::{identity::UserHash, store::SessionRecord};
@@ -47,6 +59,8 @@ struct Entry {
     record: SessionRecord,
     /// [`SessionCache::epoch`] at the time of the read.
     epoch: u64,
+    /// When it was read from Redis.
+    read_at: Instant,
 }
 
 /// Taken before reading a record from Redis; the record may be cached
@@ -62,6 +76,7 @@ pub struct Ticket {
 pub struct SessionCache {
     entries: Option<moka::sync::Cache<String, Arc<Entry>>>,
     refresh: Duration,
+    outage_grace: Duration,
     /// Whether announcements can reach this replica (its fleet channel is
     /// subscribed and the connection has not failed since).
     enabled: AtomicBool,
@@ -82,18 +97,20 @@ impl std::fmt::Debug for SessionCache {
 }
 
 impl SessionCache {
-    /// A cache whose records are re-read from Redis after `refresh`; a zero
+    /// A cache whose records are re-read from Redis after `refresh`, and
+    /// served for `outage_grace` more while Redis cannot be reached; a zero
     /// `refresh` caches nothing. Off until [`connected`](Self::connected).
-    pub fn new(refresh: Duration) -> Self {
+    pub fn new(refresh: Duration, outage_grace: Duration) -> Self {
         let entries = (!refresh.is_zero()).then(|| {
             moka::sync::Cache::builder()
                 .max_capacity(CAPACITY)
-                .time_to_live(refresh)
+                .time_to_live(refresh + outage_grace)
                 .build()
         });
         Self {
             entries,
             refresh,
+            outage_grace,
             enabled: AtomicBool::new(false),
             epoch: AtomicU64::new(0),
             changes: AtomicU64::new(0),
@@ -102,7 +119,13 @@ impl SessionCache {
 
     /// A cache that caches nothing (no fleet: nothing to cache for).
     pub fn disabled() -> Self {
-        Self::new(Duration::ZERO)
+        Self::new(Duration::ZERO, Duration::ZERO)
+    }
+
+    /// How long past its refresh a record may be served while Redis cannot
+    /// be reached.
+    pub fn outage_grace(&self) -> Duration {
+        self.outage_grace
     }
 
     /// How old a cached record may get before it is read (and its TTL
@@ -118,10 +141,29 @@ impl SessionCache {
             return None;
         }
         let entry = entries.get(id)?;
-        if entry.epoch != self.epoch.load(Ordering::Acquire) || &entry.record.user_hash != user {
+        if entry.epoch != self.epoch.load(Ordering::Acquire)
+            || &entry.record.user_hash != user
+            || entry.read_at.elapsed() >= self.refresh
+        {
             return None;
         }
         Some(entry.record.clone())
+    }
+
+    /// `user`'s session `id` as last read from Redis, at most
+    /// [`refresh`](Self::refresh) + [`outage_grace`](Self::outage_grace)
+    /// ago, whatever happened to the connection since: only for when Redis
+    /// cannot be reached (see the module docs). Sessions deleted or changed
+    /// through this replica, or announced as such, are not served.
+    /// A zero grace serves nothing: every request that needs Redis fails.
+    pub fn get_stale(&self, user: &UserHash, id: &str) -> Option<SessionRecord> {
+        if self.outage_grace.is_zero() {
+            return None;
+        }
+        let entry = self.entries.as_ref()?.get(id)?;
+        (&entry.record.user_hash == user
+            && entry.read_at.elapsed() < self.refresh + self.outage_grace)
+            .then(|| entry.record.clone())
     }
 
     /// Taken before reading a record from Redis, for [`insert`](Self::insert).
@@ -145,6 +187,7 @@ impl SessionCache {
         let entry = Arc::new(Entry {
             record: record.clone(),
             epoch: ticket.epoch,
+            read_at: Instant::now(),
         });
         if self.epoch.load(Ordering::Acquire) != ticket.epoch
             || self.changes.load(Ordering::Acquire) != ticket.changes
@@ -168,15 +211,13 @@ impl SessionCache {
     }
 
     /// The pub/sub connection failed: announcements may be missed from now
-    /// on, so nothing cached is used again and nothing is cached until
-    /// [`connected`](Self::connected).
+    /// on, so nothing cached is served as fresh again and nothing is cached
+    /// until [`connected`](Self::connected). The entries stay for
+    /// [`get_stale`](Self::get_stale).
     pub fn disconnected(&self) {
         self.enabled.store(false, Ordering::Release);
         self.epoch.fetch_add(1, Ordering::AcqRel);
         self.changes.fetch_add(1, Ordering::AcqRel);
-        if let Some(entries) = &self.entries {
-            entries.invalidate_all();
-        }
     }
 
     /// The fleet channel is subscribed (again): announcements reach this
@@ -207,7 +248,7 @@ mod tests {
     }
 
     fn connected_cache() -> SessionCache {
-        let cache = SessionCache::new(Duration::from_secs(60));
+        let cache = SessionCache::new(Duration::from_secs(60), Duration::from_secs(30));
         cache.connected();
         cache
     }
@@ -244,6 +285,11 @@ mod tests {
         let ticket = cache.ticket();
         cache.disconnected();
         assert!(cache.get(&alice, "s2").is_none());
+        // Kept for an outage, for its owner only; an invalidation still
+        // drops it.
+        assert!(cache.get_stale(&alice, "s2").is_some());
+        assert!(cache.get_stale(&user('b'), "s2").is_none());
+        assert!(cache.get_stale(&alice, "s1").is_none());
         cache.insert(ticket, &record("s3", &alice));
         assert!(
             cache.get(&alice, "s3").is_none(),
@@ -266,7 +312,7 @@ mod tests {
     #[test]
     fn nothing_is_cached_before_the_first_connection_or_when_disabled() {
         let alice = user('a');
-        let cache = SessionCache::new(Duration::from_secs(60));
+        let cache = SessionCache::new(Duration::from_secs(60), Duration::from_secs(30));
         cache.insert(cache.ticket(), &record("s1", &alice));
         assert!(cache.get(&alice, "s1").is_none());
         let off = SessionCache::disabled();
@@ -274,5 +320,18 @@ mod tests {
         off.insert(off.ticket(), &record("s1", &alice));
         assert!(off.get(&alice, "s1").is_none());
         assert!(!off.is_enabled());
+    }
+
+    #[test]
+    fn stale_entries_serve_only_within_the_outage_grace() {
+        let cache = SessionCache::new(Duration::from_millis(20), Duration::from_millis(60));
+        cache.connected();
+        let alice = user('a');
+        cache.insert(cache.ticket(), &record("s1", &alice));
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(cache.get(&alice, "s1").is_none(), "older than the refresh");
+        assert!(cache.get_stale(&alice, "s1").is_some());
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(cache.get_stale(&alice, "s1").is_none(), "past the grace");
     }
 }

@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | `access` of a record cached less than `SESSION_CACHE_SECONDS` ago | none | none |
 //! | `access` otherwise | the store's (`GETEX` pipeline, renewing the TTL); the record is cached | none |
+//! | `access` while Redis cannot be reached, of a record read here within `SESSION_CACHE_SECONDS` + `SESSION_CACHE_OUTAGE_SECONDS` | none (a probe at most every [`PROBE_INTERVAL`]) | none: the last known record is served |
 //! | `create` | the store's; the record is cached | none |
 //! | `update` | the store's | `SessionChanged`, acknowledged by every replica |
 //! | `delete`, `delete_user` | the store's | `SessionClosed` per session, acknowledged by every replica |
@@ -17,7 +18,13 @@
 //! `SESSION_TTL_SECONDS` after its last request (the refresh interval is at
 //! most a tenth of the TTL, see [`refresh_interval`]).
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use super::{AckRequest, Envelope, announce::Announcer, cache::SessionCache};
 use crate::{
@@ -35,6 +42,11 @@ pub fn refresh_interval(cache: Duration, ttl: Duration) -> Duration {
     cache.min(ttl / 10)
 }
 
+/// While Redis is unreachable, how often a request of a session with a
+/// stale copy here tries Redis anyway (the others are served from the copy
+/// at once, instead of each waiting for a command timeout).
+pub const PROBE_INTERVAL: Duration = Duration::from_millis(500);
+
 /// `inner` (the shared store) with this replica's cache in front and
 /// announcements of every change (see the module docs).
 pub struct FleetStore {
@@ -42,6 +54,10 @@ pub struct FleetStore {
     cache: Arc<SessionCache>,
     announcer: Arc<Announcer>,
     metrics: Arc<Metrics>,
+    /// Whether the last read of a record failed for want of Redis.
+    unreachable: AtomicBool,
+    /// When Redis was last tried while unreachable (ms since the epoch).
+    last_probe_ms: AtomicU64,
 }
 
 impl FleetStore {
@@ -58,7 +74,35 @@ impl FleetStore {
             cache,
             announcer,
             metrics,
+            unreachable: AtomicBool::new(false),
+            last_probe_ms: AtomicU64::new(0),
         }
+    }
+
+    /// Whether Redis is believed unreachable and was tried less than
+    /// [`PROBE_INTERVAL`] ago (else this request is the probe).
+    fn skip_redis(&self) -> bool {
+        if !self.unreachable.load(Ordering::Acquire) {
+            return false;
+        }
+        let now = now_ms();
+        let last = self.last_probe_ms.load(Ordering::Acquire);
+        if now.saturating_sub(last) < PROBE_INTERVAL.as_millis() as u64 {
+            return true;
+        }
+        // One request probes; concurrent ones keep using their copies.
+        self.last_probe_ms
+            .compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+    }
+
+    /// The last known record of `user`'s session `id`, served because
+    /// Redis cannot be reached (see [`SessionCache::get_stale`]).
+    fn stale(&self, user: &UserHash, id: &str) -> Option<SessionRecord> {
+        let mut record = self.cache.get_stale(user, id)?;
+        self.metrics.session_cache(true);
+        record.last_access_ms = now_ms();
+        Some(record)
     }
 
     /// Announces that session `id` ended, to every replica.
@@ -92,9 +136,36 @@ impl SessionStore for FleetStore {
             record.last_access_ms = now_ms();
             return Ok(Some(record));
         }
+        if self.skip_redis()
+            && let Some(record) = self.stale(user, id)
+        {
+            return Ok(Some(record));
+        }
         self.metrics.session_cache(false);
         let ticket = self.cache.ticket();
-        let record = self.inner.access(user, id).await?;
+        let record = match self.inner.access(user, id).await {
+            Ok(record) => {
+                if self.unreachable.swap(false, Ordering::AcqRel) {
+                    tracing::info!("Redis answers again: sessions are read from it again");
+                }
+                record
+            }
+            Err(StoreError::Unavailable(error)) => {
+                if !self.unreachable.swap(true, Ordering::AcqRel) {
+                    self.last_probe_ms.store(now_ms(), Ordering::Release);
+                    tracing::warn!(
+                        %error,
+                        grace_seconds = self.cache.outage_grace().as_secs(),
+                        "Redis unreachable: serving the sessions cached here from their last known records"
+                    );
+                }
+                return match self.stale(user, id) {
+                    Some(record) => Ok(Some(record)),
+                    None => Err(StoreError::Unavailable(error)),
+                };
+            }
+            Err(error) => return Err(error),
+        };
         if let Some(record) = &record {
             self.cache.insert(ticket, record);
         }

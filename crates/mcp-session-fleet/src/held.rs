@@ -231,7 +231,7 @@ mod tests {
     async fn a_worker_being_restored_gets_no_forwarded_message() {
         let held = HeldSessions::new(
             LocalSessionManager::default(),
-            Arc::new(SessionCache::new(Duration::from_secs(5))),
+            Arc::new(SessionCache::new(Duration::from_secs(5), Duration::ZERO)),
         );
         let id: Arc<str> = "session-r".into();
         held.begin_restore(&id);

@@ -56,6 +56,9 @@ pub struct FleetSettings {
     /// How long this replica serves a record from its cache (see
     /// [`refresh_interval`]).
     pub session_cache: Duration,
+    /// How long past its refresh a cached record is still served while
+    /// Redis cannot be reached (see [`cache`](crate::cache)).
+    pub session_cache_outage: Duration,
     /// Live sessions one user may hold.
     pub max_sessions_per_user: Option<usize>,
     /// Bytes of response-stream events held in memory before they move to
@@ -137,10 +140,10 @@ impl Fleet {
             .with_max_sessions_per_user(settings.max_sessions_per_user);
         // Each replica caches the records it serves, and announces every
         // change to the others.
-        let cache = Arc::new(SessionCache::new(refresh_interval(
-            settings.session_cache,
-            settings.session_ttl,
-        )));
+        let cache = Arc::new(SessionCache::new(
+            refresh_interval(settings.session_cache, settings.session_ttl),
+            settings.session_cache_outage,
+        ));
         let announcer = Arc::new(Announcer::new(
             redis.clone(),
             &settings.service,

@@ -71,6 +71,7 @@ struct RawConfig {
     redis_pool_size: Option<usize>,
     redis_command_timeout_ms: Option<u64>,
     session_cache_seconds: Option<u64>,
+    session_cache_outage_seconds: Option<u64>,
     event_buffer_bytes: Option<usize>,
     event_retention_seconds: Option<u64>,
     /// A number or text: an empty value (a Kubernetes ConfigMap entry left
@@ -110,6 +111,7 @@ enum NumberOrText {
 /// | `REDIS_POOL_SIZE` | [`redis_pool_size`](Self::redis_pool_size) | 4 |
 /// | `REDIS_COMMAND_TIMEOUT_MS` | [`redis_command_timeout`](Self::redis_command_timeout) | 1500 |
 /// | `SESSION_CACHE_SECONDS` | [`session_cache`](Self::session_cache) | 5 |
+/// | `SESSION_CACHE_OUTAGE_SECONDS` | [`session_cache_outage`](Self::session_cache_outage) | 60 |
 /// | `MAX_SESSIONS_PER_USER` | [`max_sessions_per_user`](Self::max_sessions_per_user) | 100 (`unlimited`: no limit) |
 /// | `EVENT_BUFFER_BYTES` | [`event_buffer_bytes`](Self::event_buffer_bytes) | 67108864 (64 MiB) |
 /// | `EVENT_RETENTION_SECONDS` | [`event_retention`](Self::event_retention) | 300 |
@@ -174,6 +176,12 @@ pub struct Config {
     /// a tenth of [`session_ttl`](Self::session_ttl) is used. Zero: every
     /// request reads the record in Redis. See `fleet::cache`.
     pub session_cache: Duration,
+    /// With Redis: while Redis cannot be reached, how long past
+    /// [`session_cache`](Self::session_cache) a replica goes on serving the
+    /// sessions it read before, from their last known records, instead of
+    /// failing their requests with `503`. A session deleted elsewhere during
+    /// the outage may be served here that long. Zero: no such grace.
+    pub session_cache_outage: Duration,
     /// Live sessions one user may hold over all replicas; creating one more
     /// fails with `429`. `None` (`MAX_SESSIONS_PER_USER=unlimited`): no
     /// limit, so one client can fill Redis.
@@ -216,6 +224,7 @@ impl fmt::Debug for Config {
             .field("redis_pool_size", &self.redis_pool_size)
             .field("redis_command_timeout", &self.redis_command_timeout)
             .field("session_cache", &self.session_cache)
+            .field("session_cache_outage", &self.session_cache_outage)
             .field("max_sessions_per_user", &self.max_sessions_per_user)
             .field("event_buffer_bytes", &self.event_buffer_bytes)
             .field("event_retention", &self.event_retention)
@@ -365,6 +374,9 @@ impl Config {
                 },
             ),
             session_cache: Duration::from_secs(raw.session_cache_seconds.unwrap_or(5)),
+            session_cache_outage: Duration::from_secs(
+                raw.session_cache_outage_seconds.unwrap_or(60),
+            ),
             max_sessions_per_user: sessions_limit(raw.max_sessions_per_user)?,
             event_buffer_bytes: raw.event_buffer_bytes.unwrap_or(DEFAULT_EVENT_BUFFER_BYTES),
             event_retention: positive("EVENT_RETENTION_SECONDS", raw.event_retention_seconds, 300)?,

@@ -216,6 +216,7 @@ fn fleet_settings(config: &Config, service: &str) -> FleetSettings {
         redis_command_timeout: config.redis_command_timeout,
         session_ttl: config.session_ttl,
         session_cache: config.session_cache,
+        session_cache_outage: config.session_cache_outage,
         max_sessions_per_user: config.max_sessions_per_user,
         event_buffer_bytes: config.event_buffer_bytes,
         event_retention: config.event_retention,
