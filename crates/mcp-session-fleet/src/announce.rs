@@ -151,12 +151,13 @@ impl Announcer {
 
     /// Sends `envelope` (made with `ack`, from [`request`](Self::request))
     /// to the one replica listening on sharded channel `channel` and waits
-    /// for its ack, at most [`ACK_WAIT`].
+    /// for its ack, at most [`ACK_WAIT`]; the `SPUBLISH` is counted as `op`.
     ///
     /// # Errors
     /// [`StoreError::Unavailable`] when Redis cannot be reached.
     pub async fn ask(
         &self,
+        op: RedisOp,
         channel: &str,
         envelope: &Envelope,
         ack: &AckRequest,
@@ -164,13 +165,13 @@ impl Announcer {
         let text = encode(envelope)?;
         let (sender, mut acks) = watch::channel(Acks::default());
         self.waiting().insert(ack.token, sender);
-        self.redis.round_trip(RedisOp::FlushRequest);
+        self.redis.round_trip(op);
         let sent: Result<i64, _> = self
             .redis
             .pool()
             .next()
             .spublish(channel, text)
-            .instrument(self.redis.span(RedisOp::FlushRequest, "SPUBLISH"))
+            .instrument(self.redis.span(op, "SPUBLISH"))
             .await
             .map_err(unavailable);
         let asked = match sent {

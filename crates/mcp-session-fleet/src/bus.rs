@@ -12,11 +12,12 @@ use tracing::Instrument;
 
 use crate::{
     AckRequest, Envelope, FleetEventStore, HeldSessions, StreamOwner,
-    announce::Announcer,
+    announce::{Announcer, Asked},
     connection::{RedisConnection, unavailable},
     events,
     identity::Caller,
     metrics::{FleetDelivery, Metrics, RedisOp},
+    sse_stream_id,
     store::{SessionRecord, SessionStore, StoreError},
     trace_context::TraceContext,
 };
@@ -277,12 +278,37 @@ impl FleetBus {
                     .in_current_span(),
                 );
             }
+            Envelope::SseRelease {
+                session_id, ack, ..
+            } => {
+                // Off the listener: the flush waits for its write.
+                let (held, events, announcer) = (
+                    self.held.clone(),
+                    self.events.clone(),
+                    self.announcer.clone(),
+                );
+                tokio::spawn(
+                    async move {
+                        let released = held.sse.release(&session_id);
+                        let owner = StreamOwner::Session(session_id.clone());
+                        let flushed = events.flush_for(&sse_stream_id(&session_id), &owner).await;
+                        tracing::info!(
+                            session_id,
+                            released,
+                            "an /sse session moved to another replica"
+                        );
+                        announcer.answer(&ack, released || flushed).await;
+                    }
+                    .in_current_span(),
+                );
+            }
             Envelope::ClientMessage {
                 origin,
                 session_id,
                 caller,
                 record,
                 message,
+                ack,
                 ..
             } => {
                 if origin == self.replica_id {
@@ -290,12 +316,22 @@ impl FleetBus {
                 }
                 let session = record.map(|record| SessionContext::new(*record, self.store.clone()));
                 let message = attach(message, self.held.extensions(), caller.clone(), session);
-                if self
+                let delivered = self
                     .held
                     .sse
                     .deliver(&session_id, &caller.user_hash, message.clone())
-                    .await
-                {
+                    .await;
+                if let Some(ack) = ack {
+                    // An HTTP+SSE message for the stream held here: say
+                    // whether it was (the sender looks elsewhere if not).
+                    if delivered {
+                        self.metrics.fleet_delivery(FleetDelivery::SseMessage);
+                    }
+                    let announcer = self.announcer.clone();
+                    tokio::spawn(async move { announcer.answer(&ack, delivered).await });
+                    return;
+                }
+                if delivered {
                     self.metrics.fleet_delivery(FleetDelivery::SseMessage);
                     return;
                 }
@@ -343,6 +379,16 @@ impl FleetBus {
         &self.replica_id
     }
 
+    /// Where this replica asks and acknowledges.
+    pub(crate) fn announcer(&self) -> &Announcer {
+        &self.announcer
+    }
+
+    /// The channel of replica `replica_id` (`mcp_replica:<service>:<id>`).
+    pub(crate) fn replica_channel_of(&self, replica_id: &str) -> String {
+        format!("{}{replica_id}", self.replica_prefix)
+    }
+
     /// A client `message` of `caller`'s session `session_id` that reached
     /// this replica, for the replicas that can deliver it (with the
     /// session's `record` when the receiver needs the session's context).
@@ -360,7 +406,51 @@ impl FleetBus {
             caller,
             record: record.map(Box::new),
             message,
+            ack: None,
         }
+    }
+
+    /// Sends `caller`'s HTTP+SSE `message` of session `record` to replica
+    /// `holder`, which holds (or held) the session's stream, and waits for
+    /// its answer: [`Delivery::Delivered`] when its stream took the message
+    /// (or the holder did not answer in time: it may be slow, and sending
+    /// again could deliver the message twice), [`Delivery::Gone`] when no
+    /// replica listens there or the stream is no longer there.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when Redis cannot be reached.
+    pub async fn send_sse_message(
+        &self,
+        holder: &str,
+        caller: Caller,
+        record: SessionRecord,
+        message: ClientJsonRpcMessage,
+    ) -> Result<Delivery, StoreError> {
+        let ack = self.announcer.request();
+        let envelope = Envelope::ClientMessage {
+            trace: TraceContext::current(),
+            origin: self.replica_id.clone(),
+            session_id: record.id.clone(),
+            caller,
+            record: Some(Box::new(record)),
+            message,
+            ack: Some(ack.clone()),
+        };
+        Ok(
+            match self
+                .announcer
+                .ask(
+                    RedisOp::SPublish,
+                    &self.replica_channel_of(holder),
+                    &envelope,
+                    &ack,
+                )
+                .await?
+            {
+                Asked::Answered { held: true } | Asked::NoAnswer => Delivery::Delivered,
+                Asked::Answered { held: false } | Asked::Gone => Delivery::Gone,
+            },
+        )
     }
 
     fn encode(envelope: &Envelope) -> Result<String, StoreError> {

@@ -100,6 +100,27 @@ pub enum Envelope {
         record: Option<Box<SessionRecord>>,
         /// The JSON-RPC message.
         message: ClientJsonRpcMessage,
+        /// For an HTTP+SSE message sent to the replica holding the stream:
+        /// where to acknowledge, `held` telling whether the stream was there
+        /// and took it (it may have moved meanwhile).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ack: Option<AckRequest>,
+    },
+    /// Asks the replica holding an HTTP+SSE session's stream to let the
+    /// session go: its client reconnected (`GET /sse` with `Last-Event-ID`)
+    /// to the sender, which serves it from now on. The holder ends its
+    /// stream and handler without ending the session, writes the session's
+    /// buffered events to Redis, and acknowledges (`held`: it had either).
+    /// Sent on the holder's replica channel.
+    SseRelease {
+        /// The W3C trace context of the span that sent it (empty when
+        /// tracing is off): the receiver's span is its child.
+        #[serde(default, skip_serializing_if = "TraceContext::is_empty")]
+        trace: TraceContext,
+        /// The session.
+        session_id: String,
+        /// Where to acknowledge.
+        ack: AckRequest,
     },
     /// A server message on a session's standalone (GET) stream, already
     /// stored for replay: replicas holding that stream's connection send it.
@@ -130,6 +151,7 @@ impl Envelope {
             Self::FlushStream { .. } => "flush_stream",
             Self::ClientMessage { .. } => "client_message",
             Self::StreamEvent { .. } => "stream_event",
+            Self::SseRelease { .. } => "sse_release",
         }
     }
 
@@ -141,7 +163,8 @@ impl Envelope {
             | Self::SessionChanged { trace, .. }
             | Self::FlushStream { trace, .. }
             | Self::ClientMessage { trace, .. }
-            | Self::StreamEvent { trace, .. } => Some(trace),
+            | Self::StreamEvent { trace, .. }
+            | Self::SseRelease { trace, .. } => Some(trace),
             Self::Ack { .. } => None,
         }
     }

@@ -40,6 +40,7 @@
 //! | [`cache`], [`fleet_store`], [`announce`] | the per-replica record cache, kept true by acknowledged announcements |
 //! | [`bus`], [`envelope`] | the pub/sub bus and the messages on it |
 //! | [`held`], [`sse_streams`] | what this replica holds of sessions: workers, HTTP+SSE streams, standalone streams, pending requests |
+//! | [`sse_sessions`], [`sse_reaper`] | HTTP+SSE sessions that outlive their stream: event ids, takeover by the replica a client reconnects to, replay; the sessions of gone replicas ended within seconds |
 //! | [`session_manager`] | rmcp's `SessionManager` aware of the fleet |
 //! | [`events`] (its buffer, writer and resumption), [`response_stream`] | resumable response streams: memory first, Redis Streams on demand |
 
@@ -54,6 +55,8 @@ mod held;
 mod redis_store;
 mod response_stream;
 mod session_manager;
+pub mod sse_reaper;
+mod sse_sessions;
 mod sse_streams;
 pub mod topology;
 
@@ -70,5 +73,5 @@ use held::HeldSessions;
 pub use redis_store::RedisStore;
 pub use response_stream::WatchedBody;
 pub use session_manager::{FleetSessionError, FleetSessionManager, FleetTransport};
-pub use sse_streams::{SseStreams, StreamHandle};
+pub use sse_streams::{SseStreams, StreamHandle, sse_session_of, sse_stream_id};
 pub use topology::{Fleet, FleetError, FleetSettings, HeldCounts};

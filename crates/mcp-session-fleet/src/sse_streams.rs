@@ -5,7 +5,13 @@
 //! Only the stream's owner may reach it: a message whose caller is another
 //! user is refused as if the session did not exist.
 
-use std::collections::HashMap;
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+};
 
 use parking_lot::Mutex;
 
@@ -29,6 +35,31 @@ pub struct StreamHandle {
     pub inbound: mpsc::Sender<ClientJsonRpcMessage>,
     /// Cancelling it ends the stream and the session's handler.
     pub closed: CancellationToken,
+    /// Set when the stream ended because the session moved (its client
+    /// reconnected elsewhere, see [`release`](SseStreams::release)): the
+    /// session lives on, so its record must stay.
+    pub released: Arc<AtomicBool>,
+}
+
+impl StreamHandle {
+    /// Whether the session moved away rather than ended.
+    pub fn was_released(&self) -> bool {
+        self.released.load(Ordering::Acquire)
+    }
+}
+
+/// The event stream id of HTTP+SSE session `session_id` in the event store
+/// (its `/sse` events' ids are `<session_id>:sse#<nonce>-<sequence>`).
+pub fn sse_stream_id(session_id: &str) -> String {
+    format!("{session_id}:sse")
+}
+
+/// The HTTP+SSE session an `/sse` event id names (a `Last-Event-ID`).
+pub fn sse_session_of(event_id: &str) -> Option<&str> {
+    let (stream, _) = event_id.rsplit_once('#')?;
+    stream
+        .strip_suffix(":sse")
+        .filter(|session| !session.is_empty())
 }
 
 impl SseStreams {
@@ -46,11 +77,13 @@ impl SseStreams {
         self.lock().remove(id);
     }
 
-    /// The stream of session `id` if `owner` owns it.
+    /// The stream of session `id` if `owner` owns it and it is still open
+    /// (a stream ended by a hand-off or a takeover takes no more messages,
+    /// even before its handler has stopped).
     pub fn get(&self, id: &str, owner: &UserHash) -> Option<StreamHandle> {
         self.lock()
             .get(id)
-            .filter(|handle| &handle.owner == owner)
+            .filter(|handle| &handle.owner == owner && !handle.closed.is_cancelled())
             .cloned()
     }
 
@@ -77,6 +110,18 @@ impl SseStreams {
             return false;
         };
         handle.inbound.send(message).await.is_ok()
+    }
+
+    /// Ends the stream and handler of session `id` held here, if any,
+    /// without ending the session (it moves to another stream); returns
+    /// whether there was one.
+    pub fn release(&self, id: &str) -> bool {
+        let Some(handle) = self.lock().remove(id) else {
+            return false;
+        };
+        handle.released.store(true, Ordering::Release);
+        handle.closed.cancel();
+        true
     }
 
     /// Ends the session's stream held here, if any.

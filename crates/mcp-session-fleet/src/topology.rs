@@ -30,6 +30,7 @@ use rmcp::{
 use crate::{
     Announcer, Delivery, EventSettings, FleetBus, FleetEventStore, FleetStore, HeldSessions,
     RedisConnection, RedisStore, SessionCache, SseStreams, StreamOwner, refresh_interval,
+    sse_reaper::SseRegistry,
 };
 
 /// Longest idle time of an in-memory session worker; a worker evicted earlier
@@ -66,6 +67,10 @@ pub struct FleetSettings {
     pub event_buffer_bytes: usize,
     /// How long a response stream stays resumable after its last event.
     pub event_retention: Duration,
+    /// How long an HTTP+SSE session whose stream ended stays for its client
+    /// to reconnect; also how long a replica must be gone before the fleet
+    /// ends the sessions it held (see [`sse_reaper`](crate::sse_reaper)).
+    pub sse_reconnect_grace: Duration,
 }
 
 /// Why a [`Fleet`] could not be built.
@@ -98,6 +103,7 @@ pub(crate) enum Mode {
     Redis {
         bus: Arc<FleetBus>,
         events: Arc<FleetEventStore>,
+        sse: SseRegistry,
     },
 }
 
@@ -171,6 +177,11 @@ impl Fleet {
         );
         let workers = workers(settings).with_event_store(events.clone());
         let held = Arc::new(HeldSessions::new(workers, cache));
+        let sse = SseRegistry::new(redis.clone(), &settings.service, &settings.replica_id);
+        tokio::spawn(
+            sse.clone()
+                .reap_forever(store.clone(), settings.sse_reconnect_grace),
+        );
         let bus = FleetBus::join(
             redis,
             &settings.service,
@@ -187,7 +198,7 @@ impl Fleet {
                 replica_id: settings.replica_id.clone(),
                 store,
                 held,
-                mode: Mode::Redis { bus, events },
+                mode: Mode::Redis { bus, events, sse },
                 metrics,
             }),
         })
@@ -284,9 +295,8 @@ impl Fleet {
         let Mode::Redis { bus, .. } = &self.inner.mode else {
             return Ok(Delivery::Gone);
         };
-        let session_id = record.id.clone();
-        let envelope = bus.client_message(&session_id, caller.clone(), Some(record), message);
-        bus.send_to(holder, &envelope).await
+        bus.send_sse_message(holder, caller.clone(), record, message)
+            .await
     }
 
     /// Whether response streams are kept for resumption on another replica

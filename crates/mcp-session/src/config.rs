@@ -62,6 +62,7 @@ struct RawConfig {
     log_format: Option<LogFormat>,
     max_request_body_bytes: Option<usize>,
     sse_keepalive_seconds: Option<u64>,
+    sse_reconnect_seconds: Option<u64>,
     shutdown_grace_seconds: Option<u64>,
     shutdown_drain_seconds: Option<u64>,
     http_header_read_timeout_seconds: Option<u64>,
@@ -103,6 +104,7 @@ enum NumberOrText {
 /// | `LOG_FORMAT` | [`log_format`](Self::log_format) | `json` in production, else `text` |
 /// | `MAX_REQUEST_BODY_BYTES` | [`max_request_body_bytes`](Self::max_request_body_bytes) | 4194304 (4 MiB) |
 /// | `SSE_KEEPALIVE_SECONDS` | [`sse_keep_alive`](Self::sse_keep_alive) | 15 |
+/// | `SSE_RECONNECT_SECONDS` | [`sse_reconnect_grace`](Self::sse_reconnect_grace) | 30 |
 /// | `SHUTDOWN_GRACE_SECONDS` | [`shutdown_grace`](Self::shutdown_grace) | 25 |
 /// | `SHUTDOWN_DRAIN_SECONDS` | [`shutdown_drain`](Self::shutdown_drain) | 0 |
 /// | `HTTP_HEADER_READ_TIMEOUT_SECONDS` | [`header_read_timeout`](Self::header_read_timeout) | 75 |
@@ -148,6 +150,11 @@ pub struct Config {
     /// Interval of SSE keep-alive comments on open streams (an AWS ALB closes
     /// connections idle for 60 s by default).
     pub sse_keep_alive: Duration,
+    /// With Redis: how long an HTTP+SSE session whose stream's client left
+    /// stays, for the client to reconnect `GET /sse` with `Last-Event-ID`
+    /// (here or on another replica) and find it again; it then ends. Zero:
+    /// it ends with its stream.
+    pub sse_reconnect_grace: Duration,
     /// Longest time a shutdown waits for in-flight requests before exiting,
     /// counted from the hand-off (after [`shutdown_drain`](Self::shutdown_drain)).
     pub shutdown_grace: Duration,
@@ -216,6 +223,7 @@ impl fmt::Debug for Config {
             .field("log_format", &self.log_format)
             .field("max_request_body_bytes", &self.max_request_body_bytes)
             .field("sse_keep_alive", &self.sse_keep_alive)
+            .field("sse_reconnect_grace", &self.sse_reconnect_grace)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("shutdown_drain", &self.shutdown_drain)
             .field("header_read_timeout", &self.header_read_timeout)
@@ -349,6 +357,7 @@ impl Config {
             }),
             max_request_body_bytes,
             sse_keep_alive: positive("SSE_KEEPALIVE_SECONDS", raw.sse_keepalive_seconds, 15)?,
+            sse_reconnect_grace: Duration::from_secs(raw.sse_reconnect_seconds.unwrap_or(30)),
             shutdown_grace: positive("SHUTDOWN_GRACE_SECONDS", raw.shutdown_grace_seconds, 25)?,
             shutdown_drain: Duration::from_secs(raw.shutdown_drain_seconds.unwrap_or(0)),
             header_read_timeout: positive(

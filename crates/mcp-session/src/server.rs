@@ -220,6 +220,7 @@ fn fleet_settings(config: &Config, service: &str) -> FleetSettings {
         max_sessions_per_user: config.max_sessions_per_user,
         event_buffer_bytes: config.event_buffer_bytes,
         event_retention: config.event_retention,
+        sse_reconnect_grace: config.sse_reconnect_grace,
     }
 }
 

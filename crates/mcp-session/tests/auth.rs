@@ -1093,7 +1093,17 @@ fn assert_too_many(error: &HttpError, case: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_sessions_per_user_is_a_clear_429_on_both_transports() {
-    let fleet = Fleet::start(FIXTURE, 3, &env(&[("MAX_SESSIONS_PER_USER", "4")])).await;
+    // A closed SSE stream's session stays SSE_RECONNECT_SECONDS for its
+    // client to come back: 1 s here.
+    let fleet = Fleet::start(
+        FIXTURE,
+        3,
+        &env(&[
+            ("MAX_SESSIONS_PER_USER", "4"),
+            ("SSE_RECONNECT_SECONDS", "1"),
+        ]),
+    )
+    .await;
     let base = fleet.url();
     let alice = Auth::Bearer(hs256(&claims("alice")));
     let bob = Auth::XApiKey(BOB_KEY.into());

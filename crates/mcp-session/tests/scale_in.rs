@@ -150,6 +150,8 @@ async fn a_replica_scales_in_without_failing_a_streamable_http_request() {
             ("REDIS_URL", &url),
             ("SHUTDOWN_DRAIN_SECONDS", &drain),
             ("SHUTDOWN_GRACE_SECONDS", &grace),
+            // A handed-off HTTP+SSE session waits this long for its client.
+            ("SSE_RECONNECT_SECONDS", "2"),
         ],
     )
     .await;
@@ -192,8 +194,8 @@ async fn a_replica_scales_in_without_failing_a_streamable_http_request() {
     assert_eq!(readyz.status().as_u16(), 503);
     assert!(readyz.text().await.unwrap().contains("shutting_down"));
 
-    // Its legacy SSE stream ends at the hand-off; the client reconnects to
-    // the fleet and goes on in a new session.
+    // Its legacy SSE stream ends at the hand-off; this client (which does
+    // not reconnect with Last-Event-ID) opens a new session and goes on.
     let mut ended = false;
     for _ in 0..100 {
         match legacy
@@ -215,9 +217,14 @@ async fn a_replica_scales_in_without_failing_a_streamable_http_request() {
     for id in 2..5 {
         sse_call(&mut again, id).await;
     }
-    // The session whose stream ended is gone (its stream cannot come back).
-    let gone = legacy.request("ping", json!({})).await;
-    assert!(matches!(gone, Err(CallError::Status(404, _))), "{gone:?}");
+    // The session whose stream ended waits for its client to reconnect
+    // with Last-Event-ID: a message meanwhile is refused for now (503), or,
+    // once the fleet has ended the session, for good (404); never taken.
+    let waiting = legacy.request("ping", json!({})).await;
+    assert!(
+        matches!(waiting, Err(CallError::Status(503 | 404, _))),
+        "{waiting:?}"
+    );
 
     let code = replicas.replicas[1]
         .wait_for_exit(Duration::from_secs(DRAIN_SECONDS + GRACE_SECONDS + 5))
@@ -228,6 +235,21 @@ async fn a_replica_scales_in_without_failing_a_streamable_http_request() {
         Some(0),
         "the replica did not exit cleanly within its grace period:\n{}",
         replicas.replicas[1].log()
+    );
+    // Nobody took the session back: once the replica is gone for
+    // SSE_RECONNECT_SECONDS, the fleet ends it.
+    let reaped = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            if let Err(CallError::Status(404, _)) = legacy.request("ping", json!({})).await {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    assert!(
+        reaped.is_ok(),
+        "the abandoned HTTP+SSE session was not ended"
     );
     // The run goes on without it.
     tokio::time::sleep(Duration::from_secs(1)).await;

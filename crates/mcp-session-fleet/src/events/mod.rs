@@ -316,6 +316,48 @@ impl FleetEventStore {
         self.buffer.bind(stream_id, owner);
     }
 
+    /// Opens the event stream `stream_id` of HTTP+SSE session `session_id`
+    /// here, owned by the session.
+    pub(crate) fn open_session_stream(&self, stream_id: &str, session_id: &str) {
+        self.buffer.open(stream_id);
+        self.buffer
+            .bind(stream_id, StreamOwner::Session(session_id.to_owned()));
+    }
+
+    /// Stores `message`, sent on the event stream `stream_id` of HTTP+SSE
+    /// session `session_id`, and returns its event id: kept in memory like a
+    /// request's response stream (and moved to Redis on the same occasions),
+    /// owned by the session, never finished.
+    ///
+    /// # Errors
+    /// The message cannot be encoded, or the event writer stopped.
+    pub(crate) async fn append_session_event(
+        &self,
+        stream_id: &str,
+        session_id: &str,
+        message: &ServerJsonRpcMessage,
+    ) -> Result<String, EventStoreError> {
+        let sequence = self.sequence.fetch_add(1, Ordering::Relaxed);
+        let event_id = format!("{stream_id}#{}-{sequence}", self.nonce);
+        let payload = serde_json::to_string(&StoredEventRef {
+            message: Some(message),
+            retry_ms: None,
+        })?;
+        let buffered = Buffered {
+            event_id: event_id.clone(),
+            payload,
+        };
+        if let Appended::NeedsPlace(buffered) = self.buffer.append(stream_id, buffered, false, None)
+        {
+            let place = self.writer.place().await.ok_or("event writer stopped")?;
+            self.buffer.append(stream_id, buffered, false, Some(place));
+        }
+        // Owned from its first event (again, if the retention dropped it).
+        self.buffer
+            .bind(stream_id, StreamOwner::Session(session_id.to_owned()));
+        Ok(event_id)
+    }
+
     /// The response body of request stream `stream_id` was dropped before
     /// its end: its events go to Redis, now and from now on.
     pub(crate) fn disconnected(&self, stream_id: &str) {
@@ -407,7 +449,11 @@ impl FleetEventStore {
             ack: ack.clone(),
         };
         let channel = format!("{}{nonce}", self.flush_prefix);
-        match self.announcer.ask(&channel, &envelope, &ack).await {
+        match self
+            .announcer
+            .ask(RedisOp::FlushRequest, &channel, &envelope, &ack)
+            .await
+        {
             Ok(asked) => asked,
             Err(error) => {
                 tracing::warn!(%error, "could not ask for a response stream held elsewhere");
@@ -432,6 +478,18 @@ impl FleetEventStore {
         last_event_id: &str,
         requester: &StreamOwner,
     ) -> Result<BoxedEvents, EventStoreError> {
+        let follow = matches!(requester, StreamOwner::Session(_));
+        self.resume_following(last_event_id, requester, follow)
+            .await
+    }
+
+    /// [`resume`](Self::resume), following new events (`follow`) or not.
+    pub(crate) async fn resume_following(
+        self: &Arc<Self>,
+        last_event_id: &str,
+        requester: &StreamOwner,
+        follow: bool,
+    ) -> Result<BoxedEvents, EventStoreError> {
         let refused = || -> EventStoreError {
             "Last-Event-ID of a stream this request may not resume".into()
         };
@@ -439,7 +497,6 @@ impl FleetEventStore {
         if is_standalone(stream_id) || *requester == StreamOwner::Pending {
             return Err(refused());
         }
-        let follow = matches!(requester, StreamOwner::Session(_));
         let (stream_id, after) = (stream_id.to_owned(), last_event_id.to_owned());
         match self.buffer.holding(&stream_id) {
             Some(Held { owner, .. }) if !owner.admits(requester) => return Err(refused()),

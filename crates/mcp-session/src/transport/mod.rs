@@ -42,6 +42,8 @@ pub(crate) struct TransportState {
     pub(crate) max_request_body_bytes: usize,
     /// `SSE_KEEPALIVE_SECONDS`.
     pub(crate) sse_keep_alive: Duration,
+    /// `SSE_RECONNECT_SECONDS`.
+    pub(crate) sse_reconnect_grace: Duration,
     /// `ALLOWED_HOSTS` (empty: any).
     pub(crate) allowed_hosts: Vec<String>,
     /// `ALLOWED_ORIGINS` (empty: not checked).
@@ -56,6 +58,7 @@ impl TransportState {
             lifecycle,
             max_request_body_bytes: config.max_request_body_bytes,
             sse_keep_alive: config.sse_keep_alive,
+            sse_reconnect_grace: config.sse_reconnect_grace,
             allowed_hosts: config.allowed_hosts.clone(),
             allowed_origins: config.allowed_origins.clone(),
         }

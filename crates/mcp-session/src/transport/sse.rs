@@ -16,7 +16,13 @@
 //! The session lives as long as its stream: when the client disconnects, the
 //! handler is cancelled and the session deleted from the store.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use axum::{
     extract::{Request, State},
@@ -30,8 +36,12 @@ use futures::{StreamExt, stream};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use rmcp::{
     ServerHandler,
-    model::{ClientJsonRpcMessage, ClientRequest, ServerJsonRpcMessage},
+    model::{
+        ClientJsonRpcMessage, ClientNotification, ClientRequest, InitializeRequest,
+        InitializedNotification, RequestId, ServerJsonRpcMessage,
+    },
     service::serve_server_with_ct,
+    transport::streamable_http_server::session::ServerSseMessage,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -43,7 +53,7 @@ use super::{
     sse_lifecycle::UntilInitialized,
 };
 use crate::{
-    fleet::{Delivery, Fleet, StreamHandle},
+    fleet::{Delivery, Fleet, StreamHandle, sse_session_of, sse_stream_id},
     identity::{Caller, UserHash},
     session::SessionContext,
     store::{SessionRecord, TransportKind},
@@ -70,11 +80,16 @@ fn caller_of(request: &Request) -> Caller {
         .unwrap_or_else(Caller::anonymous)
 }
 
-/// `GET /sse`: creates a session and streams its server messages.
+/// `GET /sse`: creates a session and streams its server messages; with a
+/// `Last-Event-ID` of one of its events (an `EventSource` reconnecting), the
+/// same session comes back, on whichever replica the request reached (see
+/// `fleet::sse_sessions`): the same `endpoint`, then the messages the client
+/// missed, then new ones.
 ///
 /// Answers `503` when the store cannot record the session or the replica is
 /// shutting down (the client reconnects, through the load balancer, to a
-/// live replica), `429` when the caller has too many sessions.
+/// live replica), `429` when the caller has too many sessions, `404` when
+/// the session a `Last-Event-ID` names has ended (or is another user's).
 pub(crate) async fn open_stream<S: ServerHandler>(
     State(sse): State<Arc<SseTransport<S>>>,
     request: Request,
@@ -92,6 +107,42 @@ pub(crate) async fn open_stream<S: ServerHandler>(
         return response;
     }
     let caller = caller_of(&request);
+    let last_event_id = request
+        .headers()
+        .get("last-event-id")
+        .and_then(|value| value.to_str().ok())
+        .filter(|id| sse_session_of(id).is_some())
+        .map(str::to_owned);
+    let opened = match last_event_id {
+        Some(last_event_id) => match take_over(state, &caller, &last_event_id).await {
+            Ok(opened) => opened,
+            Err(response) => return response,
+        },
+        None => match create(state, &caller).await {
+            Ok(opened) => opened,
+            Err(response) => return response,
+        },
+    };
+    serve_stream(&sse, caller, opened).await
+}
+
+/// A session about to get its stream here.
+struct Opened {
+    record: SessionRecord,
+    /// The `endpoint` event's id: what the client's `EventSource` reports
+    /// if it reconnects before any message arrives.
+    endpoint_event_id: Option<String>,
+    /// Messages the client missed, with their ids (a takeover).
+    replay: Vec<ServerSseMessage>,
+    /// Whether the handler must be given the session's `initialize` again.
+    restored: bool,
+    /// Whether the record must name this replica as the stream's holder
+    /// (once the stream is registered, so that forwarded messages find it).
+    claim: bool,
+}
+
+/// A new session of `caller`, recorded in the store.
+async fn create(state: &TransportState, caller: &Caller) -> Result<Opened, Response> {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let record = SessionRecord::new(
         &id,
@@ -99,46 +150,199 @@ pub(crate) async fn open_stream<S: ServerHandler>(
         TransportKind::Sse,
         state.fleet.replica_id().to_owned(),
     );
-    if let Err(error) = state.fleet.store().create(&record).await {
-        return store_failure(&error);
-    }
+    state
+        .fleet
+        .store()
+        .create(&record)
+        .await
+        .map_err(|error| store_failure(&error))?;
+    state.fleet.sse_opened(&caller.user_hash, &id).await;
+    tracing::info!(session_id = %id, "sse session opened");
+    Ok(Opened {
+        endpoint_event_id: state
+            .fleet
+            .shares_streams()
+            .then(|| format!("{}#start", sse_stream_id(&id))),
+        record,
+        replay: Vec::new(),
+        restored: false,
+        claim: false,
+    })
+}
 
+/// The session `last_event_id` names, taken over by this replica from the
+/// one that held its stream; `404` when it has ended or is not `caller`'s.
+async fn take_over(
+    state: &TransportState,
+    caller: &Caller,
+    last_event_id: &str,
+) -> Result<Opened, Response> {
+    let store = state.fleet.store();
+    let session_id = sse_session_of(last_event_id).unwrap_or_default();
+    let mut record = match store.access(&caller.user_hash, session_id).await {
+        Ok(Some(record)) if record.transport == TransportKind::Sse => record,
+        Ok(_) => {
+            tracing::info!(session_id, "reconnection to an unknown sse session");
+            return Err(session_not_found());
+        }
+        Err(error) => return Err(store_failure(&error)),
+    };
+    let holder = record.replica_id.clone();
+    state
+        .fleet
+        .take_sse_session(&holder, session_id)
+        .await
+        .map_err(|error| store_failure(&error))?;
+    let replay = state.fleet.sse_replay(session_id, last_event_id).await;
+    let claim = holder != state.fleet.replica_id();
+    record.replica_id = state.fleet.replica_id().to_owned();
+    state.fleet.sse_opened(&caller.user_hash, session_id).await;
+    tracing::info!(
+        session_id,
+        from = %holder,
+        replayed = replay.len(),
+        "sse session reconnected"
+    );
+    Ok(Opened {
+        restored: record.initialize_params.is_some(),
+        endpoint_event_id: Some(last_event_id.to_owned()),
+        record,
+        replay,
+        claim,
+    })
+}
+
+/// A session's client messages: the replayed handshake of a taken-over
+/// session (else nothing), then what the client sends.
+type Inbound = stream::Chain<
+    stream::Iter<std::vec::IntoIter<ClientJsonRpcMessage>>,
+    ReceiverStream<ClientJsonRpcMessage>,
+>;
+
+/// The id of the `initialize` request replayed to a taken-over session's
+/// new handler; its answer is not sent to the client, who had it already.
+const RESTORED_INITIALIZE: &str = "mcp-session-sse-restore";
+
+/// The `initialize` request and `initialized` notification the client sent
+/// when the session began, for a new handler of the same session.
+fn replayed_handshake(record: &SessionRecord) -> Vec<ClientJsonRpcMessage> {
+    let Some(params) = record.initialize_params.clone() else {
+        return Vec::new();
+    };
+    vec![
+        ClientJsonRpcMessage::request(
+            ClientRequest::InitializeRequest(InitializeRequest::new(params)),
+            RequestId::String(RESTORED_INITIALIZE.into()),
+        ),
+        ClientJsonRpcMessage::notification(ClientNotification::InitializedNotification(
+            InitializedNotification::default(),
+        )),
+    ]
+}
+
+fn is_restored_initialize_answer(message: &ServerJsonRpcMessage) -> bool {
+    matches!(
+        message,
+        ServerJsonRpcMessage::Response(response)
+            if response.id == RequestId::String(RESTORED_INITIALIZE.into())
+    )
+}
+
+/// Registers the session's stream here, starts its handler and answers with
+/// the event stream: `endpoint`, the replayed messages, then the live ones.
+async fn serve_stream<S: ServerHandler>(
+    sse: &SseTransport<S>,
+    caller: Caller,
+    opened: Opened,
+) -> Response {
+    let state = &sse.state;
+    let id = opened.record.id.clone();
     let (inbound_tx, inbound_rx) = mpsc::channel::<ClientJsonRpcMessage>(CHANNEL_CAPACITY);
     let (outbound_tx, outbound_rx) = mpsc::channel::<ServerJsonRpcMessage>(CHANNEL_CAPACITY);
-    // Ended by the client leaving, or by this replica handing off at shutdown.
+    // Ended by the client leaving, by a takeover elsewhere, or by this
+    // replica handing off at shutdown.
     let session_ct = state.lifecycle.handing_off().child_token();
+    let released = Arc::new(AtomicBool::new(false));
     state.fleet.sse_streams().insert(
         id.clone(),
         StreamHandle {
             owner: caller.user_hash.clone(),
             inbound: inbound_tx,
             closed: session_ct.clone(),
+            released: released.clone(),
         },
     );
-    // A shutdown waits for the session's clean-up (its record's deletion).
+    if opened.claim
+        && let Err(error) = state.fleet.store().update(&opened.record).await
+    {
+        state.fleet.sse_streams().remove(&id);
+        return store_failure(&error);
+    }
+    let handshake = if opened.restored {
+        replayed_handshake(&opened.record)
+    } else {
+        Vec::new()
+    };
+    let inbound: Inbound = stream::iter(handshake).chain(ReceiverStream::new(inbound_rx));
+    // A shutdown waits for the session's clean-up.
     state.lifecycle.tasks().spawn(run_session(
         (sse.factory)(),
         (
             PollSender::new(outbound_tx.clone()),
-            UntilInitialized::new(ReceiverStream::new(inbound_rx), outbound_tx),
+            UntilInitialized::new(inbound, outbound_tx),
         ),
         session_ct.clone(),
-        state.fleet.clone(),
-        caller.user_hash,
-        id.clone(),
+        SessionEnd {
+            fleet: state.fleet.clone(),
+            reconnect_grace: state.sse_reconnect_grace,
+            handing_off: state.lifecycle.handing_off().clone(),
+            released,
+            owner: caller.user_hash,
+            id: id.clone(),
+        },
     ));
-    tracing::info!(session_id = %id, "sse session opened");
 
-    let endpoint = Event::default()
+    let mut endpoint = Event::default()
         .event("endpoint")
-        .data(format!("/messages?session_id={id}"));
-    // Dropping the response stream (client gone, or shutdown) ends the session.
-    let guard = session_ct.clone().drop_guard();
-    let messages = ReceiverStream::new(outbound_rx).map(move |message| {
-        let _ = &guard;
-        Event::default().event("message").json_data(&message)
+        .data(format!("/messages?session_id={id}"))
+        .retry(RECONNECT_AFTER);
+    if let Some(event_id) = &opened.endpoint_event_id {
+        endpoint = endpoint.id(event_id.as_str());
+    }
+    let replayed = opened.replay.into_iter().filter_map(|event| {
+        let message = event.message?;
+        let mut replayed = Event::default()
+            .event("message")
+            .json_data(&*message)
+            .ok()?;
+        if let Some(event_id) = event.event_id {
+            replayed = replayed.id(event_id);
+        }
+        Some(Ok(replayed))
     });
+    // Dropping the response stream (client gone, or shutdown) ends the
+    // stream's handler here.
+    let guard = session_ct.clone().drop_guard();
+    let fleet = state.fleet.clone();
+    let messages = ReceiverStream::new(outbound_rx)
+        .filter(|message| std::future::ready(!is_restored_initialize_answer(message)))
+        .then(move |message| {
+            let (fleet, id) = (fleet.clone(), id.clone());
+            async move {
+                let event_id = fleet.sse_event(&id, &message).await;
+                let event = Event::default().event("message").json_data(&message)?;
+                Ok(match event_id {
+                    Some(event_id) => event.id(event_id),
+                    None => event,
+                })
+            }
+        })
+        .map(move |event: Result<Event, axum::Error>| {
+            let _ = &guard;
+            event
+        });
     let events = stream::once(async move { Ok(endpoint) })
+        .chain(stream::iter(replayed))
         .chain(messages)
         .take_until(session_ct.cancelled_owned());
     let mut response = Sse::new(events)
@@ -155,19 +359,93 @@ pub(crate) async fn open_stream<S: ServerHandler>(
     response
 }
 
-/// Serves one SSE session until its client leaves, it is cancelled, or the
-/// handler stops; then forgets it here and in the store.
-async fn run_session<S: ServerHandler>(
-    handler: S,
-    transport: (
-        PollSender<ServerJsonRpcMessage>,
-        UntilInitialized<ReceiverStream<ClientJsonRpcMessage>>,
-    ),
-    ct: tokio_util::sync::CancellationToken,
+/// How soon an `EventSource` reconnects after its stream broke (the SSE
+/// `retry` field of the `endpoint` event).
+const RECONNECT_AFTER: Duration = Duration::from_millis(500);
+
+/// What ends with a session's stream here, and what may outlive it.
+struct SessionEnd {
     fleet: Fleet,
+    /// `SSE_RECONNECT_SECONDS`.
+    reconnect_grace: Duration,
+    handing_off: tokio_util::sync::CancellationToken,
+    /// Set when the session moved to another stream (a takeover).
+    released: Arc<AtomicBool>,
     owner: UserHash,
     id: String,
+}
+
+impl SessionEnd {
+    /// The stream and handler here ended. The session ends with them unless
+    /// it moved (a takeover), this replica is handing its sessions off (the
+    /// clients reconnect elsewhere; what no client takes back is reaped by
+    /// the fleet), or, with a fleet, its client reconnects within
+    /// `SSE_RECONNECT_SECONDS`.
+    async fn finish(self) {
+        let Self {
+            fleet,
+            reconnect_grace,
+            handing_off,
+            released,
+            owner,
+            id,
+        } = self;
+        let handed_off = handing_off.is_cancelled();
+        drop(handing_off);
+        if released.load(Ordering::Acquire) {
+            tracing::info!(session_id = %id, "sse stream closed: the session moved");
+            return;
+        }
+        fleet.sse_streams().remove(&id);
+        if handed_off {
+            tracing::info!(session_id = %id, "sse stream closed by the hand-off; the client may reconnect elsewhere");
+            return;
+        }
+        if fleet.shares_streams() && !reconnect_grace.is_zero() {
+            // Wait for a reconnection; end the session if none took it.
+            tokio::spawn(end_unless_taken(fleet, owner, id, reconnect_grace));
+            return;
+        }
+        end_session(&fleet, &owner, &id).await;
+    }
+}
+
+/// After `grace`, ends session `id` unless its client took it back, here or
+/// on another replica.
+async fn end_unless_taken(fleet: Fleet, owner: UserHash, id: String, grace: Duration) {
+    tokio::time::sleep(grace).await;
+    if fleet.sse_streams().get(&id, &owner).is_some() {
+        return;
+    }
+    let stored = fleet.store().peek(&owner, &id).await;
+    let moved = match stored {
+        Ok(Some(stored)) => stored.record.replica_id != fleet.replica_id(),
+        // Already gone, or the store cannot say: nothing to do now (the
+        // fleet's reaper, or the TTL, ends it).
+        _ => true,
+    };
+    if !moved {
+        end_session(&fleet, &owner, &id).await;
+    }
+}
+
+async fn end_session(fleet: &Fleet, owner: &UserHash, id: &str) {
+    if let Err(error) = fleet.store().delete(owner, id).await {
+        tracing::warn!(session_id = %id, %error, "could not delete ended sse session");
+    }
+    fleet.sse_ended(owner, id).await;
+    tracing::info!(session_id = %id, "sse session closed");
+}
+
+/// Serves one SSE session's handler until its client leaves, it is
+/// cancelled, or the handler stops; then [`SessionEnd::finish`].
+async fn run_session<S: ServerHandler>(
+    handler: S,
+    transport: (PollSender<ServerJsonRpcMessage>, UntilInitialized<Inbound>),
+    ct: tokio_util::sync::CancellationToken,
+    end: SessionEnd,
 ) {
+    let id = end.id.clone();
     match tokio::time::timeout(
         INIT_TIMEOUT,
         serve_server_with_ct(handler, transport, ct.clone()),
@@ -183,11 +461,7 @@ async fn run_session<S: ServerHandler>(
         Err(_) => tracing::info!(session_id = %id, "sse session sent no initialize in time"),
     }
     ct.cancel();
-    fleet.sse_streams().remove(&id);
-    if let Err(error) = fleet.store().delete(&owner, &id).await {
-        tracing::warn!(session_id = %id, %error, "could not delete ended sse session");
-    }
-    tracing::info!(session_id = %id, "sse session closed");
+    end.finish().await;
 }
 
 /// The `session_id` query parameter of `/messages`.
@@ -210,7 +484,8 @@ fn session_id_of(request: &Request) -> Option<String> {
 /// | case | status |
 /// |---|---|
 /// | no `session_id` | 400 |
-/// | unknown, ended or another user's session, or its stream's replica gone | 404 |
+/// | unknown, ended or another user's session | 404 |
+/// | no replica holds the session's stream within [`REATTACH_WAIT`] (its client has not reconnected) | 503, `Retry-After` |
 /// | body over `MAX_REQUEST_BODY_BYTES` | 413 |
 /// | invalid JSON | 400, JSON-RPC `-32700` |
 /// | JSON that is no JSON-RPC message | 400, JSON-RPC `-32600` |
@@ -277,34 +552,62 @@ pub(crate) async fn post_message<S: ServerHandler>(
             return store_failure(&error);
         }
     }
-    if let Some(handle) = fleet.sse_streams().get(&id, &caller.user_hash) {
-        let mut parts = parts;
-        parts
-            .extensions
-            .insert(SessionContext::new(record, store.clone()));
-        message.insert_extension(parts);
-        if handle.inbound.send(message).await.is_err() {
-            return session_not_found();
-        }
-        return (StatusCode::ACCEPTED, "Accepted").into_response();
-    }
-    // The stream is held by another replica: send the message there.
-    let holder = record.replica_id.clone();
-    match fleet
-        .forward_to_stream(&holder, &caller, record, message)
-        .await
-    {
-        Ok(Delivery::Delivered) => (StatusCode::ACCEPTED, "Accepted").into_response(),
-        Ok(Delivery::Gone) => {
-            tracing::info!(session_id = %id, %holder, "sse stream holder is gone");
-            if let Err(error) = store.delete(&caller.user_hash, &id).await {
-                tracing::warn!(session_id = %id, %error, "could not delete orphaned sse session");
+    // Where the session's stream is: here, on the replica the record names,
+    // or, while its client reconnects, on the replica taking it over.
+    let mut holder = record.replica_id.clone();
+    let deadline = tokio::time::Instant::now() + REATTACH_WAIT;
+    loop {
+        if let Some(handle) = fleet.sse_streams().get(&id, &caller.user_hash) {
+            let mut parts = parts;
+            parts
+                .extensions
+                .insert(SessionContext::new(record, store.clone()));
+            message.insert_extension(parts);
+            if handle.inbound.send(message).await.is_err() {
+                return session_not_found();
             }
-            session_not_found()
+            return (StatusCode::ACCEPTED, "Accepted").into_response();
         }
-        Err(error) => store_failure(&error),
+        if holder != fleet.replica_id() {
+            match fleet
+                .forward_to_stream(&holder, &caller, record.clone(), message.clone())
+                .await
+            {
+                Ok(Delivery::Delivered) => {
+                    return (StatusCode::ACCEPTED, "Accepted").into_response();
+                }
+                Ok(Delivery::Gone) => {}
+                Err(error) => return store_failure(&error),
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        match store.peek(&caller.user_hash, &id).await {
+            Ok(Some(stored)) => holder = stored.record.replica_id,
+            Ok(None) => return session_not_found(),
+            Err(error) => return store_failure(&error),
+        }
     }
+    // No replica holds the stream: its client has not reconnected (yet).
+    tracing::info!(session_id = %id, %holder, "no replica holds the sse stream");
+    let mut response = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Service Unavailable: the session's event stream is not connected; reconnect GET /sse \
+         with Last-Event-ID, then retry",
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    response
 }
+
+/// How long a `POST /messages` waits for its session's stream to be
+/// connected again (an `EventSource` reconnecting after its replica went
+/// away) before it is refused with `503`.
+const REATTACH_WAIT: Duration = Duration::from_secs(3);
 
 #[cfg(test)]
 mod tests {
