@@ -102,7 +102,7 @@ impl SseRegistry {
 
     /// Whether replica `replica_id` has a subscriber on its channel; `None`
     /// when Redis cannot say.
-    async fn is_alive(&self, replica_id: &str) -> Option<bool> {
+    pub(crate) async fn is_alive(&self, replica_id: &str) -> Option<bool> {
         let channel = format!("mcp_replica:{}:{replica_id}", self.service);
         let counts: Vec<Value> = self
             .redis

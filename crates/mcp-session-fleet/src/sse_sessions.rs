@@ -56,6 +56,15 @@ impl Fleet {
         }
     }
 
+    /// Whether replica `replica_id` is subscribed to its channel (alive);
+    /// `None` without Redis or when Redis cannot say.
+    pub async fn is_replica_alive(&self, replica_id: &str) -> Option<bool> {
+        match self.mode() {
+            Mode::Redis { sse, .. } => sse.is_alive(replica_id).await,
+            Mode::Solo => None,
+        }
+    }
+
     /// `owner`'s HTTP+SSE session `session_id` ended here.
     pub async fn sse_ended(&self, owner: &UserHash, session_id: &str) {
         if let Mode::Redis { sse, .. } = self.mode() {

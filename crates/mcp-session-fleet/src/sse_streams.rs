@@ -9,7 +9,7 @@ use std::{
     collections::HashMap,
     sync::{
         Arc,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
 };
 
@@ -39,9 +39,41 @@ pub struct StreamHandle {
     /// reconnected elsewhere, see [`release`](SseStreams::release)): the
     /// session lives on, so its record must stay.
     pub released: Arc<AtomicBool>,
+    /// Client requests handed to the handler and not answered yet (the
+    /// stream's writer counts the answers down): a hand-off waits for none.
+    pub in_flight: Arc<AtomicUsize>,
 }
 
 impl StreamHandle {
+    /// Hands `message` to the session's handler, counting a request as in
+    /// flight until its answer is written (see [`answered`](Self::answered));
+    /// `false` when the handler is gone.
+    pub async fn send(&self, message: ClientJsonRpcMessage) -> bool {
+        let request = matches!(message, ClientJsonRpcMessage::Request(_));
+        if request {
+            self.in_flight.fetch_add(1, Ordering::AcqRel);
+        }
+        let sent = self.inbound.send(message).await.is_ok();
+        if request && !sent {
+            self.answered();
+        }
+        sent
+    }
+
+    /// One request's answer (a response or an error) was written.
+    pub fn answered(&self) {
+        let _ = self
+            .in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |count| {
+                count.checked_sub(1)
+            });
+    }
+
+    /// Whether a request is waiting for its answer.
+    pub fn is_busy(&self) -> bool {
+        self.in_flight.load(Ordering::Acquire) > 0
+    }
+
     /// Whether the session moved away rather than ended.
     pub fn was_released(&self) -> bool {
         self.released.load(Ordering::Acquire)
@@ -109,7 +141,7 @@ impl SseStreams {
         let Some(handle) = self.get(id, owner) else {
             return false;
         };
-        handle.inbound.send(message).await.is_ok()
+        handle.send(message).await
     }
 
     /// Ends the stream and handler of session `id` held here, if any,

@@ -136,7 +136,11 @@ async fn authenticated_session(test: &str, credential: Credential, transport: Tr
     let Some(client) = Sdk::Python.client(test) else {
         return;
     };
-    let fleet = Fleet::start(CALCULATOR, 3, &auth_env()).await;
+    // The Python SDK does not reconnect an HTTP+SSE stream: its session
+    // ends SSE_RECONNECT_SECONDS after the stream (1 s here).
+    let mut env = auth_env();
+    env.push(("SSE_RECONNECT_SECONDS".into(), "1".into()));
+    let fleet = Fleet::start(CALCULATOR, 3, &env).await;
     let base = fleet.url();
     let token = token_for("py-alice");
     let (auth, other, headers, principal, user_hash) = match credential {

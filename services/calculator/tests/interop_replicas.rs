@@ -369,3 +369,59 @@ impl Posts {
         posts
     }
 }
+
+// --- HTTP+SSE through a rolling restart -----------------------------------------
+
+/// Calls of the rolling-restart run, and the pause between them: the
+/// session lasts about 10 s, through three replica restarts.
+const RESTART_CALLS: u64 = 200;
+const RESTART_PAUSE_MS: u64 = 40;
+
+/// The official TypeScript SDK over HTTP+SSE through nginx while every
+/// replica is restarted in turn (SIGTERM, as a rollout does, then started
+/// again): its `EventSource` reconnects each time its stream's replica
+/// stops, and its session goes on on another one; the 200 calls all
+/// succeed.
+#[tokio::test]
+async fn typescript_sdk_over_sse_through_a_rolling_restart() {
+    let test = "typescript_sdk_over_sse_through_a_rolling_restart";
+    let Some(client) = Sdk::TypeScript.client(test) else {
+        return;
+    };
+    let mut fleet = Fleet::start(Store::Standalone).await;
+    let url = format!("{}/sse", fleet.nginx.url());
+    let scratch = interop_support::scratch_dir("interop_replicas", test);
+    let limit = CLIENT_TIMEOUT + Duration::from_millis((500 + RESTART_PAUSE_MS) * RESTART_CALLS);
+    let running = tokio::task::spawn_blocking(move || {
+        let (calls, pause) = (RESTART_CALLS.to_string(), RESTART_PAUSE_MS.to_string());
+        let mut command = client.command(&url, "sse", &["--calls", &calls, "--pause-ms", &pause]);
+        Run::bounded(&mut command, &scratch, limit)
+    });
+    // The rollout, once the session is under way.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for replica in &mut fleet.replicas.replicas {
+        replica.send_sigterm();
+        let code = replica.wait_for_exit(Duration::from_secs(30)).await;
+        assert_eq!(code, Some(0), "{} did not stop cleanly", replica.name());
+        replica.restart().await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let run = running.await.expect("the client runner");
+    let diagnostics = || fleet.diagnostics();
+    run.assert_success("the TypeScript SDK", &diagnostics);
+    let summary = interop_support::summary(&run, Sdk::TypeScript, "sse", &diagnostics);
+    assert_eq!(summary["calls"].as_u64(), Some(RESTART_CALLS), "{summary}");
+    assert_eq!(summary["errors"].as_u64(), Some(0), "{summary}");
+    let logs = fleet.replicas.logs();
+    // The SDK's EventSource drops Last-Event-ID (see the library's
+    // transport/sse_reconnect.rs): its new session continues the lost one.
+    let reconnections = logs.matches("sse session reconnected").count()
+        + logs
+            .matches("its new session continues the lost one")
+            .count();
+    assert!(reconnections >= 1, "no reconnection:\n{}", diagnostics());
+    let _ = writeln!(
+        std::io::stderr(),
+        "{test}: {RESTART_CALLS} calls, 0 errors, through 3 replica restarts; the stream reconnected {reconnections} times"
+    );
+}

@@ -4,12 +4,14 @@
 // services/calculator/tests/interop.rs and interop_replicas.rs (see
 // scripts/test.sh).
 //
-// Usage: node calculator_client.mjs URL TRANSPORT [--calls N]
+// Usage: node calculator_client.mjs URL TRANSPORT [--calls N [--pause-ms P]]
 //   URL        http://127.0.0.1:PORT/mcp (streamable-http) or .../sse (sse)
 //   TRANSPORT  streamable-http | sse
 //   --calls N  after those checks, N more tool calls in the same session,
 //              cycling through the tools with varying arguments, each result
 //              checked exactly; the summary then has "calls": N, "errors": 0
+//   --pause-ms P  waits P ms between those calls (a session that lasts while
+//              the test restarts replicas under it)
 //
 // Prints one JSON summary line on success; exits 1 with a message saying what
 // did not match otherwise (2 for a usage error).
@@ -272,8 +274,8 @@ async function oneCall(client, k) {
 }
 
 // Makes `count` more tool calls in the session; throws a Mismatch listing the failed ones.
-async function longSession(client, count) {
-  const deadline = Date.now() + TIMEOUT_MS + MS_PER_CALL * count;
+async function longSession(client, count, pauseMs) {
+  const deadline = Date.now() + TIMEOUT_MS + (MS_PER_CALL + pauseMs) * count;
   const failures = [];
   let made = 0;
   for (let k = 0; k < count; k += 1) {
@@ -282,6 +284,7 @@ async function longSession(client, count) {
       break;
     }
     made += 1;
+    if (pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, pauseMs));
     const failure = await oneCall(client, k);
     if (failure !== undefined) {
       failures.push(failure);
@@ -295,7 +298,7 @@ async function longSession(client, count) {
   return { calls: count, errors: 0 };
 }
 
-async function main(url, transportName, extraCalls) {
+async function main(url, transportName, extraCalls, pauseMs) {
   const transport =
     transportName === "streamable-http"
       ? new StreamableHTTPClientTransport(new URL(url))
@@ -306,7 +309,7 @@ async function main(url, transportName, extraCalls) {
     let summary = await exercise(client);
     if (extraCalls !== undefined) {
       const { calls: checks, ...rest } = summary;
-      summary = { ...rest, checks, ...(await longSession(client, extraCalls)) };
+      summary = { ...rest, checks, ...(await longSession(client, extraCalls, pauseMs)) };
     }
     // SSEClientTransport keeps the negotiated version in a private field.
     const protocolVersion = transport.protocolVersion ?? transport._protocolVersion;
@@ -319,14 +322,22 @@ async function main(url, transportName, extraCalls) {
   }
 }
 
-const USAGE = "usage: node calculator_client.mjs URL streamable-http|sse [--calls N]";
+const USAGE = "usage: node calculator_client.mjs URL streamable-http|sse [--calls N [--pause-ms P]]";
 const [url, transportName, ...options] = process.argv.slice(2);
 let extraCalls;
-if (options.length === 2 && options[0] === "--calls") {
+let pauseMs = 0;
+if ((options.length === 2 || options.length === 4) && options[0] === "--calls") {
   extraCalls = /^[0-9]+$/.test(options[1]) ? Number(options[1]) : -1;
   if (!Number.isSafeInteger(extraCalls) || extraCalls < 0) {
     console.error(`${USAGE}: --calls takes a number >= 0, got ${JSON.stringify(options[1])}`);
     process.exit(2);
+  }
+  if (options.length === 4) {
+    pauseMs = options[2] === "--pause-ms" && /^[0-9]+$/.test(options[3]) ? Number(options[3]) : -1;
+    if (!Number.isSafeInteger(pauseMs) || pauseMs < 0) {
+      console.error(`${USAGE}: --pause-ms takes a number >= 0`);
+      process.exit(2);
+    }
   }
 } else if (options.length !== 0) {
   console.error(USAGE);
@@ -338,13 +349,14 @@ if (!["streamable-http", "sse"].includes(transportName)) {
 }
 const label = `typescript @modelcontextprotocol/sdk ${SDK_VERSION}, ${transportName} ${url}`;
 // The whole run's budget: the checks, plus the time allowed for --calls N.
-const budgetMs = TIMEOUT_MS + (extraCalls === undefined ? 0 : TIMEOUT_MS + MS_PER_CALL * extraCalls);
+const budgetMs =
+  TIMEOUT_MS + (extraCalls === undefined ? 0 : TIMEOUT_MS + (MS_PER_CALL + pauseMs) * extraCalls);
 const timer = setTimeout(() => {
   console.error(`FAIL (${label}): no answer within ${budgetMs / 1000} s`);
   process.exit(1);
 }, budgetMs);
 try {
-  const summary = await main(url, transportName, extraCalls);
+  const summary = await main(url, transportName, extraCalls, pauseMs);
   clearTimeout(timer);
   console.log(
     JSON.stringify({ ok: true, sdk: "typescript", sdk_version: SDK_VERSION, transport: transportName, ...summary }),

@@ -73,6 +73,11 @@ pub struct SessionRecord {
     /// `mcp_session::session::SessionContext::state`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub state: BTreeMap<String, serde_json::Value>,
+    /// For HTTP+SSE: when the client of the session's stream left (Unix
+    /// milliseconds), while the session waits for it to reconnect; `None`
+    /// while a stream is connected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_detached_at_ms: Option<u64>,
 }
 
 impl SessionRecord {
@@ -95,6 +100,7 @@ impl SessionRecord {
             log_level: None,
             subscriptions: BTreeSet::new(),
             state: BTreeMap::new(),
+            stream_detached_at_ms: None,
         }
     }
 

@@ -19,6 +19,7 @@ mod errors;
 mod origin_check;
 mod sse;
 mod sse_lifecycle;
+mod sse_reconnect;
 pub(crate) mod streamable_http;
 
 use std::{sync::Arc, time::Duration};

@@ -45,12 +45,13 @@ use rmcp::{
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tokio_util::sync::PollSender;
+use tokio_util::sync::{CancellationToken, PollSender};
 
 use super::{
     TransportState,
     errors::{INVALID_REQUEST, PARSE_ERROR, jsonrpc_error, session_not_found, store_failure},
     sse_lifecycle::UntilInitialized,
+    sse_reconnect,
 };
 use crate::{
     fleet::{Delivery, Fleet, StreamHandle, sse_session_of, sse_stream_id},
@@ -194,8 +195,9 @@ async fn take_over(
         .await
         .map_err(|error| store_failure(&error))?;
     let replay = state.fleet.sse_replay(session_id, last_event_id).await;
-    let claim = holder != state.fleet.replica_id();
+    let claim = holder != state.fleet.replica_id() || record.stream_detached_at_ms.is_some();
     record.replica_id = state.fleet.replica_id().to_owned();
+    record.stream_detached_at_ms = None;
     state.fleet.sse_opened(&caller.user_hash, session_id).await;
     tracing::info!(
         session_id,
@@ -260,18 +262,21 @@ async fn serve_stream<S: ServerHandler>(
     let (inbound_tx, inbound_rx) = mpsc::channel::<ClientJsonRpcMessage>(CHANNEL_CAPACITY);
     let (outbound_tx, outbound_rx) = mpsc::channel::<ServerJsonRpcMessage>(CHANNEL_CAPACITY);
     // Ended by the client leaving, by a takeover elsewhere, or by this
-    // replica handing off at shutdown.
-    let session_ct = state.lifecycle.handing_off().child_token();
+    // replica handing off at shutdown (once no request waits for its answer).
+    let session_ct = CancellationToken::new();
     let released = Arc::new(AtomicBool::new(false));
-    state.fleet.sse_streams().insert(
-        id.clone(),
-        StreamHandle {
-            owner: caller.user_hash.clone(),
-            inbound: inbound_tx,
-            closed: session_ct.clone(),
-            released: released.clone(),
-        },
-    );
+    let handle = StreamHandle {
+        owner: caller.user_hash.clone(),
+        inbound: inbound_tx,
+        closed: session_ct.clone(),
+        released: released.clone(),
+        in_flight: Arc::default(),
+    };
+    state.fleet.sse_streams().insert(id.clone(), handle.clone());
+    tokio::spawn(close_at_hand_off(
+        state.lifecycle.handing_off().clone(),
+        handle.clone(),
+    ));
     if opened.claim
         && let Err(error) = state.fleet.store().update(&opened.record).await
     {
@@ -326,6 +331,14 @@ async fn serve_stream<S: ServerHandler>(
     let fleet = state.fleet.clone();
     let messages = ReceiverStream::new(outbound_rx)
         .filter(|message| std::future::ready(!is_restored_initialize_answer(message)))
+        .inspect(move |message| {
+            if matches!(
+                message,
+                ServerJsonRpcMessage::Response(_) | ServerJsonRpcMessage::Error(_)
+            ) {
+                handle.answered();
+            }
+        })
         .then(move |message| {
             let (fleet, id) = (fleet.clone(), id.clone());
             async move {
@@ -359,6 +372,27 @@ async fn serve_stream<S: ServerHandler>(
     response
 }
 
+/// Longest wait, at a hand-off, for a session's requests to be answered
+/// before its stream is closed anyway.
+const HAND_OFF_WAIT: Duration = Duration::from_secs(5);
+
+/// Closes the stream of `handle` when this replica hands off (at shutdown),
+/// once no request of it waits for its answer (at most [`HAND_OFF_WAIT`]):
+/// an answer written before the stream closes is not lost to the client,
+/// who reconnects elsewhere. Returns when the stream ends for any reason.
+async fn close_at_hand_off(handing_off: CancellationToken, handle: StreamHandle) {
+    tokio::select! {
+        () = handle.closed.cancelled() => {}
+        () = handing_off.cancelled() => {
+            let deadline = tokio::time::Instant::now() + HAND_OFF_WAIT;
+            while handle.is_busy() && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            handle.closed.cancel();
+        }
+    }
+}
+
 /// How soon an `EventSource` reconnects after its stream broke (the SSE
 /// `retry` field of the `endpoint` event).
 const RECONNECT_AFTER: Duration = Duration::from_millis(500);
@@ -368,7 +402,7 @@ struct SessionEnd {
     fleet: Fleet,
     /// `SSE_RECONNECT_SECONDS`.
     reconnect_grace: Duration,
-    handing_off: tokio_util::sync::CancellationToken,
+    handing_off: CancellationToken,
     /// Set when the session moved to another stream (a takeover).
     released: Arc<AtomicBool>,
     owner: UserHash,
@@ -398,6 +432,7 @@ impl SessionEnd {
         }
         fleet.sse_streams().remove(&id);
         if handed_off {
+            mark_detached(&fleet, &owner, &id).await;
             tracing::info!(session_id = %id, "sse stream closed by the hand-off; the client may reconnect elsewhere");
             return;
         }
@@ -413,6 +448,7 @@ impl SessionEnd {
 /// After `grace`, ends session `id` unless its client took it back, here or
 /// on another replica.
 async fn end_unless_taken(fleet: Fleet, owner: UserHash, id: String, grace: Duration) {
+    mark_detached(&fleet, &owner, &id).await;
     tokio::time::sleep(grace).await;
     if fleet.sse_streams().get(&id, &owner).is_some() {
         return;
@@ -429,6 +465,22 @@ async fn end_unless_taken(fleet: Fleet, owner: UserHash, id: String, grace: Dura
     }
 }
 
+/// Notes in the record of session `id` that its stream's client left, unless
+/// the session moved to another replica meanwhile (see `sse_reconnect`).
+async fn mark_detached(fleet: &Fleet, owner: &UserHash, id: &str) {
+    let Ok(Some(stored)) = fleet.store().peek(owner, id).await else {
+        return;
+    };
+    let mut record = stored.record;
+    if record.replica_id != fleet.replica_id() || record.stream_detached_at_ms.is_some() {
+        return;
+    }
+    record.stream_detached_at_ms = Some(mcp_session_core::store::now_ms());
+    if let Err(error) = fleet.store().update(&record).await {
+        tracing::debug!(session_id = %id, %error, "could not note that an sse stream's client left");
+    }
+}
+
 async fn end_session(fleet: &Fleet, owner: &UserHash, id: &str) {
     if let Err(error) = fleet.store().delete(owner, id).await {
         tracing::warn!(session_id = %id, %error, "could not delete ended sse session");
@@ -442,7 +494,7 @@ async fn end_session(fleet: &Fleet, owner: &UserHash, id: &str) {
 async fn run_session<S: ServerHandler>(
     handler: S,
     transport: (PollSender<ServerJsonRpcMessage>, UntilInitialized<Inbound>),
-    ct: tokio_util::sync::CancellationToken,
+    ct: CancellationToken,
     end: SessionEnd,
 ) {
     let id = end.id.clone();
@@ -552,27 +604,53 @@ pub(crate) async fn post_message<S: ServerHandler>(
             return store_failure(&error);
         }
     }
+    // A request on a session that was never initialized, from a client that
+    // lost its session without saying so (see sse_reconnect): the session
+    // continues the one it lost, whose `initialize` its handler gets first.
+    let mut prelude = Vec::new();
+    if record.initialize_params.is_none() && needs_initialized_session(&message) {
+        match sse_reconnect::lost_session(fleet, &record).await {
+            Ok(Some(lost)) => match sse_reconnect::pair(fleet, &mut record, &lost).await {
+                Ok(true) => prelude = replayed_handshake(&record),
+                Ok(false) => {}
+                Err(error) => return store_failure(&error),
+            },
+            Ok(None) => {}
+            Err(error) => return store_failure(&error),
+        }
+    }
     // Where the session's stream is: here, on the replica the record names,
     // or, while its client reconnects, on the replica taking it over.
     let mut holder = record.replica_id.clone();
     let deadline = tokio::time::Instant::now() + REATTACH_WAIT;
     loop {
-        if let Some(handle) = fleet.sse_streams().get(&id, &caller.user_hash) {
+        if let Some(handle) = fleet.sse_streams().get(&record.id, &caller.user_hash) {
+            for early in prelude {
+                if !handle.send(early).await {
+                    return session_not_found();
+                }
+            }
             let mut parts = parts;
             parts
                 .extensions
                 .insert(SessionContext::new(record, store.clone()));
             message.insert_extension(parts);
-            if handle.inbound.send(message).await.is_err() {
+            if !handle.send(message).await {
                 return session_not_found();
             }
             return (StatusCode::ACCEPTED, "Accepted").into_response();
         }
         if holder != fleet.replica_id() {
-            match fleet
-                .forward_to_stream(&holder, &caller, record.clone(), message.clone())
-                .await
-            {
+            let mut delivery = Ok(Delivery::Delivered);
+            for next in prelude.iter().chain(std::iter::once(&message)) {
+                delivery = fleet
+                    .forward_to_stream(&holder, &caller, record.clone(), next.clone())
+                    .await;
+                if !matches!(delivery, Ok(Delivery::Delivered)) {
+                    break;
+                }
+            }
+            match delivery {
                 Ok(Delivery::Delivered) => {
                     return (StatusCode::ACCEPTED, "Accepted").into_response();
                 }
@@ -580,11 +658,31 @@ pub(crate) async fn post_message<S: ServerHandler>(
                 Err(error) => return store_failure(&error),
             }
         }
+        // Nobody holds the stream: a client that reconnected without
+        // Last-Event-ID may have opened a new session meanwhile.
+        if prelude.is_empty() && record.initialize_params.is_some() {
+            match sse_reconnect::fresh_session(fleet, &record).await {
+                Ok(Some(mut fresh)) => {
+                    match sse_reconnect::pair(fleet, &mut fresh, &record).await {
+                        Ok(true) => {
+                            prelude = replayed_handshake(&fresh);
+                            holder = fresh.replica_id.clone();
+                            record = fresh;
+                            continue;
+                        }
+                        Ok(false) => {}
+                        Err(error) => return store_failure(&error),
+                    }
+                }
+                Ok(None) => {}
+                Err(error) => return store_failure(&error),
+            }
+        }
         if tokio::time::Instant::now() >= deadline {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-        match store.peek(&caller.user_hash, &id).await {
+        match store.peek(&caller.user_hash, &record.id).await {
             Ok(Some(stored)) => holder = stored.record.replica_id,
             Ok(None) => return session_not_found(),
             Err(error) => return store_failure(&error),
@@ -602,6 +700,19 @@ pub(crate) async fn post_message<S: ServerHandler>(
         .headers_mut()
         .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
     response
+}
+
+/// Whether `message` is a request that needs an initialized session (any
+/// but `initialize` and `ping`, MCP 2024-11-05, Lifecycle §Initialization).
+fn needs_initialized_session(message: &ClientJsonRpcMessage) -> bool {
+    matches!(
+        message,
+        ClientJsonRpcMessage::Request(request)
+            if !matches!(
+                request.request,
+                ClientRequest::InitializeRequest(_) | ClientRequest::PingRequest(_)
+            )
+    )
 }
 
 /// How long a `POST /messages` waits for its session's stream to be

@@ -1,0 +1,136 @@
+//! HTTP+SSE clients that reconnect without `Last-Event-ID`.
+//!
+//! An `EventSource` sends the id of the last event it received when it
+//! reconnects, and the replica it reaches takes its session over
+//! (`fleet::sse_sessions`). The official TypeScript SDK (1.x) does not: its
+//! `SSEClientTransport` gives its `EventSource` a `fetch` that replaces the
+//! request's headers with its own, `Last-Event-ID` included. After its
+//! stream's replica stopped, such a client gets a new, uninitialized session
+//! and goes on posting requests, to the old session's endpoint until the new
+//! `endpoint` event arrives, then to the new one, and never initializes
+//! again.
+//!
+//! Both are protocol errors a client that means to start afresh never makes,
+//! so they are taken for what they are, a reconnection, and the two sessions
+//! of the same user are paired ([`pair`]): the new one (uninitialized, its
+//! stream connected) takes the old one's `initialize` parameters, log level,
+//! subscriptions and state, its handler is given the old `initialize` (its
+//! answer is not sent), and the old session ends. The old session must be
+//! one whose stream no replica holds: its client left (the record says when)
+//! or its replica is gone. Messages the client missed cannot be replayed
+//! (it named none).
+
+use crate::{
+    fleet::Fleet,
+    store::{SessionRecord, StoreError, TransportKind},
+};
+
+/// Whether `record`'s stream is held by no live replica: its client left
+/// (and has not reconnected), or the replica named in it is gone.
+async fn is_orphaned(fleet: &Fleet, record: &SessionRecord) -> bool {
+    if record.stream_detached_at_ms.is_some() {
+        return true;
+    }
+    if record.replica_id == fleet.replica_id() {
+        return fleet
+            .sse_streams()
+            .get(&record.id, &record.user_hash)
+            .is_none();
+    }
+    fleet.is_replica_alive(&record.replica_id).await == Some(false)
+}
+
+/// For `fresh` (an uninitialized HTTP+SSE session that just received a
+/// request other than `initialize`): the same user's initialized session
+/// whose stream was lost most recently, if any.
+///
+/// # Errors
+/// The store's, when it cannot list the user's sessions.
+pub(super) async fn lost_session(
+    fleet: &Fleet,
+    fresh: &SessionRecord,
+) -> Result<Option<SessionRecord>, StoreError> {
+    let mut lost = None::<SessionRecord>;
+    for stored in fleet.store().list(&fresh.user_hash).await? {
+        let record = stored.record;
+        if record.transport != TransportKind::Sse
+            || record.id == fresh.id
+            || record.initialize_params.is_none()
+            || record.created_at_ms > fresh.created_at_ms
+            || !is_orphaned(fleet, &record).await
+        {
+            continue;
+        }
+        if lost
+            .as_ref()
+            .is_none_or(|best| best.last_access_ms < record.last_access_ms)
+        {
+            lost = Some(record);
+        }
+    }
+    Ok(lost)
+}
+
+/// For `lost` (an initialized HTTP+SSE session that received a message while
+/// no replica holds its stream): the same user's newest uninitialized
+/// session opened since, whose stream is connected, if any.
+///
+/// # Errors
+/// The store's, when it cannot list the user's sessions.
+pub(super) async fn fresh_session(
+    fleet: &Fleet,
+    lost: &SessionRecord,
+) -> Result<Option<SessionRecord>, StoreError> {
+    let mut fresh = None::<SessionRecord>;
+    for stored in fleet.store().list(&lost.user_hash).await? {
+        let record = stored.record;
+        if record.transport != TransportKind::Sse
+            || record.id == lost.id
+            || record.initialize_params.is_some()
+            || record.created_at_ms < lost.created_at_ms
+            || is_orphaned(fleet, &record).await
+        {
+            continue;
+        }
+        if fresh
+            .as_ref()
+            .is_none_or(|best| best.created_at_ms < record.created_at_ms)
+        {
+            fresh = Some(record);
+        }
+    }
+    Ok(fresh)
+}
+
+/// Makes `fresh` the continuation of `lost`: `fresh` takes `lost`'s
+/// `initialize` parameters, log level, subscriptions and state (written to
+/// the store), and `lost` ends. Returns `false` when `fresh` was initialized
+/// meanwhile (another request paired it first) and nothing was changed.
+///
+/// # Errors
+/// The store's.
+pub(super) async fn pair(
+    fleet: &Fleet,
+    fresh: &mut SessionRecord,
+    lost: &SessionRecord,
+) -> Result<bool, StoreError> {
+    let store = fleet.store();
+    match store.peek(&fresh.user_hash, &fresh.id).await? {
+        Some(current) if current.record.initialize_params.is_none() => {}
+        _ => return Ok(false),
+    }
+    fresh.initialize_params = lost.initialize_params.clone();
+    fresh.log_level = lost.log_level.clone();
+    fresh.subscriptions = lost.subscriptions.clone();
+    fresh.state = lost.state.clone();
+    fresh.stream_detached_at_ms = None;
+    fresh.last_access_ms = mcp_session_core::store::now_ms();
+    store.update(fresh).await?;
+    store.delete(&lost.user_hash, &lost.id).await?;
+    tracing::info!(
+        session_id = %fresh.id,
+        lost = %lost.id,
+        "sse client reconnected without Last-Event-ID: its new session continues the lost one"
+    );
+    Ok(true)
+}
