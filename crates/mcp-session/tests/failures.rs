@@ -399,3 +399,75 @@ async fn a_redis_outage_costs_no_call_of_a_live_session() {
     assert!(logs.contains("Redis unreachable: serving the sessions cached here"));
     assert!(!logs.contains("panicked"), "{logs}");
 }
+
+/// A Redis Cluster master killed (ElastiCache cluster mode: its replica is
+/// promoted after the node timeout) while 12 Streamable HTTP sessions call
+/// through three replicas: no call fails (the sessions whose keys lived on
+/// the failed shard are served from the replicas' last known records until
+/// the failover), and every replica is ready again afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_master_kill_costs_no_call_of_a_live_session() {
+    let mut cluster = mcp_testkit::RedisCluster::start_with_replicas();
+    let url = cluster.url();
+    let replicas = ReplicaSet::start(BINARY, 3, &[("REDIS_URL", &url)]).await;
+    let nginx = Nginx::start(&replicas.ports());
+    let mcp = format!("{}/mcp", nginx.url());
+    let mut sessions = Vec::new();
+    for _ in 0..12 {
+        let mut session = RawSession::initialize(&mcp).await.expect("initialize");
+        for _ in 0..3 {
+            session
+                .call_tool("add", json!({"a": 1, "b": 2}))
+                .await
+                .expect("a call before the kill");
+        }
+        sessions.push(session);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut running = JoinSet::new();
+    for session in sessions {
+        running.spawn(call_until(session, stop.clone()));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    cluster.kill(0);
+    let killed = std::time::Instant::now();
+    let failed_over = tokio::task::spawn_blocking(move || {
+        let ok = cluster.wait_for_failover(0, Duration::from_secs(30));
+        (cluster, ok)
+    })
+    .await
+    .unwrap();
+    let (_cluster, ok) = failed_over;
+    assert!(ok, "the cluster did not fail over");
+    eprintln!(
+        "the cluster failed over {:?} after the kill",
+        killed.elapsed()
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, Ordering::Relaxed);
+    let (mut ok, mut failures) = (0, Vec::new());
+    while let Some(tally) = running.join_next().await {
+        let tally = tally.unwrap();
+        ok += tally.ok;
+        failures.extend(tally.failures);
+    }
+    eprintln!(
+        "{ok} calls through the master kill, {} failed",
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{failures:?}\n{}", replicas.logs());
+    for replica in &replicas.replicas {
+        assert!(
+            mcp_testkit::wait_for_http(
+                &format!("{}/readyz", replica.url()),
+                Duration::from_secs(15)
+            )
+            .await,
+            "{} not ready again:\n{}",
+            replica.name(),
+            replicas.logs()
+        );
+    }
+    assert!(!replicas.logs().contains("panicked"));
+}

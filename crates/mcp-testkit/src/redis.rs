@@ -140,7 +140,9 @@ fn redis_cli(port: u16, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// A Redis Cluster of three masters (no replicas) on free loopback ports.
+/// A Redis Cluster of three masters (and, with
+/// [`start_with_replicas`](RedisCluster::start_with_replicas), a replica of
+/// each) on free loopback ports.
 pub struct RedisCluster {
     dir: TempDir,
     ports: Vec<u16>,
@@ -151,12 +153,23 @@ impl RedisCluster {
     /// Starts three cluster-enabled servers, joins them, and waits (at most
     /// 30 s) until the cluster reports `cluster_state:ok`.
     pub fn start() -> Self {
+        Self::start_nodes(3, 0)
+    }
+
+    /// Three masters and a replica of each (the first three ports are the
+    /// masters): a master that dies is replaced by its replica, as on
+    /// ElastiCache with cluster mode on.
+    pub fn start_with_replicas() -> Self {
+        Self::start_nodes(6, 1)
+    }
+
+    fn start_nodes(count: usize, replicas_per_master: usize) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         // Each node's cluster bus gets its own free port: by default Redis
         // uses `port + 10000`, which does not exist for ephemeral ports above
         // 55535 (the node then refuses to start) and may be taken by others.
-        let mut ports = distinct_free_ports(6);
-        let bus_ports = ports.split_off(3);
+        let mut ports = distinct_free_ports(2 * count);
+        let bus_ports = ports.split_off(count);
         let children = ports
             .iter()
             .zip(bus_ports)
@@ -173,6 +186,12 @@ impl RedisCluster {
                         &format!("nodes-{port}.conf"),
                         "--cluster-node-timeout",
                         "2000",
+                        // Replicas sync at once, and may take over whatever
+                        // their replication lag (a test kills masters soon).
+                        "--repl-diskless-sync-delay",
+                        "0",
+                        "--cluster-replica-validity-factor",
+                        "0",
                     ],
                 )
             })
@@ -197,7 +216,11 @@ impl RedisCluster {
         let output = Command::new("redis-cli")
             .args(["--cluster", "create"])
             .args(&nodes)
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .args([
+                "--cluster-replicas",
+                &replicas_per_master.to_string(),
+                "--cluster-yes",
+            ])
             .output()
             .expect("redis-cli on PATH");
         assert!(
@@ -205,26 +228,86 @@ impl RedisCluster {
             "redis-cli --cluster create failed: {}",
             String::from_utf8_lossy(&output.stdout)
         );
+        assert!(
+            cluster.wait_until_ok(Duration::from_secs(30)),
+            "cluster did not become ok"
+        );
+        // Replicas have synced with their masters.
         let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let ok = cluster
-                .ports
-                .iter()
-                .all(|port| redis_cli(*port, &["cluster", "info"]).contains("cluster_state:ok"));
-            if ok {
-                break;
+        for port in &cluster.ports[3..] {
+            while !redis_cli(*port, &["info", "replication"]).contains("master_link_status:up") {
+                assert!(Instant::now() < deadline, "replica {port} did not sync");
+                std::thread::sleep(Duration::from_millis(100));
             }
-            assert!(Instant::now() < deadline, "cluster did not become ok");
-            std::thread::sleep(Duration::from_millis(100));
         }
         cluster
     }
 
-    /// `redis-cluster://127.0.0.1:<p1>?node=127.0.0.1:<p2>&node=127.0.0.1:<p3>`.
+    /// Waits (at most `within`) until every node still running reports
+    /// `cluster_state:ok`; `false` after `within`.
+    pub fn wait_until_ok(&self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        loop {
+            // A killed node answers nothing (an empty reply): it is not asked.
+            let ok = self.ports.iter().all(|port| {
+                let info = redis_cli(*port, &["cluster", "info"]);
+                info.is_empty() || info.contains("cluster_state:ok")
+            });
+            if ok {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Kills node `index` (SIGKILL, as a failed instance), whose port stops
+    /// answering; with replicas, the cluster fails its slots over.
+    pub fn kill(&mut self, index: usize) {
+        let _ = self.children[index].kill();
+        let _ = self.children[index].wait();
+    }
+
+    /// Waits (at most `within`) until the other nodes mark node `index`
+    /// failed (`fail` in `CLUSTER NODES`) and report `cluster_state:ok`
+    /// again: its replica took its slots over. `false` after `within`.
+    pub fn wait_for_failover(&self, index: usize, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        let killed = format!("127.0.0.1:{}@", self.ports[index]);
+        let witness = self.ports[(index + 1) % self.ports.len()];
+        loop {
+            let nodes = redis_cli(witness, &["cluster", "nodes"]);
+            let failed = nodes.lines().any(|line| {
+                line.contains(&killed)
+                    && line
+                        .split_whitespace()
+                        .nth(2)
+                        .is_some_and(|flags| flags.split(',').any(|flag| flag == "fail"))
+            });
+            if failed {
+                let left = deadline.saturating_duration_since(Instant::now());
+                return self.wait_until_ok(left);
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `redis-cluster://127.0.0.1:<p1>?node=127.0.0.1:<p2>&node=…`: every
+    /// node as a seed.
     pub fn url(&self) -> String {
+        let others: Vec<String> = self.ports[1..]
+            .iter()
+            .map(|port| format!("node=127.0.0.1:{port}"))
+            .collect();
         format!(
-            "redis-cluster://127.0.0.1:{}?node=127.0.0.1:{}&node=127.0.0.1:{}",
-            self.ports[0], self.ports[1], self.ports[2]
+            "redis-cluster://127.0.0.1:{}?{}",
+            self.ports[0],
+            others.join("&")
         )
     }
 
