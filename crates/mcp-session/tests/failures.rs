@@ -471,3 +471,85 @@ async fn a_cluster_master_kill_costs_no_call_of_a_live_session() {
     }
     assert!(!replicas.logs().contains("panicked"));
 }
+
+/// A primary failover behind one endpoint, as ElastiCache does it: the
+/// replica is promoted, the endpoint moves to it, every open connection
+/// breaks, the old primary is gone. 12 Streamable HTTP sessions calling
+/// through three replicas lose no call; every replica subscribes its
+/// channels again on the new primary, is ready again, and a deletion is
+/// acknowledged by all of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_primary_failover_behind_one_endpoint_costs_no_call() {
+    let mut primary = RedisServer::start();
+    let replica = RedisServer::start_replica_of(primary.port());
+    let endpoint = mcp_testkit::TcpProxy::start(primary.port()).await;
+    let url = format!("redis://127.0.0.1:{}", endpoint.port());
+    let replicas = ReplicaSet::start(BINARY, 3, &[("REDIS_URL", &url)]).await;
+    let nginx = Nginx::start(&replicas.ports());
+    let mcp = format!("{}/mcp", nginx.url());
+    let mut sessions = Vec::new();
+    for _ in 0..12 {
+        let mut session = RawSession::initialize(&mcp).await.expect("initialize");
+        for _ in 0..3 {
+            session
+                .call_tool("add", json!({"a": 1, "b": 2}))
+                .await
+                .expect("a call before the failover");
+        }
+        sessions.push(session);
+    }
+    let kept = RawSession::initialize(&mcp).await.expect("initialize");
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut running = JoinSet::new();
+    for session in sessions {
+        running.spawn(call_until(session, stop.clone()));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    replica.cli(&["replicaof", "no", "one"]);
+    endpoint.fail_over_to(replica.port());
+    primary.stop();
+    let started = std::time::Instant::now();
+    while subscriptions(&replica) != (3, 3, 3) {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "subscriptions on the new primary: {:?}\n{}",
+            subscriptions(&replica),
+            replicas.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "every replica subscribed on the new primary {:?} after the failover",
+        started.elapsed()
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, Ordering::Relaxed);
+    let (mut ok, mut failures) = (0, Vec::new());
+    while let Some(tally) = running.join_next().await {
+        let tally = tally.unwrap();
+        ok += tally.ok;
+        failures.extend(tally.failures);
+    }
+    eprintln!("{ok} calls through the failover, {} failed", failures.len());
+    assert!(failures.is_empty(), "{failures:?}\n{}", replicas.logs());
+    for server in &replicas.replicas {
+        assert!(
+            mcp_testkit::wait_for_http(
+                &format!("{}/readyz", server.url()),
+                Duration::from_secs(10)
+            )
+            .await,
+            "{} not ready again",
+            server.name()
+        );
+    }
+    let unacknowledged = |logs: &str| logs.matches("not every replica acknowledged").count();
+    let before = unacknowledged(&replicas.logs());
+    let deleted = std::time::Instant::now();
+    assert_eq!(kept.delete().await, Some(204));
+    eprintln!("DELETE after the failover: {:?}", deleted.elapsed());
+    let logs = replicas.logs();
+    assert_eq!(unacknowledged(&logs), before, "a deletion waited: {logs}");
+    assert!(!logs.contains("panicked"), "{logs}");
+}

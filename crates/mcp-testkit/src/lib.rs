@@ -7,7 +7,10 @@
 //! stops them when dropped:
 //!
 //! - [`RedisServer`]: one `redis-server`, which a test can stop and restart;
-//! - [`RedisCluster`]: three `redis-server` masters joined into a Redis Cluster;
+//! - [`RedisCluster`]: three `redis-server` masters joined into a Redis Cluster
+//!   (with a replica each, for failovers);
+//! - [`TcpProxy`]: one endpoint whose target moves and whose connections
+//!   break, as an ElastiCache primary endpoint does in a failover;
 //! - [`Nginx`]: round-robin HTTP load balancing with no stickiness, SSE
 //!   buffering off, `Host` passed through;
 //! - [`Replica`]: one service process (any binary), with its log captured;
@@ -42,6 +45,7 @@ mod raw_client;
 mod redis;
 mod replica;
 mod sse;
+mod tcp_proxy;
 pub mod tool_schemas;
 
 pub use fleet::Fleet;
@@ -55,3 +59,4 @@ pub use raw_client::{CallError, RawSession};
 pub use redis::{RedisCluster, RedisServer};
 pub use replica::{Replica, ReplicaSet};
 pub use sse::{SseEvent, SseReader};
+pub use tcp_proxy::TcpProxy;

@@ -55,6 +55,8 @@ pub struct RedisServer {
     dir: TempDir,
     port: u16,
     child: Option<Child>,
+    /// Arguments beyond the defaults (`--replicaof`), kept for restarts.
+    extra: Vec<String>,
 }
 
 impl RedisServer {
@@ -66,8 +68,38 @@ impl RedisServer {
             dir,
             port,
             child: None,
+            extra: Vec::new(),
         };
         server.restart();
+        server
+    }
+
+    /// Starts a replica of the server on `primary_port` and waits (at most
+    /// 10 s) until it has synced (`master_link_status:up`).
+    pub fn start_replica_of(primary_port: u16) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let mut server = Self {
+            dir,
+            port,
+            child: None,
+            extra: vec![
+                "--replicaof".into(),
+                "127.0.0.1".into(),
+                primary_port.to_string(),
+                "--repl-diskless-sync-delay".into(),
+                "0".into(),
+            ],
+        };
+        server.restart();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !server
+            .cli(&["info", "replication"])
+            .contains("master_link_status:up")
+        {
+            assert!(Instant::now() < deadline, "the replica did not sync");
+            std::thread::sleep(Duration::from_millis(50));
+        }
         server
     }
 
@@ -111,7 +143,8 @@ impl RedisServer {
     /// saved by [`stop_saving`](Self::stop_saving), if any.
     pub fn restart(&mut self) {
         self.stop();
-        self.child = Some(spawn_redis(self.dir.path(), self.port, &[]));
+        let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
+        self.child = Some(spawn_redis(self.dir.path(), self.port, &extra));
         assert!(
             wait_for_port(self.port, Duration::from_secs(10)),
             "redis-server did not start: {}",
