@@ -15,12 +15,19 @@ pub struct Nginx {
     dir: TempDir,
     port: u16,
     child: Child,
+    /// Whether failed `POST`s are tried on the next upstream.
+    retry_posts: bool,
 }
 
 /// nginx's configuration for `upstreams`, listening on `port`, with its
 /// files under `root` (`notice` logs tell when a reload has started the new
 /// worker).
-fn config(root: &str, port: u16, upstreams: &[u16]) -> String {
+fn config(root: &str, port: u16, upstreams: &[u16], retry_posts: bool) -> String {
+    let next_upstream = if retry_posts {
+        "error timeout non_idempotent"
+    } else {
+        "error timeout"
+    };
     let servers: String = upstreams
         .iter()
         .map(|upstream| format!("    server 127.0.0.1:{upstream} max_fails=1 fail_timeout=2s;\n"))
@@ -55,7 +62,7 @@ http {{
       proxy_request_buffering off;
       proxy_cache off;
       proxy_read_timeout 3600s;
-      proxy_next_upstream error timeout;
+      proxy_next_upstream {next_upstream};
       proxy_connect_timeout 2s;
     }}
   }}
@@ -79,10 +86,24 @@ impl Nginx {
     /// client's `Host` header is passed through; a request that cannot reach
     /// an upstream at all is tried on the next one.
     pub fn start(upstreams: &[u16]) -> Self {
+        Self::start_with(upstreams, false)
+    }
+
+    /// [`start`](Self::start), but a `POST` whose upstream connection
+    /// failed is tried on the next upstream too (`non_idempotent`): for
+    /// replicas restarted under the test, whose pooled keep-alive
+    /// connections nginx may reuse at the instant they close, which no
+    /// deregistration precedes here (on EKS the ALB deregisters a pod before
+    /// its SIGTERM).
+    pub fn start_retrying_posts(upstreams: &[u16]) -> Self {
+        Self::start_with(upstreams, true)
+    }
+
+    fn start_with(upstreams: &[u16], retry_posts: bool) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
         let root = dir.path().display().to_string();
-        let config = config(&root, port, upstreams);
+        let config = config(&root, port, upstreams, retry_posts);
         let config_path = dir.path().join("nginx.conf");
         std::fs::write(&config_path, config).expect("write nginx.conf");
         let child = Command::new(nginx_binary())
@@ -94,7 +115,12 @@ impl Nginx {
             .stderr(Stdio::null())
             .spawn()
             .expect("nginx installed (scripts/install-test-deps.sh installs it)");
-        let nginx = Self { dir, port, child };
+        let nginx = Self {
+            dir,
+            port,
+            child,
+            retry_posts,
+        };
         assert!(
             wait_for_port(port, Duration::from_secs(10)),
             "nginx did not start: {}",
@@ -111,7 +137,7 @@ impl Nginx {
         let root = self.dir.path().display().to_string();
         std::fs::write(
             self.dir.path().join("nginx.conf"),
-            config(&root, self.port, upstreams),
+            config(&root, self.port, upstreams, self.retry_posts),
         )
         .expect("write nginx.conf");
         let started = |log: &str| log.matches("start worker process").count();
