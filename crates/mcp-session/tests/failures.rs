@@ -476,8 +476,8 @@ async fn a_cluster_master_kill_costs_no_call_of_a_live_session() {
 /// replica is promoted, the endpoint moves to it, every open connection
 /// breaks, the old primary is gone. 12 Streamable HTTP sessions calling
 /// through three replicas lose no call; every replica subscribes its
-/// channels again on the new primary, is ready again, and a deletion is
-/// acknowledged by all of them.
+/// channels again on the new primary, is ready again, 10 HTTP+SSE sessions
+/// opened before go on, and a deletion is acknowledged by all of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_primary_failover_behind_one_endpoint_costs_no_call() {
     let mut primary = RedisServer::start();
@@ -499,6 +499,19 @@ async fn a_primary_failover_behind_one_endpoint_costs_no_call() {
         sessions.push(session);
     }
     let kept = RawSession::initialize(&mcp).await.expect("initialize");
+    // 10 HTTP+SSE sessions too, their messages posted through nginx (so
+    // most are forwarded to the replica holding the stream).
+    let mut legacy = Vec::new();
+    for _ in 0..10 {
+        let mut session = mcp_testkit::LegacySseSession::connect(&nginx.url())
+            .await
+            .expect("an HTTP+SSE session");
+        session
+            .call_tool("add", json!({"a": 1, "b": 2}))
+            .await
+            .expect("an HTTP+SSE call before the failover");
+        legacy.push(session);
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let mut running = JoinSet::new();
     for session in sessions {
@@ -543,6 +556,16 @@ async fn a_primary_failover_behind_one_endpoint_costs_no_call() {
             "{} not ready again",
             server.name()
         );
+    }
+    // The HTTP+SSE sessions go on on the new primary.
+    for (index, session) in legacy.iter_mut().enumerate() {
+        let result = session
+            .call_tool("add", json!({"a": index, "b": 1}))
+            .await
+            .unwrap_or_else(|error| {
+                panic!("HTTP+SSE session {index} after the failover: {error:?}")
+            });
+        assert_eq!(result["structuredContent"]["result"], (index + 1) as f64);
     }
     let unacknowledged = |logs: &str| logs.matches("not every replica acknowledged").count();
     let before = unacknowledged(&replicas.logs());
