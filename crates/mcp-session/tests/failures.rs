@@ -310,6 +310,46 @@ async fn call_until(mut session: RawSession, stop: Arc<AtomicBool>) -> Tally {
     tally
 }
 
+/// `count` Streamable HTTP sessions through `mcp`, each having made 3 calls
+/// (through the round robin, every replica has served and cached it).
+async fn warm_sessions(mcp: &str, count: usize) -> Vec<RawSession> {
+    let mut sessions = Vec::new();
+    for _ in 0..count {
+        let mut session = RawSession::initialize(mcp).await.expect("initialize");
+        for _ in 0..3 {
+            session
+                .call_tool("add", json!({"a": 1, "b": 2}))
+                .await
+                .expect("a call before the failure");
+        }
+        sessions.push(session);
+    }
+    sessions
+}
+
+/// Each of `sessions` calls `add` until the returned flag is set.
+fn keep_calling(sessions: Vec<RawSession>) -> (Arc<AtomicBool>, JoinSet<Tally>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut running = JoinSet::new();
+    for session in sessions {
+        running.spawn(call_until(session, stop.clone()));
+    }
+    (stop, running)
+}
+
+/// Stops the calls of [`keep_calling`]: the calls that succeeded, and the
+/// failures.
+async fn stop_calling(stop: &AtomicBool, mut running: JoinSet<Tally>) -> (u32, Vec<CallError>) {
+    stop.store(true, Ordering::Relaxed);
+    let (mut ok, mut failures) = (0, Vec::new());
+    while let Some(tally) = running.join_next().await {
+        let tally = tally.unwrap();
+        ok += tally.ok;
+        failures.extend(tally.failures);
+    }
+    (ok, failures)
+}
+
 /// Redis outages cost no tool call of a live session: 12 Streamable HTTP
 /// sessions call through three replicas while Redis is down for 3 s (its
 /// data kept, as a managed Redis keeps it through a failover). Every call
@@ -323,24 +363,9 @@ async fn a_redis_outage_costs_no_call_of_a_live_session() {
     let replicas = ReplicaSet::start(BINARY, 3, &[("REDIS_URL", &url)]).await;
     let nginx = Nginx::start(&replicas.ports());
     let mcp = format!("{}/mcp", nginx.url());
-    let mut sessions = Vec::new();
-    for _ in 0..12 {
-        let mut session = RawSession::initialize(&mcp).await.expect("initialize");
-        // Through the round robin, every replica serves (and caches) it.
-        for _ in 0..3 {
-            session
-                .call_tool("add", json!({"a": 1, "b": 2}))
-                .await
-                .expect("a call before the outage");
-        }
-        sessions.push(session);
-    }
+    let sessions = warm_sessions(&mcp, 12).await;
     let kept = RawSession::initialize(&mcp).await.expect("initialize");
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut running = JoinSet::new();
-    for session in sessions {
-        running.spawn(call_until(session, stop.clone()));
-    }
+    let (stop, running) = keep_calling(sessions);
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     redis.stop_saving();
@@ -359,13 +384,7 @@ async fn a_redis_outage_costs_no_call_of_a_live_session() {
     tokio::time::sleep(Duration::from_millis(2000)).await;
     redis.restart();
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    stop.store(true, Ordering::Relaxed);
-    let (mut ok, mut failures) = (0, Vec::new());
-    while let Some(tally) = running.join_next().await {
-        let tally = tally.unwrap();
-        ok += tally.ok;
-        failures.extend(tally.failures);
-    }
+    let (ok, failures) = stop_calling(&stop, running).await;
     eprintln!("{ok} calls through the outage, {} failed", failures.len());
     assert!(ok > 100, "only {ok} calls");
     assert!(failures.is_empty(), "{failures:?}\n{}", replicas.logs());
@@ -412,22 +431,8 @@ async fn a_cluster_master_kill_costs_no_call_of_a_live_session() {
     let replicas = ReplicaSet::start(BINARY, 3, &[("REDIS_URL", &url)]).await;
     let nginx = Nginx::start(&replicas.ports());
     let mcp = format!("{}/mcp", nginx.url());
-    let mut sessions = Vec::new();
-    for _ in 0..12 {
-        let mut session = RawSession::initialize(&mcp).await.expect("initialize");
-        for _ in 0..3 {
-            session
-                .call_tool("add", json!({"a": 1, "b": 2}))
-                .await
-                .expect("a call before the kill");
-        }
-        sessions.push(session);
-    }
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut running = JoinSet::new();
-    for session in sessions {
-        running.spawn(call_until(session, stop.clone()));
-    }
+    let sessions = warm_sessions(&mcp, 12).await;
+    let (stop, running) = keep_calling(sessions);
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     cluster.kill(0);
@@ -445,13 +450,7 @@ async fn a_cluster_master_kill_costs_no_call_of_a_live_session() {
         killed.elapsed()
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
-    stop.store(true, Ordering::Relaxed);
-    let (mut ok, mut failures) = (0, Vec::new());
-    while let Some(tally) = running.join_next().await {
-        let tally = tally.unwrap();
-        ok += tally.ok;
-        failures.extend(tally.failures);
-    }
+    let (ok, failures) = stop_calling(&stop, running).await;
     eprintln!(
         "{ok} calls through the master kill, {} failed",
         failures.len()
@@ -487,17 +486,7 @@ async fn a_primary_failover_behind_one_endpoint_costs_no_call() {
     let replicas = ReplicaSet::start(BINARY, 3, &[("REDIS_URL", &url)]).await;
     let nginx = Nginx::start(&replicas.ports());
     let mcp = format!("{}/mcp", nginx.url());
-    let mut sessions = Vec::new();
-    for _ in 0..12 {
-        let mut session = RawSession::initialize(&mcp).await.expect("initialize");
-        for _ in 0..3 {
-            session
-                .call_tool("add", json!({"a": 1, "b": 2}))
-                .await
-                .expect("a call before the failover");
-        }
-        sessions.push(session);
-    }
+    let sessions = warm_sessions(&mcp, 12).await;
     let kept = RawSession::initialize(&mcp).await.expect("initialize");
     // 10 HTTP+SSE sessions too, their messages posted through nginx (so
     // most are forwarded to the replica holding the stream).
@@ -512,11 +501,7 @@ async fn a_primary_failover_behind_one_endpoint_costs_no_call() {
             .expect("an HTTP+SSE call before the failover");
         legacy.push(session);
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut running = JoinSet::new();
-    for session in sessions {
-        running.spawn(call_until(session, stop.clone()));
-    }
+    let (stop, running) = keep_calling(sessions);
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     replica.cli(&["replicaof", "no", "one"]);
@@ -537,13 +522,7 @@ async fn a_primary_failover_behind_one_endpoint_costs_no_call() {
         started.elapsed()
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
-    stop.store(true, Ordering::Relaxed);
-    let (mut ok, mut failures) = (0, Vec::new());
-    while let Some(tally) = running.join_next().await {
-        let tally = tally.unwrap();
-        ok += tally.ok;
-        failures.extend(tally.failures);
-    }
+    let (ok, failures) = stop_calling(&stop, running).await;
     eprintln!("{ok} calls through the failover, {} failed", failures.len());
     assert!(failures.is_empty(), "{failures:?}\n{}", replicas.logs());
     for server in &replicas.replicas {

@@ -62,13 +62,16 @@ pub struct RedisServer {
 impl RedisServer {
     /// Starts a server and waits (at most 10 s) until it accepts connections.
     pub fn start() -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
+        Self::start_with(Vec::new())
+    }
+
+    /// A server started with `extra` arguments (kept for restarts).
+    fn start_with(extra: Vec<String>) -> Self {
         let mut server = Self {
-            dir,
-            port,
+            dir: tempfile::tempdir().expect("temp dir"),
+            port: free_port(),
             child: None,
-            extra: Vec::new(),
+            extra,
         };
         server.restart();
         server
@@ -77,21 +80,13 @@ impl RedisServer {
     /// Starts a replica of the server on `primary_port` and waits (at most
     /// 10 s) until it has synced (`master_link_status:up`).
     pub fn start_replica_of(primary_port: u16) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
-        let mut server = Self {
-            dir,
-            port,
-            child: None,
-            extra: vec![
-                "--replicaof".into(),
-                "127.0.0.1".into(),
-                primary_port.to_string(),
-                "--repl-diskless-sync-delay".into(),
-                "0".into(),
-            ],
-        };
-        server.restart();
+        let server = Self::start_with(vec![
+            "--replicaof".into(),
+            "127.0.0.1".into(),
+            primary_port.to_string(),
+            "--repl-diskless-sync-delay".into(),
+            "0".into(),
+        ]);
         let deadline = Instant::now() + Duration::from_secs(10);
         while !server
             .cli(&["info", "replication"])

@@ -40,9 +40,26 @@ async fn is_orphaned(fleet: &Fleet, record: &SessionRecord) -> bool {
     fleet.is_replica_alive(&record.replica_id).await == Some(false)
 }
 
+/// The user's other HTTP+SSE sessions (not `session`), with whether each
+/// one's stream is orphaned.
+async fn other_sse_sessions(
+    fleet: &Fleet,
+    session: &SessionRecord,
+) -> Result<Vec<(SessionRecord, bool)>, StoreError> {
+    let mut others = Vec::new();
+    for stored in fleet.store().list(&session.user_hash).await? {
+        let record = stored.record;
+        if record.transport == TransportKind::Sse && record.id != session.id {
+            let orphaned = is_orphaned(fleet, &record).await;
+            others.push((record, orphaned));
+        }
+    }
+    Ok(others)
+}
+
 /// For `fresh` (an uninitialized HTTP+SSE session that just received a
 /// request other than `initialize`): the same user's initialized session
-/// whose stream was lost most recently, if any.
+/// opened before it whose stream was lost, the most recently used, if any.
 ///
 /// # Errors
 /// The store's, when it cannot list the user's sessions.
@@ -50,25 +67,16 @@ pub(super) async fn lost_session(
     fleet: &Fleet,
     fresh: &SessionRecord,
 ) -> Result<Option<SessionRecord>, StoreError> {
-    let mut lost = None::<SessionRecord>;
-    for stored in fleet.store().list(&fresh.user_hash).await? {
-        let record = stored.record;
-        if record.transport != TransportKind::Sse
-            || record.id == fresh.id
-            || record.initialize_params.is_none()
-            || record.created_at_ms > fresh.created_at_ms
-            || !is_orphaned(fleet, &record).await
-        {
-            continue;
-        }
-        if lost
-            .as_ref()
-            .is_none_or(|best| best.last_access_ms < record.last_access_ms)
-        {
-            lost = Some(record);
-        }
-    }
-    Ok(lost)
+    Ok(other_sse_sessions(fleet, fresh)
+        .await?
+        .into_iter()
+        .filter(|(record, orphaned)| {
+            *orphaned
+                && record.initialize_params.is_some()
+                && record.created_at_ms <= fresh.created_at_ms
+        })
+        .map(|(record, _)| record)
+        .max_by_key(|record| record.last_access_ms))
 }
 
 /// For `lost` (an initialized HTTP+SSE session that received a message while
@@ -81,25 +89,16 @@ pub(super) async fn fresh_session(
     fleet: &Fleet,
     lost: &SessionRecord,
 ) -> Result<Option<SessionRecord>, StoreError> {
-    let mut fresh = None::<SessionRecord>;
-    for stored in fleet.store().list(&lost.user_hash).await? {
-        let record = stored.record;
-        if record.transport != TransportKind::Sse
-            || record.id == lost.id
-            || record.initialize_params.is_some()
-            || record.created_at_ms < lost.created_at_ms
-            || is_orphaned(fleet, &record).await
-        {
-            continue;
-        }
-        if fresh
-            .as_ref()
-            .is_none_or(|best| best.created_at_ms < record.created_at_ms)
-        {
-            fresh = Some(record);
-        }
-    }
-    Ok(fresh)
+    Ok(other_sse_sessions(fleet, lost)
+        .await?
+        .into_iter()
+        .filter(|(record, orphaned)| {
+            !*orphaned
+                && record.initialize_params.is_none()
+                && record.created_at_ms >= lost.created_at_ms
+        })
+        .map(|(record, _)| record)
+        .max_by_key(|record| record.created_at_ms))
 }
 
 /// Makes `fresh` the continuation of `lost`: `fresh` takes `lost`'s
