@@ -13,6 +13,11 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 # (crates/deploy-tests/tests/monitoring.rs) and `promtool check metrics` on
 # live scrapes (mcp_testkit::promtool_check_metrics).
 command -v promtool >/dev/null || need_apt+=(prometheus)
+# Node and npm for the TypeScript SDK clients (the conformance suite brings
+# its own Node 22), Python's venv for the Python SDK clients.
+command -v node >/dev/null || need_apt+=(nodejs)
+command -v npm >/dev/null || need_apt+=(npm)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing system packages: ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
