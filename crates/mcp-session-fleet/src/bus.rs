@@ -207,12 +207,7 @@ impl FleetBus {
     async fn subscriptions_hold(&self) -> bool {
         let flush_channel = self.events.flush_channel();
         for channel in [self.replica_channel.as_str(), flush_channel.as_str()] {
-            let counts: Result<Vec<fred::types::Value>, _> =
-                self.redis.pool().next().pubsub_shardnumsub(channel).await;
-            let Ok(counts) = counts else {
-                return true;
-            };
-            if counts.get(1).and_then(fred::types::Value::as_i64) == Some(0) {
+            if self.redis.shard_subscribers(channel).await == Some(0) {
                 return false;
             }
         }
@@ -436,19 +431,23 @@ impl FleetBus {
             message,
             ack: Some(ack.clone()),
         };
+        let channel = self.replica_channel_of(holder);
         Ok(
             match self
                 .announcer
-                .ask(
-                    RedisOp::SPublish,
-                    &self.replica_channel_of(holder),
-                    &envelope,
-                    &ack,
-                )
+                .ask(RedisOp::SPublish, &channel, &envelope, &ack)
                 .await?
             {
-                Asked::Answered { held: true } | Asked::NoAnswer => Delivery::Delivered,
+                Asked::Answered { held: true } => Delivery::Delivered,
                 Asked::Answered { held: false } | Asked::Gone => Delivery::Gone,
+                // Received, and not acknowledged in time: the holder is
+                // slow (it has the message), or it died with it (its
+                // subscription is gone, and so is the message: the stream's
+                // next holder takes it).
+                Asked::NoAnswer => match self.redis.shard_subscribers(&channel).await {
+                    Some(0) => Delivery::Gone,
+                    _ => Delivery::Delivered,
+                },
             },
         )
     }

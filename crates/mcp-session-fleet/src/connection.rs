@@ -155,4 +155,12 @@ impl RedisConnection {
         self.round_trip(RedisOp::Store(crate::metrics::StoreOp::Ping));
         self.pool.next().ping::<()>(None).await.map_err(unavailable)
     }
+
+    /// `PUBSUB SHARDNUMSUB channel`: how many clients subscribe to sharded
+    /// channel `channel` (a replica's own channels have one subscriber, the
+    /// replica, while it lives); `None` when Redis cannot be asked.
+    pub(crate) async fn shard_subscribers(&self, channel: &str) -> Option<i64> {
+        let counts: Vec<Value> = self.pool.next().pubsub_shardnumsub(channel).await.ok()?;
+        Some(counts.get(1).and_then(Value::as_i64).unwrap_or(0))
+    }
 }

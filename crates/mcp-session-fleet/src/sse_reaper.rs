@@ -104,20 +104,14 @@ impl SseRegistry {
     /// when Redis cannot say.
     pub(crate) async fn is_alive(&self, replica_id: &str) -> Option<bool> {
         let channel = format!("mcp_replica:{}:{replica_id}", self.service);
-        let counts: Vec<Value> = self
-            .redis
-            .pool()
-            .next()
-            .pubsub_shardnumsub(channel)
-            .await
-            .ok()?;
-        Some(counts.get(1).and_then(Value::as_i64).unwrap_or(0) > 0)
+        Some(self.redis.shard_subscribers(&channel).await? > 0)
     }
 
     /// Looks for gone replicas every [`CHECK`] and reaps those gone for
     /// longer than `grace` (see the module docs), for as long as the
     /// process runs.
     pub(crate) async fn reap_forever(self, store: Arc<dyn SessionStore>, grace: Duration) {
+        tokio::spawn(self.clone().end_previous_run(store.clone(), grace));
         let mut gone_since: HashMap<String, Instant> = HashMap::new();
         let mut check = tokio::time::interval(CHECK);
         check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -151,6 +145,70 @@ impl SseRegistry {
         }
     }
 
+    /// The HTTP+SSE sessions this replica's id held before the process
+    /// started (it restarted under the same `REPLICA_ID`, as a container
+    /// restarted in its pod does): their streams died with the previous
+    /// process, yet the replica they name is alive, so no other replica
+    /// would take them for lost. Each one still named by its record is
+    /// marked as left by its client (a reconnecting client takes it back,
+    /// see `sse_reconnect` in the library's transport), and ended after
+    /// `grace` unless a client took it back meanwhile.
+    async fn end_previous_run(self, store: Arc<dyn SessionStore>, grace: Duration) {
+        let key = self.sessions_key(&self.replica_id);
+        // A replica may start while Redis is down: wait for it.
+        let members: Vec<String> = loop {
+            match self.redis.pool().smembers(&key).await {
+                Ok(members) => break members,
+                Err(_) => tokio::time::sleep(CHECK).await,
+            }
+        };
+        if members.is_empty() {
+            return;
+        }
+        // Streams opened from now on list themselves again.
+        let _: Result<i64, _> = self.redis.pool().srem(&key, members.clone()).await;
+        let mut left = Vec::new();
+        for member in &members {
+            let Some((owner, session_id)) = parse_member(member) else {
+                continue;
+            };
+            let Ok(Some(stored)) = store.peek(&owner, session_id).await else {
+                continue;
+            };
+            let mut record = stored.record;
+            if record.replica_id != self.replica_id {
+                continue;
+            }
+            if record.stream_detached_at_ms.is_none() {
+                record.stream_detached_at_ms = Some(crate::store::now_ms());
+                if store.update(&record).await.is_err() {
+                    continue;
+                }
+            }
+            left.push((owner, session_id.to_owned()));
+        }
+        tracing::info!(
+            sessions = left.len(),
+            "HTTP+SSE sessions of this replica's previous run wait for their clients"
+        );
+        tokio::time::sleep(grace).await;
+        let mut ended = 0usize;
+        for (owner, session_id) in left {
+            let abandoned = matches!(
+                store.peek(&owner, &session_id).await,
+                Ok(Some(stored)) if stored.record.replica_id == self.replica_id
+                    && stored.record.stream_detached_at_ms.is_some()
+            );
+            if abandoned && matches!(store.delete(&owner, &session_id).await, Ok(true)) {
+                ended += 1;
+            }
+        }
+        tracing::info!(
+            sessions = ended,
+            "ended the HTTP+SSE sessions of this replica's previous run that no client took back"
+        );
+    }
+
     /// Ends the sessions gone replica `replica` left behind, unless another
     /// replica reaps it now; returns whether it is done.
     async fn reap(&self, replica: &str, store: &dyn SessionStore) -> bool {
@@ -176,10 +234,7 @@ impl SseRegistry {
         };
         let mut ended = 0usize;
         for member in &members {
-            let Some((owner, session_id)) = member
-                .split_once(':')
-                .and_then(|(owner, id)| Some((UserHash::parse(owner)?, id)))
-            else {
+            let Some((owner, session_id)) = parse_member(member) else {
                 continue;
             };
             // Taken over by a live replica meanwhile: not ours to end.
@@ -202,4 +257,11 @@ impl SseRegistry {
         );
         true
     }
+}
+
+/// The user and session of a member of a replica's session set
+/// (`<user_hash>:<session_id>`).
+fn parse_member(member: &str) -> Option<(UserHash, &str)> {
+    let (owner, id) = member.split_once(':')?;
+    Some((UserHash::parse(owner)?, id))
 }

@@ -19,7 +19,7 @@ mod interop_support;
 use std::{collections::BTreeMap, io::Write, time::Duration};
 
 use interop_support::{CLIENT_TIMEOUT, Run, SDK_CLIENT_CALLS, Sdk, SdkClient};
-use mcp_testkit::{Nginx, RedisCluster, RedisServer, ReplicaSet};
+use mcp_testkit::{Nginx, RedisCluster, RedisServer, ReplicaSet, Scrape};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_calculator");
 /// Tool calls each client makes in its one long session (`--calls`).
@@ -381,60 +381,140 @@ const RESTART_PAUSE_MS: u64 = 60;
 /// replica is restarted in turn (SIGTERM, as a rollout does, then started
 /// again): its `EventSource` reconnects each time its stream's replica
 /// stops, and its session goes on on another one; the 200 calls all
-/// succeed.
-///
-/// Not in the default run: on a loaded machine about one run in five loses
-/// one answer, a request that reaches a replica's stream in the instant the
-/// hand-off closes it (see docs/sessions.md, HTTP+SSE sessions outlive their
-/// stream). Run it with `--ignored`.
+/// succeed. A replica handing off closes each stream once no request on it
+/// waits for its answer, and takes no message meanwhile (the POST waits for
+/// the session's next stream).
 #[tokio::test]
-#[ignore = "one run in five loses an answer at a hand-off on a loaded machine; run with --ignored"]
 async fn typescript_sdk_over_sse_through_a_rolling_restart() {
     let test = "typescript_sdk_over_sse_through_a_rolling_restart";
-    let Some(client) = Sdk::TypeScript.client(test) else {
+    let Some(mut run) = SseUnderFailures::start(test).await else {
         return;
     };
-    let mut fleet = Fleet::start(Store::Standalone).await;
-    // Nothing deregisters a replica before its SIGTERM here: a POST that
-    // meets a pooled connection closing at that instant goes to the next
-    // replica instead of failing at nginx.
-    fleet.nginx = Nginx::start_retrying_posts(&fleet.replicas.ports());
-    let url = format!("{}/sse", fleet.nginx.url());
-    let scratch = interop_support::scratch_dir("interop_replicas", test);
-    let limit = CLIENT_TIMEOUT + Duration::from_millis((500 + RESTART_PAUSE_MS) * RESTART_CALLS);
-    let running = tokio::task::spawn_blocking(move || {
-        let (calls, pause) = (RESTART_CALLS.to_string(), RESTART_PAUSE_MS.to_string());
-        let mut command = client.command(&url, "sse", &["--calls", &calls, "--pause-ms", &pause]);
-        Run::bounded(&mut command, &scratch, limit)
-    });
     // The rollout, once the session is under way: each replica in turn gets
     // SIGTERM, stops and starts again; nginx takes a stopped replica out by
     // itself (a refused connection goes to the next upstream) and back once
     // its fail_timeout has passed, before the next one stops.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    for replica in &mut fleet.replicas.replicas {
+    for replica in &mut run.fleet.replicas.replicas {
         replica.send_sigterm();
         let code = replica.wait_for_exit(Duration::from_secs(30)).await;
         assert_eq!(code, Some(0), "{} did not stop cleanly", replica.name());
         replica.restart().await;
         tokio::time::sleep(Duration::from_millis(2500)).await;
     }
-    let run = running.await.expect("the client runner");
-    let diagnostics = || fleet.diagnostics();
-    run.assert_success("the TypeScript SDK", &diagnostics);
-    let summary = interop_support::summary(&run, Sdk::TypeScript, "sse", &diagnostics);
-    assert_eq!(summary["calls"].as_u64(), Some(RESTART_CALLS), "{summary}");
-    assert_eq!(summary["errors"].as_u64(), Some(0), "{summary}");
-    let logs = fleet.replicas.logs();
-    // The SDK's EventSource drops Last-Event-ID (see the library's
-    // transport/sse_reconnect.rs): its new session continues the lost one.
-    let reconnections = logs.matches("sse session reconnected").count()
-        + logs
-            .matches("its new session continues the lost one")
-            .count();
-    assert!(reconnections >= 1, "no reconnection:\n{}", diagnostics());
+    let reconnections = run.finish().await;
     let _ = writeln!(
         std::io::stderr(),
         "{test}: {RESTART_CALLS} calls, 0 errors, through 3 replica restarts; the stream reconnected {reconnections} times"
     );
+}
+
+/// The official TypeScript SDK over HTTP+SSE through nginx while the replica
+/// holding its stream is killed (SIGKILL, as a crashed pod), twice, and
+/// started again: its `EventSource` reconnects to another replica, whose new
+/// session continues the lost one; the 200 calls all succeed.
+#[tokio::test]
+async fn typescript_sdk_over_sse_through_killed_stream_holders() {
+    let test = "typescript_sdk_over_sse_through_killed_stream_holders";
+    let Some(mut run) = SseUnderFailures::start(test).await else {
+        return;
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut killed = Vec::new();
+    for _ in 0..2 {
+        let holder = run.stream_holder().await;
+        let replica = &mut run.fleet.replicas.replicas[holder];
+        killed.push(replica.name().to_owned());
+        replica.kill();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        replica.restart().await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+    let reconnections = run.finish().await;
+    assert!(
+        reconnections >= 2,
+        "{reconnections} reconnections for 2 kills"
+    );
+    let _ = writeln!(
+        std::io::stderr(),
+        "{test}: {RESTART_CALLS} calls, 0 errors; stream holders killed: {killed:?}; the stream reconnected {reconnections} times"
+    );
+}
+
+/// One run of the TypeScript SDK's long HTTP+SSE session ([`RESTART_CALLS`]
+/// calls, [`RESTART_PAUSE_MS`] apart) through a fleet that the test breaks
+/// meanwhile.
+struct SseUnderFailures {
+    test: &'static str,
+    fleet: Fleet,
+    running: tokio::task::JoinHandle<Run>,
+}
+
+impl SseUnderFailures {
+    /// Starts the fleet and the client; `None` when the client is missing.
+    async fn start(test: &'static str) -> Option<Self> {
+        let client = Sdk::TypeScript.client(test)?;
+        let mut fleet = Fleet::start(Store::Standalone).await;
+        // Nothing deregisters a replica before it stops here: a POST that
+        // meets a pooled connection closing at that instant, or a replica
+        // that died with it, goes to the next replica instead of failing at
+        // nginx (as an ALB's target deregistration spares clients).
+        fleet.nginx = Nginx::start_retrying_posts(&fleet.replicas.ports());
+        let url = format!("{}/sse", fleet.nginx.url());
+        let scratch = interop_support::scratch_dir("interop_replicas", test);
+        let limit =
+            CLIENT_TIMEOUT + Duration::from_millis((500 + RESTART_PAUSE_MS) * RESTART_CALLS);
+        let running = tokio::task::spawn_blocking(move || {
+            let (calls, pause) = (RESTART_CALLS.to_string(), RESTART_PAUSE_MS.to_string());
+            let mut command =
+                client.command(&url, "sse", &["--calls", &calls, "--pause-ms", &pause]);
+            Run::bounded(&mut command, &scratch, limit)
+        });
+        Some(Self {
+            test,
+            fleet,
+            running,
+        })
+    }
+
+    /// The index of the replica holding the client's stream, from the
+    /// replicas' `mcp_sessions_live{transport="sse"}` (waits for one).
+    async fn stream_holder(&self) -> usize {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            for (index, replica) in self.fleet.replicas.replicas.iter().enumerate() {
+                let scrape = Scrape::fetch(&replica.url()).await;
+                if scrape.value("mcp_sessions_live", &[("transport", "sse")]) > 0.0 {
+                    return index;
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{}: no replica holds the stream:\n{}",
+                self.test,
+                self.fleet.diagnostics()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits for the client; asserts its [`RESTART_CALLS`] calls succeeded
+    /// and returns how many times its stream reconnected.
+    async fn finish(self) -> usize {
+        let run = self.running.await.expect("the client runner");
+        let diagnostics = || self.fleet.diagnostics();
+        run.assert_success("the TypeScript SDK", &diagnostics);
+        let summary = interop_support::summary(&run, Sdk::TypeScript, "sse", &diagnostics);
+        assert_eq!(summary["calls"].as_u64(), Some(RESTART_CALLS), "{summary}");
+        assert_eq!(summary["errors"].as_u64(), Some(0), "{summary}");
+        let logs = self.fleet.replicas.logs();
+        // The SDK's EventSource drops Last-Event-ID (see the library's
+        // transport/sse_reconnect.rs): its new session continues the lost one.
+        let reconnections = logs.matches("sse session reconnected").count()
+            + logs
+                .matches("its new session continues the lost one")
+                .count();
+        assert!(reconnections >= 1, "no reconnection:\n{}", diagnostics());
+        reconnections
+    }
 }

@@ -57,7 +57,7 @@ use crate::{
     fleet::{Delivery, Fleet, StreamHandle, sse_session_of, sse_stream_id},
     identity::{Caller, UserHash},
     session::SessionContext,
-    store::{SessionRecord, TransportKind},
+    store::{SessionRecord, SessionStore, TransportKind},
 };
 
 /// Messages buffered per direction before a sender waits.
@@ -242,6 +242,10 @@ fn replayed_handshake(record: &SessionRecord) -> Vec<ClientJsonRpcMessage> {
     ]
 }
 
+fn is_request(message: &ClientJsonRpcMessage) -> bool {
+    matches!(message, ClientJsonRpcMessage::Request(_))
+}
+
 fn is_restored_initialize_answer(message: &ServerJsonRpcMessage) -> bool {
     matches!(
         message,
@@ -264,14 +268,8 @@ async fn serve_stream<S: ServerHandler>(
     // Ended by the client leaving, by a takeover elsewhere, or by this
     // replica handing off at shutdown (once no request waits for its answer).
     let session_ct = CancellationToken::new();
-    let released = Arc::new(AtomicBool::new(false));
-    let handle = StreamHandle {
-        owner: caller.user_hash.clone(),
-        inbound: inbound_tx,
-        closed: session_ct.clone(),
-        released: released.clone(),
-        in_flight: Arc::default(),
-    };
+    let handle = StreamHandle::new(caller.user_hash.clone(), inbound_tx, session_ct.clone());
+    let released = handle.released.clone();
     state.fleet.sse_streams().insert(id.clone(), handle.clone());
     tokio::spawn(close_at_hand_off(
         state.lifecycle.handing_off().clone(),
@@ -288,6 +286,11 @@ async fn serve_stream<S: ServerHandler>(
     } else {
         Vec::new()
     };
+    // The replayed `initialize` is in flight until its (unsent) answer, as
+    // one a POST hands over is (see `unsent` below).
+    for _ in handshake.iter().filter(|message| is_request(message)) {
+        handle.expect_answer();
+    }
     let inbound: Inbound = stream::iter(handshake).chain(ReceiverStream::new(inbound_rx));
     // A shutdown waits for the session's clean-up.
     state.lifecycle.tasks().spawn(run_session(
@@ -323,36 +326,49 @@ async fn serve_stream<S: ServerHandler>(
         if let Some(event_id) = event.event_id {
             replayed = replayed.id(event_id);
         }
-        Some(Ok(replayed))
+        Some(Ok::<_, axum::Error>(replayed))
     });
     // Dropping the response stream (client gone, or shutdown) ends the
     // stream's handler here.
     let guard = session_ct.clone().drop_guard();
     let fleet = state.fleet.clone();
+    // An answer counts as written (see `close_at_hand_off`) once its event
+    // is handed to the response body, not before: the stream may end at any
+    // point before that.
+    let unsent = handle.clone();
     let messages = ReceiverStream::new(outbound_rx)
-        .filter(|message| std::future::ready(!is_restored_initialize_answer(message)))
-        .inspect(move |message| {
-            if matches!(
-                message,
-                ServerJsonRpcMessage::Response(_) | ServerJsonRpcMessage::Error(_)
-            ) {
-                handle.answered();
+        .filter(move |message| {
+            // The answer to a replayed `initialize` is not sent, but its
+            // request was in flight.
+            let restored = is_restored_initialize_answer(message);
+            if restored {
+                unsent.answered();
             }
+            std::future::ready(!restored)
         })
         .then(move |message| {
             let (fleet, id) = (fleet.clone(), id.clone());
             async move {
+                let answer = matches!(
+                    message,
+                    ServerJsonRpcMessage::Response(_) | ServerJsonRpcMessage::Error(_)
+                );
                 let event_id = fleet.sse_event(&id, &message).await;
                 let event = Event::default().event("message").json_data(&message)?;
-                Ok(match event_id {
+                let event = match event_id {
                     Some(event_id) => event.id(event_id),
                     None => event,
-                })
+                };
+                Ok::<_, axum::Error>((event, answer))
             }
         })
-        .map(move |event: Result<Event, axum::Error>| {
+        .map(move |written| {
             let _ = &guard;
-            event
+            let (event, answer) = written?;
+            if answer {
+                handle.answered();
+            }
+            Ok(event)
         });
     let events = stream::once(async move { Ok(endpoint) })
         .chain(stream::iter(replayed))
@@ -384,11 +400,7 @@ async fn close_at_hand_off(handing_off: CancellationToken, handle: StreamHandle)
     tokio::select! {
         () = handle.closed.cancelled() => {}
         () = handing_off.cancelled() => {
-            let deadline = tokio::time::Instant::now() + HAND_OFF_WAIT;
-            while handle.is_busy() && tokio::time::Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            handle.closed.cancel();
+            handle.close_when_idle(tokio::time::Instant::now() + HAND_OFF_WAIT).await;
         }
     }
 }
@@ -579,7 +591,7 @@ pub(crate) async fn post_message<S: ServerHandler>(
             return (StatusCode::BAD_REQUEST, format!("Bad Request: {error}")).into_response();
         }
     };
-    let mut message: ClientJsonRpcMessage = match serde_json::from_slice(&bytes) {
+    let message: ClientJsonRpcMessage = match serde_json::from_slice(&bytes) {
         Ok(message) => message,
         Err(error) if error.is_syntax() || error.is_eof() => {
             return jsonrpc_error(
@@ -624,20 +636,11 @@ pub(crate) async fn post_message<S: ServerHandler>(
     let mut holder = record.replica_id.clone();
     let deadline = tokio::time::Instant::now() + REATTACH_WAIT;
     loop {
-        if let Some(handle) = fleet.sse_streams().get(&record.id, &caller.user_hash) {
-            for early in prelude {
-                if !handle.send(early).await {
-                    return session_not_found();
-                }
-            }
-            let mut parts = parts;
-            parts
-                .extensions
-                .insert(SessionContext::new(record, store.clone()));
-            message.insert_extension(parts);
-            if !handle.send(message).await {
-                return session_not_found();
-            }
+        // Unless the stream closed meanwhile (a hand-off or a takeover):
+        // then the message waits for the session's next stream.
+        if let Some(handle) = fleet.sse_streams().get(&record.id, &caller.user_hash)
+            && deliver_here(&handle, &mut prelude, &message, &parts, &record, store).await
+        {
             return (StatusCode::ACCEPTED, "Accepted").into_response();
         }
         if holder != fleet.replica_id() {
@@ -702,6 +705,32 @@ pub(crate) async fn post_message<S: ServerHandler>(
     response
 }
 
+/// Hands `prelude` (emptied once taken), then `message` with the request's
+/// `parts` and the session's context attached, to the session's stream held
+/// here. `false` when the stream closed before taking them all.
+async fn deliver_here(
+    handle: &StreamHandle,
+    prelude: &mut Vec<ClientJsonRpcMessage>,
+    message: &ClientJsonRpcMessage,
+    parts: &axum::http::request::Parts,
+    record: &SessionRecord,
+    store: &Arc<dyn SessionStore>,
+) -> bool {
+    for early in prelude.iter() {
+        if !handle.send(early.clone()).await {
+            return false;
+        }
+    }
+    prelude.clear();
+    let mut parts = parts.clone();
+    parts
+        .extensions
+        .insert(SessionContext::new(record.clone(), store.clone()));
+    let mut message = message.clone();
+    message.insert_extension(parts);
+    handle.send(message).await
+}
+
 /// Whether `message` is a request that needs an initialized session (any
 /// but `initialize` and `ping`, MCP 2024-11-05, Lifecycle §Initialization).
 fn needs_initialized_session(message: &ClientJsonRpcMessage) -> bool {
@@ -716,9 +745,10 @@ fn needs_initialized_session(message: &ClientJsonRpcMessage) -> bool {
 }
 
 /// How long a `POST /messages` waits for its session's stream to be
-/// connected again (an `EventSource` reconnecting after its replica went
-/// away) before it is refused with `503`.
-const REATTACH_WAIT: Duration = Duration::from_secs(3);
+/// connected again (a stream closing at a hand-off, at most
+/// [`HAND_OFF_WAIT`], then an `EventSource` reconnecting after its replica
+/// went away) before it is refused with `503`.
+const REATTACH_WAIT: Duration = Duration::from_secs(HAND_OFF_WAIT.as_secs() + 3);
 
 #[cfg(test)]
 mod tests {
