@@ -176,6 +176,13 @@ impl FleetBus {
                         Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
                     },
                     _ = check.tick() => {
+                        // An error said the connection failed and no
+                        // reconnection was announced after it (the error
+                        // was an old one, or the connection came back
+                        // unannounced): subscribe again rather than wait.
+                        if !*self.joined.borrow() {
+                            break;
+                        }
                         if !self.subscriptions_hold().await {
                             self.left("a sharded channel of this replica has no subscriber");
                             break;

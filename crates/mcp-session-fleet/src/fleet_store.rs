@@ -7,6 +7,7 @@
 //! | `access` of a record cached less than `SESSION_CACHE_SECONDS` ago | none | none |
 //! | `access` otherwise | the store's (`GETEX` pipeline, renewing the TTL); the record is cached | none |
 //! | `access` while Redis cannot be reached, of a record read here within `SESSION_CACHE_SECONDS` + `SESSION_CACHE_OUTAGE_SECONDS` | none (a probe at most every [`PROBE_INTERVAL`]) | none: the last known record is served |
+//! | `access` of a record Redis lost with its data (see [`data_loss`](crate::data_loss)), read here within `SESSION_CACHE_SECONDS` + `SESSION_CACHE_OUTAGE_SECONDS` | the store's, then the marker (`GET`, `SET NX`) and the store's `create` | none: the last known record is written back and served |
 //! | `create` | the store's; the record is cached | none |
 //! | `update` | the store's | `SessionChanged`, acknowledged by every replica |
 //! | `delete`, `delete_user` | the store's | `SessionClosed` per session, acknowledged by every replica |
@@ -28,6 +29,8 @@ use std::{
 
 use super::{AckRequest, Envelope, announce::Announcer, cache::SessionCache};
 use crate::{
+    connection::RedisConnection,
+    data_loss::StoreEpoch,
     identity::UserHash,
     metrics::Metrics,
     store::{SessionPage, SessionRecord, SessionStore, StoreError, StoredSession, now_ms},
@@ -58,6 +61,9 @@ pub struct FleetStore {
     unreachable: AtomicBool,
     /// When Redis was last tried while unreachable (ms since the epoch).
     last_probe_ms: AtomicU64,
+    /// Tells a record Redis lost with its data from one that ended; without
+    /// it, a missing record always means the session ended.
+    epoch: Option<StoreEpoch>,
 }
 
 impl FleetStore {
@@ -76,6 +82,55 @@ impl FleetStore {
             metrics,
             unreachable: AtomicBool::new(false),
             last_probe_ms: AtomicU64::new(0),
+            epoch: None,
+        }
+    }
+
+    /// Writes back the sessions cached here when Redis (`redis`) lost its
+    /// data, as told by the marker of `service` (see
+    /// [`data_loss`](crate::data_loss)); starts watching the marker.
+    pub fn writing_back_lost_sessions(mut self, redis: RedisConnection, service: &str) -> Self {
+        self.epoch = Some(StoreEpoch::new(redis, service));
+        self
+    }
+
+    /// Reads the data-loss marker once Redis answers (trying every second),
+    /// so that a later loss is noticed; nothing without
+    /// [`writing_back_lost_sessions`](Self::writing_back_lost_sessions).
+    pub async fn remember_the_store(&self) {
+        let Some(epoch) = &self.epoch else {
+            return;
+        };
+        loop {
+            epoch.lost_within(Duration::ZERO).await;
+            if epoch.has_seen() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// `user`'s session `id`, missing from Redis: written back from the
+    /// copy here when Redis lost its data and the copy is recent enough to
+    /// be served in an outage (see [`data_loss`](crate::data_loss)).
+    async fn write_back(&self, user: &UserHash, id: &str) -> Option<SessionRecord> {
+        let epoch = self.epoch.as_ref()?;
+        let copy = self.cache.get_stale(user, id)?;
+        if !epoch
+            .lost_within(self.cache.refresh() + self.cache.outage_grace())
+            .await
+        {
+            return None;
+        }
+        match self.inner.create(&copy).await {
+            Ok(()) => {
+                tracing::info!(session_id = %id, "session written back after Redis lost its data");
+                Some(copy)
+            }
+            Err(error) => {
+                tracing::info!(session_id = %id, %error, "a session Redis lost could not be written back");
+                None
+            }
         }
     }
 
@@ -165,6 +220,10 @@ impl SessionStore for FleetStore {
                 };
             }
             Err(error) => return Err(error),
+        };
+        let record = match record {
+            Some(record) => Some(record),
+            None => self.write_back(user, id).await,
         };
         if let Some(record) = &record {
             self.cache.insert(ticket, record);

@@ -48,6 +48,7 @@ pub mod announce;
 mod bus;
 pub mod cache;
 pub mod connection;
+mod data_loss;
 mod envelope;
 pub mod events;
 mod fleet_store;

@@ -155,15 +155,21 @@ impl Fleet {
             &settings.service,
             &settings.replica_id,
         ));
-        let store: Arc<dyn SessionStore> = Arc::new(MeteredStore::new(
-            Arc::new(FleetStore::new(
+        let fleet_store = Arc::new(
+            FleetStore::new(
                 Arc::new(store),
                 cache.clone(),
                 announcer.clone(),
                 metrics.clone(),
-            )),
-            metrics.clone(),
-        ));
+            )
+            .writing_back_lost_sessions(redis.clone(), &settings.service),
+        );
+        tokio::spawn({
+            let fleet_store = fleet_store.clone();
+            async move { fleet_store.remember_the_store().await }
+        });
+        let store: Arc<dyn SessionStore> =
+            Arc::new(MeteredStore::new(fleet_store.clone(), metrics.clone()));
         let events = FleetEventStore::new(
             redis.clone(),
             &settings.service,

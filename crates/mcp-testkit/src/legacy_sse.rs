@@ -86,9 +86,11 @@ impl LegacySseSession {
         &mut self.stream
     }
 
-    /// Posts one JSON-RPC message; the server answers `202 Accepted`.
-    async fn post(&self, message: &Value) -> Result<(), CallError> {
-        send_expecting(self.client.post(&self.messages_url).json(message), &[202]).await
+    /// Posts one JSON-RPC message; the server answers `202 Accepted`. (The
+    /// future does not borrow the session: a session's calls may run on a
+    /// spawned task.)
+    fn post(&self, message: &Value) -> impl Future<Output = Result<(), CallError>> + use<> {
+        send_expecting(self.client.post(&self.messages_url).json(message), &[202])
     }
 
     /// Sends a request and returns its JSON-RPC `result`, read from the

@@ -339,9 +339,15 @@ impl RedisCluster {
         )
     }
 
-    /// The master nodes' ports.
+    /// The nodes' ports (with replicas: the masters first, as started).
     pub fn ports(&self) -> &[u16] {
         &self.ports
+    }
+
+    /// Runs `redis-cli` against node `index` (of [`ports`](Self::ports))
+    /// and returns its output (empty when the node is gone).
+    pub fn cli(&self, index: usize, args: &[&str]) -> String {
+        redis_cli(self.ports[index], args)
     }
 }
 

@@ -687,7 +687,14 @@ pub(crate) async fn post_message<S: ServerHandler>(
         tokio::time::sleep(Duration::from_millis(100)).await;
         match store.peek(&caller.user_hash, &record.id).await {
             Ok(Some(stored)) => holder = stored.record.replica_id,
-            Ok(None) => return session_not_found(),
+            // Gone from Redis: ended, or lost with Redis's data, in which
+            // case reading it as a request writes it back from this
+            // replica's copy (see the fleet's `data_loss`).
+            Ok(None) => match store.access(&caller.user_hash, &record.id).await {
+                Ok(Some(found)) => holder = found.replica_id,
+                Ok(None) => return session_not_found(),
+                Err(error) => return store_failure(&error),
+            },
             Err(error) => return store_failure(&error),
         }
     }
