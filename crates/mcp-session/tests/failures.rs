@@ -285,6 +285,60 @@ async fn wait_until_ready(replicas: &ReplicaSet, within: Duration) {
     }
 }
 
+/// After a failure: waits (at most `ready_within`) for every replica's
+/// `/readyz`, lets `workload` run 2 s more and stops it; asserts that no
+/// Streamable HTTP call failed, that every HTTP+SSE session goes on, and
+/// that a `DELETE` is acknowledged by every replica (its latency printed
+/// beside `delete_before`). Returns the replicas' logs.
+async fn assert_recovered(
+    workload: Workload,
+    replicas: &ReplicaSet,
+    mcp: &str,
+    delete_before: Duration,
+    failure: &str,
+    ready_within: Duration,
+) -> String {
+    wait_until_ready(replicas, ready_within).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut outcome = workload.stop().await;
+    assert!(
+        outcome.failures.is_empty(),
+        "{:?}\n{}",
+        outcome.failures,
+        replicas.logs()
+    );
+    assert!(outcome.ok > 100, "only {} calls", outcome.ok);
+    outcome.legacy_sessions_go_on(|| replicas.logs()).await;
+
+    let before = unacknowledged(&replicas.logs());
+    let delete_after = delete_latency(mcp).await;
+    eprintln!("DELETE: {delete_before:?} before the {failure}, {delete_after:?} after");
+    let logs = replicas.logs();
+    assert_eq!(
+        unacknowledged(&logs),
+        before,
+        "a deletion waited for a replica: {logs}"
+    );
+    assert!(!logs.contains("panicked"), "{logs}");
+    logs
+}
+
+/// Asserts that session `id` is unknown (`404`) on every replica.
+async fn assert_gone_everywhere(replicas: &ReplicaSet, id: &str) {
+    for replica in &replicas.replicas {
+        let status = reqwest::Client::new()
+            .post(format!("{}/mcp", replica.url()))
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-session-id", id)
+            .json(&json!({"jsonrpc": "2.0", "id": 9, "method": "tools/list"}))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 404, "the deleted session on {}", replica.name());
+    }
+}
+
 fn unacknowledged(logs: &str) -> usize {
     logs.matches("not every replica acknowledged").count()
 }
@@ -325,41 +379,17 @@ async fn after_redis_restarts_empty_every_replica_subscribes_again() {
     redis.restart();
     let took = wait_for_subscriptions(|| subscriptions(&redis), || replicas.logs()).await;
     eprintln!("every replica subscribed again {took:?} after the restart");
-    wait_until_ready(&replicas, Duration::from_secs(10)).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let mut outcome = workload.stop().await;
-    assert!(
-        outcome.failures.is_empty(),
-        "{:?}\n{}",
-        outcome.failures,
-        replicas.logs()
-    );
-    assert!(outcome.ok > 100, "only {} calls", outcome.ok);
-    outcome.legacy_sessions_go_on(|| replicas.logs()).await;
-
-    let before = unacknowledged(&replicas.logs());
-    let delete_after = delete_latency(&mcp).await;
-    eprintln!("DELETE: {delete_before:?} before the restart, {delete_after:?} after");
-    let logs = replicas.logs();
-    assert_eq!(
-        unacknowledged(&logs),
-        before,
-        "a deletion waited for a replica: {logs}"
-    );
+    let logs = assert_recovered(
+        workload,
+        &replicas,
+        &mcp,
+        delete_before,
+        "restart",
+        Duration::from_secs(10),
+    )
+    .await;
     assert!(logs.contains("Redis lost its data"), "{logs}");
-    for replica in &replicas.replicas {
-        let status = reqwest::Client::new()
-            .post(format!("{}/mcp", replica.url()))
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-session-id", &deleted.id)
-            .json(&json!({"jsonrpc": "2.0", "id": 9, "method": "tools/list"}))
-            .send()
-            .await
-            .unwrap()
-            .status();
-        assert_eq!(status, 404, "the deleted session on {}", replica.name());
-    }
-    assert!(!logs.contains("panicked"), "{logs}");
+    assert_gone_everywhere(&replicas, &deleted.id).await;
 }
 
 /// Calls `add` on `session` until `stop`, counting what fails.
@@ -580,18 +610,7 @@ async fn a_redis_outage_costs_no_call_of_a_live_session() {
     wait_until_ready(&replicas, Duration::from_secs(10)).await;
     outcome.legacy_sessions_go_on(|| replicas.logs()).await;
     assert_eq!(kept.delete().await, Some(204));
-    for replica in &replicas.replicas {
-        let status = reqwest::Client::new()
-            .post(format!("{}/mcp", replica.url()))
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-session-id", &kept.id)
-            .json(&json!({"jsonrpc": "2.0", "id": 9, "method": "tools/list"}))
-            .send()
-            .await
-            .unwrap()
-            .status();
-        assert_eq!(status, 404, "the deleted session on {}", replica.name());
-    }
+    assert_gone_everywhere(&replicas, &kept.id).await;
     let logs = replicas.logs();
     assert!(logs.contains("Redis unreachable: serving the sessions cached here"));
     assert!(!logs.contains("panicked"), "{logs}");
@@ -633,23 +652,15 @@ async fn a_cluster_master_kill_costs_no_call_of_a_live_session() {
     );
     let took = wait_for_subscriptions(|| cluster_subscriptions(&cluster), || replicas.logs()).await;
     eprintln!("every replica subscribed again {took:?} after the failover");
-    wait_until_ready(&replicas, Duration::from_secs(15)).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let mut outcome = workload.stop().await;
-    assert!(
-        outcome.failures.is_empty(),
-        "{:?}\n{}",
-        outcome.failures,
-        replicas.logs()
-    );
-    outcome.legacy_sessions_go_on(|| replicas.logs()).await;
-
-    let before = unacknowledged(&replicas.logs());
-    let delete_after = delete_latency(&mcp).await;
-    eprintln!("DELETE: {delete_before:?} before the master kill, {delete_after:?} after");
-    let logs = replicas.logs();
-    assert_eq!(unacknowledged(&logs), before, "a deletion waited: {logs}");
-    assert!(!logs.contains("panicked"), "{logs}");
+    assert_recovered(
+        workload,
+        &replicas,
+        &mcp,
+        delete_before,
+        "master kill",
+        Duration::from_secs(15),
+    )
+    .await;
 }
 
 /// A primary failover behind one endpoint, as ElastiCache does it: the
@@ -677,21 +688,13 @@ async fn a_primary_failover_behind_one_endpoint_costs_no_call() {
     primary.stop();
     let took = wait_for_subscriptions(|| subscriptions(&replica), || replicas.logs()).await;
     eprintln!("every replica subscribed on the new primary {took:?} after the failover");
-    wait_until_ready(&replicas, Duration::from_secs(10)).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let mut outcome = workload.stop().await;
-    assert!(
-        outcome.failures.is_empty(),
-        "{:?}\n{}",
-        outcome.failures,
-        replicas.logs()
-    );
-    outcome.legacy_sessions_go_on(|| replicas.logs()).await;
-
-    let before = unacknowledged(&replicas.logs());
-    let delete_after = delete_latency(&mcp).await;
-    eprintln!("DELETE: {delete_before:?} before the failover, {delete_after:?} after");
-    let logs = replicas.logs();
-    assert_eq!(unacknowledged(&logs), before, "a deletion waited: {logs}");
-    assert!(!logs.contains("panicked"), "{logs}");
+    assert_recovered(
+        workload,
+        &replicas,
+        &mcp,
+        delete_before,
+        "failover",
+        Duration::from_secs(10),
+    )
+    .await;
 }
