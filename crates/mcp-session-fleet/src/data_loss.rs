@@ -24,7 +24,10 @@
 //! are then written back too (which keeps them alive, as their clients
 //! expect). `docs/sessions.md` (Redis going away) says what this means.
 
-use std::time::Duration;
+use std::{
+    sync::atomic::{AtomicU64, Ordering},
+    time::Duration,
+};
 
 use fred::{
     prelude::*,
@@ -41,7 +44,7 @@ pub(crate) struct StoreEpoch {
     /// The marker's value when this replica last read it.
     seen: Mutex<Option<String>>,
     /// When this replica last noticed a loss (ms since the epoch; 0: never).
-    lost_at_ms: std::sync::atomic::AtomicU64,
+    lost_at_ms: AtomicU64,
 }
 
 impl StoreEpoch {
@@ -51,7 +54,7 @@ impl StoreEpoch {
             redis,
             key: format!("mcp_store_epoch:{service}"),
             seen: Mutex::new(None),
-            lost_at_ms: std::sync::atomic::AtomicU64::new(0),
+            lost_at_ms: AtomicU64::new(0),
         }
     }
 
@@ -71,15 +74,14 @@ impl StoreEpoch {
         };
         let now = now_ms();
         if noticed {
-            self.lost_at_ms
-                .store(now, std::sync::atomic::Ordering::Release);
+            self.lost_at_ms.store(now, Ordering::Release);
             tracing::warn!(
                 marker = %self.key,
                 "Redis lost its data (restarted empty, or failed over to a replica that lagged): \
                  the sessions cached here are written back as their clients come"
             );
         }
-        let lost_at = self.lost_at_ms.load(std::sync::atomic::Ordering::Acquire);
+        let lost_at = self.lost_at_ms.load(Ordering::Acquire);
         lost_at != 0 && now.saturating_sub(lost_at) <= window.as_millis() as u64
     }
 

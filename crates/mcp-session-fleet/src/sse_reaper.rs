@@ -172,20 +172,9 @@ impl SseRegistry {
             let Some((owner, session_id)) = parse_member(member) else {
                 continue;
             };
-            let Ok(Some(stored)) = store.peek(&owner, session_id).await else {
-                continue;
-            };
-            let mut record = stored.record;
-            if record.replica_id != self.replica_id {
-                continue;
+            if mark_detached(&*store, &self.replica_id, &owner, session_id).await {
+                left.push((owner, session_id.to_owned()));
             }
-            if record.stream_detached_at_ms.is_none() {
-                record.stream_detached_at_ms = Some(crate::store::now_ms());
-                if store.update(&record).await.is_err() {
-                    continue;
-                }
-            }
-            left.push((owner, session_id.to_owned()));
         }
         tracing::info!(
             sessions = left.len(),
@@ -264,4 +253,34 @@ impl SseRegistry {
 fn parse_member(member: &str) -> Option<(UserHash, &str)> {
     let (owner, id) = member.split_once(':')?;
     Some((UserHash::parse(owner)?, id))
+}
+
+/// Notes in the record of `owner`'s HTTP+SSE session `session_id` that its
+/// stream's client left (`stream_detached_at_ms`), unless the record names a
+/// replica other than `replica_id` (the session moved meanwhile). Returns
+/// whether the record names `replica_id` and says so now.
+pub(crate) async fn mark_detached(
+    store: &dyn SessionStore,
+    replica_id: &str,
+    owner: &UserHash,
+    session_id: &str,
+) -> bool {
+    let Ok(Some(stored)) = store.peek(owner, session_id).await else {
+        return false;
+    };
+    let mut record = stored.record;
+    if record.replica_id != replica_id {
+        return false;
+    }
+    if record.stream_detached_at_ms.is_some() {
+        return true;
+    }
+    record.stream_detached_at_ms = Some(crate::store::now_ms());
+    match store.update(&record).await {
+        Ok(_) => true,
+        Err(error) => {
+            tracing::debug!(session_id, %error, "could not note that an sse stream's client left");
+            false
+        }
+    }
 }

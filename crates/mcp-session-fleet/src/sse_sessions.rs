@@ -65,6 +65,14 @@ impl Fleet {
         }
     }
 
+    /// Notes in the record of `owner`'s HTTP+SSE session `session_id` that
+    /// its stream's client left, unless the session moved to another
+    /// replica meanwhile (see `stream_detached_at_ms`).
+    pub async fn sse_detached(&self, owner: &UserHash, session_id: &str) {
+        crate::sse_reaper::mark_detached(&**self.store(), self.replica_id(), owner, session_id)
+            .await;
+    }
+
     /// `owner`'s HTTP+SSE session `session_id` ended here.
     pub async fn sse_ended(&self, owner: &UserHash, session_id: &str) {
         if let Mode::Redis { sse, .. } = self.mode() {

@@ -444,7 +444,7 @@ impl SessionEnd {
         }
         fleet.sse_streams().remove(&id);
         if handed_off {
-            mark_detached(&fleet, &owner, &id).await;
+            fleet.sse_detached(&owner, &id).await;
             tracing::info!(session_id = %id, "sse stream closed by the hand-off; the client may reconnect elsewhere");
             return;
         }
@@ -460,7 +460,7 @@ impl SessionEnd {
 /// After `grace`, ends session `id` unless its client took it back, here or
 /// on another replica.
 async fn end_unless_taken(fleet: Fleet, owner: UserHash, id: String, grace: Duration) {
-    mark_detached(&fleet, &owner, &id).await;
+    fleet.sse_detached(&owner, &id).await;
     tokio::time::sleep(grace).await;
     if fleet.sse_streams().get(&id, &owner).is_some() {
         return;
@@ -474,22 +474,6 @@ async fn end_unless_taken(fleet: Fleet, owner: UserHash, id: String, grace: Dura
     };
     if !moved {
         end_session(&fleet, &owner, &id).await;
-    }
-}
-
-/// Notes in the record of session `id` that its stream's client left, unless
-/// the session moved to another replica meanwhile (see `sse_reconnect`).
-async fn mark_detached(fleet: &Fleet, owner: &UserHash, id: &str) {
-    let Ok(Some(stored)) = fleet.store().peek(owner, id).await else {
-        return;
-    };
-    let mut record = stored.record;
-    if record.replica_id != fleet.replica_id() || record.stream_detached_at_ms.is_some() {
-        return;
-    }
-    record.stream_detached_at_ms = Some(mcp_session_core::store::now_ms());
-    if let Err(error) = fleet.store().update(&record).await {
-        tracing::debug!(session_id = %id, %error, "could not note that an sse stream's client left");
     }
 }
 
