@@ -15,12 +15,14 @@
 //! | `test_elicitation` | [`elicitation`], [`input_required`] | `elicitation/create` to the client; an `input_required` result (MRTR) for 2026-07-28 clients |
 //! | `test_elicitation_sep1034_defaults` | [`elicitation`] | elicitation with defaults (SEP-1034) |
 //! | `test_elicitation_sep1330_enums` | [`elicitation`] | elicitation with the five enum forms (SEP-1330) |
-//! | `json_schema_2020_12_tool` | [`schema`] | a hand-written JSON Schema 2020-12 `inputSchema` (SEP-1613) |
+//! | `json_schema_2020_12_tool` | [`schema`] | a hand-written JSON Schema 2020-12 `inputSchema` (SEP-1613, SEP-2106) |
+//! | `test_custom_headers` | [`headers`] | arguments mirrored into `Mcp-Param-*` headers and checked against the body (SEP-2243) |
 //!
 //! Every module's router is merged into one [`ToolRouter`] by `router()`, which the handler keeps.
 
 pub mod content;
 pub mod elicitation;
+pub mod headers;
 pub mod input_required;
 pub mod notifications;
 pub mod sampling;
@@ -37,4 +39,5 @@ pub(crate) fn router() -> ToolRouter<Everything> {
         + Everything::sampling_tools()
         + Everything::elicitation_tools()
         + Everything::schema_tools()
+        + Everything::header_tools()
 }
