@@ -2,12 +2,16 @@
 //! session's log level (`logging/setLevel`), MCP 2025-06-18, Server Features
 //! §Utilities, Logging.
 //!
-//! The client chooses the lowest severity it wants with `logging/setLevel`;
-//! until it does, every message is sent. The level is session state that
-//! every replica must see, so it is kept in the session's record through
-//! [`mcp_session::session::SessionContext`]; a request without a session
-//! (none today carries `logging/setLevel`) falls back to the handler's own
-//! [`LogFilter`].
+//! A client with a session chooses the lowest severity it wants with
+//! `logging/setLevel`; until it does, every message is sent. The level is
+//! session state that every replica must see, so it is kept in the
+//! session's record through [`mcp_session::session::SessionContext`].
+//!
+//! A 2026-07-28 request has no session: it names its level in
+//! `_meta["io.modelcontextprotocol/logLevel"]`, and without one the server
+//! sends no `notifications/message` for it at all (MCP 2026-07-28, Schema
+//! `RequestMetaObject.logLevel`; SEP-2575). A request of an older revision
+//! without a session falls back to the handler's own [`LogFilter`].
 //!
 //! rmcp marks its logging types deprecated because SEP-2577 drops logging
 //! from protocol 2026-07-28; the revisions this service negotiates with
@@ -70,14 +74,22 @@ pub struct LogFilter {
 }
 
 impl LogFilter {
-    /// The lowest level the client of the request `context` asked for: the
-    /// session's (shared by every replica) if the request has a session, else
-    /// this filter's.
-    pub fn minimum(&self, context: &RequestContext<RoleServer>) -> Option<LoggingLevel> {
-        match session::current(context) {
-            Some(session) => session.log_level().and_then(parse_level),
-            None => *self.lock(),
+    /// Whether a message at `level` may go to the client of the request
+    /// `context`: at or above its session's level (shared by every replica;
+    /// none set: every level), or, for a 2026-07-28 request, at or above the
+    /// request's `_meta` `logLevel` (none given: no message at all), else at
+    /// or above this filter's level.
+    pub fn allows(&self, context: &RequestContext<RoleServer>, level: LoggingLevel) -> bool {
+        if let Some(session) = session::current(context) {
+            return passes(level, session.log_level().and_then(parse_level));
         }
+        if crate::tools::input_required::is_stateless(context) {
+            return context
+                .meta
+                .log_level()
+                .is_some_and(|minimum| passes(level, Some(minimum)));
+        }
+        passes(level, *self.lock())
     }
 
     /// Sets the lowest level to send to the client of the request `context`,
@@ -115,7 +127,7 @@ impl LogFilter {
         level: LoggingLevel,
         message: impl Into<String>,
     ) -> Result<(), ServiceError> {
-        if !passes(level, self.minimum(context)) {
+        if !self.allows(context, level) {
             return Ok(());
         }
         let notification =
