@@ -16,6 +16,10 @@
 //! | `test_elicitation_sep1034_defaults` | [`elicitation`] | elicitation with defaults (SEP-1034) |
 //! | `test_elicitation_sep1330_enums` | [`elicitation`] | elicitation with the five enum forms (SEP-1330) |
 //! | `json_schema_2020_12_tool` | [`schema`] | a hand-written JSON Schema 2020-12 `inputSchema` (SEP-1613, SEP-2106) |
+//! | `test_input_required_result_*` (8 tools) | [`mrtr`] | one rule of multi round-trip requests each: the three input kinds, sealed state, tampering, several inputs, several rounds, capabilities |
+//! | `test_missing_capability` | [`stateless`] | `-32021` for a request that does not declare `sampling`; a sampling round otherwise |
+//! | `test_streaming_elicitation` | [`stateless`] | progress, then an `input_required` form: no server-to-client request on a 2026-07-28 stream |
+//! | `test_logging_tool` | [`stateless`] | log messages only at the level the request (or session) asked for |
 //! | `test_custom_headers` | [`headers`] | arguments mirrored into `Mcp-Param-*` headers and checked against the body (SEP-2243) |
 //!
 //! Every module's router is merged into one [`ToolRouter`] by `router()`, which the handler keeps.
@@ -24,9 +28,11 @@ pub mod content;
 pub mod elicitation;
 pub mod headers;
 pub mod input_required;
+pub mod mrtr;
 pub mod notifications;
 pub mod sampling;
 pub mod schema;
+pub mod stateless;
 
 use rmcp::handler::server::router::tool::ToolRouter;
 
@@ -40,4 +46,6 @@ pub(crate) fn router() -> ToolRouter<Everything> {
         + Everything::elicitation_tools()
         + Everything::schema_tools()
         + Everything::header_tools()
+        + Everything::stateless_tools()
+        + Everything::mrtr_tools()
 }
