@@ -9,16 +9,80 @@
 //! | `test_prompt_with_arguments` | `arg1`, `arg2` | one text message quoting both |
 //! | `test_prompt_with_embedded_resource` | `resourceUri` | an embedded text resource, then text |
 //! | `test_prompt_with_image` | | a PNG image, then text |
+//! | `test_input_required_result_prompt` | | asks the user for context first (an `input_required` result for 2026-07-28 clients, `elicitation/create` for sessions), then one text message quoting it |
+//!
+//! rmcp's prompt router hands a prompt its arguments but not the request's
+//! MRTR fields, so the handler puts them in the request's extensions as a
+//! [`PromptInput`], which a prompt takes with rmcp's `Extension` extractor.
 
 use rmcp::{
-    handler::server::{router::prompt::PromptRouter, wrapper::Parameters},
-    model::{ContentBlock, PromptMessage, ResourceContents, Role},
+    ErrorData, RoleServer,
+    handler::server::{
+        prompt::IntoGetPromptResult, router::prompt::PromptRouter, tool::Extension,
+        wrapper::Parameters,
+    },
+    model::{
+        ContentBlock, ElicitRequestParams, ElicitationAction, GetPromptResponse, GetPromptResult,
+        InputResponses, PromptMessage, ResourceContents, Role,
+    },
     prompt, prompt_router,
     schemars::{self, JsonSchema},
+    service::RequestContext,
 };
 use serde::Deserialize;
+use serde_json::{Value, json};
 
-use crate::{Everything, media};
+use crate::{
+    Everything, media,
+    tools::input_required::{self, Answer, Ask, Gathered},
+};
+
+/// The MRTR fields of a `prompts/get` request (MCP 2026-07-28, Server
+/// Features §Multi Round-Trip Requests), put in the request's extensions by
+/// the handler's `get_prompt`.
+#[derive(Debug, Clone, Default)]
+pub struct PromptInput {
+    /// `inputResponses`: the client's answers, by the keys the prompt chose.
+    pub responses: Option<InputResponses>,
+    /// `requestState`, echoed back by the client.
+    pub state: Option<String>,
+}
+
+/// The `inputRequests` key of `test_input_required_result_prompt`'s form.
+pub const USER_CONTEXT_KEY: &str = "user_context";
+
+/// The form of `test_input_required_result_prompt`: one free-text field.
+pub fn user_context_form() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "context": { "type": "string", "description": "What the prompt should be about" }
+        },
+        "required": ["context"]
+    })
+}
+
+/// What a prompt that may ask for input returns: rmcp's prompt router takes
+/// a prompt's return value through [`IntoGetPromptResult`].
+#[derive(Debug)]
+pub struct PromptReply(pub GetPromptResponse);
+
+impl IntoGetPromptResult for PromptReply {
+    fn into_get_prompt_result(self) -> Result<GetPromptResponse, ErrorData> {
+        Ok(self.0)
+    }
+}
+
+/// The message of `test_input_required_result_prompt` for the user's answer.
+fn context_messages(action: &ElicitationAction, content: Option<&Value>) -> Vec<PromptMessage> {
+    let text = match (action, content.and_then(|content| content.get("context"))) {
+        (ElicitationAction::Accept, Some(Value::String(context))) => {
+            format!("Answer with this context in mind: {context}")
+        }
+        _ => "The user gave no context: answer in general terms.".to_owned(),
+    };
+    vec![PromptMessage::new_text(Role::User, text)]
+}
 
 /// Arguments of `test_prompt_with_arguments`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -89,6 +153,59 @@ impl Everything {
             ),
             PromptMessage::new_text(Role::User, "Please analyze the image above."),
         ]
+    }
+
+    /// A prompt that first asks the user for context (MRTR for 2026-07-28 clients)
+    #[prompt(
+        name = "test_input_required_result_prompt",
+        title = "Prompt That Asks For Input"
+    )]
+    async fn input_required_prompt(
+        &self,
+        context: RequestContext<RoleServer>,
+        Extension(input): Extension<PromptInput>,
+    ) -> Result<PromptReply, ErrorData> {
+        let message = "What should the prompt be about?".to_owned();
+        if !input_required::is_stateless(&context) {
+            let requested_schema = input_required::elicitation_schema(user_context_form())
+                .map_err(|error| ErrorData::internal_error(error, None))?;
+            let answer = context
+                .peer
+                .create_elicitation(ElicitRequestParams::FormElicitationParams {
+                    meta: None,
+                    message,
+                    requested_schema,
+                })
+                .await
+                .map_err(|error| {
+                    ErrorData::invalid_request(
+                        format!("this prompt asks the user for context, and that failed: {error}"),
+                        None,
+                    )
+                })?;
+            let messages = context_messages(&answer.action, answer.content.as_ref());
+            return Ok(PromptReply(GetPromptResult::new(messages).into()));
+        }
+        let asks = [(
+            USER_CONTEXT_KEY,
+            Ask::Form {
+                message,
+                form: user_context_form(),
+            },
+        )];
+        match input_required::gather(&context, &asks, input.responses.as_ref(), input.state)? {
+            Gathered::Ask(result) => Ok(PromptReply(result.into())),
+            Gathered::All(answers) => match answers.get(USER_CONTEXT_KEY) {
+                Some(Answer::Form(answer)) => Ok(PromptReply(
+                    GetPromptResult::new(context_messages(&answer.action, answer.content.as_ref()))
+                        .into(),
+                )),
+                _ => Err(ErrorData::internal_error(
+                    "the form's answer is missing",
+                    None,
+                )),
+            },
+        }
     }
 }
 

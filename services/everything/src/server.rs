@@ -5,7 +5,7 @@
 //! | method | implemented by |
 //! |---|---|
 //! | `tools/list`, `tools/call` | [`tools`], through `#[tool_handler]` and [`ServiceTools`] (strict arguments) |
-//! | `prompts/list`, `prompts/get` | [`prompts`], through `#[prompt_handler]` |
+//! | `prompts/list`, `prompts/get` | [`prompts`], through its `PromptRouter` (the request's `inputResponses` and `requestState` handed to the prompt as a [`PromptInput`](crate::prompts::PromptInput) extension) |
 //! | `resources/list`, `resources/templates/list`, `resources/read` | [`resources`] |
 //! | `resources/subscribe`, `resources/unsubscribe`, `subscriptions/listen` | [`subscriptions`] |
 //! | `completion/complete` | [`completion`] |
@@ -27,14 +27,14 @@ use std::sync::Arc;
 use mcp_session::tools::ServiceTools;
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
-    handler::server::router::prompt::PromptRouter,
+    handler::server::{prompt::PromptContext, router::prompt::PromptRouter},
     model::{
-        CompleteRequestParams, CompleteResult, Implementation, ListResourceTemplatesResult,
-        ListResourcesResult, PaginatedRequestParams, ReadResourceRequestParams,
+        CacheScope, CompleteRequestParams, CompleteResult, GetPromptRequestParams,
+        GetPromptResponse, Implementation, ListPromptsResult, ListResourceTemplatesResult,
+        ListResourcesResult, PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams,
         ReadResourceResponse, ServerCapabilities, ServerConfig, SetLevelRequestParams,
         SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
     },
-    prompt_handler,
     service::{RequestContext, SubscriptionContext},
     tool_handler,
 };
@@ -42,6 +42,7 @@ use rmcp::{
 use crate::{
     completion,
     logging::LogFilter,
+    prompts::PromptInput,
     resources,
     subscriptions::{self, Subscriptions},
 };
@@ -58,7 +59,6 @@ pub struct Everything {
 }
 
 #[tool_handler(router = self.tools)]
-#[prompt_handler(router = self.prompt_router)]
 impl ServerHandler for Everything {
     fn get_info(&self) -> ServerConfig {
         let capabilities = ServerCapabilities::builder()
@@ -77,6 +77,37 @@ impl ServerHandler for Everything {
                  feature (content types, logging, progress, sampling, elicitation); \
                  resources live under test://.",
             )
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        let mut result = ListPromptsResult::with_all_items(self.prompt_router.list_all());
+        // MCP 2026-07-28, Server Features §Caching: the list is the same for
+        // every caller and may change with a new deployment at any time.
+        if context
+            .protocol_version()
+            .is_some_and(|version| version.as_str() >= ProtocolVersion::V_2026_07_28.as_str())
+        {
+            result.ttl_ms = Some(0);
+            result.cache_scope = Some(CacheScope::Public);
+        }
+        Ok(result)
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        mut context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        context.extensions.insert(PromptInput {
+            responses: request.input_responses,
+            state: request.request_state,
+        });
+        let prompt = PromptContext::new(self, request.name, request.arguments, context);
+        self.prompt_router.get_prompt(prompt).await
     }
 
     async fn list_resources(
