@@ -8,6 +8,7 @@
 //! |---|---|
 //! | [`identity`] | the [`Caller`](identity::Caller) of a request and the [`UserHash`](identity::UserHash) that owns its sessions |
 //! | [`store`] | the [`SessionRecord`](store::SessionRecord), the [`SessionStore`](store::SessionStore) trait every backend implements, and the in-memory backend |
+//! | [`task_store`] | the [`TaskStore`](task_store::TaskStore) of tasks (SEP-2663) every replica reads and changes by compare-and-set, and its in-memory backend |
 //! | [`session`] | the [`SessionContext`](session::SessionContext) a tool handler reads and changes a session's shared state through |
 //! | [`metrics`] | the Prometheus [`Metrics`](metrics::Metrics) every layer counts into, and [`MeteredStore`](metered_store::MeteredStore), a store that counts its failures |
 //! | [`trace_context`] | the W3C [`TraceContext`](trace_context::TraceContext) a fleet message carries, so a trace follows a request across replicas |
@@ -25,4 +26,5 @@ pub mod metered_store;
 pub mod metrics;
 pub mod session;
 pub mod store;
+pub mod task_store;
 pub mod trace_context;

@@ -201,10 +201,12 @@ pub enum RedisOp {
     /// `SPUBLISH` of a request to flush a response stream, to the replica
     /// that produced it.
     FlushRequest,
+    /// A read or compare-and-set of a task (`task_store`).
+    Task,
 }
 
 impl RedisOp {
-    const OTHERS: [Self; 8] = [
+    const OTHERS: [Self; 9] = [
         Self::Publish,
         Self::SPublish,
         Self::EventsWrite,
@@ -213,6 +215,7 @@ impl RedisOp {
         Self::Announce,
         Self::Ack,
         Self::FlushRequest,
+        Self::Task,
     ];
 
     /// The label value.
@@ -227,6 +230,7 @@ impl RedisOp {
             Self::Announce => "announce",
             Self::Ack => "ack",
             Self::FlushRequest => "flush_request",
+            Self::Task => "task",
         }
     }
 

@@ -37,6 +37,7 @@
 //! | [`topology`] | [`Fleet`]: solo or Redis, built in one place |
 //! | [`connection`] | [`RedisConnection`]: the pool and the subscriber of one replica |
 //! | [`redis_store`] | [`RedisStore`]: sessions under `mcp_user_session:<user_hash>:<session_id>` |
+//! | [`redis_task_store`] | [`RedisTaskStore`]: tasks (SEP-2663) under `mcp_task:<user_hash>:<task_id>`, changed by compare-and-set |
 //! | [`cache`], [`fleet_store`], [`announce`] | the per-replica record cache, kept true by acknowledged announcements |
 //! | [`bus`], [`envelope`] | the pub/sub bus and the messages on it |
 //! | [`held`], [`sse_streams`] | what this replica holds of sessions: workers, HTTP+SSE streams, standalone streams, pending requests |
@@ -54,6 +55,7 @@ pub mod events;
 mod fleet_store;
 mod held;
 mod redis_store;
+mod redis_task_store;
 mod response_stream;
 mod session_manager;
 pub mod sse_reaper;
@@ -72,6 +74,7 @@ pub use events::{EventSettings, FleetEventStore, StreamOwner, with_caller};
 pub use fleet_store::{FleetStore, refresh_interval};
 use held::HeldSessions;
 pub use redis_store::RedisStore;
+pub use redis_task_store::RedisTaskStore;
 pub use response_stream::WatchedBody;
 pub use session_manager::{FleetSessionError, FleetSessionManager, FleetTransport};
 pub use sse_streams::{SseStreams, StreamHandle, sse_session_of, sse_stream_id};

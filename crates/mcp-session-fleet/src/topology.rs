@@ -5,6 +5,7 @@
 //! | | solo (no `REDIS_URL`, or a given store) | Redis |
 //! |---|---|---|
 //! | session store | memory (or the given one) | [`RedisStore`] behind this replica's [`SessionCache`] ([`FleetStore`]) |
+//! | task store (SEP-2663) | memory | [`RedisTaskStore`] |
 //! | rmcp workers | restored from the store | the same, plus the fleet bus for what one replica holds |
 //! | HTTP+SSE message for a stream held elsewhere | no such stream: [`Delivery::Gone`] | sent to the holder's channel |
 //! | response streams (`Last-Event-ID`) | rmcp's, in this process | [`FleetEventStore`]: memory, then Redis Streams |
@@ -21,6 +22,7 @@ use mcp_session_core::{
     metered_store::MeteredStore,
     metrics::Metrics,
     store::{MemoryStore, SessionRecord, SessionStore, StoreError},
+    task_store::{MemoryTaskStore, TaskStore},
 };
 use rmcp::{
     model::ClientJsonRpcMessage,
@@ -29,8 +31,8 @@ use rmcp::{
 
 use crate::{
     Announcer, Delivery, EventSettings, FleetBus, FleetEventStore, FleetStore, HeldSessions,
-    RedisConnection, RedisStore, SessionCache, SseStreams, StreamOwner, refresh_interval,
-    sse_reaper::SseRegistry,
+    RedisConnection, RedisStore, RedisTaskStore, SessionCache, SseStreams, StreamOwner,
+    refresh_interval, sse_reaper::SseRegistry,
 };
 
 /// Longest idle time of an in-memory session worker; a worker evicted earlier
@@ -92,6 +94,7 @@ pub struct Fleet {
 struct Inner {
     replica_id: String,
     store: Arc<dyn SessionStore>,
+    tasks: Arc<dyn TaskStore>,
     held: Arc<HeldSessions>,
     mode: Mode,
     metrics: Arc<Metrics>,
@@ -142,6 +145,7 @@ impl Fleet {
         )
         .map_err(|error| FleetError::RedisUrl(error.to_string()))?
         .with_metrics(metrics.clone());
+        let tasks: Arc<dyn TaskStore> = Arc::new(RedisTaskStore::new(redis.clone()));
         let store = RedisStore::new(redis.clone(), settings.session_ttl)
             .with_max_sessions_per_user(settings.max_sessions_per_user);
         // Each replica caches the records it serves, and announces every
@@ -203,6 +207,7 @@ impl Fleet {
             inner: Arc::new(Inner {
                 replica_id: settings.replica_id.clone(),
                 store,
+                tasks,
                 held,
                 mode: Mode::Redis { bus, events, sse },
                 metrics,
@@ -225,11 +230,18 @@ impl Fleet {
             inner: Arc::new(Inner {
                 replica_id: settings.replica_id.clone(),
                 store: Arc::new(MeteredStore::new(store, metrics.clone())),
+                tasks: Arc::new(MemoryTaskStore::new()),
                 held,
                 mode: Mode::Solo,
                 metrics,
             }),
         }
+    }
+
+    /// Where tasks (SEP-2663) live: in Redis for a fleet, so that any
+    /// replica reads, updates and cancels any task; in memory alone.
+    pub fn task_store(&self) -> &Arc<dyn TaskStore> {
+        &self.inner.tasks
     }
 
     /// The session store every request goes through: counted in the
