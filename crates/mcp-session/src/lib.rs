@@ -48,7 +48,8 @@
 //!   `without_session_tools()`);
 //! - an admin API under `/admin`, for admins only;
 //! - sealed MRTR `requestState` that every replica can open
-//!   ([`request_state`]).
+//!   ([`request_state`]);
+//! - tasks (SEP-2663) whose state every replica shares ([`tasks`]).
 //!
 //! A service that sets up more than a handler (its own settings, a database
 //! pool, readiness checks) uses [`launch`] and builds its [`McpServer`]
@@ -63,6 +64,7 @@
 //! | [`tools::ServiceTools`] | the tool router a service hands `#[tool_handler]` |
 //! | [`session`] | the per-session [`SessionContext`](session::SessionContext) and the request's [`Caller`] |
 //! | [`request_state`] | sealing and opening MRTR `requestState` |
+//! | [`tasks`] | tasks (SEP-2663) that any replica reads, updates and cancels |
 //! | [`RedisConnection`] | the service's own state shared through the fleet's Redis (virustotal's quota) |
 //!
 //! ## Layers
@@ -101,6 +103,7 @@ pub mod request_state;
 mod server;
 mod service_info;
 mod shutdown;
+pub mod tasks;
 mod telemetry;
 pub mod tools;
 mod transport;

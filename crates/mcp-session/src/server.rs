@@ -39,6 +39,7 @@ use crate::{
     service_info::ServiceInfo,
     shutdown::Lifecycle,
     store::SessionStore,
+    tasks::TaskRuntime,
     telemetry::{self, RequestObserver, ScrapeState},
     tools::session_tools::ToolsContext,
     transport::{self, TransportState},
@@ -148,6 +149,10 @@ impl<S: ServerHandler> McpServer<S> {
             session_ttl: config.session_ttl,
         }));
         extensions.insert(Arc::new(request_state_keys(&config)));
+        extensions.insert(Arc::new(TaskRuntime::new(
+            fleet.task_store().clone(),
+            &config.replica_id,
+        )));
         fleet.set_forwarded_extensions(extensions.clone());
         let mcp = transport::routes(
             TransportState::new(&config, fleet.clone(), lifecycle.clone()),
