@@ -8,6 +8,7 @@
 //! | `prompts/list`, `prompts/get` | [`prompts`], through its `PromptRouter` (the request's `inputResponses` and `requestState` handed to the prompt as a [`PromptInput`](crate::prompts::PromptInput) extension) |
 //! | `resources/list`, `resources/templates/list`, `resources/read` | [`resources`] |
 //! | `resources/subscribe`, `resources/unsubscribe`, `subscriptions/listen` | [`subscriptions`] |
+//! | `tasks/get`, `tasks/update`, `tasks/cancel` | [`mcp_session::tasks`] (the tasks of the [`tools::tasks`](crate::tools::tasks) tools, in the fleet's task store) |
 //! | `completion/complete` | [`completion`] |
 //! | `logging/setLevel` | [`logging`](crate::logging) |
 //! | `ping`, `initialize` | rmcp |
@@ -29,11 +30,12 @@ use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     handler::server::{prompt::PromptContext, router::prompt::PromptRouter},
     model::{
-        CacheScope, CompleteRequestParams, CompleteResult, GetPromptRequestParams,
-        GetPromptResponse, Implementation, ListPromptsResult, ListResourceTemplatesResult,
-        ListResourcesResult, PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams,
-        ReadResourceResponse, ServerCapabilities, ServerConfig, SetLevelRequestParams,
-        SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
+        CacheScope, CancelTaskParams, CompleteRequestParams, CompleteResult,
+        GetPromptRequestParams, GetPromptResponse, GetTaskParams, GetTaskResult, Implementation,
+        ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
+        PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
+        ServerCapabilities, ServerConfig, SetLevelRequestParams, SubscribeRequestParams,
+        SubscriptionFilter, UnsubscribeRequestParams, UpdateTaskParams,
     },
     service::{RequestContext, SubscriptionContext},
     tool_handler,
@@ -68,6 +70,7 @@ impl ServerHandler for Everything {
             .enable_resources()
             .enable_resources_subscribe()
             .enable_tools()
+            .enable_tasks()
             .build();
         ServerConfig::new(capabilities)
             .with_server_info(Implementation::new("everything", env!("CARGO_PKG_VERSION")))
@@ -161,6 +164,30 @@ impl ServerHandler for Everything {
 
     async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
         subscriptions::listen(context).await
+    }
+
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, ErrorData> {
+        mcp_session::tasks::get(&context, &request.task_id).await
+    }
+
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        mcp_session::tasks::update(&context, &request.task_id, request.input_responses).await
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        mcp_session::tasks::cancel(&context, &request.task_id).await
     }
 
     async fn complete(

@@ -20,6 +20,7 @@
 //! | `test_missing_capability` | [`stateless`] | `-32021` for a request that does not declare `sampling`; a sampling round otherwise |
 //! | `test_streaming_elicitation` | [`stateless`] | progress, then an `input_required` form: no server-to-client request on a 2026-07-28 stream |
 //! | `test_logging_tool` | [`stateless`] | log messages only at the level the request (or session) asked for |
+//! | `greet`, `slow_compute`, `failing_job`, `protocol_error_job`, `confirm_delete`, `multi_input`, `test_tool_with_task` | [`tasks`] | tasks (SEP-2663) whose state every replica shares: completion, tool errors, failures, input, cancellation |
 //! | `test_custom_headers` | [`headers`] | arguments mirrored into `Mcp-Param-*` headers and checked against the body (SEP-2243) |
 //!
 //! Every module's router is merged into one [`ToolRouter`] by `router()`, which the handler keeps.
@@ -33,6 +34,7 @@ pub mod notifications;
 pub mod sampling;
 pub mod schema;
 pub mod stateless;
+pub mod tasks;
 
 use rmcp::handler::server::router::tool::ToolRouter;
 
@@ -48,4 +50,5 @@ pub(crate) fn router() -> ToolRouter<Everything> {
         + Everything::header_tools()
         + Everything::stateless_tools()
         + Everything::mrtr_tools()
+        + Everything::task_tools()
 }
