@@ -11,6 +11,13 @@
 //!   its later ones go there too, so that the client can resume it on any
 //!   replica. A body that ended (its stream's response was written) changes
 //!   nothing: the events stay in this replica's memory.
+//! - **a stream the server closes**: when the request's tool asks for it
+//!   (the `close` token; MCP 2025-11-25, Transports §Resumability, SEP-1699:
+//!   a server may close a stream after its priming event, and the client
+//!   polls it back with `Last-Event-ID`), the body ends as soon as at least
+//!   one event went out, and the stream is treated as a client that left:
+//!   what the request sends later waits in Redis for the client's `GET`,
+//!   which any replica serves.
 //!
 //! The stream is known by the first `id:` field of the body's frames: our
 //! event ids are `<stream_id>#<nonce>-<sequence>` (standalone streams'
@@ -26,6 +33,7 @@ use std::{
 use bytes::Bytes;
 use http::{Response, header};
 use http_body::{Body, Frame, SizeHint};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::{
     Fleet, StreamOwner,
@@ -33,27 +41,34 @@ use crate::{
 };
 
 impl Fleet {
-    /// Watches `response`'s body if it is an SSE stream and this replica
-    /// shares its streams with a fleet; `owner` (for a `POST`) is who may
-    /// resume the request stream it carries. Other bodies pass unchanged.
+    /// Watches `response`'s body if it is an SSE stream: when this replica
+    /// shares its streams with a fleet, for its stream id and a client that
+    /// leaves; `owner` (for a `POST`) is who may resume the request stream
+    /// it carries. `close`, once cancelled, ends an SSE body after its first
+    /// event (see the module docs). Other bodies pass unchanged.
     pub fn watch_response<B: Body>(
         &self,
         response: Response<B>,
         owner: Option<StreamOwner>,
+        close: Option<CancellationToken>,
     ) -> Response<WatchedBody<B>> {
-        let is_sse = self.shares_streams()
-            && response
-                .headers()
-                .get(header::CONTENT_TYPE)
-                .and_then(|value| value.to_str().ok())
-                .is_some_and(|value| value.starts_with("text/event-stream"));
+        let is_sse = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.starts_with("text/event-stream"));
+        let shared = is_sse && self.shares_streams();
         let fleet = self.clone();
         response.map(|inner| WatchedBody {
             inner,
             fleet,
             owner,
-            stream: if is_sse { Seen::Looking } else { Seen::Other },
+            stream: if shared { Seen::Looking } else { Seen::Other },
             ended: false,
+            close: close
+                .filter(|_| is_sse)
+                .map(|token| Box::pin(token.cancelled_owned())),
+            sent: false,
         })
     }
 }
@@ -76,6 +91,10 @@ pub struct WatchedBody<B: Body> {
     owner: Option<StreamOwner>,
     stream: Seen,
     ended: bool,
+    /// Resolves when the request's tool closes its stream.
+    close: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
+    /// Whether a frame went out yet.
+    sent: bool,
 }
 
 /// The value of the first `id:` field in `frame`.
@@ -112,13 +131,30 @@ impl<B: Body<Data = Bytes> + Unpin> Body for WatchedBody<B> {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        if self.sent
+            && let Some(close) = &mut self.close
+            && close.as_mut().poll(cx).is_ready()
+        {
+            // The server closes the stream: as if the client left, so that
+            // the rest of it waits for the client's resumption.
+            self.close = None;
+            if let Seen::Request(stream_id) = &self.stream {
+                self.fleet.stream_disconnected(stream_id);
+            }
+            self.stream = Seen::Other;
+            self.ended = true;
+            return Poll::Ready(None);
+        }
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         match &polled {
             Poll::Ready(None) => self.ended = true,
-            Poll::Ready(Some(Ok(frame))) if matches!(self.stream, Seen::Looking) => {
-                if let Some(data) = frame.data_ref() {
+            Poll::Ready(Some(Ok(frame))) => {
+                if matches!(self.stream, Seen::Looking)
+                    && let Some(data) = frame.data_ref()
+                {
                     self.look(data);
                 }
+                self.sent = true;
             }
             _ => {}
         }
@@ -126,7 +162,7 @@ impl<B: Body<Data = Bytes> + Unpin> Body for WatchedBody<B> {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.ended || self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {

@@ -54,6 +54,7 @@ use super::{
 use crate::{
     fleet::{Fleet, FleetSessionManager, StreamOwner, with_caller},
     identity::Caller,
+    response_stream::StreamCloser,
     session::SessionContext,
     store::{SessionRecord, SessionStore, StoreError, TransportKind},
 };
@@ -229,6 +230,10 @@ pub(crate) async fn handle<S: ServerHandler>(
         }
     }
     let is_delete = request.method() == axum::http::Method::DELETE;
+    let closer = (request.method() == axum::http::Method::POST).then(StreamCloser::default);
+    if let Some(closer) = &closer {
+        request.extensions_mut().insert(closer.clone());
+    }
     // A POST's response stream belongs to its (checked) session or, on the
     // stateless path, to the caller.
     let owner = (request.method() == axum::http::Method::POST).then(|| match session_id {
@@ -270,5 +275,9 @@ pub(crate) async fn handle<S: ServerHandler>(
         // clients (the Python SDK) expect 200 or 204 for a termination.
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    Ok(http.fleet.watch_response(response, owner).map(Body::new))
+    let close = closer.map(|StreamCloser(token)| token);
+    Ok(http
+        .fleet
+        .watch_response(response, owner, close)
+        .map(Body::new))
 }
