@@ -8,6 +8,10 @@
 //! [`RequestMetaObject`].
 //! Progress notifications for a token travel on the request's own response
 //! stream; log messages travel on the session's stream (`GET /mcp`).
+//!
+//! `test_reconnection` closes its own response stream before it answers
+//! (SEP-1699, [`mcp_session::response_stream`]): its result reaches the
+//! client on the stream resumed with `Last-Event-ID`, from any replica.
 
 use std::time::Duration;
 
@@ -30,6 +34,9 @@ pub const LOG_MESSAGES: [&str; 3] = [
     "Tool processing data",
     "Tool execution completed",
 ];
+
+/// How long `test_reconnection` works after closing its stream.
+pub const RECONNECTION_PAUSE: Duration = Duration::from_millis(100);
 
 /// The progress steps of `test_tool_with_progress`, out of [`PROGRESS_TOTAL`].
 pub const PROGRESS_STEPS: [f64; 3] = [0.0, 50.0, 100.0];
@@ -86,5 +93,20 @@ impl Everything {
             Some(token) => format!("Progress reported to token {}", token.0),
             None => "No progressToken in the request: progress was not reported".to_owned(),
         })
+    }
+
+    #[tool(
+        name = "test_reconnection",
+        description = "Closes its own SSE response stream after the priming event, then answers 100 ms later: the answer arrives when the client resumes the stream (GET with Last-Event-ID), on any replica.",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn reconnection(&self, context: RequestContext<RoleServer>) -> String {
+        let closed = mcp_session::response_stream::close(&context);
+        tokio::time::sleep(RECONNECTION_PAUSE).await;
+        if closed {
+            "Reconnection test completed successfully. If you received this, the client properly reconnected after stream closure.".to_owned()
+        } else {
+            "Reconnection test completed without closing a stream: this request has no SSE stream to close.".to_owned()
+        }
     }
 }
