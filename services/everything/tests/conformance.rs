@@ -1,7 +1,10 @@
-//! The official MCP conformance suite against an in-process everything
-//! server: `tests/conformance/run.sh` runs every server scenario of the
-//! suite's active set against `http://127.0.0.1:PORT/mcp`, served by
-//! `mcp-session` with its default in-memory session store.
+//! The official MCP conformance suite against the everything server: in
+//! process (`mcp-session` with its in-memory session and task stores), then
+//! as three replicas behind a round-robin nginx on Redis and on a Redis
+//! Cluster. `tests/conformance/run.sh` runs each of [`SUITES`]: 0.1.16's
+//! active suite, and the 0.2 line's `--requirements 2025-11-25` and
+//! `--requirements 2026-07-28` with their unscored scenarios (pending ones
+//! and the Tasks extension), every check held to pass.
 //!
 //! The suite (`@modelcontextprotocol/conformance`) and the Node 22 it needs
 //! are installed in `tests/conformance/node_modules` by
@@ -47,13 +50,9 @@ async fn official_conformance_suite_passes() {
         let _ = stopped.await;
     }));
 
-    let script = dir.join("run.sh");
-    let run = tokio::task::spawn_blocking({
-        let url = url.clone();
-        move || Run::bounded(Command::new("bash").arg(script).arg(url))
-    })
-    .await
-    .expect("the suite's runner thread does not panic");
+    for suite in SUITES {
+        run_suite(&dir, &url, suite, String::new).await;
+    }
 
     let _ = stop.send(());
     tokio::time::timeout(Duration::from_secs(10), server)
@@ -61,28 +60,29 @@ async fn official_conformance_suite_passes() {
         .expect("the server stops within its grace period")
         .expect("the server task does not panic")
         .expect("the server runs without I/O errors");
-
-    match run.status {
-        Some(status) if status.success() => {
-            eprintln!("{}", run.stdout.lines().last().unwrap_or_default());
-        }
-        Some(status) => panic!(
-            "the conformance suite failed against {url} ({status}):\n{}",
-            run.output()
-        ),
-        None => panic!(
-            "the conformance suite did not finish within {SUITE_TIMEOUT:?} against {url} and was killed:\n{}",
-            run.output()
-        ),
-    }
 }
 
-/// Runs the suite against `url` and panics with its output unless it passes.
-async fn run_suite(dir: &Path, url: &str, logs: impl Fn() -> String) {
+/// The suites every run goes through, as `run.sh` arguments after the URL:
+/// 0.1.16's active suite, then the 0.2 line's requirement sets for
+/// 2025-11-25 (sessions) and 2026-07-28 (stateless), each with the
+/// scenarios it runs unscored (pending ones, the Tasks extension).
+const SUITES: [&[&str]; 3] = [
+    &[],
+    &["--requirements", "2025-11-25"],
+    &["--requirements", "2026-07-28"],
+];
+
+/// The `requestState` key every replica of a fleet shares.
+const REQUEST_STATE_KEY: &str = "conformance-request-state-key-0123456789abcdef";
+
+/// Runs the suite `args` selects against `url` and panics with its output
+/// (and `logs`) unless every check passes.
+async fn run_suite(dir: &Path, url: &str, args: &[&str], logs: impl Fn() -> String) {
     let script = dir.join("run.sh");
     let run = tokio::task::spawn_blocking({
         let url = url.to_owned();
-        move || Run::bounded(Command::new("bash").arg(script).arg(url))
+        let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+        move || Run::bounded(Command::new("bash").arg(script).arg(url).args(args))
     })
     .await
     .expect("the suite's runner thread does not panic");
@@ -91,12 +91,12 @@ async fn run_suite(dir: &Path, url: &str, logs: impl Fn() -> String) {
             eprintln!("{}", run.stdout.lines().last().unwrap_or_default());
         }
         Some(status) => panic!(
-            "the conformance suite failed against {url} ({status}):\n{}\n{}",
+            "the conformance suite {args:?} failed against {url} ({status}):\n{}\n{}",
             run.output(),
             logs()
         ),
         None => panic!(
-            "the conformance suite did not finish within {SUITE_TIMEOUT:?} against {url}:\n{}",
+            "the conformance suite {args:?} did not finish within {SUITE_TIMEOUT:?} against {url}:\n{}",
             run.output()
         ),
     }
@@ -112,11 +112,19 @@ async fn official_conformance_suite_passes_through_three_replicas_on_redis() {
     }
     let redis = mcp_testkit::RedisServer::start();
     let url = redis.url();
-    let replicas =
-        mcp_testkit::ReplicaSet::start(env!("CARGO_BIN_EXE_everything"), 3, &[("REDIS_URL", &url)])
-            .await;
+    let replicas = mcp_testkit::ReplicaSet::start(
+        env!("CARGO_BIN_EXE_everything"),
+        3,
+        &[("REDIS_URL", &url), ("MCP_REQUEST_STATE_KEY", REQUEST_STATE_KEY)],
+    )
+    .await;
     let nginx = mcp_testkit::Nginx::start(&replicas.ports());
-    run_suite(&dir, &format!("{}/mcp", nginx.url()), || replicas.logs()).await;
+    for suite in SUITES {
+        run_suite(&dir, &format!("{}/mcp", nginx.url()), suite, || {
+            replicas.logs()
+        })
+        .await;
+    }
 }
 
 /// The same on a three-master Redis Cluster.
@@ -128,11 +136,19 @@ async fn official_conformance_suite_passes_through_three_replicas_on_redis_clust
     }
     let cluster = mcp_testkit::RedisCluster::start();
     let url = cluster.url();
-    let replicas =
-        mcp_testkit::ReplicaSet::start(env!("CARGO_BIN_EXE_everything"), 3, &[("REDIS_URL", &url)])
-            .await;
+    let replicas = mcp_testkit::ReplicaSet::start(
+        env!("CARGO_BIN_EXE_everything"),
+        3,
+        &[("REDIS_URL", &url), ("MCP_REQUEST_STATE_KEY", REQUEST_STATE_KEY)],
+    )
+    .await;
     let nginx = mcp_testkit::Nginx::start(&replicas.ports());
-    run_suite(&dir, &format!("{}/mcp", nginx.url()), || replicas.logs()).await;
+    for suite in SUITES {
+        run_suite(&dir, &format!("{}/mcp", nginx.url()), suite, || {
+            replicas.logs()
+        })
+        .await;
+    }
 }
 
 /// `tests/conformance` of the workspace.
@@ -144,8 +160,11 @@ fn conformance_dir() -> PathBuf {
 /// Whether the suite is installed in `dir`. When it is not: `false` after a
 /// line on stderr, or a panic when `MCP_INTEROP_REQUIRED=1`.
 fn installed(dir: &Path) -> bool {
-    let suite = dir.join("node_modules/@modelcontextprotocol/conformance/dist/index.js");
-    if suite.is_file() {
+    let suites = [
+        "node_modules/@modelcontextprotocol/conformance/dist/index.js",
+        "node_modules/conformance-0.2/dist/index.js",
+    ];
+    if suites.iter().all(|suite| dir.join(suite).is_file()) {
         return true;
     }
     let reason = format!(
