@@ -264,14 +264,18 @@ pub enum FleetDelivery {
     StreamEvent,
     /// A session deleted on any replica, dropped here.
     SessionClosed,
+    /// A change notice (resource updated, list changed) published by any
+    /// replica, handed to the `subscriptions/listen` streams held here.
+    Change,
 }
 
 impl FleetDelivery {
-    const ALL: [Self; 4] = [
+    const ALL: [Self; 5] = [
         Self::SseMessage,
         Self::ClientMessage,
         Self::StreamEvent,
         Self::SessionClosed,
+        Self::Change,
     ];
 
     /// The label value.
@@ -281,6 +285,7 @@ impl FleetDelivery {
             Self::ClientMessage => "client_message",
             Self::StreamEvent => "stream_event",
             Self::SessionClosed => "session_closed",
+            Self::Change => "change",
         }
     }
 }

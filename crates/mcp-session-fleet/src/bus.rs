@@ -11,7 +11,7 @@ use rmcp::model::ClientJsonRpcMessage;
 use tracing::Instrument;
 
 use crate::{
-    AckRequest, Envelope, FleetEventStore, HeldSessions, StreamOwner,
+    AckRequest, ChangeNotice, Envelope, FleetEventStore, HeldSessions, StreamOwner,
     announce::{Announcer, Asked},
     connection::{RedisConnection, unavailable},
     events,
@@ -372,6 +372,14 @@ impl FleetBus {
                 if self.held.standalone.deliver(&stream_id, &event) {
                     self.metrics.fleet_delivery(FleetDelivery::StreamEvent);
                 }
+            }
+            Envelope::Change {
+                user, notification, ..
+            } => {
+                self.held
+                    .listen
+                    .deliver(ChangeNotice { user, notification });
+                self.metrics.fleet_delivery(FleetDelivery::Change);
             }
         }
     }

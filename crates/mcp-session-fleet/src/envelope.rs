@@ -1,9 +1,13 @@
 //! What replicas say to each other over Redis pub/sub.
 
-use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
+use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage, ServerNotification};
 use serde::{Deserialize, Serialize};
 
-use crate::{identity::Caller, store::SessionRecord, trace_context::TraceContext};
+use crate::{
+    identity::{Caller, UserHash},
+    store::SessionRecord,
+    trace_context::TraceContext,
+};
 
 /// Asks the receivers of an announcement to acknowledge it (see
 /// [`Announcer`](crate::Announcer)).
@@ -139,6 +143,20 @@ pub enum Envelope {
         /// The SSE `retry` hint, in milliseconds.
         retry_ms: Option<u64>,
     },
+    /// A change for the `subscriptions/listen` streams of every replica
+    /// (see [`listen_streams`](crate::listen_streams)). Sent on the fleet
+    /// channel.
+    Change {
+        /// The W3C trace context of the span that sent it (empty when
+        /// tracing is off): the receiver's span is its child.
+        #[serde(default, skip_serializing_if = "TraceContext::is_empty")]
+        trace: TraceContext,
+        /// Only this user's streams hear of it; `None`: every stream.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<UserHash>,
+        /// The notification.
+        notification: ServerNotification,
+    },
 }
 
 impl Envelope {
@@ -152,6 +170,7 @@ impl Envelope {
             Self::ClientMessage { .. } => "client_message",
             Self::StreamEvent { .. } => "stream_event",
             Self::SseRelease { .. } => "sse_release",
+            Self::Change { .. } => "change",
         }
     }
 
@@ -164,7 +183,8 @@ impl Envelope {
             | Self::FlushStream { trace, .. }
             | Self::ClientMessage { trace, .. }
             | Self::StreamEvent { trace, .. }
-            | Self::SseRelease { trace, .. } => Some(trace),
+            | Self::SseRelease { trace, .. }
+            | Self::Change { trace, .. } => Some(trace),
             Self::Ack { .. } => None,
         }
     }

@@ -17,7 +17,7 @@ use rmcp::{
 };
 use tokio::sync::mpsc;
 
-use crate::{SessionCache, SseStreams};
+use crate::{SessionCache, SseStreams, listen_streams::ListenStreams};
 
 /// Live SSE connections of standalone streams on this replica, by stream id.
 #[derive(Default)]
@@ -105,6 +105,8 @@ pub(crate) struct HeldSessions {
     pub(crate) sse: Arc<SseStreams>,
     pub(crate) standalone: StandaloneStreams,
     pub(crate) pending: PendingRequests,
+    /// The `subscriptions/listen` streams held here (see [`listen_streams`](crate::listen_streams)).
+    pub(crate) listen: ListenStreams,
     /// The session records this replica serves (see [`cache`](crate::cache)).
     pub(crate) cache: Arc<SessionCache>,
     /// What every message forwarded from another replica carries in its
@@ -121,6 +123,7 @@ impl HeldSessions {
             sse: Arc::default(),
             standalone: StandaloneStreams::default(),
             pending: PendingRequests::default(),
+            listen: ListenStreams::default(),
             cache,
             extensions: OnceLock::new(),
         }

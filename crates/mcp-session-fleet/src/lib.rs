@@ -12,7 +12,7 @@
 //!
 //! | channel | kind | carries |
 //! |---|---|---|
-//! | `mcp_fleet:<service>` | `PUBLISH` | session deletions, server events of standalone streams, client responses and notifications for handlers running elsewhere |
+//! | `mcp_fleet:<service>` | `PUBLISH` | session deletions, server events of standalone streams, client responses and notifications for handlers running elsewhere, change notices for listen streams |
 //! | `mcp_replica:<service>:<replica_id>` | `SPUBLISH` (sharded) | HTTP+SSE messages for the stream this replica holds; acks |
 //! | `mcp_stream_flush:<service>:<nonce>` | `SPUBLISH` (sharded) | requests to flush a response stream this replica produced to Redis, for a resumption elsewhere |
 //!
@@ -40,6 +40,7 @@
 //! | [`redis_task_store`] | [`RedisTaskStore`]: tasks (SEP-2663) under `mcp_task:<user_hash>:<task_id>`, changed by compare-and-set |
 //! | [`cache`], [`fleet_store`], [`announce`] | the per-replica record cache, kept true by acknowledged announcements |
 //! | [`bus`], [`envelope`] | the pub/sub bus and the messages on it |
+//! | [`listen_streams`] | change notices (resource updated, list changed) published by any replica for the `subscriptions/listen` streams of every replica |
 //! | [`held`], [`sse_streams`] | what this replica holds of sessions: workers, HTTP+SSE streams, standalone streams, pending requests |
 //! | [`sse_sessions`], [`sse_reaper`] | HTTP+SSE sessions that outlive their stream: event ids, takeover by the replica a client reconnects to, replay; the sessions of gone replicas ended within seconds |
 //! | [`session_manager`] | rmcp's `SessionManager` aware of the fleet |
@@ -54,6 +55,7 @@ mod envelope;
 pub mod events;
 mod fleet_store;
 mod held;
+mod listen_streams;
 mod redis_store;
 mod redis_task_store;
 mod response_stream;
@@ -73,6 +75,7 @@ pub use envelope::{AckRequest, Envelope};
 pub use events::{EventSettings, FleetEventStore, StreamOwner, with_caller};
 pub use fleet_store::{FleetStore, refresh_interval};
 use held::HeldSessions;
+pub use listen_streams::ChangeNotice;
 pub use redis_store::RedisStore;
 pub use redis_task_store::RedisTaskStore;
 pub use response_stream::WatchedBody;

@@ -65,6 +65,7 @@
 //! | [`session`] | the per-session [`SessionContext`](session::SessionContext) and the request's [`Caller`] |
 //! | [`request_state`] | sealing and opening MRTR `requestState` |
 //! | [`tasks`] | tasks (SEP-2663) that any replica reads, updates and cancels |
+//! | [`listen`] | change notifications that reach the `subscriptions/listen` streams of every replica |
 //! | [`response_stream`] | closing a request's SSE stream early, for the client to resume it anywhere (SEP-1699) |
 //! | [`RedisConnection`] | the service's own state shared through the fleet's Redis (virustotal's quota) |
 //!
@@ -100,6 +101,7 @@ pub mod config;
 mod connections;
 mod health;
 mod launch;
+pub mod listen;
 pub mod request_state;
 pub mod response_stream;
 mod server;

@@ -34,6 +34,7 @@ use crate::{
     fleet::{Fleet, FleetSettings},
     health::{self, HealthState, ReadinessCheck},
     identity::Caller,
+    listen::ListenFleet,
     metrics::Metrics,
     request_state::RequestStateConfig,
     service_info::ServiceInfo,
@@ -149,6 +150,7 @@ impl<S: ServerHandler> McpServer<S> {
             session_ttl: config.session_ttl,
         }));
         extensions.insert(Arc::new(request_state_keys(&config)));
+        extensions.insert(ListenFleet(fleet.clone()));
         extensions.insert(Arc::new(TaskRuntime::new(
             fleet.task_store().clone(),
             &config.replica_id,
