@@ -19,7 +19,10 @@
 //!   gone. So a session gets each update once, as from a single process.
 //! - **stateless** (2026-07-28): one `subscriptions/listen` request names the
 //!   resources ([`accepted_filter`]); [`listen`] sends the updates on that
-//!   request's response stream until the client cancels it.
+//!   request's response stream until the client cancels it: the watched
+//!   resource's, and every change announced by any replica through
+//!   [`mcp_session::listen`] (`test_notify_resource_updated`), so a listen stream
+//!   held by one replica hears of an update made through another, once.
 
 use std::{collections::BTreeSet, fmt::Display, future::Future, sync::Arc, time::SystemTime};
 
@@ -206,7 +209,8 @@ pub fn accepted_filter(requested: &SubscriptionFilter) -> SubscriptionFilter {
 
 /// Serves one `subscriptions/listen` request (protocol 2026-07-28): sends
 /// `notifications/resources/updated` for [`WATCHED_URI`] on each change if
-/// the accepted filter names it, until the client cancels the request.
+/// the accepted filter names it, and every change announced by any replica
+/// that the filter accepts, until the client cancels the request.
 ///
 /// # Errors
 /// None: a client that is gone ends the subscription quietly.
@@ -217,15 +221,22 @@ pub async fn listen(context: SubscriptionContext) -> Result<(), ErrorData> {
         .iter()
         .flatten()
         .any(|uri| uri == WATCHED_URI);
-    if !watched {
-        context.cancelled().await;
-        return Ok(());
+    let watching = async {
+        if watched {
+            on_each_change(context.cancelled(), || {
+                context.sink().notify_resource_updated(WATCHED_URI)
+            })
+            .await;
+        } else {
+            context.cancelled().await;
+        }
+    };
+    // Changes announced by any replica (`test_notify_resource_updated`), beside the
+    // watched resource's own.
+    tokio::select! {
+        forwarded = mcp_session::listen::forward(&context) => forwarded,
+        () = watching => Ok(()),
     }
-    on_each_change(context.cancelled(), || {
-        context.sink().notify_resource_updated(WATCHED_URI)
-    })
-    .await;
-    Ok(())
 }
 
 /// Calls `notify` each time [`WATCHED_URI`] changes, until `stop` completes

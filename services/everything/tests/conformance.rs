@@ -115,7 +115,10 @@ async fn official_conformance_suite_passes_through_three_replicas_on_redis() {
     let replicas = mcp_testkit::ReplicaSet::start(
         env!("CARGO_BIN_EXE_everything"),
         3,
-        &[("REDIS_URL", &url), ("MCP_REQUEST_STATE_KEY", REQUEST_STATE_KEY)],
+        &[
+            ("REDIS_URL", &url),
+            ("MCP_REQUEST_STATE_KEY", REQUEST_STATE_KEY),
+        ],
     )
     .await;
     let nginx = mcp_testkit::Nginx::start(&replicas.ports());
@@ -139,7 +142,10 @@ async fn official_conformance_suite_passes_through_three_replicas_on_redis_clust
     let replicas = mcp_testkit::ReplicaSet::start(
         env!("CARGO_BIN_EXE_everything"),
         3,
-        &[("REDIS_URL", &url), ("MCP_REQUEST_STATE_KEY", REQUEST_STATE_KEY)],
+        &[
+            ("REDIS_URL", &url),
+            ("MCP_REQUEST_STATE_KEY", REQUEST_STATE_KEY),
+        ],
     )
     .await;
     let nginx = mcp_testkit::Nginx::start(&replicas.ports());

@@ -11,6 +11,7 @@
 //! | `test_error_handling` | [`content`] | a tool error (`isError: true`) |
 //! | `test_tool_with_logging` | [`notifications`] | log notifications during the call |
 //! | `test_tool_with_progress` | [`notifications`] | progress notifications for the request's `progressToken` |
+//! | `test_notify_resource_updated` | [`notifications`] | a resource update announced to the `subscriptions/listen` streams of every replica |
 //! | `test_reconnection` | [`notifications`] | its response stream closed before the result, which arrives on the resumed stream (SEP-1699) |
 //! | `test_sampling` | [`sampling`] | `sampling/createMessage` to the client |
 //! | `test_elicitation` | [`elicitation`], [`input_required`] | `elicitation/create` to the client; an `input_required` result (MRTR) for 2026-07-28 clients |

@@ -9,20 +9,39 @@
 //! Progress notifications for a token travel on the request's own response
 //! stream; log messages travel on the session's stream (`GET /mcp`).
 //!
+//! `test_notify_resource_updated` announces a resource update to every
+//! `subscriptions/listen` stream of the fleet ([`mcp_session::listen`]),
+//! whichever replica holds it.
+//!
 //! `test_reconnection` closes its own response stream before it answers
 //! (SEP-1699, [`mcp_session::response_stream`]): its result reaches the
 //! client on the stream resumed with `Last-Event-ID`, from any replica.
 
 use std::time::Duration;
 
+use mcp_session::listen::{self, Audience};
 use rmcp::{
-    Peer, RoleServer,
-    model::{ProgressNotificationParam, RequestMetaObject},
+    ErrorData, Peer, RoleServer,
+    handler::server::wrapper::Parameters,
+    model::{
+        ProgressNotificationParam, RequestMetaObject, ResourceUpdatedNotification,
+        ResourceUpdatedNotificationParam, ServerNotification,
+    },
+    schemars::{self, JsonSchema},
     service::RequestContext,
     tool, tool_router,
 };
 
-use crate::Everything;
+use serde::Deserialize;
+
+use crate::{Everything, resources};
+
+/// Arguments of `test_notify_resource_updated`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ResourceArgs {
+    /// The URI of one of the server's resources
+    pub uri: String,
+}
 
 /// The pause between two notifications, so that the client sees them arrive
 /// one by one while the call is in progress.
@@ -108,5 +127,28 @@ impl Everything {
         } else {
             "Reconnection test completed without closing a stream: this request has no SSE stream to close.".to_owned()
         }
+    }
+
+    #[tool(
+        name = "test_notify_resource_updated",
+        description = "Announces that the resource at `uri` was updated: every subscriptions/listen stream that names it, on every replica, gets notifications/resources/updated once.",
+        annotations(read_only_hint = false, open_world_hint = false)
+    )]
+    async fn notify_resource_updated(
+        &self,
+        context: RequestContext<RoleServer>,
+        Parameters(ResourceArgs { uri }): Parameters<ResourceArgs>,
+    ) -> Result<String, ErrorData> {
+        if !resources::exists(&uri) {
+            return Err(ErrorData::resource_not_found(
+                format!("no resource has the URI `{uri}`"),
+                None,
+            ));
+        }
+        let notification = ServerNotification::ResourceUpdatedNotification(
+            ResourceUpdatedNotification::new(ResourceUpdatedNotificationParam::new(uri.clone())),
+        );
+        listen::publish(&context, Audience::Everyone, notification).await?;
+        Ok(format!("Announced an update of {uri} to its listeners"))
     }
 }

@@ -1,0 +1,428 @@
+//! Protocol 2026-07-28 across replicas, request by request: each test talks
+//! to chosen replicas of three everything processes on one real Redis, so
+//! that a change, a task or a stream is shown to cross from one replica to
+//! another (the round-robin nginx would hide which one served what).
+//!
+//! - `subscriptions/listen`: a stream held by one replica hears, once, of
+//!   a resource update made through another;
+//! - tasks (SEP-2663): started on one replica, answered, read and cancelled
+//!   on the others; another user's task id is unknown; a task whose replica
+//!   is killed ends `failed`, never "not found".
+//!
+//! Callers authenticate with HS256 JWTs, so that tasks belong to users.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::{EncodingKey, Header};
+use mcp_testkit::{RedisServer, ReplicaSet, SseReader};
+use serde_json::{Value, json};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_everything");
+const JWT_SECRET: &str = "stateless-fleet-test-jwt-secret-0123456789";
+const STATE_KEY: &str = "stateless-fleet-test-sealing-key-0123456789abcdef";
+const VERSION: &str = "2026-07-28";
+const TASKS: &str = "io.modelcontextprotocol/tasks";
+
+/// A JWT for `sub`, valid for an hour.
+fn token(sub: &str) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    jsonwebtoken::encode(
+        &Header::default(),
+        &json!({"sub": sub, "iat": now, "exp": now + 3600}),
+        &EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+async fn fleet(redis: &RedisServer) -> ReplicaSet {
+    let url = redis.url();
+    ReplicaSet::start(
+        BINARY,
+        3,
+        &[
+            ("REDIS_URL", &url),
+            ("JWT_SECRET_KEY", JWT_SECRET),
+            ("MCP_REQUEST_STATE_KEY", STATE_KEY),
+        ],
+    )
+    .await
+}
+
+/// A 2026-07-28 caller: no session, its capabilities on every request.
+struct Caller {
+    http: reqwest::Client,
+    token: String,
+    capabilities: Value,
+}
+
+impl Caller {
+    fn new(user: &str, capabilities: Value) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            token: token(user),
+            capabilities,
+        }
+    }
+
+    /// The POST of `method` with `params` (plus this caller's `_meta`) to
+    /// the replica at `base`, with the headers 2026-07-28 requires.
+    fn post(
+        &self,
+        base: &str,
+        id: u64,
+        method: &str,
+        mut params: Value,
+    ) -> reqwest::RequestBuilder {
+        params["_meta"] = json!({
+            "io.modelcontextprotocol/protocolVersion": VERSION,
+            "io.modelcontextprotocol/clientCapabilities": self.capabilities,
+            "io.modelcontextprotocol/clientInfo": {"name": "stateless-fleet-test", "version": "1"},
+        });
+        let name = params
+            .get("name")
+            .or_else(|| params.get("taskId"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let mut request = self
+            .http
+            .post(format!("{base}/mcp"))
+            .bearer_auth(&self.token)
+            .header("Accept", "application/json, text/event-stream")
+            .header("MCP-Protocol-Version", VERSION)
+            .header("Mcp-Method", method)
+            .json(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        if let Some(name) = name {
+            request = request.header("Mcp-Name", name);
+        }
+        request
+    }
+
+    /// The JSON-RPC answer (`result` or `error` object) to one request.
+    async fn call(&self, base: &str, method: &str, params: Value) -> Value {
+        let response = self
+            .post(base, 7, method, params)
+            .send()
+            .await
+            .expect("an HTTP answer");
+        let is_sse = response
+            .headers()
+            .get("content-type")
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.starts_with("text/event-stream"));
+        if !is_sse {
+            return response.json().await.expect("a JSON body");
+        }
+        let mut stream = SseReader::new(response);
+        loop {
+            let message = stream
+                .try_next_message(Duration::from_secs(15))
+                .await
+                .expect("an answer on the response stream");
+            if message.get("id") == Some(&json!(7)) {
+                return message;
+            }
+        }
+    }
+
+    async fn call_tool(&self, base: &str, name: &str, arguments: Value) -> Value {
+        self.call(
+            base,
+            "tools/call",
+            json!({"name": name, "arguments": arguments}),
+        )
+        .await
+    }
+}
+
+/// The `result` of an answer, or a panic naming what came instead.
+fn result(answer: &Value) -> &Value {
+    answer
+        .get("result")
+        .unwrap_or_else(|| panic!("expected a result, got {answer}"))
+}
+
+fn error_code(answer: &Value) -> i64 {
+    answer["error"]["code"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("expected an error, got {answer}"))
+}
+
+/// Polls `tasks/get` on `base` until `done` holds for the task, for at most
+/// `within`; returns the last task read.
+async fn poll_task(
+    caller: &Caller,
+    base: &str,
+    task_id: &str,
+    within: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let answer = caller
+            .call(base, "tasks/get", json!({"taskId": task_id}))
+            .await;
+        let task = result(&answer).clone();
+        if done(&task) || Instant::now() > deadline {
+            return task;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn status(task: &Value) -> &str {
+    task["status"].as_str().unwrap_or_default()
+}
+
+fn terminal(task: &Value) -> bool {
+    matches!(status(task), "completed" | "failed" | "cancelled")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listen_stream_on_one_replica_hears_once_of_an_update_made_on_another() {
+    let redis = RedisServer::start();
+    let replicas = fleet(&redis).await;
+    let [first, second, third] = [0, 1, 2].map(|index| replicas.replicas[index].url());
+    let listener = Caller::new("alice", json!({}));
+    let other = Caller::new("bob", json!({}));
+    let uri = "test://static-text";
+
+    let response = listener
+        .post(
+            &first,
+            1,
+            "subscriptions/listen",
+            json!({"notifications": {"resourceSubscriptions": [uri]}}),
+        )
+        .send()
+        .await
+        .expect("the listen request is answered");
+    assert_eq!(response.status(), 200);
+    let mut stream = SseReader::new(response);
+    let acknowledged = stream
+        .try_next_message(Duration::from_secs(10))
+        .await
+        .expect("the subscription is acknowledged");
+    assert_eq!(
+        acknowledged["method"],
+        "notifications/subscriptions/acknowledged"
+    );
+
+    // The update is made through the two other replicas, by another user
+    // (the resource is shared): the stream on the first hears of each once.
+    for (base, caller) in [(&second, &other), (&third, &listener)] {
+        let answer = caller
+            .call_tool(base, "test_notify_resource_updated", json!({"uri": uri}))
+            .await;
+        assert_eq!(result(&answer)["isError"], json!(false), "{answer}");
+    }
+    let mut updates = 0;
+    while let Some(message) = stream.try_next_message(Duration::from_secs(2)).await {
+        assert_eq!(
+            message["method"], "notifications/resources/updated",
+            "{message}"
+        );
+        assert_eq!(message["params"]["uri"], uri);
+        assert_eq!(
+            message["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"],
+            json!(1),
+            "each notification names its listen request"
+        );
+        updates += 1;
+    }
+    assert_eq!(
+        updates, 2,
+        "one notification per update, on another replica's stream"
+    );
+
+    // An update of a resource the stream did not name does not reach it.
+    let answer = other
+        .call_tool(
+            &second,
+            "test_notify_resource_updated",
+            json!({"uri": "test://static-binary"}),
+        )
+        .await;
+    assert_eq!(result(&answer)["isError"], json!(false));
+    assert!(
+        stream
+            .try_next_message(Duration::from_secs(1))
+            .await
+            .is_none(),
+        "the filter holds across replicas"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_started_on_one_replica_is_answered_read_and_cancelled_on_the_others() {
+    let redis = RedisServer::start();
+    let replicas = fleet(&redis).await;
+    let [first, second, third] = [0, 1, 2].map(|index| replicas.replicas[index].url());
+    let alice = Caller::new(
+        "alice",
+        json!({"elicitation": {}, "extensions": {TASKS: {}}}),
+    );
+
+    // Input: asked on the first replica, seen on the second, answered on the
+    // third; the work (on the first) picks the answer up and completes.
+    let created = alice
+        .call_tool(&first, "confirm_delete", json!({"filename": "report.txt"}))
+        .await;
+    let created = result(&created);
+    assert_eq!(created["resultType"], "task", "{created}");
+    let task_id = created["taskId"].as_str().expect("a task id").to_owned();
+    let waiting = poll_task(&alice, &second, &task_id, Duration::from_secs(10), |task| {
+        status(task) == "input_required"
+    })
+    .await;
+    assert_eq!(status(&waiting), "input_required", "{waiting}");
+    let key = waiting["inputRequests"]
+        .as_object()
+        .and_then(|requests| requests.keys().next())
+        .expect("an input request")
+        .clone();
+    let ack = alice
+        .call(
+            &third,
+            "tasks/update",
+            json!({"taskId": task_id, "inputResponses": {key: {"action": "accept", "content": {"confirm": true}}}}),
+        )
+        .await;
+    assert_eq!(result(&ack), &json!({"resultType": "complete"}));
+    let done = poll_task(&alice, &second, &task_id, Duration::from_secs(10), terminal).await;
+    assert_eq!(status(&done), "completed", "{done}");
+    assert_eq!(
+        done["result"]["content"][0]["text"],
+        "Confirmed: report.txt may be deleted"
+    );
+
+    // Cancellation: started on the first, cancelled on the third, read on
+    // the second; the work on the first stops.
+    let created = alice
+        .call_tool(
+            &first,
+            "slow_compute",
+            json!({"seconds": 60, "label": "cancel-me"}),
+        )
+        .await;
+    let task_id = result(&created)["taskId"]
+        .as_str()
+        .expect("a task id")
+        .to_owned();
+    let ack = alice
+        .call(&third, "tasks/cancel", json!({"taskId": task_id}))
+        .await;
+    assert_eq!(result(&ack), &json!({"resultType": "complete"}));
+    let read = alice
+        .call(&second, "tasks/get", json!({"taskId": task_id}))
+        .await;
+    assert_eq!(status(result(&read)), "cancelled");
+    // It stays cancelled: the work that stopped on the first replica does
+    // not overwrite it.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let read = alice
+        .call(&first, "tasks/get", json!({"taskId": task_id}))
+        .await;
+    assert_eq!(status(result(&read)), "cancelled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_users_task_is_unknown_on_every_replica() {
+    let redis = RedisServer::start();
+    let replicas = fleet(&redis).await;
+    let capabilities = json!({"extensions": {TASKS: {}}});
+    let alice = Caller::new("alice", capabilities.clone());
+    let mallory = Caller::new("mallory", capabilities);
+    let first = replicas.replicas[0].url();
+    let created = alice
+        .call_tool(
+            &first,
+            "slow_compute",
+            json!({"seconds": 30, "label": "mine"}),
+        )
+        .await;
+    let task_id = result(&created)["taskId"]
+        .as_str()
+        .expect("a task id")
+        .to_owned();
+    for replica in &replicas.replicas {
+        let base = replica.url();
+        for method in ["tasks/get", "tasks/cancel"] {
+            let answer = mallory
+                .call(&base, method, json!({"taskId": task_id}))
+                .await;
+            assert_eq!(error_code(&answer), -32602, "{method} on {base}: {answer}");
+            assert!(
+                !answer.to_string().contains("mine"),
+                "nothing of the task leaks: {answer}"
+            );
+        }
+        let answer = mallory
+            .call(
+                &base,
+                "tasks/update",
+                json!({"taskId": task_id, "inputResponses": {}}),
+            )
+            .await;
+        assert_eq!(
+            error_code(&answer),
+            -32602,
+            "tasks/update on {base}: {answer}"
+        );
+    }
+    let read = alice
+        .call(&first, "tasks/get", json!({"taskId": task_id}))
+        .await;
+    assert_eq!(
+        status(result(&read)),
+        "working",
+        "the owner's task is untouched"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_whose_replica_is_killed_ends_failed_never_unknown() {
+    let redis = RedisServer::start();
+    let mut replicas = fleet(&redis).await;
+    let alice = Caller::new("alice", json!({"extensions": {TASKS: {}}}));
+    let first = replicas.replicas[0].url();
+    let second = replicas.replicas[1].url();
+    let created = alice
+        .call_tool(
+            &first,
+            "slow_compute",
+            json!({"seconds": 120, "label": "orphan"}),
+        )
+        .await;
+    let task_id = result(&created)["taskId"]
+        .as_str()
+        .expect("a task id")
+        .to_owned();
+    let read = alice
+        .call(&second, "tasks/get", json!({"taskId": task_id}))
+        .await;
+    assert_eq!(status(result(&read)), "working");
+
+    replicas.replicas[0].kill();
+    let started = Instant::now();
+    // The lease is 10 s: within it the task still reads `working`, after it
+    // `failed`, naming the lost replica. Never an unknown task.
+    let ended = poll_task(&alice, &second, &task_id, Duration::from_secs(30), terminal).await;
+    assert_eq!(status(&ended), "failed", "{ended}");
+    assert_eq!(ended["error"]["code"], json!(-32603));
+    let message = ended["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("replica-1"), "{message}");
+    assert!(ended.get("result").is_none());
+    eprintln!(
+        "the task ended failed {:?} after its replica was killed",
+        started.elapsed()
+    );
+    // Read again on the third replica: the same failed task.
+    let third = replicas.replicas[2].url();
+    let read = alice
+        .call(&third, "tasks/get", json!({"taskId": task_id}))
+        .await;
+    assert_eq!(status(result(&read)), "failed");
+}
