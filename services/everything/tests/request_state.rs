@@ -267,3 +267,45 @@ async fn a_fleet_without_a_configured_key_refuses_to_seal() {
     // The key never reaches the log; the log says what is missing.
     assert!(replica.log().contains("MCP_REQUEST_STATE_KEY is not set"));
 }
+
+/// A key rotation, done the way docs/operations.md says: during the roll
+/// the replicas with the new key still accept the old one
+/// (`MCP_REQUEST_STATE_PREVIOUS_KEYS`), so a round begun on a replica not yet
+/// rolled is finished on one that is, and the other way round once the old
+/// replicas accept the new key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_rotation_keeps_rounds_in_flight() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let mut old_env = fleet_env(&url, Some(STATE_KEY));
+    old_env.push(("MCP_REQUEST_STATE_PREVIOUS_KEYS", OTHER_STATE_KEY));
+    let old = Replica::start(BINARY, "old-key", &old_env).await;
+    let mut new_env = fleet_env(&url, Some(OTHER_STATE_KEY));
+    new_env.push(("MCP_REQUEST_STATE_PREVIOUS_KEYS", STATE_KEY));
+    let new = Replica::start(BINARY, "new-key", &new_env).await;
+    let on_old = client(&format!("{}/mcp", old.url()), "alice").await;
+    let on_new = client(&format!("{}/mcp", new.url()), "alice").await;
+
+    for (asker, finisher) in [(&on_old, &on_new), (&on_new, &on_old)] {
+        let state = state_of(&ask(asker, "Who are you?").await);
+        let done = finisher
+            .call_tool_once(retry("Who are you?", &state))
+            .await
+            .expect("the retry under the other key");
+        assert!(matches!(done, CallToolResponse::Complete(_)), "{done:?}");
+    }
+
+    // Once the old key is retired, its states are refused: clearly.
+    let retired = Replica::start(BINARY, "retired", &fleet_env(&url, Some(OTHER_STATE_KEY))).await;
+    let on_retired = client(&format!("{}/mcp", retired.url()), "alice").await;
+    let state = state_of(&ask(&on_old, "Who are you?").await);
+    let error = error_of(
+        on_retired
+            .call_tool_once(retry("Who are you?", &state))
+            .await,
+    );
+    assert_eq!(error.code, ErrorCode::INVALID_PARAMS, "{error:?}");
+    for client in [on_old, on_new, on_retired] {
+        client.cancel().await.unwrap();
+    }
+}
