@@ -268,7 +268,8 @@ async fn a_fleet_without_a_configured_key_refuses_to_seal() {
     assert!(replica.log().contains("MCP_REQUEST_STATE_KEY is not set"));
 }
 
-/// A key rotation, done the way docs/operations.md says: during the roll
+/// A key rotation, done the way docs/operations.md (Rotating the
+/// `requestState` key) says: during the roll
 /// the replicas with the new key still accept the old one
 /// (`MCP_REQUEST_STATE_PREVIOUS_KEYS`), so a round begun on a replica not yet
 /// rolled is finished on one that is, and the other way round once the old
