@@ -88,15 +88,7 @@ impl ServerHandler for Everything {
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
         let mut result = ListPromptsResult::with_all_items(self.prompt_router.list_all());
-        // MCP 2026-07-28, Server Features §Caching: the list is the same for
-        // every caller and may change with a new deployment at any time.
-        if context
-            .protocol_version()
-            .is_some_and(|version| version.as_str() >= ProtocolVersion::V_2026_07_28.as_str())
-        {
-            result.ttl_ms = Some(0);
-            result.cache_scope = Some(CacheScope::Public);
-        }
+        (result.ttl_ms, result.cache_scope) = cache_hints(&context);
         Ok(result)
     }
 
@@ -116,19 +108,21 @@ impl ServerHandler for Everything {
     async fn list_resources(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        Ok(ListResourcesResult::with_all_items(resources::list()))
+        let mut result = ListResourcesResult::with_all_items(resources::list());
+        (result.ttl_ms, result.cache_scope) = cache_hints(&context);
+        Ok(result)
     }
 
     async fn list_resource_templates(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
-        Ok(ListResourceTemplatesResult::with_all_items(
-            resources::templates(),
-        ))
+        let mut result = ListResourceTemplatesResult::with_all_items(resources::templates());
+        (result.ttl_ms, result.cache_scope) = cache_hints(&context);
+        Ok(result)
     }
 
     async fn read_resource(
@@ -204,5 +198,21 @@ impl ServerHandler for Everything {
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         self.log.set(&context, request.level).await
+    }
+}
+
+/// The caching hints of the service's lists for the request `context`
+/// (MCP 2026-07-28, Server Features §Caching; none for older revisions):
+/// the prompts, resources and templates are the same for every caller
+/// (`public`), and a new deployment may change them at any moment, so no
+/// freshness is promised (`ttlMs: 0`, as rmcp's `tools/list`).
+fn cache_hints(context: &RequestContext<RoleServer>) -> (Option<u64>, Option<CacheScope>) {
+    let stateless = context
+        .protocol_version()
+        .is_some_and(|version| version.as_str() >= ProtocolVersion::V_2026_07_28.as_str());
+    if stateless {
+        (Some(0), Some(CacheScope::Public))
+    } else {
+        (None, None)
     }
 }

@@ -426,3 +426,34 @@ async fn a_task_whose_replica_is_killed_ends_failed_never_unknown() {
         .await;
     assert_eq!(status(result(&read)), "failed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_replica_gives_the_same_lists_with_the_same_caching_hints() {
+    let redis = RedisServer::start();
+    let replicas = fleet(&redis).await;
+    let methods = [
+        ("tools/list", "tools"),
+        ("prompts/list", "prompts"),
+        ("resources/list", "resources"),
+        ("resources/templates/list", "resourceTemplates"),
+    ];
+    for (method, field) in methods {
+        let mut seen = Vec::new();
+        for (replica, user) in replicas.replicas.iter().zip(["alice", "bob", "carol"]) {
+            let answer = Caller::new(user, json!({}))
+                .call(&replica.url(), method, json!({}))
+                .await;
+            let list = result(&answer);
+            // The lists depend on nothing but the deployment: the same for
+            // every caller (public), and no freshness promised across a
+            // rolling update (0 ms).
+            assert_eq!(list["cacheScope"], "public", "{method}: {list}");
+            assert_eq!(list["ttlMs"], json!(0), "{method}: {list}");
+            seen.push(list[field].clone());
+        }
+        assert!(
+            seen.windows(2).all(|pair| pair[0] == pair[1]),
+            "{method}: every replica and caller sees the same list"
+        );
+    }
+}
