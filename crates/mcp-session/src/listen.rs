@@ -82,6 +82,47 @@ pub async fn publish(
         })
 }
 
+/// The changes published anywhere in the fleet from now on that the caller
+/// of one request may hear of (for everyone, or for that caller): what a
+/// session's own watcher (a `resources/subscribe` of protocol 2025-xx)
+/// follows, as [`forward`] does for a listen stream.
+pub struct Changes {
+    notices: tokio::sync::broadcast::Receiver<std::sync::Arc<ChangeNotice>>,
+    caller: mcp_session_core::identity::UserHash,
+}
+
+impl Changes {
+    /// The next change; `None` once the replica stops.
+    pub async fn next(&mut self) -> Option<ServerNotification> {
+        loop {
+            match self.notices.recv().await {
+                Ok(notice) if notice.user.as_ref().is_none_or(|user| *user == self.caller) => {
+                    return Some(notice.notification.clone());
+                }
+                Ok(_) => {}
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::warn!(
+                        missed,
+                        "a change follower fell behind; changes were dropped for it"
+                    );
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    }
+}
+
+/// The changes the caller of the request `context` may hear of, from now on.
+///
+/// # Errors
+/// `-32603` when the request was not served over HTTP.
+pub fn changes(context: &RequestContext<RoleServer>) -> Result<Changes, ErrorData> {
+    Ok(Changes {
+        notices: fleet(context)?.listen_changes(),
+        caller: session::caller(context).user_hash,
+    })
+}
+
 /// Sends the listen stream `context` every change published anywhere in
 /// the fleet from now on that its filter accepts and its caller may hear,
 /// until the client ends the request or goes away.
@@ -89,29 +130,16 @@ pub async fn publish(
 /// # Errors
 /// `-32603` when the request was not served over HTTP.
 pub async fn forward(context: &SubscriptionContext) -> Result<(), ErrorData> {
-    let request = context.request_context();
-    let mut notices = fleet(request)?.listen_changes();
-    let caller = session::caller(request).user_hash;
+    let mut changes = changes(context.request_context())?;
     loop {
-        let notice = tokio::select! {
+        let notification = tokio::select! {
             () = context.cancelled() => return Ok(()),
-            notice = notices.recv() => notice,
+            notification = changes.next() => notification,
         };
-        let notice = match notice {
-            Ok(notice) => notice,
-            Err(RecvError::Lagged(missed)) => {
-                tracing::warn!(
-                    missed,
-                    "a listen stream fell behind; changes were dropped for it"
-                );
-                continue;
-            }
-            Err(RecvError::Closed) => return Ok(()),
+        let Some(notification) = notification else {
+            return Ok(());
         };
-        if notice.user.as_ref().is_some_and(|user| *user != caller) {
-            continue;
-        }
-        match context.sink().send(notice.notification.clone()).await {
+        match context.sink().send(notification).await {
             Ok(()) | Err(SubscriptionSendError::NotificationNotAccepted(_)) => {}
             Err(error) => {
                 tracing::debug!(%error, "a listen stream ended");

@@ -11,12 +11,15 @@
 //!   every replica) and in the handler's [`Subscriptions`]. While the watched
 //!   resource is among them, a watcher task on the replica that took the
 //!   subscription sends the updates over the session's stream (which reaches
-//!   the client's `GET` stream on whichever replica holds it). The record
+//!   the client's `GET` stream on whichever replica holds it): the watched
+//!   resource's own changes, and the updates any replica announces through
+//!   [`mcp_session::listen`] (`test_notify_resource_updated`). The record
 //!   names the watcher ([`WATCHER_KEY`]); before each update the watcher
-//!   re-reads the record and ends when the session unsubscribed or
-//!   subscribed again through any replica (a newer watcher took over), when
-//!   the session is gone, when the handler is dropped, or when the client is
-//!   gone. So a session gets each update once, as from a single process.
+//!   re-reads the record and ends when the session subscribed again
+//!   through any replica (a newer watcher took over), when the session is
+//!   gone, when the handler is dropped, or when the client is gone, and
+//!   sends only updates of URIs the record lists. So a session gets each
+//!   update once, as from a single process.
 //! - **stateless** (2026-07-28): one `subscriptions/listen` request names the
 //!   resources ([`accepted_filter`]); [`listen`] sends the updates on that
 //!   request's response stream until the client cancels it: the watched
@@ -30,7 +33,7 @@ use mcp_session::session::{self, SessionContext};
 use parking_lot::{Mutex, MutexGuard};
 use rmcp::{
     ErrorData, Peer, RoleServer,
-    model::{ResourceUpdatedNotificationParam, SubscriptionFilter},
+    model::{ResourceUpdatedNotificationParam, ServerNotification, SubscriptionFilter},
     service::{RequestContext, SubscriptionContext},
 };
 use serde_json::json;
@@ -69,29 +72,30 @@ impl Subscriptions {
             stored(session.subscribe(uri).await)?;
         }
         lock(&self.uris).insert(uri.to_owned());
-        if uri == WATCHED_URI {
-            // This replica's watcher takes over from any other's.
-            let owner = match &mut session {
-                Some(session) => {
-                    let id = uuid::Uuid::new_v4().to_string();
-                    stored(session.set_state(WATCHER_KEY, &id).await)?;
-                    Some(Owner {
-                        session: session.clone(),
-                        id,
-                    })
-                }
-                None => None,
-            };
-            let stop = CancellationToken::new();
-            tokio::spawn(watch(
-                context.peer.clone(),
-                self.uris.clone(),
-                owner,
-                stop.clone(),
-            ));
-            // Replacing the guard stops this handler's earlier watcher.
-            *lock(&self.watcher) = Some(stop.drop_guard());
-        }
+        // This replica's watcher takes over from any other's: one watcher
+        // per session in the fleet, so each update is sent once.
+        let owner = match &mut session {
+            Some(session) => {
+                let id = uuid::Uuid::new_v4().to_string();
+                stored(session.set_state(WATCHER_KEY, &id).await)?;
+                Some(Owner {
+                    session: session.clone(),
+                    id,
+                })
+            }
+            None => None,
+        };
+        let changes = mcp_session::listen::changes(context).ok();
+        let stop = CancellationToken::new();
+        tokio::spawn(watch(
+            context.peer.clone(),
+            self.uris.clone(),
+            owner,
+            changes,
+            stop.clone(),
+        ));
+        // Replacing the guard stops this handler's earlier watcher.
+        *lock(&self.watcher) = Some(stop.drop_guard());
         Ok(())
     }
 
@@ -108,8 +112,9 @@ impl Subscriptions {
         if let Some(mut session) = session::current(context) {
             stored(session.unsubscribe(uri).await)?;
         }
-        lock(&self.uris).remove(uri);
-        if uri == WATCHED_URI {
+        let mut uris = lock(&self.uris);
+        uris.remove(uri);
+        if uris.is_empty() {
             // Dropping the guard stops the watcher.
             lock(&self.watcher).take();
         }
@@ -148,15 +153,13 @@ struct Owner {
 }
 
 impl Owner {
-    /// Whether this watcher is still the session's: the session exists, is
-    /// subscribed to [`WATCHED_URI`], and names this watcher. A store that
-    /// cannot be reached keeps the watcher going (the next tick asks again).
+    /// Whether this watcher is still the session's: the session exists and
+    /// names this watcher (a later subscription, through any replica, made
+    /// a newer one). A store that cannot be reached keeps the watcher going
+    /// (the next event asks again).
     async fn still_watching(&mut self) -> bool {
         match self.session.reload().await {
-            Ok(true) => {
-                self.session.is_subscribed(WATCHED_URI)
-                    && self.session.state::<String>(WATCHER_KEY).as_deref() == Some(&self.id)
-            }
+            Ok(true) => self.session.state::<String>(WATCHER_KEY).as_deref() == Some(&self.id),
             Ok(false) => false,
             Err(error) => {
                 tracing::debug!(%error, "resource watcher cannot read the session; keeps watching");
@@ -166,31 +169,70 @@ impl Owner {
     }
 }
 
-/// Notifies `peer` of each change of [`WATCHED_URI`] while it is in `uris`
-/// (and, with a session, while the session's record names this watcher),
-/// until `stop` is cancelled or the notification cannot be delivered.
+/// The URI of the next resource update among `changes` (none: never).
+async fn next_update(changes: &mut Option<mcp_session::listen::Changes>) -> Option<String> {
+    let Some(changes) = changes else {
+        return std::future::pending().await;
+    };
+    loop {
+        match changes.next().await? {
+            ServerNotification::ResourceUpdatedNotification(update) => {
+                return Some(update.params.uri);
+            }
+            _ => continue,
+        }
+    }
+}
+
+/// Notifies `peer` of each update of a resource the session is subscribed
+/// to: [`WATCHED_URI`]'s own changes, and the updates announced by any
+/// replica (`changes`); with a session, while its record names this watcher
+/// and lists the URI; until `stop` is cancelled or the notification cannot
+/// be delivered.
 async fn watch(
     peer: Peer<RoleServer>,
     uris: Arc<Mutex<BTreeSet<String>>>,
-    owner: Option<Owner>,
+    mut owner: Option<Owner>,
+    mut changes: Option<mcp_session::listen::Changes>,
     stop: CancellationToken,
 ) {
-    let owner = &tokio::sync::Mutex::new(owner);
-    let (peer, uris) = (&peer, &uris);
-    on_each_change(stop.cancelled(), move || async move {
-        if let Some(owner) = owner.lock().await.as_mut()
-            && !owner.still_watching().await
-        {
-            return Err("the session unsubscribed, ended, or another watcher took over");
+    loop {
+        let wait = resources::until_next_revision(SystemTime::now());
+        let uri = tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(wait) => WATCHED_URI.to_owned(),
+            update = next_update(&mut changes) => match update {
+                Some(uri) => uri,
+                None => {
+                    changes = None;
+                    continue;
+                }
+            },
+        };
+        let subscribed = match owner.as_mut() {
+            Some(owner) => {
+                if !owner.still_watching().await {
+                    tracing::debug!(
+                        "resource watcher stops: the session ended or another watcher took over"
+                    );
+                    return;
+                }
+                owner.session.is_subscribed(&uri)
+            }
+            None => lock(&uris).contains(&uri),
+        };
+        if !subscribed {
+            continue;
         }
-        if !lock(uris).contains(WATCHED_URI) {
-            return Ok(());
-        }
-        peer.notify_resource_updated(ResourceUpdatedNotificationParam::new(WATCHED_URI))
+        if peer
+            .notify_resource_updated(ResourceUpdatedNotificationParam::new(uri))
             .await
-            .map_err(|_| "the client is gone")
-    })
-    .await;
+            .is_err()
+        {
+            tracing::debug!("resource watcher stops: the client is gone");
+            return;
+        }
+    }
 }
 
 /// The part of a `subscriptions/listen` filter this service serves: updates

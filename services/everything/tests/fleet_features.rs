@@ -223,3 +223,54 @@ async fn a_session_through_the_round_robin_balancer_gets_its_updates_and_logs() 
     );
     assert_eq!(session.delete().await, Some(204));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_announced_on_one_replica_reaches_a_subscribed_session_once() {
+    let redis = RedisServer::start();
+    let replicas = fleet(&redis).await;
+    let uri = "test://static-text";
+    let mut session = RawSession::initialize(&mcp_url(&replicas, 0))
+        .await
+        .expect("initialize on replica 1");
+    // The client listens on replica 2 and subscribes through replica 3.
+    session.set_url(&mcp_url(&replicas, 1));
+    let mut stream = session
+        .open_stream()
+        .await
+        .expect("GET stream on replica 2");
+    session.set_url(&mcp_url(&replicas, 2));
+    session
+        .request("resources/subscribe", json!({"uri": uri}))
+        .await
+        .expect("subscribe");
+    // Another client announces updates through replica 1, then of a
+    // resource the session did not subscribe to.
+    let mut announcer = RawSession::initialize(&mcp_url(&replicas, 0))
+        .await
+        .expect("another session");
+    for announced in [uri, uri, "test://static-binary"] {
+        let result = announcer
+            .call_tool("test_notify_resource_updated", json!({"uri": announced}))
+            .await
+            .expect("the announcement");
+        assert_eq!(result["isError"], json!(false), "{result}");
+    }
+    let mut updates = Vec::new();
+    while let Some(message) = stream.try_next_message(Duration::from_secs(2)).await {
+        assert_eq!(
+            message["method"], "notifications/resources/updated",
+            "{message}"
+        );
+        updates.push(
+            message["params"]["uri"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        );
+    }
+    assert_eq!(
+        updates,
+        [uri, uri],
+        "each announced update of the subscribed URI, once"
+    );
+}
