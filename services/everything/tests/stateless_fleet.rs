@@ -10,11 +10,13 @@
 //!   is killed ends `failed`, never "not found".
 //!
 //! Callers authenticate with HS256 JWTs, so that tasks belong to users.
+//! Every scenario runs on one Redis (`on_redis`) and on a three-master
+//! Redis Cluster (`on_redis_cluster`).
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{EncodingKey, Header};
-use mcp_testkit::{RedisServer, ReplicaSet, SseReader};
+use mcp_testkit::{RedisCluster, RedisServer, ReplicaSet, SseReader};
 use serde_json::{Value, json};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_everything");
@@ -37,13 +39,13 @@ fn token(sub: &str) -> String {
     .unwrap()
 }
 
-async fn fleet(redis: &RedisServer) -> ReplicaSet {
-    let url = redis.url();
+/// Three replicas on the Redis (or Redis Cluster) at `redis`.
+async fn fleet(redis: &str) -> ReplicaSet {
     ReplicaSet::start(
         BINARY,
         3,
         &[
-            ("REDIS_URL", &url),
+            ("REDIS_URL", redis),
             ("JWT_SECRET_KEY", JWT_SECRET),
             ("MCP_REQUEST_STATE_KEY", STATE_KEY),
         ],
@@ -180,10 +182,8 @@ fn terminal(task: &Value) -> bool {
     matches!(status(task), "completed" | "failed" | "cancelled")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_listen_stream_on_one_replica_hears_once_of_an_update_made_on_another() {
-    let redis = RedisServer::start();
-    let replicas = fleet(&redis).await;
+async fn a_listen_stream_on_one_replica_hears_once_of_an_update_made_on_another(redis: &str) {
+    let replicas = fleet(redis).await;
     let [first, second, third] = [0, 1, 2].map(|index| replicas.replicas[index].url());
     let listener = Caller::new("alice", json!({}));
     let other = Caller::new("bob", json!({}));
@@ -255,10 +255,8 @@ async fn a_listen_stream_on_one_replica_hears_once_of_an_update_made_on_another(
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_task_started_on_one_replica_is_answered_read_and_cancelled_on_the_others() {
-    let redis = RedisServer::start();
-    let replicas = fleet(&redis).await;
+async fn a_task_started_on_one_replica_is_answered_read_and_cancelled_on_the_others(redis: &str) {
+    let replicas = fleet(redis).await;
     let [first, second, third] = [0, 1, 2].map(|index| replicas.replicas[index].url());
     let alice = Caller::new(
         "alice",
@@ -328,10 +326,8 @@ async fn a_task_started_on_one_replica_is_answered_read_and_cancelled_on_the_oth
     assert_eq!(status(result(&read)), "cancelled");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn another_users_task_is_unknown_on_every_replica() {
-    let redis = RedisServer::start();
-    let replicas = fleet(&redis).await;
+async fn another_users_task_is_unknown_on_every_replica(redis: &str) {
+    let replicas = fleet(redis).await;
     let capabilities = json!({"extensions": {TASKS: {}}});
     let alice = Caller::new("alice", capabilities.clone());
     let mallory = Caller::new("mallory", capabilities);
@@ -382,10 +378,8 @@ async fn another_users_task_is_unknown_on_every_replica() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_task_whose_replica_is_killed_ends_failed_never_unknown() {
-    let redis = RedisServer::start();
-    let mut replicas = fleet(&redis).await;
+async fn a_task_whose_replica_is_killed_ends_failed_never_unknown(redis: &str) {
+    let mut replicas = fleet(redis).await;
     let alice = Caller::new("alice", json!({"extensions": {TASKS: {}}}));
     let first = replicas.replicas[0].url();
     let second = replicas.replicas[1].url();
@@ -427,10 +421,8 @@ async fn a_task_whose_replica_is_killed_ends_failed_never_unknown() {
     assert_eq!(status(result(&read)), "failed");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_replica_gives_the_same_lists_with_the_same_caching_hints() {
-    let redis = RedisServer::start();
-    let replicas = fleet(&redis).await;
+async fn every_replica_gives_the_same_lists_with_the_same_caching_hints(redis: &str) {
+    let replicas = fleet(redis).await;
     let methods = [
         ("tools/list", "tools"),
         ("prompts/list", "prompts"),
@@ -457,3 +449,35 @@ async fn every_replica_gives_the_same_lists_with_the_same_caching_hints() {
         );
     }
 }
+
+/// One test per scenario and backend.
+macro_rules! on_each_backend {
+    ($($scenario:ident),* $(,)?) => {
+        mod on_redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    let redis = super::RedisServer::start();
+                    super::$scenario(&redis.url()).await;
+                }
+            )*
+        }
+        mod on_redis_cluster {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    let cluster = super::RedisCluster::start();
+                    super::$scenario(&cluster.url()).await;
+                }
+            )*
+        }
+    };
+}
+
+on_each_backend!(
+    a_listen_stream_on_one_replica_hears_once_of_an_update_made_on_another,
+    a_task_started_on_one_replica_is_answered_read_and_cancelled_on_the_others,
+    another_users_task_is_unknown_on_every_replica,
+    a_task_whose_replica_is_killed_ends_failed_never_unknown,
+    every_replica_gives_the_same_lists_with_the_same_caching_hints,
+);
