@@ -15,7 +15,12 @@
 //! | a request to the client's LLM (sampling) | [`tools::sampling`] | `tools-call-sampling` |
 //! | requests to the client's user (elicitation) | [`tools::elicitation`] | `tools-call-elicitation`, `elicitation-sep1034-defaults`, `elicitation-sep1330-enums` |
 //! | a hand-written JSON Schema 2020-12 input schema | [`tools::schema`] | `json-schema-2020-12` |
-//! | resources, a resource template, subscriptions | [`resources`], [`subscriptions`] | `resources-*` |
+//! | multi round-trip requests (MRTR) for 2026-07-28 clients | [`tools::input_required`], [`tools::mrtr`], [`prompts`] | `input-required-result-*` |
+//! | the rules of stateless requests (capabilities, log level, no server requests) | [`tools::stateless`] | `server-stateless` |
+//! | tasks whose state every replica shares (SEP-2663) | [`tools::tasks`] | `tasks-*` |
+//! | `x-mcp-header` arguments mirrored into `Mcp-Param-*` headers | [`tools::headers`] | `http-custom-header-server-validation` |
+//! | a response stream closed for the client to resume (SEP-1699) | [`tools::notifications`] | `server-sse-polling` |
+//! | resources, a resource template, subscriptions, `subscriptions/listen` across replicas | [`resources`], [`subscriptions`] | `resources-*`, `server-stateless` |
 //! | prompts with arguments, images and embedded resources | [`prompts`] | `prompts-*` |
 //! | argument completion | [`completion`] | `completion-complete` |
 //! | `logging/setLevel` and the session's log filter | [`logging`] | `logging-set-level` |
@@ -23,7 +28,8 @@
 //!
 //! The handler itself, which wires these modules into rmcp's
 //! [`ServerHandler`](rmcp::ServerHandler), is [`Everything`] in [`server`].
-//! Run the suite against it with `tests/conformance/run.sh URL`.
+//! Run the suite against it with `tests/conformance/run.sh URL` (0.1.16) and
+//! `tests/conformance/run.sh URL --requirements 2025-11-25|2026-07-28` (0.2).
 
 pub mod completion;
 pub mod logging;
