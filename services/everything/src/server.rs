@@ -4,8 +4,8 @@
 //!
 //! | method | implemented by |
 //! |---|---|
-//! | `tools/list`, `tools/call` | [`tools`], through `#[tool_handler]` and [`ServiceTools`] (strict arguments) |
-//! | `prompts/list`, `prompts/get` | [`prompts`], through its `PromptRouter` (the request's `inputResponses` and `requestState` handed to the prompt as a [`PromptInput`](crate::prompts::PromptInput) extension) |
+//! | `tools/list`, `tools/call` | [`tools`](crate::tools), through `#[tool_handler]` and [`ServiceTools`] (strict arguments) |
+//! | `prompts/list`, `prompts/get` | [`prompts`](crate::prompts), through its `PromptRouter` (the request's `inputResponses` and `requestState` handed to the prompt as a [`PromptInput`] extension) |
 //! | `resources/list`, `resources/templates/list`, `resources/read` | [`resources`] |
 //! | `resources/subscribe`, `resources/unsubscribe`, `subscriptions/listen` | [`subscriptions`] |
 //! | `tasks/get`, `tasks/update`, `tasks/cancel` | [`mcp_session::tasks`] (the tasks of the [`tools::tasks`](crate::tools::tasks) tools, in the fleet's task store) |

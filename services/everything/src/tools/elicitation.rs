@@ -6,7 +6,7 @@
 //! with a tool error otherwise. Over Streamable HTTP, rmcp sends the request
 //! on the tool call's own response stream, and the client answers with a POST.
 //! Stateless (2026-07-28) clients are asked with an `InputRequiredResult`
-//! instead ([`input_required`](super::input_required)).
+//! instead ([`input_required`]).
 //!
 //! The elicitation forms are written as plain JSON Schema and checked by
 //! `ElicitationSchema::from_json_schema` (see
