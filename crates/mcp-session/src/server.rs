@@ -151,10 +151,11 @@ impl<S: ServerHandler> McpServer<S> {
         }));
         extensions.insert(Arc::new(request_state_keys(&config)));
         extensions.insert(ListenFleet(fleet.clone()));
-        extensions.insert(Arc::new(TaskRuntime::new(
+        let tasks = Arc::new(TaskRuntime::new(
             fleet.task_store().clone(),
             &config.replica_id,
-        )));
+        ));
+        extensions.insert(tasks.clone());
         fleet.set_forwarded_extensions(extensions.clone());
         let mcp = transport::routes(
             TransportState::new(&config, fleet.clone(), lifecycle.clone()),
@@ -209,6 +210,7 @@ impl<S: ServerHandler> McpServer<S> {
             service,
             config,
             auth,
+            tasks,
         })
     }
 }
@@ -281,6 +283,7 @@ pub struct BoundServer {
     service: Arc<ServiceInfo>,
     config: Config,
     auth: Arc<Authenticator>,
+    tasks: Arc<TaskRuntime>,
 }
 
 impl BoundServer {
@@ -333,7 +336,7 @@ impl BoundServer {
             self.config.header_read_timeout,
             handed_off.cancelled_owned(),
         );
-        let scaling = scale_in(&fleet, &lifecycle, &self.config, shutdown);
+        let scaling = scale_in(&fleet, &lifecycle, &self.tasks, &self.config, shutdown);
         tokio::pin!(serving, scaling);
         tokio::select! {
             () = &mut serving => {
@@ -359,6 +362,7 @@ impl BoundServer {
 async fn scale_in(
     fleet: &Fleet,
     lifecycle: &Lifecycle,
+    tasks: &TaskRuntime,
     config: &Config,
     signal: impl Future<Output = ()>,
 ) -> tokio::time::Instant {
@@ -380,7 +384,7 @@ async fn scale_in(
         "stopped accepting; streams closed, clients reconnect to other replicas; finishing requests in flight"
     );
     let deadline = tokio::time::Instant::now() + grace;
-    let left = lifecycle.finish_requests(deadline).await;
+    let (left, ()) = tokio::join!(lifecycle.finish_requests(deadline), tasks.finish(deadline));
     if left > 0 {
         tracing::warn!(
             in_flight = left,

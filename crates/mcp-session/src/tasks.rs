@@ -18,6 +18,7 @@
 //! | [`update`] | any replica | files the answers in the task at once (keys not asked for are ignored); all answered: `working` again, and the work picks them up |
 //! | [`cancel`] | any replica | `cancelled` at once (a task already finished is left as it is); the running replica sees it within a poll interval and drops the work |
 //! | end of the work | the running replica | `completed` with the tool's result (a tool error is `completed` with `isError`), or `failed` with the JSON-RPC error; never over a cancellation |
+//! | scale-in (SIGTERM) | the running replica | the work gets the grace period, like a request in flight; then its task ends `failed` |
 //!
 //! Every change is a compare-and-set on the task's version, so concurrent
 //! changes from several replicas never overwrite each other. The running
@@ -89,6 +90,47 @@ impl TaskRuntime {
             store,
             replica_id: replica_id.to_owned(),
             running: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl TaskRuntime {
+    /// At scale-in: lets the tasks running here finish until `deadline`,
+    /// then ends the others `failed` (their work stops with this process),
+    /// so that their clients learn it at their next `tasks/get` rather than
+    /// when the lease runs out.
+    pub(crate) async fn finish(&self, deadline: tokio::time::Instant) {
+        while !self.running.lock().is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let left: Vec<(TaskKey, CancellationToken)> = self.running.lock().drain().collect();
+        if !left.is_empty() {
+            tracing::warn!(
+                tasks = left.len(),
+                "shutting down with tasks running: they end failed"
+            );
+        }
+        for (key, work) in left {
+            work.cancel();
+            let error = ErrorData::internal_error(
+                format!(
+                    "the replica that ran this task ({}) shut down before it finished; call the tool again",
+                    self.replica_id
+                ),
+                None,
+            );
+            let ended = self
+                .change(&key, |document| {
+                    if document.task.status().is_terminal() {
+                        return Ok(Change::Keep(()));
+                    }
+                    settle(document, failed_payload(&error));
+                    Ok(Change::Write(()))
+                })
+                .await;
+            if let Err(error) = ended {
+                tracing::warn!(task = %key.task_id, %error.message, "could not record a task as failed at shutdown");
+            }
         }
     }
 }

@@ -48,6 +48,7 @@ async fn fleet(redis: &str) -> ReplicaSet {
             ("REDIS_URL", redis),
             ("JWT_SECRET_KEY", JWT_SECRET),
             ("MCP_REQUEST_STATE_KEY", STATE_KEY),
+            ("SHUTDOWN_GRACE_SECONDS", "2"),
         ],
     )
     .await
@@ -450,6 +451,56 @@ async fn every_replica_gives_the_same_lists_with_the_same_caching_hints(redis: &
     }
 }
 
+async fn a_task_whose_replica_scales_in_ends_failed_at_once(redis: &str) {
+    let mut replicas = fleet(redis).await;
+    let alice = Caller::new("alice", json!({"extensions": {TASKS: {}}}));
+    let first = replicas.replicas[0].url();
+    let second = replicas.replicas[1].url();
+    let created = alice
+        .call_tool(
+            &first,
+            "slow_compute",
+            json!({"seconds": 120, "label": "scaled-in"}),
+        )
+        .await;
+    let task_id = result(&created)["taskId"]
+        .as_str()
+        .expect("a task id")
+        .to_owned();
+    let short = alice
+        .call_tool(
+            &first,
+            "slow_compute",
+            json!({"seconds": 1, "label": "finishes"}),
+        )
+        .await;
+    let short_id = result(&short)["taskId"]
+        .as_str()
+        .expect("a task id")
+        .to_owned();
+
+    // SIGTERM: the work gets the grace period (2 s here), then its task is
+    // failed by the replica itself, before it exits; a task that finishes
+    // within the grace period completes.
+    let started = Instant::now();
+    let code =
+        tokio::task::block_in_place(|| replicas.replicas[0].terminate(Duration::from_secs(20)));
+    assert_eq!(code, Some(0), "the replica exits cleanly");
+    let read = alice
+        .call(&second, "tasks/get", json!({"taskId": task_id}))
+        .await;
+    let task = result(&read);
+    assert_eq!(status(task), "failed", "{task}");
+    // Failed by the replica at its scale-in (the lease's expiry would say
+    // "stopped before it finished").
+    let message = task["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("shut down"), "{message}");
+    let read = alice
+        .call(&second, "tasks/get", json!({"taskId": short_id}))
+        .await;
+    assert_eq!(status(result(&read)), "completed", "{read}");
+}
+
 /// One test per scenario and backend.
 macro_rules! on_each_backend {
     ($($scenario:ident),* $(,)?) => {
@@ -480,4 +531,5 @@ on_each_backend!(
     another_users_task_is_unknown_on_every_replica,
     a_task_whose_replica_is_killed_ends_failed_never_unknown,
     every_replica_gives_the_same_lists_with_the_same_caching_hints,
+    a_task_whose_replica_scales_in_ends_failed_at_once,
 );
