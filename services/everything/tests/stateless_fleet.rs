@@ -482,7 +482,6 @@ async fn a_task_whose_replica_scales_in_ends_failed_at_once(redis: &str) {
     // SIGTERM: the work gets the grace period (2 s here), then its task is
     // failed by the replica itself, before it exits; a task that finishes
     // within the grace period completes.
-    let started = Instant::now();
     let code =
         tokio::task::block_in_place(|| replicas.replicas[0].terminate(Duration::from_secs(20)));
     assert_eq!(code, Some(0), "the replica exits cleanly");
