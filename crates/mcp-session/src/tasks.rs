@@ -71,6 +71,10 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// How long a running task's replica may go without renewing its lease
 /// before the task is marked `failed` (the replica is taken for dead).
 pub const LEASE: Duration = Duration::from_secs(10);
+/// Most tasks one user may have running on one replica: each holds a
+/// future and a Redis key, so a client cannot make a replica run without
+/// bound.
+pub const MAX_RUNNING_PER_USER: usize = 64;
 /// Most compare-and-set attempts of one change before it gives up.
 const MAX_ATTEMPTS: usize = 16;
 
@@ -346,7 +350,8 @@ impl TaskHandle {
 /// dropped at its next await point.
 ///
 /// # Errors
-/// `-32603` when the task store cannot be reached.
+/// `-32603` when the task store cannot be reached, or when the caller has
+/// [`MAX_RUNNING_PER_USER`] tasks running on this replica already.
 pub async fn start<F, Fut>(
     context: &RequestContext<RoleServer>,
     work: F,
@@ -358,6 +363,20 @@ where
     let runtime = runtime(context)?;
     let task_id = uuid::Uuid::new_v4().simple().to_string();
     let key = key(context, &task_id);
+    let running = runtime
+        .running
+        .lock()
+        .keys()
+        .filter(|running| running.user == key.user)
+        .count();
+    if running >= MAX_RUNNING_PER_USER {
+        return Err(ErrorData::internal_error(
+            format!(
+                "too many tasks running: {running} of this user on this replica (at most {MAX_RUNNING_PER_USER}); wait for one to finish or cancel one"
+            ),
+            None,
+        ));
+    }
     let now = now_ms();
     let task = Task::new(&task_id, TaskStatus::Working, iso8601(now), iso8601(now))
         .with_ttl_ms(millis(TASK_TTL))

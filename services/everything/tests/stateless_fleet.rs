@@ -532,3 +532,55 @@ on_each_backend!(
     every_replica_gives_the_same_lists_with_the_same_caching_hints,
     a_task_whose_replica_scales_in_ends_failed_at_once,
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_cannot_run_tasks_without_bound() {
+    let redis = RedisServer::start();
+    let replicas = fleet(&redis.url()).await;
+    let base = replicas.replicas[0].url();
+    let capabilities = json!({"extensions": {TASKS: {}}});
+    let alice = Caller::new("alice", capabilities.clone());
+    let limit = mcp_session::tasks::MAX_RUNNING_PER_USER;
+    let mut first = None;
+    for i in 0..limit {
+        let created = alice
+            .call_tool(
+                &base,
+                "slow_compute",
+                json!({"seconds": 120, "label": format!("t{i}")}),
+            )
+            .await;
+        first.get_or_insert(result(&created)["taskId"].as_str().unwrap().to_owned());
+    }
+    let refused = alice
+        .call_tool(
+            &base,
+            "slow_compute",
+            json!({"seconds": 120, "label": "one too many"}),
+        )
+        .await;
+    assert_eq!(error_code(&refused), -32603, "{refused}");
+    assert!(
+        refused.to_string().contains("too many tasks running"),
+        "{refused}"
+    );
+    // Another user is not held back by Alice's tasks.
+    let bob = Caller::new("bob", capabilities);
+    let created = bob
+        .call_tool(&base, "slow_compute", json!({"seconds": 1, "label": "bob"}))
+        .await;
+    assert_eq!(result(&created)["resultType"], "task", "{created}");
+    // Cancelling one makes room again.
+    let first = first.expect("a task");
+    alice
+        .call(&base, "tasks/cancel", json!({"taskId": first}))
+        .await;
+    let created = alice
+        .call_tool(
+            &base,
+            "slow_compute",
+            json!({"seconds": 1, "label": "room again"}),
+        )
+        .await;
+    assert_eq!(result(&created)["resultType"], "task", "{created}");
+}
