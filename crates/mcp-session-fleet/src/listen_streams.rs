@@ -4,11 +4,13 @@
 //! every listen stream that asked for it, whichever replica holds the
 //! stream, once.
 //!
-//! A replica publishes a [`ChangeNotice`] with [`Fleet::publish_change`]:
+//! A replica publishes a [`ChangeNotice`] with
+//! [`Fleet::publish_change`](crate::Fleet::publish_change):
 //! alone, straight to its own listen streams; in a fleet, as one `PUBLISH`
 //! on the fleet channel, which every replica (the publisher included)
 //! receives once and hands to the listen streams it holds
-//! ([`Fleet::listen_changes`]). Each stream then applies its own filter. A
+//! ([`Fleet::listen_changes`](crate::Fleet::listen_changes)). Each stream
+//! then applies its own filter. A
 //! notice may be meant for one user only (`user`), so that a change to one
 //! user's data never reaches another user's stream.
 
@@ -17,7 +19,7 @@ use std::sync::Arc;
 use rmcp::model::ServerNotification;
 use tokio::sync::broadcast;
 
-use crate::{Envelope, Fleet, identity::UserHash, store::StoreError, topology::Mode};
+use crate::identity::UserHash;
 
 /// Notices a listen stream may fall behind by before it misses some.
 const BACKLOG: usize = 1024;
@@ -52,34 +54,9 @@ impl ListenStreams {
     pub(crate) fn deliver(&self, notice: ChangeNotice) {
         let _ = self.notices.send(Arc::new(notice));
     }
-}
 
-impl Fleet {
-    /// Tells every listen stream of the fleet (on every replica, once each)
-    /// about `notice`.
-    ///
-    /// # Errors
-    /// [`StoreError::Unavailable`] when Redis cannot be reached.
-    pub async fn publish_change(&self, notice: ChangeNotice) -> Result<(), StoreError> {
-        match self.mode() {
-            Mode::Solo => {
-                self.held_sessions().listen.deliver(notice);
-                Ok(())
-            }
-            Mode::Redis { bus, .. } => {
-                bus.broadcast(&Envelope::Change {
-                    trace: crate::trace_context::TraceContext::current(),
-                    user: notice.user,
-                    notification: notice.notification,
-                })
-                .await
-            }
-        }
-    }
-
-    /// The notices that reach this replica from now on, for one listen
-    /// stream.
-    pub fn listen_changes(&self) -> broadcast::Receiver<Arc<ChangeNotice>> {
-        self.held_sessions().listen.notices.subscribe()
+    /// The notices that reach this replica from now on, for one stream.
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Arc<ChangeNotice>> {
+        self.notices.subscribe()
     }
 }

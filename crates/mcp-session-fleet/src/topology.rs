@@ -23,6 +23,7 @@ use mcp_session_core::{
     metrics::Metrics,
     store::{MemoryStore, SessionRecord, SessionStore, StoreError},
     task_store::{MemoryTaskStore, TaskStore},
+    trace_context::TraceContext,
 };
 use rmcp::{
     model::ClientJsonRpcMessage,
@@ -30,9 +31,9 @@ use rmcp::{
 };
 
 use crate::{
-    Announcer, Delivery, EventSettings, FleetBus, FleetEventStore, FleetStore, HeldSessions,
-    RedisConnection, RedisStore, RedisTaskStore, SessionCache, SseStreams, StreamOwner,
-    refresh_interval, sse_reaper::SseRegistry,
+    Announcer, ChangeNotice, Delivery, Envelope, EventSettings, FleetBus, FleetEventStore,
+    FleetStore, HeldSessions, RedisConnection, RedisStore, RedisTaskStore, SessionCache,
+    SseStreams, StreamOwner, refresh_interval, sse_reaper::SseRegistry,
 };
 
 /// Longest idle time of an in-memory session worker; a worker evicted earlier
@@ -405,4 +406,35 @@ pub struct HeldCounts {
     pub event_bytes: usize,
     /// Response streams in memory.
     pub event_streams: usize,
+}
+
+// Change notices for the listen streams of the fleet (see `listen_streams`).
+impl Fleet {
+    /// Tells every listen stream of the fleet (on every replica, once each)
+    /// about `notice`.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when Redis cannot be reached.
+    pub async fn publish_change(&self, notice: ChangeNotice) -> Result<(), StoreError> {
+        match self.mode() {
+            Mode::Solo => {
+                self.held_sessions().listen.deliver(notice);
+                Ok(())
+            }
+            Mode::Redis { bus, .. } => {
+                bus.broadcast(&Envelope::Change {
+                    trace: TraceContext::current(),
+                    user: notice.user,
+                    notification: notice.notification,
+                })
+                .await
+            }
+        }
+    }
+
+    /// The notices that reach this replica from now on, for one listen
+    /// stream.
+    pub fn listen_changes(&self) -> tokio::sync::broadcast::Receiver<Arc<ChangeNotice>> {
+        self.held_sessions().listen.subscribe()
+    }
 }

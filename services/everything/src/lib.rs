@@ -35,6 +35,7 @@ pub mod completion;
 pub mod logging;
 pub mod media;
 pub mod prompts;
+pub mod request;
 pub mod resources;
 pub mod server;
 pub mod subscriptions;

@@ -83,7 +83,7 @@ impl LogFilter {
         if let Some(session) = session::current(context) {
             return passes(level, session.log_level().and_then(parse_level));
         }
-        if crate::tools::input_required::is_stateless(context) {
+        if crate::request::is_stateless(context) {
             return context
                 .meta
                 .log_level()

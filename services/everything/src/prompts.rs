@@ -13,7 +13,7 @@
 //!
 //! rmcp's prompt router hands a prompt its arguments but not the request's
 //! MRTR fields, so the handler puts them in the request's extensions as a
-//! [`PromptInput`], which a prompt takes with rmcp's `Extension` extractor.
+//! [`PromptInput`](crate::request::PromptInput), which a prompt takes with rmcp's `Extension` extractor.
 
 use rmcp::{
     ErrorData, RoleServer,
@@ -23,7 +23,7 @@ use rmcp::{
     },
     model::{
         ContentBlock, ElicitRequestParams, ElicitationAction, GetPromptResponse, GetPromptResult,
-        InputResponses, PromptMessage, ResourceContents, Role,
+        PromptMessage, ResourceContents, Role,
     },
     prompt, prompt_router,
     schemars::{self, JsonSchema},
@@ -34,19 +34,9 @@ use serde_json::{Value, json};
 
 use crate::{
     Everything, media,
+    request::PromptInput,
     tools::input_required::{self, Answer, Ask, Gathered},
 };
-
-/// The MRTR fields of a `prompts/get` request (MCP 2026-07-28, Server
-/// Features §Multi Round-Trip Requests), put in the request's extensions by
-/// the handler's `get_prompt`.
-#[derive(Debug, Clone, Default)]
-pub struct PromptInput {
-    /// `inputResponses`: the client's answers, by the keys the prompt chose.
-    pub responses: Option<InputResponses>,
-    /// `requestState`, echoed back by the client.
-    pub state: Option<String>,
-}
 
 /// The `inputRequests` key of `test_input_required_result_prompt`'s form.
 pub const USER_CONTEXT_KEY: &str = "user_context";

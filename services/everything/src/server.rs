@@ -33,7 +33,7 @@ use rmcp::{
         CacheScope, CancelTaskParams, CompleteRequestParams, CompleteResult,
         GetPromptRequestParams, GetPromptResponse, GetTaskParams, GetTaskResult, Implementation,
         ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
-        PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
+        PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
         ServerCapabilities, ServerConfig, SetLevelRequestParams, SubscribeRequestParams,
         SubscriptionFilter, UnsubscribeRequestParams, UpdateTaskParams,
     },
@@ -44,7 +44,7 @@ use rmcp::{
 use crate::{
     completion,
     logging::LogFilter,
-    prompts::PromptInput,
+    request::{PromptInput, is_stateless},
     resources,
     subscriptions::{self, Subscriptions},
 };
@@ -207,10 +207,7 @@ impl ServerHandler for Everything {
 /// (`public`), and a new deployment may change them at any moment, so no
 /// freshness is promised (`ttlMs: 0`, as rmcp's `tools/list`).
 fn cache_hints(context: &RequestContext<RoleServer>) -> (Option<u64>, Option<CacheScope>) {
-    let stateless = context
-        .protocol_version()
-        .is_some_and(|version| version.as_str() >= ProtocolVersion::V_2026_07_28.as_str());
-    if stateless {
+    if is_stateless(context) {
         (Some(0), Some(CacheScope::Public))
     } else {
         (None, None)

@@ -40,7 +40,7 @@ use rmcp::{
         ClientCapabilities, CreateMessageRequest, CreateMessageRequestParams, CreateMessageResult,
         ElicitRequest, ElicitRequestParams, ElicitResult, ElicitationSchema, InputRequest,
         InputRequests, InputRequiredResult, InputResponses, ListRootsRequest, ListRootsResult,
-        ProtocolVersion, SamplingMessage,
+        SamplingMessage,
     },
     service::RequestContext,
 };
@@ -63,13 +63,7 @@ pub fn elicitation_schema(form: Value) -> Result<ElicitationSchema, String> {
 /// `inputResponses`.
 pub const FORM_KEY: &str = "form";
 
-/// Whether the request comes from a stateless (2026-07-28 or later) client,
-/// which must be asked for input with an `InputRequiredResult`.
-pub fn is_stateless(context: &RequestContext<RoleServer>) -> bool {
-    context
-        .protocol_version()
-        .is_some_and(|version| version.as_str() >= ProtocolVersion::V_2026_07_28.as_str())
-}
+pub use crate::request::is_stateless;
 
 /// The capabilities the client declared for the request `context`: for a
 /// 2026-07-28 request those of its `_meta`
