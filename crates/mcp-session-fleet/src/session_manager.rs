@@ -240,9 +240,22 @@ impl SessionManager for FleetSessionManager {
         id: &SessionId,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
         let stream: BoxedEvents = match self.fleet.mode() {
-            Mode::Redis { .. } => Box::pin(ReceiverStream::new(
-                self.held.standalone.open(&format!("{id}:common")),
-            )),
+            // The session's first GET gets what was sent before it (as
+            // rmcp's channel buffers it in one process); a later one starts
+            // from now.
+            Mode::Redis { events, .. } => {
+                let stream_id = format!("{id}:common");
+                let replayed = if events.first_attach(&stream_id).await {
+                    resume::standalone(&self.held, events, &stream_id, None)
+                        .await
+                        .ok()
+                } else {
+                    None
+                };
+                replayed.unwrap_or_else(|| {
+                    Box::pin(ReceiverStream::new(self.held.standalone.open(&stream_id)))
+                })
+            }
             Mode::Solo => Box::pin(self.held.workers.create_standalone_stream(id).await?),
         };
         // At shutdown the client reconnects (with Last-Event-ID) elsewhere.
@@ -267,7 +280,7 @@ impl SessionManager for FleetSessionManager {
                     "Last-Event-ID belongs to another session".into(),
                 ));
             }
-            let stream = resume::standalone(&self.held, events, &stream_id, &last_event_id)
+            let stream = resume::standalone(&self.held, events, &stream_id, Some(&last_event_id))
                 .await
                 .map_err(FleetSessionError::Events)?;
             Ok(Box::pin(

@@ -274,3 +274,44 @@ async fn an_update_announced_on_one_replica_reaches_a_subscribed_session_once() 
         "each announced update of the subscribed URI, once"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_sent_before_the_first_get_reach_it_and_a_later_get_starts_from_now() {
+    let redis = RedisServer::start();
+    let replicas = fleet(&redis).await;
+    let mut session = RawSession::initialize(&mcp_url(&replicas, 0))
+        .await
+        .expect("initialize on replica 1");
+    // Log messages go to the session's standalone stream, which no GET holds
+    // yet (the call runs on replica 2).
+    session.set_url(&mcp_url(&replicas, 1));
+    session
+        .call_tool("test_tool_with_logging", json!({}))
+        .await
+        .expect("the tool call");
+    // The first GET, on replica 3, gets them, as from one process.
+    session.set_url(&mcp_url(&replicas, 2));
+    let mut first = session.open_stream().await.expect("the first GET");
+    let mut logs = Vec::new();
+    while let Some(message) = first.try_next_message(Duration::from_secs(2)).await {
+        assert_eq!(message["method"], "notifications/message", "{message}");
+        logs.push(
+            message["params"]["data"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        );
+    }
+    assert_eq!(logs, LOG_MESSAGES);
+    drop(first);
+    // A later GET without Last-Event-ID is a new stream: nothing old again.
+    session.set_url(&mcp_url(&replicas, 0));
+    let mut later = session.open_stream().await.expect("a later GET");
+    assert!(
+        later
+            .try_next_message(Duration::from_secs(1))
+            .await
+            .is_none(),
+        "a later GET starts from now"
+    );
+}

@@ -123,6 +123,12 @@ pub fn stream_key(stream_id: &str) -> String {
     format!("mcp_stream_events:{stream_id}")
 }
 
+/// The key that says a standalone stream had its first `GET` (see
+/// [`FleetEventStore::first_attach`]).
+pub fn attached_key(stream_id: &str) -> String {
+    format!("mcp_stream_attached:{stream_id}")
+}
+
 /// The Redis key naming the session a request's response stream belongs to.
 pub fn stream_session_key(stream_id: &str) -> String {
     format!("mcp_stream_session:{stream_id}")
@@ -208,6 +214,8 @@ pub struct FleetEventStore {
     sequence: AtomicU64,
     fleet_channel: String,
     metrics: Arc<Metrics>,
+    /// How long the first-`GET` mark of a session's standalone stream lives.
+    session_ttl: Duration,
 }
 
 impl std::fmt::Debug for FleetEventStore {
@@ -255,7 +263,32 @@ impl FleetEventStore {
             sequence: AtomicU64::new(0),
             fleet_channel,
             metrics,
+            session_ttl: settings.session_ttl,
         })
+    }
+
+    /// Whether this is the first `GET` of the standalone stream `stream_id`
+    /// in the whole fleet (one `SET NX EX`, marking it for the session's
+    /// lifetime). The first `GET` gets the events sent before it, as a
+    /// single process's buffered channel would give them; a later `GET`
+    /// without `Last-Event-ID` starts a new stream from now (MCP 2025-06-18,
+    /// Transports §Listening for Messages from the Server). `false` when
+    /// Redis cannot be reached.
+    pub async fn first_attach(&self, stream_id: &str) -> bool {
+        self.redis.round_trip(RedisOp::EventsRead);
+        let ttl = i64::try_from(self.session_ttl.as_secs().max(1)).unwrap_or(i64::MAX);
+        let set: Result<Option<String>, _> = self
+            .redis
+            .pool()
+            .set(
+                attached_key(stream_id),
+                "1",
+                Some(Expiration::EX(ttl)),
+                Some(SetOptions::NX),
+                false,
+            )
+            .await;
+        matches!(set, Ok(Some(_)))
     }
 
     /// The name of the fleet channel common events are published on.

@@ -129,19 +129,22 @@ async fn poll_redis(
     }
 }
 
-/// Replays a standalone stream from Redis after `last_event_id`, then
-/// follows it live (its events arrive on the fleet channel).
+/// Replays a standalone stream from Redis after `last_event_id` (from its
+/// start when `None`: the session's first `GET`), then follows it live
+/// (its events arrive on the fleet channel).
 pub(crate) async fn standalone(
     held: &HeldSessions,
     events: &FleetEventStore,
     stream_id: &str,
-    last_event_id: &str,
+    last_event_id: Option<&str>,
 ) -> Result<BoxedEvents, String> {
     // Follow first, then read: nothing falls between the two.
     let live = held.standalone.open(stream_id);
-    wait_until_stored(events, stream_id, last_event_id).await;
+    if let Some(last_event_id) = last_event_id {
+        wait_until_stored(events, stream_id, last_event_id).await;
+    }
     let missed = events
-        .events_after(stream_id, Some(last_event_id))
+        .events_after(stream_id, last_event_id)
         .await
         .map_err(|error| error.to_string())?;
     let replayed: HashSet<String> = missed

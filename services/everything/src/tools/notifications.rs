@@ -54,15 +54,6 @@ pub const LOG_MESSAGES: [&str; 3] = [
     "Tool execution completed",
 ];
 
-/// How long `test_tool_with_logging` goes on after its last log message.
-/// rmcp sends log messages on the session's standalone (`GET`) stream, not
-/// on the call's own: behind a load balancer they reach the replica holding
-/// that stream through Redis while the result goes straight back on the
-/// `POST`, so a result sent at once could overtake the last message. The
-/// tool keeps working a little, as a real one would, so that a client sees
-/// every message before the result.
-pub const LOG_SETTLE: Duration = Duration::from_millis(250);
-
 /// How long `test_reconnection` works after closing its stream.
 pub const RECONNECTION_PAUSE: Duration = Duration::from_millis(100);
 
@@ -75,7 +66,7 @@ pub const PROGRESS_TOTAL: f64 = 100.0;
 impl Everything {
     #[tool(
         name = "test_tool_with_logging",
-        description = "Sends three info-level log notifications, 50 ms apart, while it runs (unless the session's log level is above info), and answers 250 ms after the last.",
+        description = "Sends three info-level log notifications, 50 ms apart, while it runs (unless the session's log level is above info).",
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn tool_with_logging(
@@ -91,7 +82,6 @@ impl Everything {
                 .await
                 .map_err(|error| format!("could not send a log message: {error}"))?;
         }
-        tokio::time::sleep(LOG_SETTLE).await;
         Ok("Tool with logging executed successfully".to_owned())
     }
 
