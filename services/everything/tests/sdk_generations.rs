@@ -51,9 +51,20 @@ fn client(sdk: Sdk, test: &str) -> Option<Command> {
     }
 }
 
+/// The `mcp_user_session:*` keys in the Redis node(s) `scan` runs
+/// `redis-cli --scan --pattern mcp_user_session:*` on.
+fn session_keys(scan: &dyn Fn(&[&str]) -> String) -> usize {
+    scan(&["--scan", "--pattern", "mcp_user_session:*"])
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .count()
+}
+
 /// Runs `sdk`'s client in `mode` (`stateless` or `session`) through three
-/// replicas on the Redis at `redis`, and checks its summary and the spread.
-async fn run(test: &str, sdk: Sdk, mode: &str, redis: &str) {
+/// replicas on the Redis at `redis`, and checks its summary, the spread,
+/// and that a stateless run made no session (`scan`: as for
+/// [`session_keys`]).
+async fn run(test: &str, sdk: Sdk, mode: &str, redis: &str, scan: &dyn Fn(&[&str]) -> String) {
     let Some(mut command) = client(sdk, test) else {
         return;
     };
@@ -97,6 +108,12 @@ async fn run(test: &str, sdk: Sdk, mode: &str, redis: &str) {
         })
         .collect();
     assert!(failed.is_empty(), "{test}: failed POSTs: {failed:?}");
+    let sessions = session_keys(scan);
+    if mode == "stateless" {
+        assert_eq!(sessions, 0, "{test}: a 2026-07-28 client made a session");
+    } else {
+        assert!(sessions <= 1, "{test}: {sessions} sessions for one client");
+    }
     eprintln!("{test}: {summary}");
 }
 
@@ -108,7 +125,8 @@ macro_rules! generation_tests {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     let redis = RedisServer::start();
-                    run(stringify!($name), $sdk, $mode, &redis.url()).await;
+                    let scan = |args: &[&str]| redis.cli(args);
+                    run(stringify!($name), $sdk, $mode, &redis.url(), &scan).await;
                 }
             )*
         }
@@ -118,7 +136,13 @@ macro_rules! generation_tests {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     let cluster = RedisCluster::start();
-                    run(stringify!($name), $sdk, $mode, &cluster.url()).await;
+                    let scan = |args: &[&str]| {
+                        (0..cluster.ports().len())
+                            .map(|node| cluster.cli(node, args))
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    };
+                    run(stringify!($name), $sdk, $mode, &cluster.url(), &scan).await;
                 }
             )*
         }
