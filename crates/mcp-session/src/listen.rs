@@ -46,11 +46,8 @@ pub enum Audience {
 }
 
 fn fleet(context: &RequestContext<RoleServer>) -> Result<Fleet, ErrorData> {
-    context
-        .extensions
-        .get::<http::request::Parts>()
-        .and_then(|parts| parts.extensions.get::<ListenFleet>())
-        .map(|ListenFleet(fleet)| fleet.clone())
+    mcp_session_core::session::request_extension::<ListenFleet>(context)
+        .map(|ListenFleet(fleet)| fleet)
         .ok_or_else(|| {
             ErrorData::internal_error(
                 "change notifications are only available to requests served over HTTP",

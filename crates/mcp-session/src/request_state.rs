@@ -207,17 +207,14 @@ fn associated_data(user: &UserHash, purpose: &str) -> Vec<u8> {
 }
 
 fn settings(context: &RequestContext<RoleServer>) -> Result<Arc<RequestStateConfig>, ErrorData> {
-    context
-        .extensions
-        .get::<http::request::Parts>()
-        .and_then(|parts| parts.extensions.get::<Arc<RequestStateConfig>>())
-        .cloned()
-        .ok_or_else(|| {
+    mcp_session_core::session::request_extension::<Arc<RequestStateConfig>>(context).ok_or_else(
+        || {
             ErrorData::internal_error(
                 "requestState is only available to requests served over HTTP",
                 None,
             )
-        })
+        },
+    )
 }
 
 fn codec(settings: &RequestStateConfig) -> Result<&RequestStateCodec, ErrorData> {

@@ -30,11 +30,7 @@ pub(crate) struct StreamCloser(pub(crate) CancellationToken);
 /// Returns `false` (and does nothing) when the request has no stream this
 /// server can close (not a `POST` over `/mcp`).
 pub fn close(context: &RequestContext<RoleServer>) -> bool {
-    let closer = context
-        .extensions
-        .get::<http::request::Parts>()
-        .and_then(|parts| parts.extensions.get::<StreamCloser>());
-    match closer {
+    match mcp_session_core::session::request_extension::<StreamCloser>(context) {
         Some(StreamCloser(token)) => {
             token.cancel();
             true

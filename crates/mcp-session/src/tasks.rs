@@ -184,17 +184,12 @@ fn unknown_task(task_id: &str) -> ErrorData {
 }
 
 fn runtime(context: &RequestContext<RoleServer>) -> Result<Arc<TaskRuntime>, ErrorData> {
-    context
-        .extensions
-        .get::<http::request::Parts>()
-        .and_then(|parts| parts.extensions.get::<Arc<TaskRuntime>>())
-        .cloned()
-        .ok_or_else(|| {
-            ErrorData::internal_error(
-                "tasks are only available to requests served over HTTP",
-                None,
-            )
-        })
+    mcp_session_core::session::request_extension::<Arc<TaskRuntime>>(context).ok_or_else(|| {
+        ErrorData::internal_error(
+            "tasks are only available to requests served over HTTP",
+            None,
+        )
+    })
 }
 
 fn key(context: &RequestContext<RoleServer>, task_id: &str) -> TaskKey {

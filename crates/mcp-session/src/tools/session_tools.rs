@@ -134,10 +134,7 @@ struct ToolEnv {
 }
 
 fn environment(context: &RequestContext<RoleServer>) -> Result<ToolEnv, ErrorData> {
-    let server = context
-        .extensions
-        .get::<http::request::Parts>()
-        .and_then(|parts| parts.extensions.get::<Arc<ToolsContext>>().cloned())
+    let server = mcp_session_core::session::request_extension::<Arc<ToolsContext>>(context)
         .ok_or_else(|| {
             ErrorData::internal_error("session tools are only available over HTTP", None)
         })?;
