@@ -13,7 +13,7 @@
 //!
 //! rmcp's prompt router hands a prompt its arguments but not the request's
 //! MRTR fields, so the handler puts them in the request's extensions as a
-//! [`PromptInput`](crate::request::PromptInput), which a prompt takes with rmcp's `Extension` extractor.
+//! [`PromptInput`], which a prompt takes with rmcp's `Extension` extractor.
 
 use rmcp::{
     ErrorData, RoleServer,
@@ -22,8 +22,8 @@ use rmcp::{
         wrapper::Parameters,
     },
     model::{
-        ContentBlock, ElicitRequestParams, ElicitationAction, GetPromptResponse, GetPromptResult,
-        PromptMessage, ResourceContents, Role,
+        ContentBlock, ElicitationAction, GetPromptResponse, GetPromptResult, PromptMessage,
+        ResourceContents, Role,
     },
     prompt, prompt_router,
     schemars::{self, JsonSchema},
@@ -35,7 +35,10 @@ use serde_json::{Value, json};
 use crate::{
     Everything, media,
     request::PromptInput,
-    tools::input_required::{self, Answer, Ask, Gathered},
+    tools::{
+        elicitation,
+        input_required::{self, Answer, Ask, Gathered},
+    },
 };
 
 /// The `inputRequests` key of `test_input_required_result_prompt`'s form.
@@ -157,15 +160,7 @@ impl Everything {
     ) -> Result<PromptReply, ErrorData> {
         let message = "What should the prompt be about?".to_owned();
         if !input_required::is_stateless(&context) {
-            let requested_schema = input_required::elicitation_schema(user_context_form())
-                .map_err(|error| ErrorData::internal_error(error, None))?;
-            let answer = context
-                .peer
-                .create_elicitation(ElicitRequestParams::FormElicitationParams {
-                    meta: None,
-                    message,
-                    requested_schema,
-                })
+            let answer = elicitation::elicit(&context.peer, message, user_context_form())
                 .await
                 .map_err(|error| {
                     ErrorData::invalid_request(

@@ -128,7 +128,7 @@ pub fn form_with_enums() -> Value {
 
 /// Asks the client's user to fill `form`, after checking that the client
 /// supports form elicitation.
-async fn elicit(
+pub(crate) async fn elicit(
     peer: &Peer<RoleServer>,
     message: String,
     form: Value,
@@ -166,7 +166,7 @@ fn describe(result: &ElicitResult) -> String {
 /// client is sent `elicitation/create`; a stateless (2026-07-28) client gets
 /// an `InputRequiredResult` and answers on its retry
 /// ([`input_required`](super::input_required)), which any replica serves.
-async fn respond(
+pub(crate) async fn respond(
     context: &RequestContext<RoleServer>,
     tool: &str,
     label: &str,

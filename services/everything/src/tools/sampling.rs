@@ -54,41 +54,58 @@ impl Everything {
         Parameters(SamplingArgs { prompt }): Parameters<SamplingArgs>,
         ToolInputResponses(responses): ToolInputResponses,
     ) -> Result<CallToolResponse, ErrorData> {
-        if input_required::is_stateless(&context) {
-            let asks = [(
-                SAMPLING_KEY,
-                Ask::Sampling {
-                    prompt,
-                    max_tokens: SAMPLING_MAX_TOKENS,
-                },
-            )];
-            return match input_required::gather(&context, &asks, responses.as_ref(), None)? {
-                Gathered::Ask(result) => Ok(result.into()),
-                Gathered::All(answers) => match answers.get(SAMPLING_KEY) {
-                    Some(Answer::Sampling(result)) => {
-                        Ok(CallToolResult::success(vec![ContentBlock::text(format!(
-                            "LLM response: {}",
-                            sampled_text(result)
-                        ))])
-                        .into())
-                    }
-                    _ => Err(ErrorData::internal_error(
-                        "the sampling answer is missing",
-                        None,
-                    )),
-                },
-            };
-        }
-        Ok(match sample(&context.peer, prompt).await {
+        respond(&context, prompt, responses).await
+    }
+}
+
+/// Answers a tool call that asks the client's model to answer `prompt`
+/// (`LLM response: …`): a session client is sent `sampling/createMessage`
+/// (a tool error without the `sampling` capability); a stateless
+/// (2026-07-28) client gets an `InputRequiredResult` under
+/// [`SAMPLING_KEY`] and answers on its retry.
+///
+/// # Errors
+/// `-32021` when a stateless request does not declare `sampling`; `-32602`
+/// when its answer is not a sampling result.
+pub(crate) async fn respond(
+    context: &RequestContext<RoleServer>,
+    prompt: String,
+    responses: Option<rmcp::model::InputResponses>,
+) -> Result<CallToolResponse, ErrorData> {
+    if !input_required::is_stateless(context) {
+        return Ok(match sample(&context.peer, prompt).await {
             Ok(text) => CallToolResult::success(vec![ContentBlock::text(text)]),
             Err(error) => CallToolResult::error(vec![ContentBlock::text(error)]),
         }
-        .into())
+        .into());
+    }
+    let asks = [(
+        SAMPLING_KEY,
+        Ask::Sampling {
+            prompt,
+            max_tokens: SAMPLING_MAX_TOKENS,
+        },
+    )];
+    match input_required::gather(context, &asks, responses.as_ref(), None)? {
+        Gathered::Ask(result) => Ok(result.into()),
+        Gathered::All(answers) => match answers.get(SAMPLING_KEY) {
+            Some(Answer::Sampling(result)) => {
+                Ok(CallToolResult::success(vec![ContentBlock::text(format!(
+                    "LLM response: {}",
+                    sampled_text(result)
+                ))])
+                .into())
+            }
+            _ => Err(ErrorData::internal_error(
+                "the sampling answer is missing",
+                None,
+            )),
+        },
     }
 }
 
 /// Asks the session client's model to answer `prompt`: `LLM response: …`.
-async fn sample(peer: &Peer<RoleServer>, prompt: String) -> Result<String, String> {
+pub(crate) async fn sample(peer: &Peer<RoleServer>, prompt: String) -> Result<String, String> {
     let supported = peer
         .peer_info()
         .is_some_and(|info| info.capabilities.sampling.is_some());

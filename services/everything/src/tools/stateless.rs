@@ -19,29 +19,21 @@
 //!
 //! Clients with a session get the same tools through the session's means:
 //! `sampling/createMessage` and `elicitation/create` requests, and the
-//! session's log level.
-//!
-//! rmcp marks sampling deprecated (SEP-2577); sessions (up to 2025-11-25)
-//! and MRTR still carry it, hence the `allow`.
-#![allow(deprecated)]
+//! session's log level. Both generations are served by the same code as
+//! `test_sampling` (`sampling::respond`) and
+//! `test_elicitation` (`elicitation::respond`).
 
 use rmcp::{
     ErrorData, RoleServer,
     handler::server::tool::{InputResponses as ToolInputResponses, RequestState},
-    model::{CallToolResponse, CallToolResult, ContentBlock, ProgressNotificationParam},
+    model::{CallToolResponse, ProgressNotificationParam},
     service::RequestContext,
     tool, tool_router,
 };
 use serde_json::json;
 
-use super::input_required::{self, Answer, Ask, Gathered, sampled_text};
-use super::sampling::SAMPLING_MAX_TOKENS;
 use crate::Everything;
 
-/// The `inputRequests` key of `test_missing_capability`'s sampling request.
-pub const SAMPLING_KEY: &str = "sampling";
-/// The `inputRequests` key of `test_streaming_elicitation`'s form.
-pub const CONFIRM_KEY: &str = "confirm";
 /// What `test_missing_capability` asks the client's model.
 pub const SAMPLING_PROMPT: &str = "Reply with one word: ready?";
 /// The log messages of `test_logging_tool`, in order, at `info` level.
@@ -56,10 +48,6 @@ fn confirm_form() -> serde_json::Value {
     })
 }
 
-fn text(text: impl Into<String>) -> CallToolResponse {
-    CallToolResult::success(vec![ContentBlock::text(text.into())]).into()
-}
-
 #[tool_router(router = stateless_tools, vis = "pub(crate)")]
 impl Everything {
     #[tool(
@@ -71,39 +59,7 @@ impl Everything {
         context: RequestContext<RoleServer>,
         ToolInputResponses(responses): ToolInputResponses,
     ) -> Result<CallToolResponse, ErrorData> {
-        let ask = Ask::Sampling {
-            prompt: SAMPLING_PROMPT.to_owned(),
-            max_tokens: SAMPLING_MAX_TOKENS,
-        };
-        if !input_required::is_stateless(&context) {
-            // A session declared its capabilities at `initialize`; -32021
-            // is 2026-07-28's, so an older client gets a tool error.
-            if !ask.declared_by(&input_required::client_capabilities(&context)) {
-                return Ok(CallToolResult::error(vec![ContentBlock::text(
-                    "the client does not support sampling (no `sampling` capability)",
-                )])
-                .into());
-            }
-            return Ok(match context.peer.create_message(sampling_params()).await {
-                Ok(result) => text(format!("LLM response: {}", sampled_text(&result))),
-                Err(error) => CallToolResult::error(vec![ContentBlock::text(format!(
-                    "sampling failed: {error}"
-                ))])
-                .into(),
-            });
-        }
-        match input_required::gather(&context, &[(SAMPLING_KEY, ask)], responses.as_ref(), None)? {
-            Gathered::Ask(result) => Ok(result.into()),
-            Gathered::All(answers) => match answers.get(SAMPLING_KEY) {
-                Some(Answer::Sampling(result)) => {
-                    Ok(text(format!("LLM response: {}", sampled_text(result))))
-                }
-                _ => Err(ErrorData::internal_error(
-                    "the sampling answer is missing",
-                    None,
-                )),
-            },
-        }
+        super::sampling::respond(&context, SAMPLING_PROMPT.to_owned(), responses).await
     }
 
     #[tool(
@@ -123,41 +79,16 @@ impl Everything {
             // The client may be gone; the result below tells it nothing new.
             let _ = context.peer.notify_progress(progress).await;
         }
-        let message = "Confirm to go on".to_owned();
-        let form = confirm_form();
-        let answer = if input_required::is_stateless(&context) {
-            let tool = "test_streaming_elicitation";
-            match input_required::elicit(&context, tool, message, form, state, responses)? {
-                input_required::Round::Ask(result) => return Ok(result.into()),
-                input_required::Round::Answered(result) => result,
-            }
-        } else {
-            let schema = input_required::elicitation_schema(form)
-                .map_err(|error| ErrorData::internal_error(error, None))?;
-            match context
-                .peer
-                .create_elicitation(rmcp::model::ElicitRequestParams::FormElicitationParams {
-                    meta: None,
-                    message,
-                    requested_schema: schema,
-                })
-                .await
-            {
-                Ok(result) => result,
-                Err(error) => {
-                    return Ok(CallToolResult::error(vec![ContentBlock::text(format!(
-                        "elicitation failed: {error}"
-                    ))])
-                    .into());
-                }
-            }
-        };
-        let action = serde_json::to_value(&answer.action).unwrap_or_default();
-        let content = answer.content.clone().unwrap_or_else(|| json!({}));
-        Ok(text(format!(
-            "Confirmation: action={}, content={content}",
-            action.as_str().unwrap_or("unknown")
-        )))
+        super::elicitation::respond(
+            &context,
+            "test_streaming_elicitation",
+            "Confirmation",
+            "Confirm to go on".to_owned(),
+            confirm_form(),
+            state,
+            responses,
+        )
+        .await
     }
 
     #[tool(
@@ -173,12 +104,4 @@ impl Everything {
         }
         Ok("test_logging_tool done".to_owned())
     }
-}
-
-/// The sampling request of `test_missing_capability` for a session client.
-fn sampling_params() -> rmcp::model::CreateMessageRequestParams {
-    rmcp::model::CreateMessageRequestParams::new(
-        vec![rmcp::model::SamplingMessage::user_text(SAMPLING_PROMPT)],
-        SAMPLING_MAX_TOKENS,
-    )
 }

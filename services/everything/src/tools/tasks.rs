@@ -26,8 +26,8 @@ use rmcp::{
     ErrorData, RoleServer,
     handler::server::{tool::InputResponses as ToolInputResponses, wrapper::Parameters},
     model::{
-        CallToolResponse, CallToolResult, ClientCapabilities, ContentBlock, ElicitRequestParams,
-        ElicitResult, ElicitationAction, InputRequests, InputResponses,
+        CallToolResponse, CallToolResult, ClientCapabilities, ContentBlock, ElicitResult,
+        ElicitationAction, InputRequests, InputResponses,
     },
     schemars::{self, JsonSchema},
     service::RequestContext,
@@ -173,15 +173,7 @@ async fn ask_in_request(
         let Ask::Form { message, form } = ask else {
             return Err(ErrorData::internal_error("only forms are asked here", None));
         };
-        let requested_schema = input_required::elicitation_schema(form.clone())
-            .map_err(|error| ErrorData::internal_error(error, None))?;
-        let result = context
-            .peer
-            .create_elicitation(ElicitRequestParams::FormElicitationParams {
-                meta: None,
-                message: message.clone(),
-                requested_schema,
-            })
+        let result = super::elicitation::elicit(&context.peer, message.clone(), form.clone())
             .await
             .map_err(|error| {
                 ErrorData::invalid_request(format!("the client could not be asked: {error}"), None)
