@@ -9,49 +9,31 @@
 //!   on the others; another user's task id is unknown; a task whose replica
 //!   is killed ends `failed`, never "not found".
 //!
-//! Callers authenticate with HS256 JWTs, so that tasks belong to users.
+//! Callers authenticate with the test kit's HS256 JWTs, so that tasks
+//! belong to users.
 //! Every scenario runs on one Redis (`on_redis`) and on a three-master
 //! Redis Cluster (`on_redis_cluster`).
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use jsonwebtoken::{EncodingKey, Header};
 use mcp_testkit::{RedisCluster, RedisServer, ReplicaSet, SseReader};
 use serde_json::{Value, json};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_everything");
-const JWT_SECRET: &str = "stateless-fleet-test-jwt-secret-0123456789";
 const STATE_KEY: &str = "stateless-fleet-test-sealing-key-0123456789abcdef";
 const VERSION: &str = "2026-07-28";
 const TASKS: &str = "io.modelcontextprotocol/tasks";
 
-/// A JWT for `sub`, valid for an hour.
-fn token(sub: &str) -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    jsonwebtoken::encode(
-        &Header::default(),
-        &json!({"sub": sub, "iat": now, "exp": now + 3600}),
-        &EncodingKey::from_secret(JWT_SECRET.as_bytes()),
-    )
-    .unwrap()
-}
-
 /// Three replicas on the Redis (or Redis Cluster) at `redis`.
 async fn fleet(redis: &str) -> ReplicaSet {
-    ReplicaSet::start(
-        BINARY,
-        3,
-        &[
-            ("REDIS_URL", redis),
-            ("JWT_SECRET_KEY", JWT_SECRET),
-            ("MCP_REQUEST_STATE_KEY", STATE_KEY),
-            ("SHUTDOWN_GRACE_SECONDS", "2"),
-        ],
-    )
-    .await
+    let auth = mcp_testkit::auth::auth_env();
+    let mut env = mcp_testkit::auth::pairs(&auth);
+    env.extend([
+        ("REDIS_URL", redis),
+        ("MCP_REQUEST_STATE_KEY", STATE_KEY),
+        ("SHUTDOWN_GRACE_SECONDS", "2"),
+    ]);
+    ReplicaSet::start(BINARY, 3, &env).await
 }
 
 /// A 2026-07-28 caller: no session, its capabilities on every request.
@@ -65,7 +47,7 @@ impl Caller {
     fn new(user: &str, capabilities: Value) -> Self {
         Self {
             http: reqwest::Client::new(),
-            token: token(user),
+            token: mcp_testkit::auth::token_for(user),
             capabilities,
         }
     }
@@ -128,6 +110,22 @@ impl Caller {
                 return message;
             }
         }
+    }
+
+    /// Calls the task tool `name` and returns the id of the task it created.
+    async fn start_task(&self, base: &str, name: &str, arguments: Value) -> String {
+        let created = self.call_tool(base, name, arguments).await;
+        let created = result(&created);
+        assert_eq!(created["resultType"], "task", "{created}");
+        created["taskId"].as_str().expect("a task id").to_owned()
+    }
+
+    /// The task `task_id` as `tasks/get` on `base` reads it.
+    async fn task(&self, base: &str, task_id: &str) -> Value {
+        let answer = self
+            .call(base, "tasks/get", json!({"taskId": task_id}))
+            .await;
+        result(&answer).clone()
     }
 
     async fn call_tool(&self, base: &str, name: &str, arguments: Value) -> Value {
@@ -266,12 +264,9 @@ async fn a_task_started_on_one_replica_is_answered_read_and_cancelled_on_the_oth
 
     // Input: asked on the first replica, seen on the second, answered on the
     // third; the work (on the first) picks the answer up and completes.
-    let created = alice
-        .call_tool(&first, "confirm_delete", json!({"filename": "report.txt"}))
+    let task_id = alice
+        .start_task(&first, "confirm_delete", json!({"filename": "report.txt"}))
         .await;
-    let created = result(&created);
-    assert_eq!(created["resultType"], "task", "{created}");
-    let task_id = created["taskId"].as_str().expect("a task id").to_owned();
     let waiting = poll_task(&alice, &second, &task_id, Duration::from_secs(10), |task| {
         status(task) == "input_required"
     })
@@ -299,32 +294,22 @@ async fn a_task_started_on_one_replica_is_answered_read_and_cancelled_on_the_oth
 
     // Cancellation: started on the first, cancelled on the third, read on
     // the second; the work on the first stops.
-    let created = alice
-        .call_tool(
+    let task_id = alice
+        .start_task(
             &first,
             "slow_compute",
             json!({"seconds": 60, "label": "cancel-me"}),
         )
         .await;
-    let task_id = result(&created)["taskId"]
-        .as_str()
-        .expect("a task id")
-        .to_owned();
     let ack = alice
         .call(&third, "tasks/cancel", json!({"taskId": task_id}))
         .await;
     assert_eq!(result(&ack), &json!({"resultType": "complete"}));
-    let read = alice
-        .call(&second, "tasks/get", json!({"taskId": task_id}))
-        .await;
-    assert_eq!(status(result(&read)), "cancelled");
+    assert_eq!(status(&alice.task(&second, &task_id).await), "cancelled");
     // It stays cancelled: the work that stopped on the first replica does
     // not overwrite it.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let read = alice
-        .call(&first, "tasks/get", json!({"taskId": task_id}))
-        .await;
-    assert_eq!(status(result(&read)), "cancelled");
+    assert_eq!(status(&alice.task(&first, &task_id).await), "cancelled");
 }
 
 async fn another_users_task_is_unknown_on_every_replica(redis: &str) {
@@ -333,17 +318,13 @@ async fn another_users_task_is_unknown_on_every_replica(redis: &str) {
     let alice = Caller::new("alice", capabilities.clone());
     let mallory = Caller::new("mallory", capabilities);
     let first = replicas.replicas[0].url();
-    let created = alice
-        .call_tool(
+    let task_id = alice
+        .start_task(
             &first,
             "slow_compute",
             json!({"seconds": 30, "label": "mine"}),
         )
         .await;
-    let task_id = result(&created)["taskId"]
-        .as_str()
-        .expect("a task id")
-        .to_owned();
     for replica in &replicas.replicas {
         let base = replica.url();
         for method in ["tasks/get", "tasks/cancel"] {
@@ -369,11 +350,8 @@ async fn another_users_task_is_unknown_on_every_replica(redis: &str) {
             "tasks/update on {base}: {answer}"
         );
     }
-    let read = alice
-        .call(&first, "tasks/get", json!({"taskId": task_id}))
-        .await;
     assert_eq!(
-        status(result(&read)),
+        status(&alice.task(&first, &task_id).await),
         "working",
         "the owner's task is untouched"
     );
@@ -384,21 +362,14 @@ async fn a_task_whose_replica_is_killed_ends_failed_never_unknown(redis: &str) {
     let alice = Caller::new("alice", json!({"extensions": {TASKS: {}}}));
     let first = replicas.replicas[0].url();
     let second = replicas.replicas[1].url();
-    let created = alice
-        .call_tool(
+    let task_id = alice
+        .start_task(
             &first,
             "slow_compute",
             json!({"seconds": 120, "label": "orphan"}),
         )
         .await;
-    let task_id = result(&created)["taskId"]
-        .as_str()
-        .expect("a task id")
-        .to_owned();
-    let read = alice
-        .call(&second, "tasks/get", json!({"taskId": task_id}))
-        .await;
-    assert_eq!(status(result(&read)), "working");
+    assert_eq!(status(&alice.task(&second, &task_id).await), "working");
 
     replicas.replicas[0].kill();
     let started = Instant::now();
@@ -416,10 +387,7 @@ async fn a_task_whose_replica_is_killed_ends_failed_never_unknown(redis: &str) {
     );
     // Read again on the third replica: the same failed task.
     let third = replicas.replicas[2].url();
-    let read = alice
-        .call(&third, "tasks/get", json!({"taskId": task_id}))
-        .await;
-    assert_eq!(status(result(&read)), "failed");
+    assert_eq!(status(&alice.task(&third, &task_id).await), "failed");
 }
 
 async fn every_replica_gives_the_same_lists_with_the_same_caching_hints(redis: &str) {
@@ -456,28 +424,20 @@ async fn a_task_whose_replica_scales_in_ends_failed_at_once(redis: &str) {
     let alice = Caller::new("alice", json!({"extensions": {TASKS: {}}}));
     let first = replicas.replicas[0].url();
     let second = replicas.replicas[1].url();
-    let created = alice
-        .call_tool(
+    let task_id = alice
+        .start_task(
             &first,
             "slow_compute",
             json!({"seconds": 120, "label": "scaled-in"}),
         )
         .await;
-    let task_id = result(&created)["taskId"]
-        .as_str()
-        .expect("a task id")
-        .to_owned();
-    let short = alice
-        .call_tool(
+    let short_id = alice
+        .start_task(
             &first,
             "slow_compute",
             json!({"seconds": 1, "label": "finishes"}),
         )
         .await;
-    let short_id = result(&short)["taskId"]
-        .as_str()
-        .expect("a task id")
-        .to_owned();
 
     // SIGTERM: the work gets the grace period (2 s here), then its task is
     // failed by the replica itself, before it exits; a task that finishes
@@ -485,19 +445,14 @@ async fn a_task_whose_replica_scales_in_ends_failed_at_once(redis: &str) {
     let code =
         tokio::task::block_in_place(|| replicas.replicas[0].terminate(Duration::from_secs(20)));
     assert_eq!(code, Some(0), "the replica exits cleanly");
-    let read = alice
-        .call(&second, "tasks/get", json!({"taskId": task_id}))
-        .await;
-    let task = result(&read);
-    assert_eq!(status(task), "failed", "{task}");
+    let task = alice.task(&second, &task_id).await;
+    assert_eq!(status(&task), "failed", "{task}");
     // Failed by the replica at its scale-in (the lease's expiry would say
     // "stopped before it finished").
     let message = task["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("shut down"), "{message}");
-    let read = alice
-        .call(&second, "tasks/get", json!({"taskId": short_id}))
-        .await;
-    assert_eq!(status(result(&read)), "completed", "{read}");
+    let short = alice.task(&second, &short_id).await;
+    assert_eq!(status(&short), "completed", "{short}");
 }
 
 /// One test per scenario and backend.
@@ -543,14 +498,14 @@ async fn a_user_cannot_run_tasks_without_bound() {
     let limit = mcp_session::tasks::MAX_RUNNING_PER_USER;
     let mut first = None;
     for i in 0..limit {
-        let created = alice
-            .call_tool(
+        let task_id = alice
+            .start_task(
                 &base,
                 "slow_compute",
                 json!({"seconds": 120, "label": format!("t{i}")}),
             )
             .await;
-        first.get_or_insert(result(&created)["taskId"].as_str().unwrap().to_owned());
+        first.get_or_insert(task_id);
     }
     let refused = alice
         .call_tool(
@@ -566,10 +521,8 @@ async fn a_user_cannot_run_tasks_without_bound() {
     );
     // Another user is not held back by Alice's tasks.
     let bob = Caller::new("bob", capabilities);
-    let created = bob
-        .call_tool(&base, "slow_compute", json!({"seconds": 1, "label": "bob"}))
+    bob.start_task(&base, "slow_compute", json!({"seconds": 1, "label": "bob"}))
         .await;
-    assert_eq!(result(&created)["resultType"], "task", "{created}");
     // Cancelling one makes room again.
     let first = first.expect("a task");
     alice
