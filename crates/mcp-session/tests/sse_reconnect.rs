@@ -290,3 +290,57 @@ async fn a_killed_replicas_abandoned_sse_sessions_end_within_seconds() {
             .contains("ended the HTTP+SSE sessions a gone replica left behind")
     );
 }
+
+/// A client whose `EventSource` reconnects without `Last-Event-ID` (the
+/// official TypeScript SDK's does) after its stream's replica was killed
+/// gets a new session, which continues the lost one at its first message.
+/// Messages it still posts to the lost session's endpoint (sent before it
+/// read the new `endpoint` event, or in flight meanwhile) reach the new
+/// session too, instead of `404`; another user's do not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_to_a_session_lost_without_last_event_id_reach_its_continuation() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let mut replicas = ReplicaSet::start(BINARY, 2, &[("REDIS_URL", &url)]).await;
+    let urls: Vec<String> = replicas.replicas.iter().map(|r| r.url()).collect();
+
+    let mut client = Client::open(&urls[0], &urls[1], None).await.unwrap();
+    handshake(&mut client).await;
+    client.call_add(1, 1).await;
+    let lost = client.endpoint.clone();
+
+    replicas.replicas[0].kill();
+    drop(client);
+    let mut client = Client::open(&urls[1], &urls[1], None).await.unwrap();
+    let fresh = client.endpoint.clone();
+    assert_ne!(fresh, lost, "no Last-Event-ID: a new session");
+
+    // The first message to the lost endpoint pairs the two sessions; the
+    // next ones go to the new session as well; the new endpoint works.
+    client.endpoint = lost.clone();
+    for call in 2..=4 {
+        let answer = client.call_add(call, call).await;
+        assert_eq!(
+            answer["result"]["structuredContent"]["result"],
+            (call + 1) as f64,
+            "{answer}"
+        );
+    }
+    client.endpoint = fresh;
+    let answer = client.call_add(5, 5).await;
+    assert_eq!(answer["result"]["structuredContent"]["result"], 6.0);
+
+    // The lost session's id means nothing to another user.
+    let foreign = reqwest::Client::new()
+        .post(format!("{}{lost}", urls[1]))
+        .header("user-agent", "another-user/1.0")
+        .json(&json!({"jsonrpc": "2.0", "id": 9, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), StatusCode::NOT_FOUND);
+
+    let logs = replicas.logs();
+    assert!(logs.contains("goes to the session continuing it"), "{logs}");
+    assert!(!logs.contains("panicked"), "{logs}");
+}

@@ -219,11 +219,35 @@ impl Fleet {
         format!(
             "--- Redis: {} ---\n--- nginx access log (METHOD URI STATUS UPSTREAM; {upstreams}) ---\n{}\n--- nginx error log ---\n{}\n--- replica logs ---\n{}",
             self.redis.url(),
-            self.nginx.access_log().trim_end(),
+            collapse_successes(&self.nginx.access_log()),
             self.nginx.error_log().trim_end(),
             self.replicas.logs()
         )
     }
+}
+
+/// `access_log` (lines `METHOD URI STATUS UPSTREAM`) with each run of
+/// successful (2xx) requests in one line, so that a failure's report keeps
+/// the order of events and room for the replicas' logs.
+fn collapse_successes(access_log: &str) -> String {
+    let mut collapsed = Vec::new();
+    let mut successes = 0usize;
+    for line in access_log.lines() {
+        let status = line.split_whitespace().nth(2).unwrap_or_default();
+        if status.starts_with('2') && !line.starts_with("GET") {
+            successes += 1;
+            continue;
+        }
+        if successes > 0 {
+            collapsed.push(format!("({successes} requests answered 2xx)"));
+            successes = 0;
+        }
+        collapsed.push(line.to_owned());
+    }
+    if successes > 0 {
+        collapsed.push(format!("({successes} requests answered 2xx)"));
+    }
+    collapsed.join("\n")
 }
 
 // --- the test ------------------------------------------------------------------

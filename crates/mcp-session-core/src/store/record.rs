@@ -78,6 +78,13 @@ pub struct SessionRecord {
     /// while a stream is connected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_detached_at_ms: Option<u64>,
+    /// For HTTP+SSE: the id of the session this one continues, when its
+    /// client reconnected without `Last-Event-ID` and this session took the
+    /// lost one over (which ended). A message the client still posts to the
+    /// lost session's endpoint, before it reads the new `endpoint` event or
+    /// while it was in flight, is delivered here instead of getting `404`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continues: Option<String>,
 }
 
 impl SessionRecord {
@@ -101,6 +108,7 @@ impl SessionRecord {
             subscriptions: BTreeSet::new(),
             state: BTreeMap::new(),
             stream_detached_at_ms: None,
+            continues: None,
         }
     }
 

@@ -553,10 +553,14 @@ pub(crate) async fn post_message<S: ServerHandler>(
     let caller = caller_of(&request);
     let mut record = match store.access(&caller.user_hash, &id).await {
         Ok(Some(record)) if record.transport == TransportKind::Sse => record,
-        Ok(_) => {
+        Ok(Some(_)) => {
             tracing::info!(session_id = %id, "unknown session id on /messages");
             return session_not_found();
         }
+        Ok(None) => match continuing(fleet, &caller, &id).await {
+            Ok(record) => record,
+            Err(response) => return response,
+        },
         Err(error) => return store_failure(&error),
     };
 
@@ -676,6 +680,16 @@ pub(crate) async fn post_message<S: ServerHandler>(
             // replica's copy (see the fleet's `data_loss`).
             Ok(None) => match store.access(&caller.user_hash, &record.id).await {
                 Ok(Some(found)) => holder = found.replica_id,
+                // Paired with a fresh session by another message meanwhile.
+                Ok(None) if prelude.is_empty() => {
+                    match continuing(fleet, &caller, &record.id).await {
+                        Ok(next) => {
+                            holder = next.replica_id.clone();
+                            record = next;
+                        }
+                        Err(response) => return response,
+                    }
+                }
                 Ok(None) => return session_not_found(),
                 Err(error) => return store_failure(&error),
             },
@@ -694,6 +708,31 @@ pub(crate) async fn post_message<S: ServerHandler>(
         .headers_mut()
         .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
     response
+}
+
+/// The session continuing `lost_id`, an HTTP+SSE session of `caller`'s
+/// whose client reconnected without `Last-Event-ID` and whose new session
+/// took it over (see `sse_reconnect`); `404` when there is none.
+async fn continuing(
+    fleet: &Fleet,
+    caller: &Caller,
+    lost_id: &str,
+) -> Result<SessionRecord, Response> {
+    match sse_reconnect::continuation(fleet, &caller.user_hash, lost_id).await {
+        Ok(Some(next)) => {
+            tracing::info!(
+                session_id = %next.id,
+                lost = %lost_id,
+                "a message for a session whose client reconnected goes to the session continuing it"
+            );
+            Ok(next)
+        }
+        Ok(None) => {
+            tracing::info!(session_id = %lost_id, "unknown session id on /messages");
+            Err(session_not_found())
+        }
+        Err(error) => Err(store_failure(&error)),
+    }
 }
 
 /// Hands `prelude` (emptied once taken), then `message` with the request's

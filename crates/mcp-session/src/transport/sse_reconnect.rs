@@ -19,9 +19,16 @@
 //! one whose stream no replica holds: its client left (the record says when)
 //! or its replica is gone. Messages the client missed cannot be replayed
 //! (it named none).
+//!
+//! The client learns the new session's endpoint from its `endpoint` event,
+//! which may come after it sent (or while it sends) more messages to the
+//! old one: the new session's record names the one it continues
+//! ([`continuation`]), and those messages go to it instead of getting
+//! `404`.
 
 use crate::{
     fleet::Fleet,
+    identity::UserHash,
     store::{SessionRecord, StoreError, TransportKind},
 };
 
@@ -101,6 +108,28 @@ pub(super) async fn fresh_session(
         .max_by_key(|record| record.created_at_ms))
 }
 
+/// The HTTP+SSE session of `owner` that continues `lost_id`, a session
+/// [`pair`] ended, if any: where messages the client still posts to the
+/// lost session's endpoint go.
+///
+/// # Errors
+/// The store's, when it cannot list the user's sessions.
+pub(super) async fn continuation(
+    fleet: &Fleet,
+    owner: &UserHash,
+    lost_id: &str,
+) -> Result<Option<SessionRecord>, StoreError> {
+    Ok(fleet
+        .store()
+        .list(owner)
+        .await?
+        .into_iter()
+        .map(|stored| stored.record)
+        .find(|record| {
+            record.transport == TransportKind::Sse && record.continues.as_deref() == Some(lost_id)
+        }))
+}
+
 /// Makes `fresh` the continuation of `lost`: `fresh` takes `lost`'s
 /// `initialize` parameters, log level, subscriptions and state (written to
 /// the store), and `lost` ends. Returns `false` when `fresh` was initialized
@@ -123,6 +152,7 @@ pub(super) async fn pair(
     fresh.subscriptions = lost.subscriptions.clone();
     fresh.state = lost.state.clone();
     fresh.stream_detached_at_ms = None;
+    fresh.continues = Some(lost.id.clone());
     fresh.last_access_ms = mcp_session_core::store::now_ms();
     store.update(fresh).await?;
     store.delete(&lost.user_hash, &lost.id).await?;
