@@ -12,6 +12,8 @@
 //! The library's session tools (`health_check`, `get_user_sessions`,
 //! `get_session_analytics`) are served beside these by `mcp-session`.
 
+use std::sync::OnceLock;
+
 use mcp_session::tools::ServiceTools;
 use rmcp::{
     Json, ServerHandler,
@@ -132,9 +134,17 @@ impl Default for Calculator {
 impl Calculator {
     /// A calculator with all its tools, plus the session tools of
     /// `mcp-session` (add `.without_session_tools()` to opt out of them).
+    ///
+    /// The tools are built at the first call and shared by every handler
+    /// after it: building them (schemas rewritten to JSON Schema 2020-12,
+    /// names checked) costs many times what serving a request does, and a
+    /// handler is made for every session and every stateless request.
     pub fn new() -> Self {
+        static TOOLS: OnceLock<ServiceTools<Calculator>> = OnceLock::new();
         Self {
-            tools: ServiceTools::new(Self::tool_router()),
+            tools: TOOLS
+                .get_or_init(|| ServiceTools::new(Self::tool_router()))
+                .clone(),
         }
     }
 

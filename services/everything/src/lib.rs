@@ -41,9 +41,10 @@ pub mod server;
 pub mod subscriptions;
 pub mod tools;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use mcp_session::tools::ServiceTools;
+use rmcp::handler::server::router::prompt::PromptRouter;
 pub use server::Everything;
 
 // The handler assembled from its parts: the tools and prompts are methods of
@@ -56,15 +57,32 @@ impl Default for Everything {
 
 impl Everything {
     /// A handler for a new session: every tool and prompt, no log level set,
-    /// no subscriptions.
+    /// no subscriptions. The tools and prompts are built once per process
+    /// and shared ([`routers`]); only the session's own state is new.
     pub fn new() -> Self {
+        let (tools, prompts) = routers();
         Self {
-            tools: ServiceTools::new(tools::router()),
-            prompt_router: prompts::router(),
+            tools: tools.clone(),
+            prompt_router: Arc::clone(prompts),
             log: Arc::default(),
             subscriptions: Arc::default(),
         }
     }
+}
+
+/// The tool and prompt routers, built at the first call: building them
+/// (every tool's schema rewritten to JSON Schema 2020-12, every name checked)
+/// costs many times what serving a request does, and they are the same for
+/// every session and every stateless request.
+fn routers() -> &'static (ServiceTools<Everything>, Arc<PromptRouter<Everything>>) {
+    static ROUTERS: OnceLock<(ServiceTools<Everything>, Arc<PromptRouter<Everything>>)> =
+        OnceLock::new();
+    ROUTERS.get_or_init(|| {
+        (
+            ServiceTools::new(tools::router()),
+            Arc::new(prompts::router()),
+        )
+    })
 }
 
 /// The port the service listens on when `MCP_SERVER_PORT` is unset.

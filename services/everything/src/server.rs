@@ -53,7 +53,7 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct Everything {
     pub(crate) tools: ServiceTools<Self>,
-    pub(crate) prompt_router: PromptRouter<Self>,
+    pub(crate) prompt_router: Arc<PromptRouter<Self>>,
     /// The session's log level, set by `logging/setLevel`.
     pub(crate) log: Arc<LogFilter>,
     /// The session's resource subscriptions and their watcher.
