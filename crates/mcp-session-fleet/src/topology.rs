@@ -36,10 +36,6 @@ use crate::{
     SseStreams, StreamOwner, refresh_interval, sse_reaper::SseRegistry,
 };
 
-/// Longest idle time of an in-memory session worker; a worker evicted earlier
-/// than its session's TTL is restored from the store on the next request.
-const MAX_WORKER_IDLE: Duration = Duration::from_secs(300);
-
 /// What a [`Fleet`] is built from (the library's `Config` fills it in).
 #[derive(Debug, Clone)]
 pub struct FleetSettings {
@@ -63,6 +59,9 @@ pub struct FleetSettings {
     /// How long past its refresh a cached record is still served while
     /// Redis cannot be reached (see [`cache`](crate::cache)).
     pub session_cache_outage: Duration,
+    /// How long a session's worker stays in this replica's memory after its
+    /// last message (at most `session_ttl`); the next request restores it.
+    pub session_worker_idle: Duration,
     /// Live sessions one user may hold.
     pub max_sessions_per_user: Option<usize>,
     /// Bytes of response-stream events held in memory before they move to
@@ -113,7 +112,9 @@ pub(crate) enum Mode {
 
 fn workers(settings: &FleetSettings) -> LocalSessionManager {
     let mut config = SessionConfig::default();
-    config.keep_alive = Some(settings.session_ttl.min(MAX_WORKER_IDLE));
+    // A worker dropped before its session's TTL is restored from the store
+    // by the session's next request.
+    config.keep_alive = Some(settings.session_ttl.min(settings.session_worker_idle));
     let mut workers = LocalSessionManager::default();
     workers.session_config = config;
     workers
@@ -155,6 +156,7 @@ impl Fleet {
             refresh_interval(settings.session_cache, settings.session_ttl),
             settings.session_cache_outage,
         ));
+        tokio::spawn(SessionCache::sweep_forever(Arc::downgrade(&cache)));
         let announcer = Arc::new(Announcer::new(
             redis.clone(),
             &settings.service,

@@ -73,6 +73,7 @@ struct RawConfig {
     redis_command_timeout_ms: Option<u64>,
     session_cache_seconds: Option<u64>,
     session_cache_outage_seconds: Option<u64>,
+    session_worker_idle_seconds: Option<u64>,
     event_buffer_bytes: Option<usize>,
     event_retention_seconds: Option<u64>,
     /// A number or text: an empty value (a Kubernetes ConfigMap entry left
@@ -114,6 +115,7 @@ enum NumberOrText {
 /// | `REDIS_COMMAND_TIMEOUT_MS` | [`redis_command_timeout`](Self::redis_command_timeout) | 1500 |
 /// | `SESSION_CACHE_SECONDS` | [`session_cache`](Self::session_cache) | 5 |
 /// | `SESSION_CACHE_OUTAGE_SECONDS` | [`session_cache_outage`](Self::session_cache_outage) | 60 |
+/// | `SESSION_WORKER_IDLE_SECONDS` | [`session_worker_idle`](Self::session_worker_idle) | 60 (at most `SESSION_TTL_SECONDS`) |
 /// | `MAX_SESSIONS_PER_USER` | [`max_sessions_per_user`](Self::max_sessions_per_user) | 100 (`unlimited`: no limit) |
 /// | `EVENT_BUFFER_BYTES` | [`event_buffer_bytes`](Self::event_buffer_bytes) | 67108864 (64 MiB) |
 /// | `EVENT_RETENTION_SECONDS` | [`event_retention`](Self::event_retention) | 300 |
@@ -189,6 +191,15 @@ pub struct Config {
     /// failing their requests with `503`. A session deleted elsewhere during
     /// the outage may be served here that long. Zero: no such grace.
     pub session_cache_outage: Duration,
+    /// How long a session's in-memory worker (rmcp's, with the service's
+    /// handler) stays on a replica after its last message. Past it the
+    /// worker is dropped, and the session's next request, on any replica,
+    /// restores one from the store: an idle session costs a replica
+    /// (almost) nothing, while one in use keeps its worker. At most the
+    /// session TTL; `0` is refused. Without Redis the worker also keeps the
+    /// answers a client may resume with `Last-Event-ID`, so keep it at or
+    /// above 60 s there.
+    pub session_worker_idle: Duration,
     /// Live sessions one user may hold over all replicas; creating one more
     /// fails with `429`. `None` (`MAX_SESSIONS_PER_USER=unlimited`): no
     /// limit, so one client can fill Redis.
@@ -233,6 +244,7 @@ impl fmt::Debug for Config {
             .field("redis_command_timeout", &self.redis_command_timeout)
             .field("session_cache", &self.session_cache)
             .field("session_cache_outage", &self.session_cache_outage)
+            .field("session_worker_idle", &self.session_worker_idle)
             .field("max_sessions_per_user", &self.max_sessions_per_user)
             .field("event_buffer_bytes", &self.event_buffer_bytes)
             .field("event_retention", &self.event_retention)
@@ -386,6 +398,11 @@ impl Config {
             session_cache_outage: Duration::from_secs(
                 raw.session_cache_outage_seconds.unwrap_or(60),
             ),
+            session_worker_idle: positive(
+                "SESSION_WORKER_IDLE_SECONDS",
+                raw.session_worker_idle_seconds,
+                60,
+            )?,
             max_sessions_per_user: sessions_limit(raw.max_sessions_per_user)?,
             event_buffer_bytes: raw.event_buffer_bytes.unwrap_or(DEFAULT_EVENT_BUFFER_BYTES),
             event_retention: positive("EVENT_RETENTION_SECONDS", raw.event_retention_seconds, 300)?,

@@ -226,6 +226,7 @@ fn fleet_settings(config: &Config, service: &str) -> FleetSettings {
         session_ttl: config.session_ttl,
         session_cache: config.session_cache,
         session_cache_outage: config.session_cache_outage,
+        session_worker_idle: config.session_worker_idle,
         max_sessions_per_user: config.max_sessions_per_user,
         event_buffer_bytes: config.event_buffer_bytes,
         event_retention: config.event_retention,
