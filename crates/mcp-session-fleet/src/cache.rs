@@ -117,6 +117,30 @@ impl SessionCache {
         }
     }
 
+    /// Drops the expired entries every `refresh`, for as long as `cache`
+    /// is in use. The cache drops them itself only when it is used, so
+    /// without this a replica that fell idle would keep the records of
+    /// sessions long gone.
+    pub async fn sweep_forever(cache: std::sync::Weak<Self>) {
+        let Some(period) = cache.upgrade().map(|cache| cache.refresh) else {
+            return;
+        };
+        if period.is_zero() {
+            return;
+        }
+        let mut sweep = tokio::time::interval(period);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            sweep.tick().await;
+            let Some(cache) = cache.upgrade() else {
+                return;
+            };
+            if let Some(entries) = &cache.entries {
+                entries.run_pending_tasks();
+            }
+        }
+    }
+
     /// A cache that caches nothing (no fleet: nothing to cache for).
     pub fn disabled() -> Self {
         Self::new(Duration::ZERO, Duration::ZERO)
