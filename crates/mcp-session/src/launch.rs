@@ -76,6 +76,7 @@ where
         eprintln!("{error}");
         return ExitCode::from(EXIT_CONFIG);
     }
+    crate::allocator::give_memory_back();
     let server = match build(config).await {
         Ok(server) => server,
         Err(error) => {

@@ -86,17 +86,8 @@
 //! (`/mcp` through rmcp, or HTTP+SSE) → the session store of the [`Fleet`](fleet::Fleet)
 //! → the service's handler. `docs/architecture.md` draws it.
 
-/// The heap allocator of every service: mimalloc rather than the system's
-/// (the default feature `mimalloc`). A replica keeps many small, long-lived
-/// allocations (response streams held for `Last-Event-ID` resumption,
-/// cached session records) among the short-lived ones of each request, which
-/// fragments glibc's malloc and made it a tenth of the CPU time of a
-/// Redis-backed replica under load (docs/benchmarks.md).
-#[cfg(feature = "mimalloc")]
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 mod admin;
+mod allocator;
 pub mod config;
 mod connections;
 mod health;
