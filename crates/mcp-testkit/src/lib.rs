@@ -57,6 +57,6 @@ pub use nginx::Nginx;
 pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use raw_client::{CallError, RawSession};
 pub use redis::{RedisCluster, RedisServer};
-pub use replica::{Replica, ReplicaSet};
+pub use replica::{Memory, Replica, ReplicaSet};
 pub use sse::{SseEvent, SseReader};
 pub use tcp_proxy::TcpProxy;

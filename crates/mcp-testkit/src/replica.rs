@@ -10,6 +10,16 @@ use tempfile::TempDir;
 
 use crate::net::{free_port, wait_for_http};
 
+/// A process's resident memory (`/proc/<pid>/status`), in KiB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Memory {
+    /// All resident pages (`VmRSS`): the heap, stacks, and the binary's
+    /// pages read so far.
+    pub rss_kib: u64,
+    /// Resident anonymous pages (`RssAnon`): the heap and stacks.
+    pub anonymous_kib: u64,
+}
+
 /// One process of a service, listening on its own loopback port; killed
 /// when dropped. Its standard output and error go to a log file.
 pub struct Replica {
@@ -56,6 +66,24 @@ impl Replica {
     /// `http://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The process's resident memory now, from `/proc/<pid>/status`;
+    /// `None` when it is not running (or the system has no `/proc`).
+    pub fn memory(&self) -> Option<Memory> {
+        let pid = self.child.as_ref()?.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let kib = |field: &str| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(field))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|value| value.parse::<u64>().ok())
+        };
+        Some(Memory {
+            rss_kib: kib("VmRSS:")?,
+            anonymous_kib: kib("RssAnon:")?,
+        })
     }
 
     /// Everything the process has logged so far (all of its runs).
