@@ -487,6 +487,7 @@ mod tests {
         assert!(config.metrics_enabled);
         assert_eq!(config.event_buffer_bytes, 64 * 1024 * 1024);
         assert_eq!(config.event_retention, Duration::from_secs(300));
+        assert_eq!(config.session_worker_idle, Duration::from_secs(60));
     }
 
     #[test]
@@ -529,6 +530,10 @@ mod tests {
                 event_retention_seconds: Some(0),
                 ..raw()
             },
+            RawConfig {
+                session_worker_idle_seconds: Some(0),
+                ..raw()
+            },
         ];
         let names = [
             "SESSION_TTL_SECONDS",
@@ -536,6 +541,7 @@ mod tests {
             "ALLOWED_ORIGINS",
             "ALLOWED_HOSTS",
             "EVENT_RETENTION_SECONDS",
+            "SESSION_WORKER_IDLE_SECONDS",
         ];
         for (case, name) in cases.into_iter().zip(names) {
             let message =
