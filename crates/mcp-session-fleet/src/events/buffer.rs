@@ -327,9 +327,21 @@ impl EventBuffer {
 
     /// Sets the owner of `stream_id`, once: a stream's owner never changes.
     /// A stream already in Redis gets its binding to the session written.
+    ///
+    /// A stream no longer held here when its owner is known (written
+    /// through and dropped, or flushed and evicted, before its response's
+    /// first event reached the transport, as happens under load) has its
+    /// events in Redis: its binding is written too, or no replica could
+    /// resume it.
     pub(crate) fn bind(&self, stream_id: &str, owner: StreamOwner) {
         let mut inner = self.lock();
         let Some(entry) = inner.streams.get_mut(stream_id) else {
+            if let Some(key) = owner.key() {
+                self.writer.send(Write::Binding {
+                    stream_id: stream_id.into(),
+                    owner: key,
+                });
+            }
             return;
         };
         if entry.owner != StreamOwner::Pending || owner == StreamOwner::Pending {
@@ -762,6 +774,18 @@ mod tests {
         let (bytes, streams) = buffer.usage();
         assert_eq!(streams, 1);
         assert!(bytes > 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_bound_after_it_left_memory_gets_its_binding_in_redis() {
+        // Written through and dropped (or flushed and evicted) before the
+        // transport bound it: only Redis has it, so the binding goes there.
+        let (buffer, mut queue, _) = buffer(usize::MAX);
+        buffer.bind("gone", StreamOwner::Session("session-g".into()));
+        assert_eq!(taken(&mut queue), ["binding gone session-g"]);
+        // A pending owner is no binding.
+        buffer.bind("gone-too", StreamOwner::Pending);
+        assert!(taken(&mut queue).is_empty());
     }
 
     #[tokio::test(start_paused = true)]
