@@ -128,17 +128,12 @@ impl SessionCache {
         if period.is_zero() {
             return;
         }
-        let mut sweep = tokio::time::interval(period);
-        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            sweep.tick().await;
-            let Some(cache) = cache.upgrade() else {
-                return;
-            };
+        crate::periodic::while_alive(cache, period, |cache| {
             if let Some(entries) = &cache.entries {
                 entries.run_pending_tasks();
             }
-        }
+        })
+        .await;
     }
 
     /// A cache that caches nothing (no fleet: nothing to cache for).

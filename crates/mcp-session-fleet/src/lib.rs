@@ -56,6 +56,7 @@ pub mod events;
 mod fleet_store;
 mod held;
 mod listen_streams;
+mod periodic;
 mod redis_store;
 mod redis_task_store;
 mod response_stream;

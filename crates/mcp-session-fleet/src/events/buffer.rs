@@ -597,17 +597,12 @@ impl Inner {
 /// Every [`SWEEP`], frees what has passed its retention, until the buffer
 /// is dropped.
 async fn sweep(buffer: Weak<EventBuffer>) {
-    let mut interval = tokio::time::interval(SWEEP);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        interval.tick().await;
-        let Some(buffer) = buffer.upgrade() else {
-            return;
-        };
+    crate::periodic::while_alive(buffer, SWEEP, |buffer| {
         let now = Instant::now();
         let mut inner = buffer.lock();
         buffer.enforce(&mut inner, now);
-    }
+    })
+    .await;
 }
 
 #[cfg(test)]
