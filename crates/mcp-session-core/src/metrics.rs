@@ -12,6 +12,8 @@
 //! | `mcp_sessions_restored_total` | counter | | Streamable HTTP sessions restored here from the store (created on, or last served by, another replica) |
 //! | `mcp_session_not_found_total` | counter | `transport` | `404` answers to a request naming an unknown, expired, deleted or foreign session |
 //! | `mcp_fleet_deliveries_total` | counter | `kind` | messages received over the fleet bus and delivered here (see [`FleetDelivery`]) |
+//! | `mcp_fleet_messages_received_total` | counter | `channel` | messages this replica received over the fleet bus, whether or not they concerned it (see [`BusChannel`]): what the fleet's size costs each replica |
+//! | `mcp_fleet_received_bytes_total` | counter | `channel` | bytes of those messages' payloads |
 //! | `mcp_store_errors_total` | counter | `op` | session store operations that failed (store unreachable or a value unreadable) |
 //! | `mcp_redis_round_trips_total` | counter | `op` | Redis round trips (one command or one pipeline) |
 //! | `mcp_session_cache_total` | counter | `result` | lookups of a session's record for a request: `hit` (served from this replica's cache, no Redis round trip) or `miss` (read from the store) |
@@ -290,6 +292,52 @@ impl FleetDelivery {
     }
 }
 
+/// The kind of fleet-bus channel a message arrived on (the `channel` label
+/// of `mcp_fleet_messages_received_total` and
+/// `mcp_fleet_received_bytes_total`; see `mcp_session_fleet`'s crate docs
+/// for the channels).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BusChannel {
+    /// `mcp_fleet:<service>`, which every replica reads (classic pub/sub).
+    Fleet,
+    /// This replica's own sharded channel (forwarded messages, acks).
+    Replica,
+    /// This replica's stream-flush channel.
+    StreamFlush,
+    /// A standalone stream's sharded channel, read while a `GET /mcp`
+    /// connection of that stream is held here.
+    Standalone,
+    /// A change channel (a resource's updates, or list changes), read while
+    /// a listen stream or a session's resource watcher here wants it.
+    Change,
+}
+
+impl BusChannel {
+    const ALL: [Self; 5] = [
+        Self::Fleet,
+        Self::Replica,
+        Self::StreamFlush,
+        Self::Standalone,
+        Self::Change,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fleet => "fleet",
+            Self::Replica => "replica",
+            Self::StreamFlush => "stream_flush",
+            Self::Standalone => "standalone",
+            Self::Change => "change",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
 /// Why a request's response stream was written from memory to Redis (the
 /// `reason` label of `mcp_event_flushes_total`; see
 /// `mcp_session_fleet::events`).
@@ -348,6 +396,8 @@ pub struct Metrics {
     sessions_restored: Counter,
     not_found: [Counter; 2],
     deliveries: [Counter; FleetDelivery::ALL.len()],
+    bus_messages: [Counter; BusChannel::ALL.len()],
+    bus_bytes: [Counter; BusChannel::ALL.len()],
     store_errors: [Counter; StoreOp::ALL.len()],
     round_trips: [Counter; StoreOp::ALL.len() + RedisOp::OTHERS.len()],
     /// `hit`, `miss`.
@@ -357,6 +407,13 @@ pub struct Metrics {
     event_buffer_streams: Gauge,
     /// `memory`, `redis`.
     resumptions: [Counter; 2],
+}
+
+/// Labels of `mcp_fleet_messages_received_total` and
+/// `mcp_fleet_received_bytes_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ChannelLabels {
+    channel: &'static str,
 }
 
 /// Labels of `mcp_event_flushes_total`.
@@ -459,6 +516,18 @@ impl Metrics {
             "Messages received over the fleet bus and delivered on this replica",
             deliveries.clone(),
         );
+        let bus_messages = Family::<ChannelLabels, Counter>::default();
+        registry.register(
+            "mcp_fleet_messages_received",
+            "Messages received over the fleet bus, whether or not they concerned this replica, by channel kind",
+            bus_messages.clone(),
+        );
+        let bus_bytes = Family::<ChannelLabels, Counter>::default();
+        registry.register(
+            "mcp_fleet_received_bytes",
+            "Payload bytes of the messages received over the fleet bus, by channel kind",
+            bus_bytes.clone(),
+        );
         let store_errors = Family::<OpLabels, Counter>::default();
         registry.register(
             "mcp_store_errors",
@@ -529,6 +598,16 @@ impl Metrics {
                 FleetDelivery::ALL.map(FleetDelivery::as_str),
                 |kind| KindLabels { kind },
             ),
+            bus_messages: handles(
+                &bus_messages,
+                BusChannel::ALL.map(BusChannel::as_str),
+                |channel| ChannelLabels { channel },
+            ),
+            bus_bytes: handles(
+                &bus_bytes,
+                BusChannel::ALL.map(BusChannel::as_str),
+                |channel| ChannelLabels { channel },
+            ),
             store_errors: handles(&store_errors, StoreOp::ALL.map(StoreOp::as_str), |op| {
                 OpLabels { op }
             }),
@@ -593,6 +672,13 @@ impl Metrics {
     /// Counts a message of the fleet bus delivered here.
     pub fn fleet_delivery(&self, kind: FleetDelivery) {
         self.deliveries[kind as usize].inc();
+    }
+
+    /// Counts a message of `bytes` payload bytes that arrived on a fleet-bus
+    /// channel of kind `channel`, before it is decoded.
+    pub fn fleet_message_received(&self, channel: BusChannel, bytes: usize) {
+        self.bus_messages[channel.index()].inc();
+        self.bus_bytes[channel.index()].inc_by(bytes as u64);
     }
 
     /// Counts a failed session store operation.
