@@ -11,12 +11,13 @@ use rmcp::model::ClientJsonRpcMessage;
 use tracing::Instrument;
 
 use crate::{
-    AckRequest, ChangeNotice, Envelope, FleetEventStore, HeldSessions, StreamOwner,
+    AckRequest, ChangeInterest, ChangeNotice, Envelope, FleetEventStore, HeldSessions, StreamOwner,
     announce::{Announcer, Asked},
     connection::{RedisConnection, unavailable},
     events,
     identity::Caller,
-    metrics::{FleetDelivery, Metrics, RedisOp},
+    metrics::{BusChannel, FleetDelivery, Metrics, RedisOp},
+    shard_subscriptions::{ChannelGuard, ShardSubscriptions},
     sse_stream_id,
     store::{SessionRecord, SessionStore, StoreError},
     trace_context::TraceContext,
@@ -50,6 +51,13 @@ pub struct FleetBus {
     announcer: Arc<Announcer>,
     events: Arc<FleetEventStore>,
     metrics: Arc<Metrics>,
+    /// The sharded channels read for what this replica holds (standalone
+    /// streams, change topics).
+    subscriptions: Arc<ShardSubscriptions>,
+    /// `mcp_standalone:<service>:`.
+    standalone_prefix: String,
+    /// `mcp_change:<service>:`.
+    change_prefix: String,
     /// Whether the subscriptions are in place (messages can reach us).
     joined: tokio::sync::watch::Sender<bool>,
 }
@@ -74,6 +82,9 @@ impl FleetBus {
             replica_prefix: format!("mcp_replica:{service}:"),
             replica_channel: format!("mcp_replica:{service}:{replica_id}"),
             replica_id: replica_id.to_owned(),
+            subscriptions: ShardSubscriptions::start(redis.clone()),
+            standalone_prefix: format!("mcp_standalone:{service}:"),
+            change_prefix: format!("mcp_change:{service}:"),
             redis,
             held,
             store,
@@ -107,6 +118,8 @@ impl FleetBus {
                     let Some(text) = message.value.as_str() else {
                         continue;
                     };
+                    let channel = self.channel_kind(&message.channel);
+                    self.metrics.fleet_message_received(channel, text.len());
                     match serde_json::from_str::<Envelope>(&text) {
                         Ok(envelope) => self.dispatch(envelope).await,
                         Err(error) => tracing::warn!(%error, "undecodable fleet message"),
@@ -118,6 +131,26 @@ impl FleetBus {
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             }
         }
+    }
+
+    /// The kind of the channel a message arrived on.
+    fn channel_kind(&self, channel: &str) -> BusChannel {
+        if channel == self.fleet_channel {
+            BusChannel::Fleet
+        } else if channel == self.replica_channel {
+            BusChannel::Replica
+        } else if channel.starts_with(&self.standalone_prefix) {
+            BusChannel::Standalone
+        } else if channel.starts_with(&self.change_prefix) {
+            BusChannel::Change
+        } else {
+            BusChannel::StreamFlush
+        }
+    }
+
+    /// The sharded channels this replica reads for what it holds.
+    pub(crate) fn subscriptions(&self) -> &Arc<ShardSubscriptions> {
+        &self.subscriptions
     }
 
     /// Subscribes to the three channels and keeps them subscribed: after
@@ -151,6 +184,8 @@ impl FleetBus {
                     }
                 }
             }
+            // The channels of what this replica holds, again.
+            self.subscriptions.renew();
             self.joined.send_replace(true);
             self.held.cache.connected();
             if first {
@@ -497,22 +532,54 @@ impl FleetBus {
         replica_id: &str,
         envelope: &Envelope,
     ) -> Result<Delivery, StoreError> {
-        self.redis.round_trip(RedisOp::SPublish);
-        let receivers: i64 = self
-            .redis
-            .pool()
-            .next()
-            .spublish(
-                format!("{}{replica_id}", self.replica_prefix),
-                Self::encode(envelope)?,
-            )
-            .instrument(self.redis.span(RedisOp::SPublish, "SPUBLISH"))
-            .await
-            .map_err(unavailable)?;
+        let receivers = self
+            .spublish(format!("{}{replica_id}", self.replica_prefix), envelope)
+            .await?;
         Ok(if receivers > 0 {
             Delivery::Delivered
         } else {
             Delivery::Gone
         })
+    }
+
+    /// `SPUBLISH`es `envelope` on `channel`; returns how many subscribers
+    /// received it.
+    async fn spublish(&self, channel: String, envelope: &Envelope) -> Result<i64, StoreError> {
+        self.redis.round_trip(RedisOp::SPublish);
+        self.redis
+            .pool()
+            .next()
+            .spublish(channel, Self::encode(envelope)?)
+            .instrument(self.redis.span(RedisOp::SPublish, "SPUBLISH"))
+            .await
+            .map_err(unavailable)
+    }
+
+    /// Publishes `notice` on its change channel, for the replicas whose
+    /// streams want it (see [`listen_streams`](crate::listen_streams)).
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when Redis cannot be reached.
+    pub(crate) async fn publish_change(&self, notice: ChangeNotice) -> Result<(), StoreError> {
+        let channel = notice.channel(&self.change_prefix);
+        let envelope = Envelope::Change {
+            trace: TraceContext::current(),
+            user: notice.user,
+            notification: notice.notification,
+        };
+        self.spublish(channel, &envelope).await.map(|_| ())
+    }
+
+    /// Subscribes to the change channels `interest` needs and waits until
+    /// Redis confirmed them (a few seconds at most: with Redis away the
+    /// stream goes on, and hears of changes once it is back).
+    pub(crate) async fn want_changes(&self, interest: &ChangeInterest) -> Vec<ChannelGuard> {
+        let guards: Vec<ChannelGuard> = interest
+            .channels(&self.change_prefix)
+            .into_iter()
+            .map(|channel| self.subscriptions.want(channel))
+            .collect();
+        futures::future::join_all(guards.iter().map(ChannelGuard::ready)).await;
+        guards
     }
 }

@@ -127,8 +127,9 @@ pub enum Envelope {
         ack: AckRequest,
     },
     /// A server message on a session's standalone (GET) stream, already
-    /// stored for replay: replicas holding that stream's connection send it.
-    /// Sent on the fleet channel.
+    /// stored for replay: the replica holding that stream's connection sends
+    /// it. Sent on the stream's sharded channel
+    /// (`mcp_standalone:<service>:<stream_id>`).
     StreamEvent {
         /// The W3C trace context of the span that sent it (empty when
         /// tracing is off): the receiver's span is its child.
@@ -143,9 +144,10 @@ pub enum Envelope {
         /// The SSE `retry` hint, in milliseconds.
         retry_ms: Option<u64>,
     },
-    /// A change for the `subscriptions/listen` streams of every replica
-    /// (see [`listen_streams`](crate::listen_streams)). Sent on the fleet
-    /// channel.
+    /// A change for the `subscriptions/listen` streams and resource
+    /// watchers that want it, on any replica (see
+    /// [`listen_streams`](crate::listen_streams)). Sent on the change's
+    /// sharded channel (`mcp_change:<service>:<audience>:<topic>`).
     Change {
         /// The W3C trace context of the span that sent it (empty when
         /// tracing is off): the receiver's span is its child.

@@ -17,35 +17,45 @@ use rmcp::{
 };
 use tokio::sync::mpsc;
 
-use crate::{SessionCache, SseStreams, listen_streams::ListenStreams};
+use crate::{
+    SessionCache, SseStreams, listen_streams::ListenStreams, shard_subscriptions::ChannelGuard,
+};
+
+type Tails = HashMap<String, Vec<mpsc::Sender<ServerSseMessage>>>;
 
 /// Live SSE connections of standalone streams on this replica, by stream id.
 #[derive(Default)]
 pub(crate) struct StandaloneStreams {
-    tails: Mutex<HashMap<String, Vec<mpsc::Sender<ServerSseMessage>>>>,
+    tails: Arc<Mutex<Tails>>,
 }
 
 impl StandaloneStreams {
-    fn lock(
+    /// Registers a connection for `stream_id`; its events arrive on the
+    /// returned stream. `channel` keeps the stream's sharded channel
+    /// subscribed for as long as the connection lives.
+    pub(crate) fn open(
         &self,
-    ) -> parking_lot::MutexGuard<'_, HashMap<String, Vec<mpsc::Sender<ServerSseMessage>>>> {
-        self.tails.lock()
-    }
-
-    /// Registers a connection for `stream_id`; events arrive on the receiver.
-    pub(crate) fn open(&self, stream_id: &str) -> mpsc::Receiver<ServerSseMessage> {
+        stream_id: &str,
+        channel: Option<ChannelGuard>,
+    ) -> StandaloneConnection {
         let (sender, receiver) = mpsc::channel(64);
-        self.lock()
+        self.tails
+            .lock()
             .entry(stream_id.to_owned())
             .or_default()
             .push(sender);
-        receiver
+        StandaloneConnection {
+            events: receiver,
+            stream_id: stream_id.to_owned(),
+            tails: self.tails.clone(),
+            _channel: channel,
+        }
     }
 
     /// Sends `event` to the connections of `stream_id`; returns whether
     /// one took it.
     pub(crate) fn deliver(&self, stream_id: &str, event: &ServerSseMessage) -> bool {
-        let mut tails = self.lock();
+        let mut tails = self.tails.lock();
         let Some(senders) = tails.get_mut(stream_id) else {
             return false;
         };
@@ -62,8 +72,50 @@ impl StandaloneStreams {
     /// Closes every connection of the session's streams.
     pub(crate) fn close_session(&self, session_id: &str) {
         let prefix = format!("{session_id}:");
-        self.lock()
+        self.tails
+            .lock()
             .retain(|stream_id, _| !stream_id.starts_with(&prefix));
+    }
+
+    /// Streams with a live connection here.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.tails.lock().len()
+    }
+}
+
+/// One `GET /mcp` connection of a standalone stream on this replica: the
+/// events that reach it, until the client goes away. Dropping it forgets
+/// the connection and, with the stream's last connection here, the
+/// subscription to the stream's channel.
+pub(crate) struct StandaloneConnection {
+    events: mpsc::Receiver<ServerSseMessage>,
+    stream_id: String,
+    tails: Arc<Mutex<Tails>>,
+    _channel: Option<ChannelGuard>,
+}
+
+impl futures::Stream for StandaloneConnection {
+    type Item = ServerSseMessage;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.events.poll_recv(context)
+    }
+}
+
+impl Drop for StandaloneConnection {
+    fn drop(&mut self) {
+        self.events.close();
+        let mut tails = self.tails.lock();
+        if let Some(senders) = tails.get_mut(&self.stream_id) {
+            senders.retain(|sender| !sender.is_closed());
+            if senders.is_empty() {
+                tails.remove(&self.stream_id);
+            }
+        }
     }
 }
 
@@ -245,5 +297,29 @@ mod tests {
         assert!(held.is_restoring(&id));
         held.end_restore(&id);
         assert!(!held.is_restoring(&id));
+    }
+
+    #[tokio::test]
+    async fn a_standalone_stream_is_forgotten_with_its_last_connection() {
+        use futures::StreamExt;
+
+        let streams = super::StandaloneStreams::default();
+        let first = streams.open("s:common", None);
+        let mut second = streams.open("s:common", None);
+        let event = crate::events::sse_message("e1".into(), None, Some(Duration::from_secs(1)));
+        drop(first);
+        assert_eq!(streams.len(), 1, "the other connection keeps the stream");
+        assert!(streams.deliver("s:common", &event));
+        assert_eq!(
+            second.next().await.and_then(|event| event.event_id),
+            Some("e1".into())
+        );
+        drop(second);
+        assert_eq!(
+            streams.len(),
+            0,
+            "no connection left: nothing kept for the stream, even with no event delivered after"
+        );
+        assert!(!streams.deliver("s:common", &event));
     }
 }

@@ -12,7 +12,9 @@
 //!
 //! | channel | kind | carries |
 //! |---|---|---|
-//! | `mcp_fleet:<service>` | `PUBLISH` | session deletions, server events of standalone streams, client responses and notifications for handlers running elsewhere, change notices for listen streams |
+//! | `mcp_fleet:<service>` | `PUBLISH` | session deletions and record changes, client responses and notifications for handlers running elsewhere |
+//! | `mcp_standalone:<service>:<stream_id>` | `SPUBLISH` (sharded) | server events of a standalone stream, for the replica holding its `GET` connection ([`shard_subscriptions`]) |
+//! | `mcp_change:<service>:<audience>:<topic>` | `SPUBLISH` (sharded) | change notices (a resource updated, a list changed) for the replicas whose listen streams or resource watchers want them |
 //! | `mcp_replica:<service>:<replica_id>` | `SPUBLISH` (sharded) | HTTP+SSE messages for the stream this replica holds; acks |
 //! | `mcp_stream_flush:<service>:<nonce>` | `SPUBLISH` (sharded) | requests to flush a response stream this replica produced to Redis, for a resumption elsewhere |
 //!
@@ -40,6 +42,7 @@
 //! | [`redis_task_store`] | [`RedisTaskStore`]: tasks (SEP-2663) under `mcp_task:<user_hash>:<task_id>`, changed by compare-and-set |
 //! | [`cache`], [`fleet_store`], [`announce`] | the per-replica record cache, kept true by acknowledged announcements |
 //! | [`bus`], [`envelope`] | the pub/sub bus and the messages on it |
+//! | [`shard_subscriptions`] | sharded channels read only while something held here wants them, so that a replica's traffic does not grow with the fleet |
 //! | [`listen_streams`] | change notices (resource updated, list changed) published by any replica for the `subscriptions/listen` streams of every replica |
 //! | [`held`], [`sse_streams`] | what this replica holds of sessions: workers, HTTP+SSE streams, standalone streams, pending requests |
 //! | [`sse_sessions`], [`sse_reaper`] | HTTP+SSE sessions that outlive their stream: event ids, takeover by the replica a client reconnects to, replay; the sessions of gone replicas ended within seconds |
@@ -61,6 +64,7 @@ mod redis_store;
 mod redis_task_store;
 mod response_stream;
 mod session_manager;
+pub mod shard_subscriptions;
 pub mod sse_reaper;
 mod sse_sessions;
 mod sse_streams;
@@ -76,7 +80,7 @@ pub use envelope::{AckRequest, Envelope};
 pub use events::{EventSettings, FleetEventStore, StreamOwner, with_caller};
 pub use fleet_store::{FleetStore, refresh_interval};
 use held::HeldSessions;
-pub use listen_streams::ChangeNotice;
+pub use listen_streams::{ChangeFollower, ChangeInterest, ChangeNotice};
 pub use redis_store::RedisStore;
 pub use redis_task_store::RedisTaskStore;
 pub use response_stream::WatchedBody;

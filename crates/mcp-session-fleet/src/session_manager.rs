@@ -34,7 +34,6 @@ use rmcp::{
         },
     },
 };
-use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -243,18 +242,23 @@ impl SessionManager for FleetSessionManager {
             // The session's first GET gets what was sent before it (as
             // rmcp's channel buffers it in one process); a later one starts
             // from now.
-            Mode::Redis { events, .. } => {
+            Mode::Redis { events, bus, .. } => {
                 let stream_id = format!("{id}:common");
+                let subscriptions = bus.subscriptions();
                 let replayed = if events.first_attach(&stream_id).await {
-                    resume::standalone(&self.held, events, &stream_id, None)
+                    resume::standalone(&self.held, subscriptions, events, &stream_id, None)
                         .await
                         .ok()
                 } else {
                     None
                 };
-                replayed.unwrap_or_else(|| {
-                    Box::pin(ReceiverStream::new(self.held.standalone.open(&stream_id)))
-                })
+                match replayed {
+                    Some(replayed) => replayed,
+                    None => Box::pin(
+                        resume::follow_standalone(&self.held, subscriptions, events, &stream_id)
+                            .await,
+                    ),
+                }
             }
             Mode::Solo => Box::pin(self.held.workers.create_standalone_stream(id).await?),
         };
@@ -267,7 +271,7 @@ impl SessionManager for FleetSessionManager {
         id: &SessionId,
         last_event_id: String,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        let Mode::Redis { events, .. } = self.fleet.mode() else {
+        let Mode::Redis { events, bus, .. } = self.fleet.mode() else {
             let stream: BoxedEvents = Box::pin(self.held.workers.resume(id, last_event_id).await?);
             return Ok(stream);
         };
@@ -280,9 +284,15 @@ impl SessionManager for FleetSessionManager {
                     "Last-Event-ID belongs to another session".into(),
                 ));
             }
-            let stream = resume::standalone(&self.held, events, &stream_id, Some(&last_event_id))
-                .await
-                .map_err(FleetSessionError::Events)?;
+            let stream = resume::standalone(
+                &self.held,
+                bus.subscriptions(),
+                events,
+                &stream_id,
+                Some(&last_event_id),
+            )
+            .await
+            .map_err(FleetSessionError::Events)?;
             Ok(Box::pin(
                 stream.take_until(self.handing_off.clone().cancelled_owned()),
             ))

@@ -23,7 +23,6 @@ use mcp_session_core::{
     metrics::Metrics,
     store::{MemoryStore, SessionRecord, SessionStore, StoreError},
     task_store::{MemoryTaskStore, TaskStore},
-    trace_context::TraceContext,
 };
 use rmcp::{
     model::ClientJsonRpcMessage,
@@ -31,9 +30,9 @@ use rmcp::{
 };
 
 use crate::{
-    Announcer, ChangeNotice, Delivery, Envelope, EventSettings, FleetBus, FleetEventStore,
-    FleetStore, HeldSessions, RedisConnection, RedisStore, RedisTaskStore, SessionCache,
-    SseStreams, StreamOwner, refresh_interval, sse_reaper::SseRegistry,
+    Announcer, ChangeFollower, ChangeInterest, ChangeNotice, Delivery, EventSettings, FleetBus,
+    FleetEventStore, FleetStore, HeldSessions, RedisConnection, RedisStore, RedisTaskStore,
+    SessionCache, SseStreams, StreamOwner, refresh_interval, sse_reaper::SseRegistry,
 };
 
 /// What a [`Fleet`] is built from (the library's `Config` fills it in).
@@ -412,8 +411,8 @@ pub struct HeldCounts {
 
 // Change notices for the listen streams of the fleet (see `listen_streams`).
 impl Fleet {
-    /// Tells every listen stream of the fleet (on every replica, once each)
-    /// about `notice`.
+    /// Tells every listen stream and resource watcher of the fleet that
+    /// wants `notice` (on any replica, once each) about it.
     ///
     /// # Errors
     /// [`StoreError::Unavailable`] when Redis cannot be reached.
@@ -423,20 +422,22 @@ impl Fleet {
                 self.held_sessions().listen.deliver(notice);
                 Ok(())
             }
-            Mode::Redis { bus, .. } => {
-                bus.broadcast(&Envelope::Change {
-                    trace: TraceContext::current(),
-                    user: notice.user,
-                    notification: notice.notification,
-                })
-                .await
-            }
+            Mode::Redis { bus, .. } => bus.publish_change(notice).await,
         }
     }
 
     /// The notices that reach this replica from now on, for one listen
-    /// stream.
-    pub fn listen_changes(&self) -> tokio::sync::broadcast::Receiver<Arc<ChangeNotice>> {
-        self.held_sessions().listen.subscribe()
+    /// stream or watcher that wants `interest`: in a fleet, this replica
+    /// reads the channels of `interest` while the follower lives, and this
+    /// returns once Redis confirmed them (so that a change published after
+    /// it is heard). The follower also gets the notices other streams here
+    /// brought in: it applies its own filter.
+    pub async fn listen_changes(&self, interest: &ChangeInterest) -> ChangeFollower {
+        let notices = self.held_sessions().listen.subscribe();
+        let channels = match self.mode() {
+            Mode::Solo => Vec::new(),
+            Mode::Redis { bus, .. } => bus.want_changes(interest).await,
+        };
+        ChangeFollower::new(notices, channels)
     }
 }

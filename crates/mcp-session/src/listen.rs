@@ -6,9 +6,11 @@
 //! (resource URIs, list changes). Behind a round-robin load balancer that
 //! request is held by one replica while the change happens on another (the
 //! tool call that updated a resource reached a different one). So a change
-//! is [`publish`]ed to the whole fleet (one Redis `PUBLISH`), and every
-//! listen stream, on every replica, gets it once through [`forward`], which
-//! a handler's `listen` runs:
+//! is [`publish`]ed on its own Redis channel (one `SPUBLISH` per change; a
+//! resource's updates and list changes each have theirs), which a replica
+//! reads only while one of its listen streams wants it, and every listen
+//! stream that wants it, on any replica, gets it once through [`forward`],
+//! which a handler's `listen` runs:
 //!
 //! ```rust,ignore
 //! async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
@@ -21,16 +23,79 @@
 //! rmcp's subscription sink applies each stream's filter (and tags each
 //! notification with its `subscriptionId`); a notice for one user
 //! ([`Audience::Caller`]) never reaches another user's stream.
+//!
+//! rmcp acknowledges a listen request before the handler's `listen` runs,
+//! and a client may make a change right after the acknowledgement. So the
+//! HTTP layer subscribes to what the request names before rmcp sees it
+//! ([`prepare`]), and [`forward`] takes over that subscription: a change
+//! published after the acknowledgement is never missed.
 
-use mcp_session_fleet::{ChangeNotice, Fleet};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use mcp_session_core::identity::UserHash;
+use mcp_session_fleet::{ChangeFollower, ChangeInterest, ChangeNotice, Fleet};
+use parking_lot::Mutex;
 use rmcp::{
     ErrorData, RoleServer,
-    model::ServerNotification,
+    model::{ServerNotification, SubscriptionFilter},
     service::{RequestContext, SubscriptionContext, SubscriptionSendError},
 };
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::session;
+
+/// The `Mcp-Method` of a listen request (MCP 2026-07-28, Transports
+/// §Standard Headers).
+pub(crate) const LISTEN_METHOD: &str = "subscriptions/listen";
+
+/// The change follower the HTTP layer made for a listen request before
+/// rmcp acknowledged it (see [`prepare`]); [`forward`] takes it.
+#[derive(Clone)]
+pub(crate) struct PreparedChanges(Arc<Mutex<Option<ChangeFollower>>>);
+
+/// What `filter` asks to hear of, for `user`.
+fn interest(user: UserHash, filter: &SubscriptionFilter) -> ChangeInterest {
+    ChangeInterest {
+        user,
+        resources: filter.resource_subscriptions.clone().unwrap_or_default(),
+        lists: [
+            filter.tools_list_changed,
+            filter.prompts_list_changed,
+            filter.resources_list_changed,
+        ]
+        .into_iter()
+        .any(|wanted| wanted == Some(true)),
+    }
+}
+
+/// For the body of a `subscriptions/listen` request of `user`: follows the
+/// changes its filter names, subscribed before this returns, so that the
+/// stream hears of every change made after rmcp acknowledges it. `None`
+/// when the body is no listen request (rmcp answers it).
+pub(crate) async fn prepare(
+    fleet: &Fleet,
+    user: UserHash,
+    body: &Bytes,
+) -> Option<PreparedChanges> {
+    #[derive(serde::Deserialize)]
+    struct Listen {
+        method: String,
+        params: Params,
+    }
+    #[derive(serde::Deserialize)]
+    struct Params {
+        notifications: SubscriptionFilter,
+    }
+    let listen: Listen = serde_json::from_slice(body).ok()?;
+    if listen.method != LISTEN_METHOD {
+        return None;
+    }
+    let follower = fleet
+        .listen_changes(&interest(user, &listen.params.notifications))
+        .await;
+    Some(PreparedChanges(Arc::new(Mutex::new(Some(follower)))))
+}
 
 /// Put in every request's extensions by the server.
 #[derive(Clone)]
@@ -84,8 +149,8 @@ pub async fn publish(
 /// session's own watcher (a `resources/subscribe` of protocol 2025-xx)
 /// follows, as [`forward`] does for a listen stream.
 pub struct Changes {
-    notices: tokio::sync::broadcast::Receiver<std::sync::Arc<ChangeNotice>>,
-    caller: mcp_session_core::identity::UserHash,
+    notices: ChangeFollower,
+    caller: UserHash,
 }
 
 impl Changes {
@@ -109,15 +174,25 @@ impl Changes {
     }
 }
 
-/// The changes the caller of the request `context` may hear of, from now on.
+/// The changes named by `filter` (resource URIs, list changes) that the
+/// caller of the request `context` may hear of, from now on: in a fleet,
+/// this replica reads their channels while the returned value lives, and
+/// this returns once Redis confirmed them (a few seconds at most when Redis
+/// is away). Other notices may come too (those other streams here
+/// brought): filter what comes.
 ///
 /// # Errors
 /// `-32603` when the request was not served over HTTP.
-pub fn changes(context: &RequestContext<RoleServer>) -> Result<Changes, ErrorData> {
-    Ok(Changes {
-        notices: fleet(context)?.listen_changes(),
-        caller: session::caller(context).user_hash,
-    })
+pub async fn changes(
+    context: &RequestContext<RoleServer>,
+    filter: &SubscriptionFilter,
+) -> Result<Changes, ErrorData> {
+    let fleet = fleet(context)?;
+    let caller = session::caller(context).user_hash;
+    let notices = fleet
+        .listen_changes(&interest(caller.clone(), filter))
+        .await;
+    Ok(Changes { notices, caller })
 }
 
 /// Sends the listen stream `context` every change published anywhere in
@@ -127,7 +202,16 @@ pub fn changes(context: &RequestContext<RoleServer>) -> Result<Changes, ErrorDat
 /// # Errors
 /// `-32603` when the request was not served over HTTP.
 pub async fn forward(context: &SubscriptionContext) -> Result<(), ErrorData> {
-    let mut changes = changes(context.request_context())?;
+    let request = context.request_context();
+    let prepared = mcp_session_core::session::request_extension::<PreparedChanges>(request)
+        .and_then(|PreparedChanges(prepared)| prepared.lock().take());
+    let mut changes = match prepared {
+        Some(notices) => Changes {
+            notices,
+            caller: session::caller(request).user_hash,
+        },
+        None => changes(request, context.accepted()).await?,
+    };
     loop {
         let notification = tokio::select! {
             () = context.cancelled() => return Ok(()),

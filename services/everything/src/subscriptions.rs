@@ -85,7 +85,23 @@ impl Subscriptions {
             }
             None => None,
         };
-        let changes = mcp_session::listen::changes(context).ok();
+        // The updates announced by any replica for the URIs the session (or
+        // this handler) is subscribed to, followed before the client hears
+        // that its subscription holds.
+        let uris: Vec<String> = match &owner {
+            Some(owner) => owner
+                .session
+                .record()
+                .subscriptions
+                .iter()
+                .cloned()
+                .collect(),
+            None => lock(&self.uris).iter().cloned().collect(),
+        };
+        let filter = SubscriptionFilter::builder()
+            .resource_subscriptions(uris)
+            .build();
+        let changes = mcp_session::listen::changes(context, &filter).await.ok();
         let stop = CancellationToken::new();
         tokio::spawn(watch(
             context.peer.clone(),

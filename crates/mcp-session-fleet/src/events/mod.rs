@@ -9,7 +9,9 @@
 //! - **A session's standalone stream** (`GET /mcp`, stream id
 //!   `<session_id>:common`: server notifications, rare) is written to the
 //!   Redis Stream `mcp_stream_events:<stream_id>` and published on the
-//!   fleet channel, so the replica holding the client's GET connection
+//!   stream's sharded channel `mcp_standalone:<service>:<stream_id>`, which
+//!   only the replica holding the client's GET connection reads
+//!   ([`shard_subscriptions`](crate::shard_subscriptions)), so that replica
 //!   sends it at once and any replica can replay it.
 //! - **A request's response stream** (a `POST /mcp` answered as SSE, stream
 //!   id a UUID) stays in this replica's memory ([`EventBuffer`]) and is
@@ -83,7 +85,7 @@ mod writer;
 use self::{
     buffer::{Appended, Buffered, EventBuffer, Held},
     resume::BoxedEvents,
-    writer::{Ttls, Write, Writer},
+    writer::{Publish, Ttls, Write, Writer},
 };
 use crate::{
     Announcer, Envelope,
@@ -212,7 +214,9 @@ pub struct FleetEventStore {
     nonce: String,
     flush_prefix: String,
     sequence: AtomicU64,
-    fleet_channel: String,
+    /// `mcp_standalone:<service>:`, the prefix of standalone streams'
+    /// channels.
+    standalone_prefix: String,
     metrics: Arc<Metrics>,
     /// How long the first-`GET` mark of a session's standalone stream lives.
     session_ttl: Duration,
@@ -237,10 +241,8 @@ impl FleetEventStore {
         announcer: Arc<Announcer>,
         metrics: Arc<Metrics>,
     ) -> Arc<Self> {
-        let fleet_channel = format!("mcp_fleet:{service}");
         let writer = Writer::spawn(
             redis.clone(),
-            fleet_channel.clone(),
             Ttls {
                 session: settings.session_ttl,
                 retention: settings.retention,
@@ -261,7 +263,7 @@ impl FleetEventStore {
             nonce: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
             flush_prefix: format!("mcp_stream_flush:{service}:"),
             sequence: AtomicU64::new(0),
-            fleet_channel,
+            standalone_prefix: format!("mcp_standalone:{service}:"),
             metrics,
             session_ttl: settings.session_ttl,
         })
@@ -291,9 +293,11 @@ impl FleetEventStore {
         matches!(set, Ok(Some(_)))
     }
 
-    /// The name of the fleet channel common events are published on.
-    pub fn fleet_channel(&self) -> &str {
-        &self.fleet_channel
+    /// The sharded channel the events of standalone stream `stream_id` are
+    /// published on (`mcp_standalone:<service>:<stream_id>`), read by the
+    /// replica that holds a `GET` connection of it.
+    pub fn standalone_channel(&self, stream_id: &str) -> String {
+        format!("{}{stream_id}", self.standalone_prefix)
     }
 
     /// The channel this replica takes flush requests on (`SSUBSCRIBE`d by
@@ -566,7 +570,7 @@ impl FleetEventStore {
     }
 
     /// Stores one event of a standalone stream: written to Redis and
-    /// published on the fleet channel.
+    /// published on the stream's sharded channel.
     async fn store_standalone(
         &self,
         stream_id: &str,
@@ -590,7 +594,10 @@ impl FleetEventStore {
             stream_id: stream_id.into(),
             event_id: event_id.to_owned(),
             payload,
-            publish: Some(publish),
+            publish: Some(Publish {
+                channel: self.standalone_channel(stream_id),
+                envelope: publish,
+            }),
             place,
         });
         Ok(())

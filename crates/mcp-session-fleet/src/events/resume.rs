@@ -1,7 +1,7 @@
 //! The streams a `Last-Event-ID` resumption sends: what the client missed,
 //! then what comes next (MCP 2025-06-18, Transports §Resumability and
 //! Redelivery), read from this replica's [`EventBuffer`](super::buffer) or
-//! from Redis, and for a standalone stream followed live on the fleet
+//! from Redis, and for a standalone stream followed live on its sharded
 //! channel.
 
 use std::{collections::HashSet, sync::Arc, time::Duration};
@@ -14,7 +14,7 @@ use tokio::{sync::mpsc, time::Instant};
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::{FleetEventStore, buffer::Read, decode};
-use crate::HeldSessions;
+use crate::{HeldSessions, held::StandaloneConnection, shard_subscriptions::ShardSubscriptions};
 
 /// The events of a resumption.
 pub(crate) type BoxedEvents = std::pin::Pin<Box<dyn Stream<Item = ServerSseMessage> + Send + Sync>>;
@@ -129,17 +129,38 @@ async fn poll_redis(
     }
 }
 
+/// Follows a standalone stream live from now: its events arrive on its
+/// sharded channel, subscribed (and confirmed by Redis) before this returns,
+/// for as long as the returned connection lives.
+pub(crate) async fn follow_standalone(
+    held: &HeldSessions,
+    subscriptions: &Arc<ShardSubscriptions>,
+    events: &FleetEventStore,
+    stream_id: &str,
+) -> StandaloneConnection {
+    let channel = subscriptions.want(events.standalone_channel(stream_id));
+    let ready = channel.ready().await;
+    if !ready {
+        tracing::warn!(
+            stream_id,
+            "the standalone stream's channel is not subscribed yet (Redis away?): live events may be late"
+        );
+    }
+    held.standalone.open(stream_id, Some(channel))
+}
+
 /// Replays a standalone stream from Redis after `last_event_id` (from its
 /// start when `None`: the session's first `GET`), then follows it live
-/// (its events arrive on the fleet channel).
+/// (see [`follow_standalone`]).
 pub(crate) async fn standalone(
     held: &HeldSessions,
+    subscriptions: &Arc<ShardSubscriptions>,
     events: &FleetEventStore,
     stream_id: &str,
     last_event_id: Option<&str>,
 ) -> Result<BoxedEvents, String> {
     // Follow first, then read: nothing falls between the two.
-    let live = held.standalone.open(stream_id);
+    let live = follow_standalone(held, subscriptions, events, stream_id).await;
     if let Some(last_event_id) = last_event_id {
         wait_until_stored(events, stream_id, last_event_id).await;
     }
@@ -151,7 +172,7 @@ pub(crate) async fn standalone(
         .iter()
         .filter_map(|event| event.event_id.clone())
         .collect();
-    let live = ReceiverStream::new(live).filter(move |event| {
+    let live = live.filter(move |event| {
         let fresh = event
             .event_id
             .as_ref()

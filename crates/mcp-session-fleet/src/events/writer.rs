@@ -5,7 +5,7 @@
 //!
 //! | [`Write`] | commands |
 //! |---|---|
-//! | [`Write::Event`] | `XADD mcp_stream_events:<stream> MAXLEN ~ 1000 * e <event id> d <payload>`, `EXPIRE` (a standalone stream: the session's TTL; a request's response stream: `EVENT_RETENTION_SECONDS`), and for a standalone stream `PUBLISH mcp_fleet:<service>` of the event |
+//! | [`Write::Event`] | `XADD mcp_stream_events:<stream> MAXLEN ~ 1000 * e <event id> d <payload>`, `EXPIRE` (a standalone stream: the session's TTL; a request's response stream: `EVENT_RETENTION_SECONDS`), and for a standalone stream `SPUBLISH mcp_standalone:<service>:<stream>` of the event (read by the replica holding its `GET` connection) |
 //! | [`Write::Binding`] | `SET mcp_stream_session:<stream> <session id, or user:<user_hash>> EX` (the longer of the session's TTL and the retention) |
 //! | [`Write::Barrier`] | nothing: it is answered once everything queued before it has been written |
 //!
@@ -53,8 +53,8 @@ pub(crate) enum Write {
         /// The stored event, JSON (field `d`).
         payload: String,
         /// For a standalone stream: the [`Envelope`](super::Envelope) to
-        /// publish on the fleet channel once stored.
-        publish: Option<String>,
+        /// publish on the stream's sharded channel once stored.
+        publish: Option<Publish>,
         /// The request's place in the queue, released once written.
         place: Option<OwnedSemaphorePermit>,
     },
@@ -68,6 +68,15 @@ pub(crate) enum Write {
     },
     /// Answered once every write queued before it is done (or failed).
     Barrier(oneshot::Sender<()>),
+}
+
+/// A message to `SPUBLISH` once its event is stored.
+#[derive(Debug)]
+pub(crate) struct Publish {
+    /// The sharded channel (`mcp_standalone:<service>:<stream>`).
+    pub(crate) channel: String,
+    /// The [`Envelope`](super::Envelope), JSON.
+    pub(crate) envelope: String,
 }
 
 /// The handle of a replica's event writer.
@@ -88,10 +97,10 @@ pub(crate) struct Ttls {
 
 impl Writer {
     /// Starts the writer task on `redis` (it ends when every handle is
-    /// dropped); standalone events are published on `fleet_channel`.
-    pub(crate) fn spawn(redis: RedisConnection, fleet_channel: String, ttls: Ttls) -> Self {
+    /// dropped).
+    pub(crate) fn spawn(redis: RedisConnection, ttls: Ttls) -> Self {
         let (writer, queue) = Self::channel();
-        tokio::spawn(write_batches(redis, queue, fleet_channel, ttls));
+        tokio::spawn(write_batches(redis, queue, ttls));
         writer
     }
 
@@ -134,7 +143,6 @@ impl Writer {
 async fn write_batches(
     redis: RedisConnection,
     mut queue: mpsc::UnboundedReceiver<Write>,
-    fleet_channel: String,
     ttls: Ttls,
 ) {
     let session_ttl = ttls.session.as_secs().max(1) as i64;
@@ -199,9 +207,9 @@ async fn write_batches(
                         };
                         let _: () = pipeline.expire(&key, ttl, None).await?;
                         commands += 2;
-                        if let Some(envelope) = publish {
+                        if let Some(Publish { channel, envelope }) = publish {
                             let _: () = pipeline
-                                .publish(fleet_channel.as_str(), envelope.as_str())
+                                .spublish(channel.as_str(), envelope.as_str())
                                 .await?;
                             commands += 1;
                         }

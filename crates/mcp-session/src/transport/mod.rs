@@ -15,6 +15,7 @@
 //! outside `ALLOWED_ORIGINS` (DNS-rebinding protection: rmcp's on `/mcp`,
 //! [`origin_check`] on the legacy routes).
 
+mod body;
 mod errors;
 mod origin_check;
 mod sse;

@@ -33,7 +33,7 @@ use axum::{
     },
 };
 use futures::{StreamExt, stream};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+
 use rmcp::{
     ServerHandler,
     model::{
@@ -566,18 +566,9 @@ pub(crate) async fn post_message<S: ServerHandler>(
 
     let (parts, body) = request.into_parts();
     let limit = sse.state.max_request_body_bytes;
-    let bytes = match Limited::new(body, limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
-            return (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("Payload Too Large: the limit is {limit} bytes"),
-            )
-                .into_response();
-        }
-        Err(error) => {
-            return (StatusCode::BAD_REQUEST, format!("Bad Request: {error}")).into_response();
-        }
+    let bytes = match super::body::read_limited(body, limit).await {
+        Ok(bytes) => bytes,
+        Err(response) => return response,
     };
     let message: ClientJsonRpcMessage = match serde_json::from_slice(&bytes) {
         Ok(message) => message,

@@ -48,12 +48,13 @@ use http_body_util::BodyExt;
 use mcp_session_core::session::HEADER_SESSION_ID;
 
 use super::{
-    TransportState,
+    TransportState, body,
     errors::{PARSE_ERROR, jsonrpc_error, session_not_found, store_failure},
 };
 use crate::{
     fleet::{Fleet, FleetSessionManager, StreamOwner, with_caller},
     identity::Caller,
+    listen,
     response_stream::StreamCloser,
     session::SessionContext,
     store::{SessionRecord, SessionStore, StoreError, TransportKind},
@@ -136,6 +137,8 @@ impl RmcpSessionStore for StoreBridge {
 pub(crate) struct StreamableHttp<S: ServerHandler> {
     service: StreamableHttpService<S, FleetSessionManager>,
     fleet: Fleet,
+    /// `MAX_REQUEST_BODY_BYTES`.
+    max_request_body_bytes: usize,
 }
 
 impl<S: ServerHandler> StreamableHttp<S> {
@@ -162,8 +165,38 @@ impl<S: ServerHandler> StreamableHttp<S> {
         Self {
             service,
             fleet: state.fleet.clone(),
+            max_request_body_bytes: state.max_request_body_bytes,
         }
     }
+}
+
+/// A `POST` whose `Mcp-Method` is `subscriptions/listen` (MCP 2026-07-28):
+/// its body is read here, and the change channels its filter names are
+/// subscribed before rmcp acknowledges the subscription
+/// ([`listen::prepare`]). Other requests pass untouched.
+///
+/// # Errors
+/// The response to send instead: `413` for a body over
+/// `MAX_REQUEST_BODY_BYTES`, `400` for a body that could not be read.
+async fn prepare_listen<S: ServerHandler>(
+    http: &StreamableHttp<S>,
+    caller: &Caller,
+    request: Request,
+) -> Result<Request, Response> {
+    let is_listen = request.method() == axum::http::Method::POST
+        && request
+            .headers()
+            .get("mcp-method")
+            .is_some_and(|method| method.as_bytes() == listen::LISTEN_METHOD.as_bytes());
+    if !is_listen {
+        return Ok(request);
+    }
+    let (mut parts, body) = request.into_parts();
+    let bytes = body::read_limited(body, http.max_request_body_bytes).await?;
+    if let Some(prepared) = listen::prepare(&http.fleet, caller.user_hash.clone(), &bytes).await {
+        parts.extensions.insert(prepared);
+    }
+    Ok(Request::from_parts(parts, Body::from(bytes)))
 }
 
 /// rmcp answers a JSON body that is no JSON-RPC message with `415`; the
@@ -229,6 +262,11 @@ pub(crate) async fn handle<S: ServerHandler>(
             Err(error) => return Ok(store_failure(&error)),
         }
     }
+    // A listen request follows its changes before rmcp acknowledges it.
+    let mut request = match prepare_listen(&http, &caller, request).await {
+        Ok(request) => request,
+        Err(response) => return Ok(response),
+    };
     let is_delete = request.method() == axum::http::Method::DELETE;
     let closer = (request.method() == axum::http::Method::POST).then(StreamCloser::default);
     if let Some(closer) = &closer {
