@@ -44,6 +44,11 @@ pub struct Options {
     /// Seconds each session calls the tool for (D).
     #[arg(long, short = 'd', default_value_t = 10.0)]
     pub duration: f64,
+    /// Exactly this many calls per session instead of calling for
+    /// `--duration` (`0`: open the sessions and call nothing), for counts
+    /// that do not depend on speed (`scripts/callgrind.sh`).
+    #[arg(long)]
+    pub calls: Option<u64>,
     /// Tool to call.
     #[arg(long, default_value = "add")]
     pub tool: String,

@@ -1,5 +1,6 @@
 //! Runs the load: C workers, each one session calling the tool until the
-//! deadline, recording latencies (microseconds) in HDR histograms.
+//! deadline (or a fixed number of times, `--calls`), recording latencies
+//! (microseconds) in HDR histograms.
 
 use std::{
     collections::BTreeMap,
@@ -38,7 +39,9 @@ async fn worker(
     if options.mode != crate::Mode::Stateless {
         result.open_us = Some(started.elapsed().as_micros().max(1) as u64);
     }
-    while Instant::now() < deadline {
+    let mut made = 0;
+    while options.calls.map_or(Instant::now() < deadline, |calls| made < calls) {
+        made += 1;
         let started = Instant::now();
         match session.call(&options.tool, arguments).await {
             Ok(()) => {
@@ -87,6 +90,7 @@ fn options_clone(options: &Options) -> Options {
         mode: options.mode,
         concurrency: options.concurrency,
         duration: options.duration,
+        calls: options.calls,
         tool: options.tool.clone(),
         arguments: options.arguments.clone(),
         label: options.label.clone(),

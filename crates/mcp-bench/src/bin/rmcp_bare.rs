@@ -1,0 +1,102 @@
+//! rmcp bare: the `add` tool served the way rmcp's own example servers
+//! serve a tool (a `#[tool_router]` built in `new()` for every session,
+//! `StreamableHttpService` with rmcp's `LocalSessionManager`, nothing else),
+//! as the reference `scripts/callgrind.sh` compares the calculator with.
+//!
+//! `rmcp-bare [PORT]` (default 9700) serves `http://127.0.0.1:PORT/mcp`.
+
+use rmcp::{
+    ServerHandler,
+    handler::server::{
+        router::tool::ToolRouter,
+        wrapper::{Json, Parameters},
+    },
+    model::{ServerCapabilities, ServerConfig},
+    schemars::{self, JsonSchema},
+    tool, tool_handler, tool_router,
+    transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+    },
+};
+use axum::serve::ListenerExt;
+use serde::{Deserialize, Serialize};
+
+/// The operands of `add`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct Operands {
+    /// The first operand.
+    pub a: f64,
+    /// The second operand.
+    pub b: f64,
+}
+
+/// What `add` returns: the calculator's shape.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Calculation {
+    /// The operation performed.
+    pub operation: String,
+    /// The calculation written out.
+    pub expression: String,
+    /// The result.
+    pub result: f64,
+}
+
+/// The server: one tool, shaped as rmcp's `Counter` example (a router
+/// built in `new()`, which `#[tool_handler]`'s default then does not read:
+/// it calls `Self::tool_router()` for each `tools/list` and `tools/call`).
+#[derive(Clone)]
+struct Bare {
+    #[expect(dead_code, reason = "as in rmcp's example; #[tool_handler] builds its own")]
+    tool_router: ToolRouter<Self>,
+}
+
+#[tool_router]
+impl Bare {
+    fn new() -> Self {
+        Self {
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    #[tool(description = "Add two numbers: returns a + b.")]
+    fn add(&self, Parameters(Operands { a, b }): Parameters<Operands>) -> Json<Calculation> {
+        Json(Calculation {
+            operation: "add".to_owned(),
+            expression: format!("{a} + {b} = {}", a + b),
+            result: a + b,
+        })
+    }
+}
+
+#[tool_handler]
+impl ServerHandler for Bare {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let port: u16 = std::env::args()
+        .nth(1)
+        .map_or(Ok(9700), |port| port.parse())?;
+    let service = StreamableHttpService::new(
+        || Ok(Bare::new()),
+        LocalSessionManager::default().into(),
+        StreamableHttpServerConfig::default(),
+    );
+    let router = axum::Router::new().nest_service("/mcp", service);
+    // Nagle off, as production servers (and ours) run: otherwise small SSE
+    // writes wait for delayed ACKs (~40 ms a call).
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await?
+        .tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}
