@@ -63,3 +63,8 @@ ci:
 # nginx vs the Python SDK, on this machine; run it on a quiet machine.
 bench concurrency="16" seconds="10":
     scripts/bench.sh {{concurrency}} {{seconds}}
+
+# Instructions per tool call, session start and stateless call (callgrind):
+# the calculator against rmcp bare and a hand-written floor.
+callgrind calls="300" sessions="60":
+    scripts/callgrind.sh {{calls}} {{sessions}}
