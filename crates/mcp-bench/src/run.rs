@@ -40,7 +40,10 @@ async fn worker(
         result.open_us = Some(started.elapsed().as_micros().max(1) as u64);
     }
     let mut made = 0;
-    while options.calls.map_or(Instant::now() < deadline, |calls| made < calls) {
+    while options
+        .calls
+        .map_or(Instant::now() < deadline, |calls| made < calls)
+    {
         made += 1;
         let started = Instant::now();
         match session.call(&options.tool, arguments).await {

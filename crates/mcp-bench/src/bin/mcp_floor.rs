@@ -15,6 +15,7 @@
 
 use std::{collections::HashSet, sync::Arc};
 
+use axum::serve::ListenerExt;
 use axum::{
     Json, Router,
     extract::State,
@@ -22,7 +23,6 @@ use axum::{
     response::{IntoResponse, Response},
     routing::post,
 };
-use axum::serve::ListenerExt;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 
@@ -102,7 +102,12 @@ async fn post_mcp(
         Some(_) => {}
         None if header(&headers, "mcp-protocol-version") == Some("2026-07-28") => {}
         None => {
-            return error(StatusCode::BAD_REQUEST, &id, -32600, "Mcp-Session-Id required");
+            return error(
+                StatusCode::BAD_REQUEST,
+                &id,
+                -32600,
+                "Mcp-Session-Id required",
+            );
         }
     }
     if message.get("id").is_none() {

@@ -5,6 +5,7 @@
 //!
 //! `rmcp-bare [PORT]` (default 9700) serves `http://127.0.0.1:PORT/mcp`.
 
+use axum::serve::ListenerExt;
 use rmcp::{
     ServerHandler,
     handler::server::{
@@ -18,7 +19,6 @@ use rmcp::{
         StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
     },
 };
-use axum::serve::ListenerExt;
 use serde::{Deserialize, Serialize};
 
 /// The operands of `add`.
@@ -46,7 +46,10 @@ pub struct Calculation {
 /// it calls `Self::tool_router()` for each `tools/list` and `tools/call`).
 #[derive(Clone)]
 struct Bare {
-    #[expect(dead_code, reason = "as in rmcp's example; #[tool_handler] builds its own")]
+    #[expect(
+        dead_code,
+        reason = "as in rmcp's example; #[tool_handler] builds its own"
+    )]
     tool_router: ToolRouter<Self>,
 }
 
