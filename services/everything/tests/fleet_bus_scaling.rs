@@ -50,23 +50,44 @@ async fn received(base: &str) -> Received {
     total
 }
 
-/// A `subscriptions/listen` stream on `base` for `uri` (no session).
-async fn listen(http: &reqwest::Client, base: &str, uri: &str) -> SseReader {
-    let response = http
+/// A 2026-07-28 request (no session) of `method` with `params` to the
+/// replica at `base`, with the headers that protocol requires (`Mcp-Name`
+/// when the request names a tool) and the per-request `_meta`.
+async fn post(
+    http: &reqwest::Client,
+    base: &str,
+    method: &str,
+    mut params: Value,
+) -> reqwest::Response {
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "fleet-bus-scaling", "version": "1"},
+    });
+    let mut request = http
         .post(format!("{base}/mcp"))
         .header("Accept", "application/json, text/event-stream")
         .header("MCP-Protocol-Version", "2026-07-28")
-        .header("Mcp-Method", "subscriptions/listen")
-        .json(&json!({
-            "jsonrpc": "2.0", "id": 1, "method": "subscriptions/listen",
-            "params": {
-                "notifications": {"resourceSubscriptions": [uri]},
-                "_meta": meta(),
-            }
-        }))
+        .header("Mcp-Method", method);
+    if let Some(name) = params["name"].as_str() {
+        request = request.header("Mcp-Name", name);
+    }
+    request
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
         .send()
         .await
-        .expect("the listen request is answered");
+        .unwrap_or_else(|error| panic!("{method} is answered: {error}"))
+}
+
+/// A `subscriptions/listen` stream on `base` for `uri` (no session).
+async fn listen(http: &reqwest::Client, base: &str, uri: &str) -> SseReader {
+    let response = post(
+        http,
+        base,
+        "subscriptions/listen",
+        json!({"notifications": {"resourceSubscriptions": [uri]}}),
+    )
+    .await;
     assert_eq!(response.status(), 200);
     let mut stream = SseReader::new(response);
     let acknowledged = stream
@@ -80,33 +101,15 @@ async fn listen(http: &reqwest::Client, base: &str, uri: &str) -> SseReader {
     stream
 }
 
-fn meta() -> Value {
-    json!({
-        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientCapabilities": {},
-        "io.modelcontextprotocol/clientInfo": {"name": "fleet-bus-scaling", "version": "1"},
-    })
-}
-
 /// Announces an update of `uri` through `base` (a 2026-07-28 call).
 async fn update(http: &reqwest::Client, base: &str, uri: &str) {
-    let response = http
-        .post(format!("{base}/mcp"))
-        .header("Accept", "application/json, text/event-stream")
-        .header("MCP-Protocol-Version", "2026-07-28")
-        .header("Mcp-Method", "tools/call")
-        .header("Mcp-Name", "test_notify_resource_updated")
-        .json(&json!({
-            "jsonrpc": "2.0", "id": 2, "method": "tools/call",
-            "params": {
-                "name": "test_notify_resource_updated",
-                "arguments": {"uri": uri},
-                "_meta": meta(),
-            }
-        }))
-        .send()
-        .await
-        .expect("the update is answered");
+    let response = post(
+        http,
+        base,
+        "tools/call",
+        json!({"name": "test_notify_resource_updated", "arguments": {"uri": uri}}),
+    )
+    .await;
     let is_sse = response
         .headers()
         .get("content-type")

@@ -13,9 +13,10 @@
 //!
 //! `mcp-floor [PORT]` (default 9701) serves `http://127.0.0.1:PORT/mcp`.
 
+mod serve;
+
 use std::{collections::HashSet, sync::Arc};
 
-use axum::serve::ListenerExt;
 use axum::{
     Json, Router,
     extract::State,
@@ -143,23 +144,8 @@ async fn delete_mcp(State(sessions): State<Sessions>, headers: HeaderMap) -> Sta
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let port: u16 = std::env::args()
-        .nth(1)
-        .map_or(Ok(9701), |port| port.parse())?;
     let router = Router::new()
         .route("/mcp", post(post_mcp).delete(delete_mcp))
         .with_state(Sessions::default());
-    // Nagle off, as production servers (and ours) run: otherwise small SSE
-    // writes wait for delayed ACKs (~40 ms a call).
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await?
-        .tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
-    Ok(())
+    serve::serve(router, 9701).await
 }

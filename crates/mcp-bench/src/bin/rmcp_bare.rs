@@ -5,7 +5,8 @@
 //!
 //! `rmcp-bare [PORT]` (default 9700) serves `http://127.0.0.1:PORT/mcp`.
 
-use axum::serve::ListenerExt;
+mod serve;
+
 use rmcp::{
     ServerHandler,
     handler::server::{
@@ -80,26 +81,10 @@ impl ServerHandler for Bare {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let port: u16 = std::env::args()
-        .nth(1)
-        .map_or(Ok(9700), |port| port.parse())?;
     let service = StreamableHttpService::new(
         || Ok(Bare::new()),
         LocalSessionManager::default().into(),
         StreamableHttpServerConfig::default(),
     );
-    let router = axum::Router::new().nest_service("/mcp", service);
-    // Nagle off, as production servers (and ours) run: otherwise small SSE
-    // writes wait for delayed ACKs (~40 ms a call).
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await?
-        .tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
-    Ok(())
+    serve::serve(axum::Router::new().nest_service("/mcp", service), 9700).await
 }
