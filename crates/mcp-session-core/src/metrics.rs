@@ -205,10 +205,12 @@ pub enum RedisOp {
     FlushRequest,
     /// A read or compare-and-set of a task (`task_store`).
     Task,
+    /// A command on the service's own keys (the hub's upstream sessions).
+    Service,
 }
 
 impl RedisOp {
-    const OTHERS: [Self; 9] = [
+    const OTHERS: [Self; 10] = [
         Self::Publish,
         Self::SPublish,
         Self::EventsWrite,
@@ -218,6 +220,7 @@ impl RedisOp {
         Self::Ack,
         Self::FlushRequest,
         Self::Task,
+        Self::Service,
     ];
 
     /// The label value.
@@ -233,6 +236,7 @@ impl RedisOp {
             Self::Ack => "ack",
             Self::FlushRequest => "flush_request",
             Self::Task => "task",
+            Self::Service => "service",
         }
     }
 
@@ -630,6 +634,12 @@ impl Metrics {
             in_flight,
             registry,
         }
+    }
+
+    /// The registry, for a service to register its own metrics in (before
+    /// the server starts serving).
+    pub fn registry_mut(&mut self) -> &mut Registry {
+        &mut self.registry
     }
 
     /// Counts a response that started with `status` to a `method` request

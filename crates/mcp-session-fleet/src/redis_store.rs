@@ -27,13 +27,14 @@ use std::time::Duration;
 use fred::{
     clients::{Pipeline, Pool},
     prelude::*,
-    types::{ClusterHash, CustomCommand, Expiration, ExpireOptions, SetOptions, config::Server},
+    types::{ClusterHash, CustomCommand, Expiration, ExpireOptions, SetOptions},
 };
 
 use crate::store::{SessionPage, SessionRecord, SessionStore, StoreError, StoredSession, now_ms};
 use crate::{
     connection::{RedisConnection, unavailable},
     identity::UserHash,
+    key_scan::glob_escape,
     metrics::{RedisOp, StoreOp},
 };
 
@@ -49,26 +50,6 @@ pub fn index_key(user: &UserHash) -> String {
 
 /// The `SCAN MATCH` pattern of every session key.
 const ALL_SESSIONS: &str = "mcp_user_session:*";
-
-/// Most `SCAN` calls one page makes (a page over a sparse keyspace may come
-/// back short, with a cursor to go on).
-const MAX_SCAN_CALLS: usize = 64;
-
-/// `text` with the glob characters of `SCAN MATCH` escaped.
-fn glob_escape(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped
-}
-
-fn bad_cursor() -> StoreError {
-    StoreError::Corrupt("not a cursor of this session store".into())
-}
 
 /// Sessions in Redis, shared by every replica of a service.
 pub struct RedisStore {
@@ -116,59 +97,6 @@ impl RedisStore {
 
     fn decode(json: &str) -> Result<SessionRecord, StoreError> {
         serde_json::from_str(json).map_err(|error| StoreError::Corrupt(error.to_string()))
-    }
-
-    /// The nodes to `SCAN`: each primary of a cluster (in a stable order),
-    /// or the one server (`None`).
-    fn scan_nodes(&self) -> Vec<Option<Server>> {
-        match self.pool().next().cached_cluster_state() {
-            Some(state) if self.redis.is_clustered() => {
-                state.unique_primary_nodes().into_iter().map(Some).collect()
-            }
-            _ => vec![None],
-        }
-    }
-
-    /// One `SCAN` call on `node`: the next cursor and the keys found.
-    async fn scan_once(
-        &self,
-        op: StoreOp,
-        node: Option<&Server>,
-        cursor: &str,
-        pattern: &str,
-        count: u32,
-    ) -> Result<(String, Vec<String>), StoreError> {
-        let client = self.pool().next();
-        self.trip(op);
-        let reply: Value = match node {
-            Some(server) => {
-                client
-                    .with_cluster_node(server.clone())
-                    .scan_page(cursor.to_owned(), pattern.to_owned(), Some(count), None)
-                    .await
-            }
-            None => {
-                client
-                    .scan_page(cursor.to_owned(), pattern.to_owned(), Some(count), None)
-                    .await
-            }
-        }
-        .map_err(unavailable)?;
-        let mut parts = reply.into_array().into_iter();
-        let next = parts
-            .next()
-            .and_then(|cursor| cursor.as_string())
-            .ok_or_else(|| StoreError::Corrupt("SCAN reply without a cursor".into()))?;
-        let keys = parts
-            .next()
-            .map(|keys| {
-                keys.into_array()
-                    .into_iter()
-                    .filter_map(|key| key.as_string())
-                    .collect()
-            })
-            .unwrap_or_default();
-        Ok((next, keys))
     }
 
     /// The sessions under `keys` with their TTLs (one pipeline), skipping
@@ -509,72 +437,39 @@ impl SessionStore for RedisStore {
 
     async fn find(&self, id: &str) -> Result<Option<StoredSession>, StoreError> {
         let pattern = format!("mcp_user_session:*:{}", glob_escape(id));
-        for node in self.scan_nodes() {
-            let mut cursor = "0".to_owned();
-            loop {
-                let (next, keys) = self
-                    .scan_once(StoreOp::Find, node.as_ref(), &cursor, &pattern, 1000)
-                    .await?;
-                if let Some(found) = self.load(StoreOp::Find, &keys).await?.into_iter().next() {
-                    return Ok(Some(found));
-                }
-                if next == "0" {
-                    break;
-                }
-                cursor = next;
+        let mut cursor = None;
+        loop {
+            let page = self
+                .redis
+                .scan_keys(
+                    RedisOp::Store(StoreOp::Find),
+                    cursor.as_deref(),
+                    &pattern,
+                    1000,
+                )
+                .await?;
+            if let Some(found) = self
+                .load(StoreOp::Find, &page.keys)
+                .await?
+                .into_iter()
+                .next()
+            {
+                return Ok(Some(found));
+            }
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return Ok(None),
             }
         }
-        Ok(None)
     }
 
     async fn scan(&self, cursor: Option<&str>, limit: usize) -> Result<SessionPage, StoreError> {
-        let (mut node, mut redis_cursor) = match cursor {
-            None => (0usize, "0".to_owned()),
-            Some(cursor) => {
-                let (node, redis_cursor) = cursor.split_once(':').ok_or_else(bad_cursor)?;
-                let node = node.parse().map_err(|_| bad_cursor())?;
-                if redis_cursor.is_empty() || !redis_cursor.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(bad_cursor());
-                }
-                (node, redis_cursor.to_owned())
-            }
-        };
-        let nodes = self.scan_nodes();
-        if node >= nodes.len() {
-            return Ok(SessionPage::default());
-        }
-        let limit = limit.max(1);
-        let count = limit.clamp(10, 1000) as u32;
-        let mut keys = Vec::new();
-        let mut done = false;
-        for _ in 0..MAX_SCAN_CALLS {
-            let (next, found) = self
-                .scan_once(
-                    StoreOp::Scan,
-                    nodes[node].as_ref(),
-                    &redis_cursor,
-                    ALL_SESSIONS,
-                    count,
-                )
-                .await?;
-            keys.extend(found);
-            if next == "0" {
-                node += 1;
-                redis_cursor = "0".to_owned();
-                if node >= nodes.len() {
-                    done = true;
-                    break;
-                }
-            } else {
-                redis_cursor = next;
-            }
-            if keys.len() >= limit {
-                break;
-            }
-        }
-        let sessions = self.load(StoreOp::Scan, &keys).await?;
-        let next_cursor = (!done).then(|| format!("{node}:{redis_cursor}"));
-        Ok(SessionPage::new(sessions, next_cursor))
+        let page = self
+            .redis
+            .scan_keys(RedisOp::Store(StoreOp::Scan), cursor, ALL_SESSIONS, limit)
+            .await?;
+        let sessions = self.load(StoreOp::Scan, &page.keys).await?;
+        Ok(SessionPage::new(sessions, page.next_cursor))
     }
 
     async fn delete_user(&self, user: &UserHash) -> Result<Vec<String>, StoreError> {
@@ -612,16 +507,5 @@ impl SessionStore for RedisStore {
 
     fn backend(&self) -> &'static str {
         "redis"
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scan_patterns_escape_globs() {
-        assert_eq!(glob_escape("ab-12"), "ab-12");
-        assert_eq!(glob_escape("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\");
     }
 }

@@ -111,6 +111,7 @@ pub use mcp_session_core::identity::{Caller, PrincipalKind, UserHash};
 use mcp_session_core::{identity, metrics};
 use mcp_session_fleet as fleet;
 pub use mcp_session_fleet::RedisConnection;
+pub use prometheus_client;
 pub use rmcp;
 pub use server::{BoundServer, McpServer, shutdown_signal};
 
@@ -120,6 +121,15 @@ pub mod session {
     pub use mcp_session_core::session::{SessionContext, caller, current};
 
     pub use crate::telemetry::{RequestId, request_id};
+}
+
+/// The fleet's Redis, for a service's own keys (virustotal's quota, the
+/// hub's upstream sessions): the connection, paging through keys with `SCAN`
+/// on one server or a cluster, and the `op` label its round trips are
+/// counted under (`mcp_redis_round_trips_total{op="service"}`).
+pub mod redis {
+    pub use mcp_session_core::metrics::RedisOp;
+    pub use mcp_session_fleet::{KeyPage, RedisConnection, glob_escape};
 }
 
 /// Where sessions live: the [`SessionStore`](store::SessionStore) trait, its

@@ -54,6 +54,9 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// A service's registration of its own metrics ([`McpServer::with_metrics`]).
+type MetricRegistration = Box<dyn FnOnce(&mut prometheus_client::registry::Registry) + Send>;
+
 /// One MCP service, ready to bind: a handler factory plus configuration.
 ///
 /// `S` is the service's rmcp [`ServerHandler`](rmcp::ServerHandler); the factory makes one per
@@ -69,6 +72,12 @@ pub struct McpServer<S> {
     config: Config,
     store: Option<Arc<dyn SessionStore>>,
     readiness: Vec<ReadinessCheck>,
+    /// The service's own routes, served behind authentication.
+    routes: Router,
+    /// Whether `/mcp/{scope}` is served too.
+    scoped_endpoints: bool,
+    /// Registers the service's own metrics.
+    metric_registrations: Vec<MetricRegistration>,
 }
 
 impl<S: ServerHandler> McpServer<S> {
@@ -82,7 +91,46 @@ impl<S: ServerHandler> McpServer<S> {
             config,
             store: None,
             readiness: Vec::new(),
+            routes: Router::new(),
+            scoped_endpoints: false,
+            metric_registrations: Vec::new(),
         }
+    }
+
+    /// Serves `routes` beside the MCP endpoints, behind the same
+    /// authentication and with the same extensions: a handler finds the
+    /// request's [`Caller`] in the request's extensions (an `Extension<Caller>`
+    /// extractor), and checks [`Caller::is_admin`] itself where only admins may
+    /// pass. For a service's own HTTP API (the hub's
+    /// `/api/admin/upstream-sessions`); paths must not collide with the
+    /// library's (`/mcp`, `/sse`, `/messages`, `/admin/…`, `/healthz`,
+    /// `/readyz`, `/metrics`), or `bind` panics as axum does on overlapping
+    /// routes.
+    pub fn with_routes(mut self, routes: Router) -> Self {
+        self.routes = self.routes.merge(routes);
+        self
+    }
+
+    /// Also serves Streamable HTTP at `/mcp/{scope}` (one path segment), with
+    /// the same handler factory: the handler reads the path of each request
+    /// from the `http::request::Parts` rmcp puts in the request's extensions,
+    /// and decides what `scope` means (the hub: a group of upstreams, or one
+    /// upstream as a transparent proxy). Sessions are the same as on `/mcp`.
+    pub fn with_scoped_endpoints(mut self) -> Self {
+        self.scoped_endpoints = true;
+        self
+    }
+
+    /// Registers the service's own metrics in the replica's registry, served
+    /// by `GET /metrics` beside the library's; `register` runs once, in
+    /// [`bind`](Self::bind). Name them with the service's prefix
+    /// (`mcp_hub_…`), and keep label values bounded.
+    pub fn with_metrics(
+        mut self,
+        register: impl FnOnce(&mut prometheus_client::registry::Registry) + Send + 'static,
+    ) -> Self {
+        self.metric_registrations.push(Box::new(register));
+        self
     }
 
     /// Adds a readiness check: `GET /readyz` answers `503` while `check`
@@ -126,7 +174,11 @@ impl<S: ServerHandler> McpServer<S> {
             io::Error::new(error.kind(), format!("cannot listen on {address}: {error}"))
         })?;
         telemetry::set_replica_id(&config.replica_id);
-        let metrics = Arc::new(Metrics::new(&self.name, &self.version, &config.replica_id));
+        let mut metrics = Metrics::new(&self.name, &self.version, &config.replica_id);
+        for register in self.metric_registrations {
+            register(metrics.registry_mut());
+        }
+        let metrics = Arc::new(metrics);
         let settings = fleet_settings(&config, &self.name);
         let fleet = match self.store {
             Some(store) => Fleet::solo(&settings, store, metrics.clone()),
@@ -160,8 +212,10 @@ impl<S: ServerHandler> McpServer<S> {
         let mcp = transport::routes(
             TransportState::new(&config, fleet.clone(), lifecycle.clone()),
             self.factory,
+            self.scoped_endpoints,
         )
         .layer(middleware::from_fn(note_unknown_sessions))
+        .merge(self.routes)
         .merge(admin::routes(AdminState {
             fleet: fleet.clone(),
             session_ttl: config.session_ttl,

@@ -67,10 +67,12 @@ impl TransportState {
     }
 }
 
-/// `/mcp`, `/sse` and `/messages`, serving `factory`'s handlers.
+/// `/mcp`, `/sse` and `/messages`, serving `factory`'s handlers; with
+/// `scoped`, `/mcp/{scope}` too.
 pub(crate) fn routes<S: ServerHandler>(
     state: TransportState,
     factory: Arc<dyn Fn() -> S + Send + Sync>,
+    scoped: bool,
 ) -> Router {
     let streamable = Arc::new(streamable_http::StreamableHttp::new(
         factory.clone(),
@@ -91,10 +93,15 @@ pub(crate) fn routes<S: ServerHandler>(
             policy,
             check_host_and_origin,
         ));
-    Router::new()
-        .route(
-            "/mcp",
+    let mut router = Router::new().route(
+        "/mcp",
+        any(streamable_http::handle::<S>).with_state(streamable.clone()),
+    );
+    if scoped {
+        router = router.route(
+            "/mcp/{scope}",
             any(streamable_http::handle::<S>).with_state(streamable),
-        )
-        .merge(legacy)
+        );
+    }
+    router.merge(legacy)
 }

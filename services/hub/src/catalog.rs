@@ -1,0 +1,148 @@
+//! What the upstreams offer: their tools, prompts, resources and resource
+//! templates, listed through their sessions and kept in memory for
+//! `list_ttl_seconds` (60 s), so that a client's `tools/list` does not cost
+//! a round trip to every upstream.
+//!
+//! Lists are kept per upstream and per [`ContextKey`] (an upstream may
+//! offer each user other tools), and dropped early when the upstream sends
+//! `notifications/tools/list_changed` (or the prompts' or resources')
+//! during a request. All of an upstream's pages are read (`nextCursor`, at
+//! most 100 pages).
+
+use std::{sync::Arc, time::Duration};
+
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    context_key::ContextKey,
+    upstream::{CallError, Route, Upstreams, http::NoRelay},
+};
+
+/// Most pages read from one upstream for one list.
+const MAX_PAGES: usize = 100;
+
+/// One of the lists an MCP server offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ListKind {
+    /// `tools/list` → `tools`.
+    Tools,
+    /// `prompts/list` → `prompts`.
+    Prompts,
+    /// `resources/list` → `resources`.
+    Resources,
+    /// `resources/templates/list` → `resourceTemplates`.
+    ResourceTemplates,
+}
+
+impl ListKind {
+    /// The method that lists it.
+    pub fn method(self) -> &'static str {
+        match self {
+            Self::Tools => "tools/list",
+            Self::Prompts => "prompts/list",
+            Self::Resources => "resources/list",
+            Self::ResourceTemplates => "resources/templates/list",
+        }
+    }
+
+    /// The field of the result that holds the items.
+    pub fn field(self) -> &'static str {
+        match self {
+            Self::Tools => "tools",
+            Self::Prompts => "prompts",
+            Self::Resources => "resources",
+            Self::ResourceTemplates => "resourceTemplates",
+        }
+    }
+
+    /// The lists a `notifications/<…>/list_changed` method invalidates.
+    pub fn changed_by(method: &str) -> &'static [Self] {
+        match method {
+            "notifications/tools/list_changed" => &[Self::Tools],
+            "notifications/prompts/list_changed" => &[Self::Prompts],
+            "notifications/resources/list_changed" => &[Self::Resources, Self::ResourceTemplates],
+            _ => &[],
+        }
+    }
+}
+
+/// The lists of every upstream, per context key.
+pub struct Catalog {
+    lists: moka::future::Cache<(String, ContextKey, ListKind), Arc<Vec<Value>>>,
+}
+
+impl Catalog {
+    /// Lists kept for `ttl`.
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            lists: moka::future::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(ttl)
+                .support_invalidation_closures()
+                .build(),
+        }
+    }
+
+    /// The items of `kind` the route's upstream offers in its context.
+    ///
+    /// # Errors
+    /// The [`CallError`] of the upstream's answer.
+    pub async fn items(
+        &self,
+        upstreams: &Upstreams,
+        route: &Route<'_>,
+        kind: ListKind,
+    ) -> Result<Arc<Vec<Value>>, CallError> {
+        let key = (route.upstream.name.clone(), route.context.clone(), kind);
+        self.lists
+            .try_get_with(key, async {
+                Ok::<_, CallError>(Arc::new(read_all(upstreams, route, kind).await?))
+            })
+            .await
+            .map_err(|error| (*error).clone())
+    }
+
+    /// Drops the lists `method` (a `list_changed` notification of
+    /// `server`) says changed, in every context.
+    pub fn changed(&self, server: &str, method: &str) {
+        for kind in ListKind::changed_by(method) {
+            let (server, kind) = (server.to_owned(), *kind);
+            // Only fails without `support_invalidation_closures`, set above.
+            let _ = self
+                .lists
+                .invalidate_entries_if(move |(name, _, k), _| *name == server && *k == kind);
+        }
+    }
+}
+
+/// Every page of `kind` from the route's upstream.
+async fn read_all(
+    upstreams: &Upstreams,
+    route: &Route<'_>,
+    kind: ListKind,
+) -> Result<Vec<Value>, CallError> {
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    let never = CancellationToken::new();
+    for _ in 0..MAX_PAGES {
+        let params = match &cursor {
+            Some(cursor) => json!({"cursor": cursor}),
+            None => json!({}),
+        };
+        let mut result = upstreams
+            .request(route, kind.method(), params, &NoRelay, &never)
+            .await?;
+        if let Some(Value::Array(page)) = result.get_mut(kind.field()).map(Value::take) {
+            items.extend(page);
+        }
+        cursor = result
+            .get("nextCursor")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        if cursor.is_none() {
+            break;
+        }
+    }
+    Ok(items)
+}

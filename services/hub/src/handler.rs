@@ -1,0 +1,327 @@
+//! The hub as an MCP server: an rmcp [`ServerHandler`] whose tools,
+//! prompts and resources are its upstreams', served by `mcp-session` (so
+//! any hub replica serves any downstream session).
+//!
+//! Each request is routed by the endpoint it came to ([`Hub::scope`]) and
+//! sent upstream in the session of its caller's context key, with what the
+//! upstream sends meanwhile relayed back ([`DownstreamRelay`]). An upstream
+//! that cannot be reached makes a tool call a tool error naming it
+//! (`isError: true`), so the model sees why; an error the upstream itself
+//! answered is passed on as it is.
+
+use std::sync::Arc;
+
+use http::{HeaderMap, request::Parts};
+use rmcp::{
+    ErrorData as McpError, RoleServer, ServerHandler,
+    model::{
+        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
+        GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
+        ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+        ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+    },
+    service::RequestContext,
+};
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::{Value, json};
+
+use crate::{
+    catalog::ListKind,
+    context_key::Principal,
+    hub::{Hub, RouteError, Scope},
+    relay::DownstreamRelay,
+    upstream::{CallError, Route},
+};
+
+/// The hub's handler; one per downstream session (cheap: an `Arc`).
+#[derive(Clone)]
+pub struct HubServer {
+    hub: Arc<Hub>,
+}
+
+impl HubServer {
+    /// The handler of `hub`.
+    pub fn new(hub: Arc<Hub>) -> Self {
+        Self { hub }
+    }
+}
+
+/// What routing needs of a downstream request.
+struct Downstream {
+    path: String,
+    headers: HeaderMap,
+    user: String,
+    session: Option<String>,
+}
+
+impl Downstream {
+    fn of(context: &RequestContext<RoleServer>) -> Self {
+        let parts = context.extensions.get::<Parts>();
+        Self {
+            path: parts.map_or_else(|| "/mcp".to_owned(), |p| p.uri.path().to_owned()),
+            headers: parts.map(|p| p.headers.clone()).unwrap_or_default(),
+            user: mcp_session::session::caller(context).user_hash.to_string(),
+            session: mcp_session::session::current(context).map(|s| s.id().to_owned()),
+        }
+    }
+
+    fn principal(&self) -> Principal<'_> {
+        Principal {
+            user: &self.user,
+            session: self.session.as_deref(),
+        }
+    }
+}
+
+fn route_error(error: RouteError) -> McpError {
+    match error {
+        RouteError::UnknownEndpoint(_) => McpError::invalid_request(error.to_string(), None),
+        _ => McpError::invalid_params(error.to_string(), None),
+    }
+}
+
+/// A protocol error for `error` (the upstream's own error passed on).
+fn call_error(error: CallError) -> McpError {
+    match error {
+        CallError::Rpc { error, .. } => serde_json::from_value(error).unwrap_or_else(|_| {
+            McpError::internal_error("the upstream answered an unreadable error", None)
+        }),
+        other => McpError::internal_error(other.to_string(), None),
+    }
+}
+
+fn to_params<T: Serialize>(params: &T) -> Result<Value, McpError> {
+    serde_json::to_value(params).map_err(|e| McpError::internal_error(e.to_string(), None))
+}
+
+fn from_result<T: DeserializeOwned>(server: &str, result: Value) -> Result<T, McpError> {
+    serde_json::from_value(result).map_err(|error| {
+        McpError::internal_error(
+            format!("upstream `{server}` answered a result the hub cannot read: {error}"),
+            None,
+        )
+    })
+}
+
+/// `value` with its `name` field set to `name`.
+fn renamed(mut value: Value, name: String) -> Value {
+    if let Some(object) = value.as_object_mut() {
+        object.insert("name".to_owned(), Value::String(name));
+    }
+    value
+}
+
+impl HubServer {
+    fn relay(&self, context: &RequestContext<RoleServer>, server: &str) -> DownstreamRelay {
+        DownstreamRelay {
+            peer: context.peer.clone(),
+            server: server.to_owned(),
+            catalog: self.hub.catalog.clone(),
+        }
+    }
+
+    /// Sends `method` through `route` with the downstream request's
+    /// cancellation and relay.
+    async fn forward(
+        &self,
+        route: &Route<'_>,
+        method: &str,
+        params: Value,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<Value, CallError> {
+        let relay = self.relay(context, &route.upstream.name);
+        self.hub
+            .forward(route, method, params, &relay, &context.ct)
+            .await
+    }
+
+    /// A list: aggregated with `<server><sep>` names (`rename`), or the
+    /// one upstream's page as it is.
+    async fn list(
+        &self,
+        kind: ListKind,
+        rename: bool,
+        request: Option<PaginatedRequestParams>,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<Value, McpError> {
+        let downstream = Downstream::of(context);
+        match self.hub.scope(&downstream.path).map_err(route_error)? {
+            Scope::Transparent(upstream) => {
+                let route = self
+                    .hub
+                    .route(upstream, downstream.principal(), &downstream.headers);
+                let params = request.map_or(Ok(json!({})), |r| to_params(&r))?;
+                self.forward(&route, kind.method(), params, context)
+                    .await
+                    .map_err(call_error)
+            }
+            Scope::Aggregate(members) => {
+                let items: Vec<Value> = self
+                    .hub
+                    .aggregate(members, kind, downstream.principal(), &downstream.headers)
+                    .await
+                    .into_iter()
+                    .map(|(server, item)| {
+                        if !rename {
+                            return item;
+                        }
+                        let name = item.get("name").and_then(Value::as_str).unwrap_or("");
+                        let name = self.hub.join(&server, name);
+                        renamed(item, name)
+                    })
+                    .collect();
+                Ok(json!({ kind.field(): items }))
+            }
+        }
+    }
+
+    /// The upstream and its own name for an aggregated or transparent
+    /// `name` of `kind` on the request's endpoint.
+    fn target<'a>(
+        &'a self,
+        downstream: &Downstream,
+        kind: &'static str,
+        name: &'a str,
+    ) -> Result<(&'a crate::config::Upstream, &'a str), McpError> {
+        match self.hub.scope(&downstream.path).map_err(route_error)? {
+            Scope::Transparent(upstream) => Ok((upstream, name)),
+            Scope::Aggregate(members) => {
+                let named = self.hub.split(members, kind, name).map_err(route_error)?;
+                Ok((named.upstream, named.name))
+            }
+        }
+    }
+}
+
+impl ServerHandler for HubServer {
+    fn get_info(&self) -> ServerConfig {
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_prompts()
+            .enable_resources()
+            .build();
+        ServerConfig::new(capabilities)
+            .with_server_info(Implementation::new("hub", env!("CARGO_PKG_VERSION")))
+            .with_instructions(format!(
+                "The tools, prompts and resources of several MCP servers. On /mcp and \
+                 /mcp/<group>, names are <server>{}<name>; /mcp/<server> serves one server \
+                 with its own names.",
+                self.hub.config.name_separator
+            ))
+    }
+
+    async fn list_tools(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        let result = self.list(ListKind::Tools, true, request, &context).await?;
+        from_result("hub", result)
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let downstream = Downstream::of(&context);
+        let (upstream, name) = self.target(&downstream, "tool", &request.name)?;
+        let route = self
+            .hub
+            .route(upstream, downstream.principal(), &downstream.headers);
+        let params = renamed(to_params(&request)?, name.to_owned());
+        match self.forward(&route, "tools/call", params, &context).await {
+            Ok(result) => from_result::<CallToolResult>(&upstream.name, result).map(Into::into),
+            Err(CallError::Rpc { error, .. }) => Err(call_error(CallError::Rpc {
+                server: upstream.name.clone(),
+                error,
+            })),
+            Err(error @ (CallError::Upstream { .. } | CallError::Store { .. })) => {
+                Ok(CallToolResult::error(vec![ContentBlock::text(error.to_string())]).into())
+            }
+            Err(CallError::Cancelled) => {
+                Err(McpError::internal_error("cancelled by the client", None))
+            }
+        }
+    }
+
+    async fn list_prompts(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        let result = self
+            .list(ListKind::Prompts, true, request, &context)
+            .await?;
+        from_result("hub", result)
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        let downstream = Downstream::of(&context);
+        let (upstream, name) = self.target(&downstream, "prompt", &request.name)?;
+        let route = self
+            .hub
+            .route(upstream, downstream.principal(), &downstream.headers);
+        let params = renamed(to_params(&request)?, name.to_owned());
+        let result = self
+            .forward(&route, "prompts/get", params, &context)
+            .await
+            .map_err(call_error)?;
+        from_result::<rmcp::model::GetPromptResult>(&upstream.name, result).map(Into::into)
+    }
+
+    async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        let result = self
+            .list(ListKind::Resources, false, request, &context)
+            .await?;
+        from_result("hub", result)
+    }
+
+    async fn list_resource_templates(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        let result = self
+            .list(ListKind::ResourceTemplates, false, request, &context)
+            .await?;
+        from_result("hub", result)
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let downstream = Downstream::of(&context);
+        let upstream = match self.hub.scope(&downstream.path).map_err(route_error)? {
+            Scope::Transparent(upstream) => upstream,
+            Scope::Aggregate(members) => self
+                .hub
+                .resource_owner(
+                    members,
+                    &request.uri,
+                    downstream.principal(),
+                    &downstream.headers,
+                )
+                .await
+                .map_err(route_error)?,
+        };
+        let route = self
+            .hub
+            .route(upstream, downstream.principal(), &downstream.headers);
+        let result = self
+            .forward(&route, "resources/read", to_params(&request)?, &context)
+            .await
+            .map_err(call_error)?;
+        from_result::<rmcp::model::ReadResourceResult>(&upstream.name, result).map(Into::into)
+    }
+}

@@ -1,0 +1,74 @@
+//! The hub: the MCP servers of `HUB_CONFIG` behind one endpoint, on
+//! Streamable HTTP (`/mcp`, `/mcp/<group>`, `/mcp/<server>`) and HTTP+SSE
+//! (`/sse`), on port 9500 unless `MCP_SERVER_PORT` says otherwise. Settings:
+//! `docs/hub.md`.
+
+use std::{process::ExitCode, sync::Arc};
+
+use hub::{
+    DEFAULT_PORT, Hub, HubConfig, HubServer, admin,
+    context_key::ContextKeys,
+    metrics::HubMetrics,
+    upstream::{
+        Upstreams,
+        store::{MemoryUpstreamStore, RedisUpstreamStore, UpstreamSessionStore},
+    },
+};
+use mcp_session::RedisConnection;
+
+/// Redis connections of the upstream session store (each multiplexes many
+/// requests; the downstream session store has its own).
+const STORE_POOL_SIZE: usize = 2;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    mcp_session::launch(DEFAULT_PORT, |config| async move {
+        let fleet = config.redis_url.is_some();
+        let hub_config = HubConfig::from_env(fleet)?;
+        let store: Arc<dyn UpstreamSessionStore> = match &config.redis_url {
+            Some(url) => Arc::new(RedisUpstreamStore::new(RedisConnection::connect(
+                url,
+                STORE_POOL_SIZE,
+                config.redis_command_timeout,
+            )?)),
+            None => MemoryUpstreamStore::new(),
+        };
+        let keys = match std::env::var("HUB_CONTEXT_KEY_SECRET") {
+            Ok(secret) if secret.len() >= 16 => ContextKeys::new(secret),
+            Ok(_) => return Err("HUB_CONTEXT_KEY_SECRET: at least 16 characters".into()),
+            Err(_) if fleet => {
+                return Err("HUB_CONTEXT_KEY_SECRET is required with REDIS_URL: every hub replica must derive the same context keys (32 random bytes, e.g. `openssl rand -hex 32`)".into());
+            }
+            Err(_) => ContextKeys::random(),
+        };
+        let metrics = HubMetrics::default();
+        let upstreams = Upstreams::new(
+            store,
+            keys,
+            hub_config.session_ttl,
+            config.replica_id.clone(),
+            metrics.clone(),
+        );
+        for upstream in hub_config.servers.values() {
+            tracing::info!(
+                upstream = %upstream.name,
+                transport = upstream.transport.as_str(),
+                sharing = upstream.sharing.as_str(),
+                forwarded_headers = upstream.forward_headers.len(),
+                static_headers = upstream.headers.len(),
+                timeout_ms = upstream.timeout.as_millis() as u64,
+                "upstream configured"
+            );
+        }
+        if hub_config.servers.is_empty() {
+            tracing::warn!("no upstreams configured (HUB_CONFIG): the hub serves no tools");
+        }
+        let hub = Arc::new(Hub::new(hub_config, upstreams));
+        let server = HubServer::new(hub.clone());
+        Ok(mcp_session::McpServer::new(config, move || server.clone())
+            .with_scoped_endpoints()
+            .with_routes(admin::routes(hub))
+            .with_metrics(move |registry| metrics.register(registry)))
+    })
+    .await
+}

@@ -1,0 +1,414 @@
+//! One JSON-RPC exchange with an upstream over Streamable HTTP (MCP
+//! 2025-11-25, Transports §Streamable HTTP), as a client.
+//!
+//! A request is POSTed with `Accept: application/json, text/event-stream`;
+//! the upstream answers with one JSON response, or with an SSE stream that
+//! carries the upstream's notifications (progress, log messages,
+//! `list_changed`) and requests (sampling, elicitation, roots) before the
+//! response. Those are handed to a [`Relay`], which passes them to the
+//! downstream client; the answers to the upstream's requests are POSTed
+//! back. A stream that ends before the response (the upstream closed it to
+//! be resumed, SEP-1699) is resumed with `GET` and `Last-Event-ID`.
+//!
+//! What can go wrong is an [`UpstreamError`]; above all
+//! [`UpstreamError::SessionGone`], the upstream's `404` for a session it no
+//! longer knows, which the caller answers by re-establishing the session.
+
+use std::time::Duration;
+
+use futures::{StreamExt, future::BoxFuture};
+use http::{HeaderName, HeaderValue, StatusCode, header};
+use serde_json::{Value, json};
+use sse_stream::SseStream;
+
+use crate::config::Upstream;
+
+/// How often a response stream closed before its response is resumed.
+const MAX_RESUMPTIONS: usize = 5;
+/// The most of an upstream's error body quoted in an error.
+const QUOTED_BODY: usize = 300;
+
+/// What went wrong talking to an upstream.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum UpstreamError {
+    /// The upstream does not know the session named (`404`, or a `400`
+    /// that says so): the session must be re-established.
+    #[error("the upstream no longer knows the session (HTTP {status})")]
+    SessionGone {
+        /// `404` or `400`.
+        status: u16,
+    },
+    /// No connection, or no answer within the upstream's timeout.
+    #[error("{0}")]
+    Unreachable(String),
+    /// The upstream answered with an HTTP error.
+    #[error("HTTP {status} from the upstream: {message}")]
+    Http {
+        /// The status.
+        status: u16,
+        /// The start of its body.
+        message: String,
+    },
+    /// The upstream answered something that is not MCP.
+    #[error("{0}")]
+    Protocol(String),
+}
+
+/// Passes what an upstream sends during a request to the downstream client.
+/// [`NoRelay`] is the relay of requests that have no downstream client
+/// (list refreshes, `initialize`).
+pub trait Relay: Send + Sync {
+    /// A notification (`progress`, `message`, `*/list_changed`, …), as the
+    /// upstream sent it.
+    fn notify(&self, notification: Value) -> BoxFuture<'_, ()>;
+
+    /// A request of the upstream (`sampling/createMessage`,
+    /// `elicitation/create`, `roots/list`): the JSON-RPC response to POST
+    /// back, with the request's `id`.
+    fn request(&self, request: Value) -> BoxFuture<'_, Value>;
+}
+
+/// A [`Relay`] with nobody behind it: notifications are dropped, requests
+/// refused with a JSON-RPC error.
+pub struct NoRelay;
+
+impl Relay for NoRelay {
+    fn notify(&self, _notification: Value) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+
+    fn request(&self, request: Value) -> BoxFuture<'_, Value> {
+        Box::pin(async move {
+            json!({
+                "jsonrpc": "2.0",
+                "id": request.get("id").cloned().unwrap_or(Value::Null),
+                "error": {"code": -32601, "message": "no client to relay this request to (the hub made the upstream request on its own)"},
+            })
+        })
+    }
+}
+
+/// Where one exchange goes: the upstream, its session, and the headers of
+/// the caller's credential to send on.
+#[derive(Clone, Copy)]
+pub struct Target<'a> {
+    /// The upstream.
+    pub upstream: &'a Upstream,
+    /// Its session (`None` before `initialize`, or when it keeps none).
+    pub session_id: Option<&'a str>,
+    /// The negotiated protocol version (`None` before `initialize`).
+    pub protocol_version: Option<&'a str>,
+    /// The caller's headers sent on (the upstream's `forward_headers`).
+    pub forwarded: &'a [(HeaderName, HeaderValue)],
+}
+
+/// The upstream's answer to a request.
+#[derive(Debug)]
+pub struct Reply {
+    /// The JSON-RPC response: an object with `result` or `error`.
+    pub message: Value,
+    /// The `Mcp-Session-Id` header of the answer (set by `initialize`).
+    pub session_id: Option<String>,
+}
+
+/// Whether an upstream answers, as the admin API shows it.
+#[derive(Debug, Clone)]
+pub struct Health {
+    /// Whether it answered over HTTP at all (any status).
+    pub reachable: bool,
+    /// The HTTP status of its answer to a `ping` without a session.
+    pub status: Option<u16>,
+    /// How long it took.
+    pub latency: Duration,
+    /// Why it did not answer.
+    pub error: Option<String>,
+}
+
+/// The hub's HTTP client of its upstreams (one connection pool for all).
+#[derive(Clone)]
+pub struct UpstreamHttp {
+    client: reqwest::Client,
+}
+
+fn unreachable(upstream: &Upstream, error: &reqwest::Error) -> UpstreamError {
+    let reason = if error.is_timeout() {
+        format!("no answer within {} ms", upstream.timeout.as_millis())
+    } else if error.is_connect() {
+        "cannot connect".to_owned()
+    } else {
+        "the connection failed".to_owned()
+    };
+    // reqwest's message may hold the URL; the upstream's name says enough.
+    UpstreamError::Unreachable(reason)
+}
+
+fn is_response_to(message: &Value, id: &Value) -> bool {
+    message.get("id") == Some(id)
+        && message.get("method").is_none()
+        && (message.get("result").is_some() || message.get("error").is_some())
+}
+
+impl UpstreamHttp {
+    /// A client with a connection pool; `connect_timeout` bounds each new
+    /// connection.
+    ///
+    /// # Panics
+    /// If the TLS backend cannot be initialized (as reqwest does).
+    pub fn new(connect_timeout: Duration) -> Self {
+        let client = reqwest::Client::builder()
+            .connect_timeout(connect_timeout)
+            // A redirect would send the caller's credential elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("reqwest client");
+        Self { client }
+    }
+
+    fn post(&self, target: Target<'_>, body: &Value) -> reqwest::RequestBuilder {
+        let upstream = target.upstream;
+        let mut request = self
+            .client
+            .post(upstream.url.clone())
+            .timeout(upstream.timeout)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::ACCEPT, "application/json, text/event-stream")
+            .json(body);
+        request = self.common_headers(request, target);
+        request
+    }
+
+    fn common_headers(
+        &self,
+        mut request: reqwest::RequestBuilder,
+        target: Target<'_>,
+    ) -> reqwest::RequestBuilder {
+        for (name, value) in target
+            .upstream
+            .headers
+            .iter()
+            .chain(target.forwarded.iter())
+        {
+            request = request.header(name, value);
+        }
+        if let Some(session) = target.session_id.filter(|id| !id.is_empty()) {
+            request = request.header("mcp-session-id", session);
+        }
+        if let Some(version) = target.protocol_version.filter(|v| !v.is_empty()) {
+            request = request.header("mcp-protocol-version", version);
+        }
+        request
+    }
+
+    /// Checks the status of an answer: the session is gone, or an HTTP
+    /// error.
+    async fn check_status(
+        target: Target<'_>,
+        response: reqwest::Response,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let body = response.text().await.unwrap_or_default();
+        let named_session = target.session_id.is_some_and(|id| !id.is_empty());
+        if named_session
+            && (status == StatusCode::NOT_FOUND
+                || (status == StatusCode::BAD_REQUEST
+                    && body.to_ascii_lowercase().contains("session")))
+        {
+            return Err(UpstreamError::SessionGone {
+                status: status.as_u16(),
+            });
+        }
+        let mut message: String = body.chars().take(QUOTED_BODY).collect();
+        if message.is_empty() {
+            message = status.canonical_reason().unwrap_or("").to_owned();
+        }
+        Err(UpstreamError::Http {
+            status: status.as_u16(),
+            message,
+        })
+    }
+
+    /// Sends the JSON-RPC request `message` (with an `id`) and waits for its
+    /// response, relaying what comes before it through `relay`.
+    ///
+    /// # Errors
+    /// See [`UpstreamError`].
+    pub async fn request(
+        &self,
+        target: Target<'_>,
+        message: &Value,
+        relay: &dyn Relay,
+    ) -> Result<Reply, UpstreamError> {
+        let upstream = target.upstream;
+        let id = message.get("id").cloned().unwrap_or(Value::Null);
+        let response = self
+            .post(target, message)
+            .send()
+            .await
+            .map_err(|e| unreachable(upstream, &e))?;
+        let response = Self::check_status(target, response).await?;
+        let session_id = response
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let is_sse = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        let message = if is_sse {
+            self.read_stream(target, response, &id, relay).await?
+        } else {
+            let answer: Value = response.json().await.map_err(|_| {
+                UpstreamError::Protocol("the upstream's answer is not JSON".to_owned())
+            })?;
+            if !is_response_to(&answer, &id) {
+                return Err(UpstreamError::Protocol(
+                    "the upstream answered with something other than the response".to_owned(),
+                ));
+            }
+            answer
+        };
+        Ok(Reply {
+            message,
+            session_id,
+        })
+    }
+
+    /// Reads an SSE response stream until the response to `id`, resuming it
+    /// when the upstream closes it early.
+    async fn read_stream(
+        &self,
+        target: Target<'_>,
+        mut response: reqwest::Response,
+        id: &Value,
+        relay: &dyn Relay,
+    ) -> Result<Value, UpstreamError> {
+        let upstream = target.upstream;
+        let mut last_event_id: Option<String> = None;
+        for _ in 0..=MAX_RESUMPTIONS {
+            let mut events = SseStream::from_bytes_stream(response.bytes_stream());
+            while let Some(event) = events.next().await {
+                let event = event.map_err(|_| {
+                    UpstreamError::Unreachable(
+                        "the response stream broke off (or the timeout ended it)".to_owned(),
+                    )
+                })?;
+                if let Some(event_id) = event.id.filter(|id| !id.is_empty()) {
+                    last_event_id = Some(event_id);
+                }
+                let Some(data) = event.data.filter(|d| !d.trim().is_empty()) else {
+                    continue; // a priming event or a comment
+                };
+                let Ok(message) = serde_json::from_str::<Value>(&data) else {
+                    continue;
+                };
+                if is_response_to(&message, id) {
+                    return Ok(message);
+                }
+                self.relay_message(target, message, relay).await;
+            }
+            // Closed before the response: resume where it stopped.
+            let Some(resume_from) = last_event_id.clone() else {
+                break;
+            };
+            let request = self
+                .client
+                .get(upstream.url.clone())
+                .timeout(upstream.timeout)
+                .header(header::ACCEPT, "text/event-stream")
+                .header("last-event-id", resume_from);
+            let resumed = self
+                .common_headers(request, target)
+                .send()
+                .await
+                .map_err(|e| unreachable(upstream, &e))?;
+            response = Self::check_status(target, resumed).await?;
+        }
+        Err(UpstreamError::Protocol(
+            "the upstream closed the response stream before answering".to_owned(),
+        ))
+    }
+
+    /// Hands a message of a response stream to `relay`: a notification, or
+    /// a request whose answer is POSTed back.
+    async fn relay_message(&self, target: Target<'_>, message: Value, relay: &dyn Relay) {
+        match (message.get("method"), message.get("id")) {
+            (Some(_), None) => relay.notify(message).await,
+            (Some(_), Some(_)) => {
+                let answer = relay.request(message).await;
+                if let Err(error) = self.notify(target, &answer).await {
+                    tracing::warn!(upstream = %target.upstream.name, %error, "could not send the client's answer to the upstream");
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Sends a notification or a response (no answer expected: `202`).
+    ///
+    /// # Errors
+    /// See [`UpstreamError`].
+    pub async fn notify(&self, target: Target<'_>, message: &Value) -> Result<(), UpstreamError> {
+        let response = self
+            .post(target, message)
+            .send()
+            .await
+            .map_err(|e| unreachable(target.upstream, &e))?;
+        Self::check_status(target, response).await.map(drop)
+    }
+
+    /// POSTs a `ping` without a session and reports whether, how and how
+    /// fast the upstream answers (any HTTP status counts as reachable: a
+    /// server may refuse requests without a session).
+    pub async fn probe(&self, upstream: &Upstream) -> Health {
+        let started = std::time::Instant::now();
+        let target = Target {
+            upstream,
+            session_id: None,
+            protocol_version: None,
+            forwarded: &[],
+        };
+        let ping = json!({"jsonrpc": "2.0", "id": "hub-health", "method": "ping"});
+        match self.post(target, &ping).send().await {
+            Ok(response) => Health {
+                reachable: true,
+                status: Some(response.status().as_u16()),
+                latency: started.elapsed(),
+                error: None,
+            },
+            Err(error) => Health {
+                reachable: false,
+                status: None,
+                latency: started.elapsed(),
+                error: Some(unreachable(upstream, &error).to_string()),
+            },
+        }
+    }
+
+    /// Ends an upstream session (`DELETE`, MCP 2025-11-25, Transports
+    /// §Session Management); an upstream that refuses it (`405`) or no
+    /// longer knows it is fine.
+    ///
+    /// # Errors
+    /// See [`UpstreamError`].
+    pub async fn delete_session(&self, target: Target<'_>) -> Result<(), UpstreamError> {
+        let request = self
+            .client
+            .delete(target.upstream.url.clone())
+            .timeout(target.upstream.timeout);
+        let response = self
+            .common_headers(request, target)
+            .send()
+            .await
+            .map_err(|e| unreachable(target.upstream, &e))?;
+        match Self::check_status(target, response).await {
+            Ok(_) | Err(UpstreamError::SessionGone { .. }) => Ok(()),
+            Err(UpstreamError::Http { status: 405, .. }) => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+}

@@ -1,0 +1,572 @@
+//! The hub's side as a client: upstream sessions that every hub replica
+//! shares, and requests sent through them.
+//!
+//! [`Upstreams::request`] sends one JSON-RPC request to an upstream in the
+//! session of the request's [`ContextKey`]:
+//!
+//! 1. the session comes from this replica's memory (no Redis round trip in
+//!    the steady state), else from the [`store`] (made by another replica,
+//!    or before a restart), else it is made: under a fleet-wide single-flight
+//!    lock (`SET NX PX`), one replica sends `initialize` and stores the
+//!    session while the others wait for it; on one replica, concurrent
+//!    requests wait for the same lookup;
+//! 2. the request goes out with the session's `Mcp-Session-Id` and
+//!    `MCP-Protocol-Version` ([`http`]);
+//! 3. if the upstream answers `404` (it restarted, expired the session, or
+//!    an admin ended it), the stored id is deleted only if it is still the
+//!    one used (compare-and-delete), a session is made again as in 1, and
+//!    the request is sent once more: the client sees no error.
+//!
+//! While a session is in use, its TTL in Redis is renewed at most every
+//! quarter of the TTL (one round trip, off the request's path).
+
+pub mod http;
+pub mod store;
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use ::http::{HeaderMap, HeaderName, HeaderValue};
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use self::{
+    http::{NoRelay, Relay, Target, UpstreamError, UpstreamHttp},
+    store::{StoreError, StoredSession, UpstreamSessionStore},
+};
+use crate::{
+    config::Upstream,
+    context_key::{ContextKey, ContextKeys, Principal},
+    metrics::{ErrorKind, HubMetrics, SessionEvent},
+};
+
+/// The protocol version the hub asks its upstreams for; an upstream answers
+/// with this or an older one it supports (MCP 2025-11-25, Lifecycle
+/// §Version Negotiation).
+pub const PROTOCOL_VERSION: &str = "2025-11-25";
+
+/// How long waiting for another replica's `initialize` may take beyond the
+/// upstream's timeout.
+const LOCK_MARGIN: Duration = Duration::from_secs(5);
+/// How often a replica waiting for another's `initialize` looks again.
+const LOCK_POLL: Duration = Duration::from_millis(50);
+
+/// Why an upstream request failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CallError {
+    /// The upstream could not be reached or answered something unusable.
+    #[error("upstream `{server}`: {source}")]
+    Upstream {
+        /// The upstream's name.
+        server: String,
+        /// What went wrong.
+        source: UpstreamError,
+    },
+    /// Redis, where upstream sessions live, did not answer.
+    #[error("upstream `{server}`: {source}")]
+    Store {
+        /// The upstream's name.
+        server: String,
+        /// What went wrong.
+        source: StoreError,
+    },
+    /// The upstream answered with a JSON-RPC error object: passed on as it
+    /// is.
+    #[error("upstream `{server}` answered with an error")]
+    Rpc {
+        /// The upstream's name.
+        server: String,
+        /// The `error` object.
+        error: Value,
+    },
+    /// The downstream client cancelled the request.
+    #[error("cancelled by the client")]
+    Cancelled,
+}
+
+impl CallError {
+    fn kind(&self) -> Option<ErrorKind> {
+        match self {
+            Self::Upstream {
+                source: UpstreamError::Http { .. },
+                ..
+            } => Some(ErrorKind::Http),
+            Self::Upstream {
+                source: UpstreamError::Protocol(_),
+                ..
+            } => Some(ErrorKind::Protocol),
+            Self::Upstream { .. } => Some(ErrorKind::Unreachable),
+            Self::Store { .. } => Some(ErrorKind::Store),
+            Self::Rpc { .. } | Self::Cancelled => None,
+        }
+    }
+}
+
+/// Where a request goes: the upstream, the context key of its session, and
+/// the caller's headers sent on.
+pub struct Route<'a> {
+    /// The upstream.
+    pub upstream: &'a Upstream,
+    /// Whose session is used.
+    pub context: ContextKey,
+    forwarded: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// An upstream session held in this replica's memory.
+struct LiveSession {
+    stored: StoredSession,
+    /// When its TTL in the store was last renewed.
+    renewed: Mutex<Instant>,
+}
+
+impl LiveSession {
+    fn new(stored: StoredSession) -> Self {
+        Self {
+            stored,
+            renewed: Mutex::new(Instant::now()),
+        }
+    }
+
+    fn target<'a>(&'a self, route: &'a Route<'_>) -> Target<'a> {
+        Target {
+            upstream: route.upstream,
+            session_id: Some(&self.stored.session_id),
+            protocol_version: Some(if self.stored.protocol_version.is_empty() {
+                PROTOCOL_VERSION
+            } else {
+                &self.stored.protocol_version
+            }),
+            forwarded: &route.forwarded,
+        }
+    }
+}
+
+/// The upstream sessions of this hub replica, and the requests sent
+/// through them.
+pub struct Upstreams {
+    http: UpstreamHttp,
+    store: Arc<dyn UpstreamSessionStore>,
+    keys: ContextKeys,
+    live: moka::future::Cache<(String, ContextKey), Arc<LiveSession>>,
+    ttl: Duration,
+    replica: String,
+    metrics: HubMetrics,
+    next_id: AtomicU64,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Upstreams {
+    /// Upstream sessions kept in `store` for `ttl` after their last use,
+    /// keyed with `keys`, made by replica `replica`.
+    pub fn new(
+        store: Arc<dyn UpstreamSessionStore>,
+        keys: ContextKeys,
+        ttl: Duration,
+        replica: impl Into<String>,
+        metrics: HubMetrics,
+    ) -> Self {
+        Self {
+            http: UpstreamHttp::new(Duration::from_secs(5)),
+            store,
+            keys,
+            live: moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_idle(ttl.min(Duration::from_secs(600)))
+                .build(),
+            ttl,
+            replica: replica.into(),
+            metrics,
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    /// Whether `upstream` answers now (see [`UpstreamHttp::probe`]).
+    pub async fn probe(&self, upstream: &Upstream) -> http::Health {
+        self.http.probe(upstream).await
+    }
+
+    /// The store of upstream sessions.
+    pub fn store(&self) -> &Arc<dyn UpstreamSessionStore> {
+        &self.store
+    }
+
+    /// The route of a request of `principal` (with its HTTP `headers`) to
+    /// `upstream`: the caller's headers it sends on, and the context key
+    /// derived from them.
+    pub fn route<'a>(
+        &self,
+        upstream: &'a Upstream,
+        principal: Principal<'_>,
+        headers: &HeaderMap,
+    ) -> Route<'a> {
+        let forwarded: Vec<(HeaderName, HeaderValue)> = upstream
+            .forward_headers
+            .iter()
+            .filter_map(|name| {
+                headers.get(name).map(|value| {
+                    let mut value = value.clone();
+                    value.set_sensitive(true);
+                    (name.clone(), value)
+                })
+            })
+            .collect();
+        let credentials: Vec<(&str, &[u8])> = upstream
+            .headers
+            .iter()
+            .chain(forwarded.iter())
+            .map(|(name, value)| (name.as_str(), value.as_bytes()))
+            .collect();
+        let context = self.keys.derive(upstream.sharing, principal, &credentials);
+        Route {
+            upstream,
+            context,
+            forwarded,
+        }
+    }
+
+    fn request_id(&self) -> Value {
+        json!(format!(
+            "hub-{}-{}",
+            self.replica,
+            self.next_id.fetch_add(1, Ordering::Relaxed)
+        ))
+    }
+
+    /// Sends `method` with `params` to the route's upstream in its session
+    /// and returns the `result`, relaying what the upstream sends meanwhile
+    /// through `relay`; `cancel` cancels it (the upstream is told with
+    /// `notifications/cancelled`).
+    ///
+    /// # Errors
+    /// See [`CallError`]; [`CallError::Rpc`] carries the upstream's own
+    /// error, to be passed on.
+    pub async fn request(
+        &self,
+        route: &Route<'_>,
+        method: &str,
+        params: Value,
+        relay: &dyn Relay,
+        cancel: &CancellationToken,
+    ) -> Result<Value, CallError> {
+        let started = std::time::Instant::now();
+        let result = self.request_in(route, method, params, relay, cancel).await;
+        let server = &route.upstream.name;
+        self.metrics.request_took(server, started.elapsed());
+        if let Err(error) = &result {
+            if let Some(kind) = error.kind() {
+                self.metrics.error(server, kind);
+            }
+            if !matches!(error, CallError::Rpc { .. } | CallError::Cancelled) {
+                tracing::warn!(upstream = %server, method, %error, "upstream request failed");
+            }
+        }
+        result
+    }
+
+    async fn request_in(
+        &self,
+        route: &Route<'_>,
+        method: &str,
+        params: Value,
+        relay: &dyn Relay,
+        cancel: &CancellationToken,
+    ) -> Result<Value, CallError> {
+        let server = &route.upstream.name;
+        let upstream_error = |source| CallError::Upstream {
+            server: server.clone(),
+            source,
+        };
+        let mut session = self.session(route, false).await?;
+        let mut retried = false;
+        loop {
+            let id = self.request_id();
+            let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+            let target = session.target(route);
+            let outcome = tokio::select! {
+                outcome = self.http.request(target, &message, relay) => outcome,
+                () = cancel.cancelled() => {
+                    let notice = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                        "params": {"requestId": id, "reason": "cancelled by the hub's client"}});
+                    let _ = self.http.notify(target, &notice).await;
+                    return Err(CallError::Cancelled);
+                }
+            };
+            match outcome {
+                Ok(reply) => {
+                    self.renew(route, &session);
+                    let mut message = reply.message;
+                    if let Some(result) = message.get_mut("result") {
+                        return Ok(result.take());
+                    }
+                    let error = message.get_mut("error").map(Value::take);
+                    return Err(CallError::Rpc {
+                        server: server.clone(),
+                        error: error.unwrap_or(Value::Null),
+                    });
+                }
+                Err(UpstreamError::SessionGone { status }) if !retried => {
+                    retried = true;
+                    self.metrics.not_found(server);
+                    tracing::info!(upstream = %server, status, context_key = %route.context, "upstream session gone; re-establishing");
+                    self.forget(route, &session.stored.session_id).await?;
+                    session = self.session(route, true).await?;
+                }
+                Err(error) => return Err(upstream_error(error)),
+            }
+        }
+    }
+
+    /// The session of `route`: from memory, the store, or made now (see
+    /// the module's documentation). `again`: the request's first session was
+    /// gone (counted as re-established rather than created).
+    async fn session(&self, route: &Route<'_>, again: bool) -> Result<Arc<LiveSession>, CallError> {
+        let key = (route.upstream.name.clone(), route.context.clone());
+        let made = AtomicBool::new(false);
+        let session = self
+            .live
+            .try_get_with(key, async {
+                let (stored, made_here) = self.load_or_make(route).await?;
+                made.store(made_here, Ordering::Relaxed);
+                Ok::<_, CallError>(Arc::new(LiveSession::new(stored)))
+            })
+            .await
+            .map_err(|error| (*error).clone())?;
+        let event = match (made.load(Ordering::Relaxed), again) {
+            (false, _) => SessionEvent::Reused,
+            (true, false) => SessionEvent::Created,
+            (true, true) => SessionEvent::Reestablished,
+        };
+        self.metrics.session(&route.upstream.name, event);
+        Ok(session)
+    }
+
+    fn store_error(&self, route: &Route<'_>) -> impl Fn(StoreError) -> CallError {
+        let server = route.upstream.name.clone();
+        move |source| CallError::Store {
+            server: server.clone(),
+            source,
+        }
+    }
+
+    /// The stored session of `route`, or one made now under the fleet-wide
+    /// lock; `true` when this call made it.
+    async fn load_or_make(&self, route: &Route<'_>) -> Result<(StoredSession, bool), CallError> {
+        let (server, context) = (&route.upstream.name, &route.context);
+        let store_error = self.store_error(route);
+        if let Some(stored) = self
+            .store
+            .get(server, context)
+            .await
+            .map_err(&store_error)?
+        {
+            return Ok((stored, false));
+        }
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let lock_ttl = route.upstream.timeout + LOCK_MARGIN;
+        let deadline = Instant::now() + lock_ttl;
+        loop {
+            if self
+                .store
+                .lock(server, context, &token, lock_ttl)
+                .await
+                .map_err(&store_error)?
+            {
+                let made = self.make_locked(route).await;
+                if let Err(error) = self.store.unlock(server, context, &token).await {
+                    tracing::warn!(upstream = %server, %error, "could not release the single-flight lock; it expires by itself");
+                }
+                return made;
+            }
+            // Another replica is making it: wait for it to appear.
+            tokio::time::sleep(LOCK_POLL).await;
+            if let Some(stored) = self
+                .store
+                .get(server, context)
+                .await
+                .map_err(&store_error)?
+            {
+                return Ok((stored, false));
+            }
+            if Instant::now() > deadline {
+                return Err(CallError::Upstream {
+                    server: server.clone(),
+                    source: UpstreamError::Unreachable(
+                        "another hub replica did not finish establishing the session in time"
+                            .to_owned(),
+                    ),
+                });
+            }
+        }
+    }
+
+    /// With the lock held: the session another holder stored just before,
+    /// or a new one.
+    async fn make_locked(&self, route: &Route<'_>) -> Result<(StoredSession, bool), CallError> {
+        let (server, context) = (&route.upstream.name, &route.context);
+        let store_error = self.store_error(route);
+        if let Some(stored) = self
+            .store
+            .get(server, context)
+            .await
+            .map_err(&store_error)?
+        {
+            return Ok((stored, false));
+        }
+        let stored = self.initialize(route).await?;
+        self.store
+            .put(server, context, &stored, self.ttl)
+            .await
+            .map_err(&store_error)?;
+        tracing::info!(upstream = %server, context_key = %context, protocol_version = %stored.protocol_version, "upstream session established");
+        Ok((stored, true))
+    }
+
+    /// `initialize` and `notifications/initialized` (MCP 2025-11-25,
+    /// Lifecycle §Initialization): a new upstream session.
+    async fn initialize(&self, route: &Route<'_>) -> Result<StoredSession, CallError> {
+        let server = &route.upstream.name;
+        let upstream_error = |source| CallError::Upstream {
+            server: server.clone(),
+            source,
+        };
+        let message = json!({
+            "jsonrpc": "2.0",
+            "id": self.request_id(),
+            "method": "initialize",
+            "params": {
+                "protocolVersion": PROTOCOL_VERSION,
+                // What the hub relays to its clients during a request.
+                "capabilities": {"sampling": {}, "elicitation": {}, "roots": {}},
+                "clientInfo": {"name": "mcp-hub", "version": env!("CARGO_PKG_VERSION")},
+            },
+        });
+        let target = Target {
+            upstream: route.upstream,
+            session_id: None,
+            protocol_version: None,
+            forwarded: &route.forwarded,
+        };
+        let reply = self
+            .http
+            .request(target, &message, &NoRelay)
+            .await
+            .map_err(upstream_error)?;
+        let Some(result) = reply.message.get("result") else {
+            return Err(CallError::Rpc {
+                server: server.clone(),
+                error: reply.message.get("error").cloned().unwrap_or(Value::Null),
+            });
+        };
+        let protocol_version = result
+            .get("protocolVersion")
+            .and_then(Value::as_str)
+            .unwrap_or(PROTOCOL_VERSION)
+            .to_owned();
+        let session_id = reply.session_id.unwrap_or_default();
+        let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        let target = Target {
+            session_id: Some(&session_id),
+            protocol_version: Some(&protocol_version),
+            ..target
+        };
+        self.http
+            .notify(target, &initialized)
+            .await
+            .map_err(upstream_error)?;
+        Ok(StoredSession {
+            session_id,
+            protocol_version,
+            created_at_ms: now_ms(),
+            created_by: self.replica.clone(),
+        })
+    }
+
+    /// Forgets the session `stale` of `route`: here, and in the store if it
+    /// still holds that one.
+    async fn forget(&self, route: &Route<'_>, stale: &str) -> Result<(), CallError> {
+        let key = (route.upstream.name.clone(), route.context.clone());
+        if self
+            .live
+            .get(&key)
+            .await
+            .is_some_and(|live| live.stored.session_id == stale)
+        {
+            self.live.invalidate(&key).await;
+        }
+        self.store
+            .delete_if(&route.upstream.name, &route.context, stale)
+            .await
+            .map_err(self.store_error(route))?;
+        Ok(())
+    }
+
+    /// Renews the stored session's TTL if a quarter of it passed since the
+    /// last renewal, without waiting for Redis.
+    fn renew(&self, route: &Route<'_>, session: &Arc<LiveSession>) {
+        {
+            let mut renewed = session.renewed.lock();
+            if renewed.elapsed() < self.ttl / 4 {
+                return;
+            }
+            *renewed = Instant::now();
+        }
+        let store = self.store.clone();
+        let (server, context, ttl) = (route.upstream.name.clone(), route.context.clone(), self.ttl);
+        tokio::spawn(async move {
+            if let Err(error) = store.touch(&server, &context, ttl).await {
+                tracing::warn!(upstream = %server, %error, "could not renew the upstream session's TTL");
+            }
+        });
+    }
+
+    /// Deletes the stored session of `server` for `context` and ends it
+    /// upstream, so that every replica that still holds it in memory gets
+    /// `404` and re-establishes; the deleted session, if there was one.
+    ///
+    /// # Errors
+    /// [`CallError::Store`] when Redis does not answer (an upstream that
+    /// cannot be told is only logged).
+    pub async fn end_session(
+        &self,
+        upstream: &Upstream,
+        context: &ContextKey,
+    ) -> Result<Option<StoredSession>, CallError> {
+        self.live
+            .invalidate(&(upstream.name.clone(), context.clone()))
+            .await;
+        let deleted = self
+            .store
+            .delete(&upstream.name, context)
+            .await
+            .map_err(|source| CallError::Store {
+                server: upstream.name.clone(),
+                source,
+            })?;
+        if let Some(session) = &deleted
+            && !session.session_id.is_empty()
+        {
+            let target = Target {
+                upstream,
+                session_id: Some(&session.session_id),
+                protocol_version: Some(&session.protocol_version),
+                forwarded: &[],
+            };
+            if let Err(error) = self.http.delete_session(target).await {
+                tracing::warn!(upstream = %upstream.name, %error, "could not end the upstream session upstream; replicas holding it keep using it until it expires there");
+            }
+        }
+        Ok(deleted)
+    }
+}
