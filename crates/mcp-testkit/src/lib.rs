@@ -34,6 +34,7 @@
 //! test with its log instead of hanging it.
 
 pub mod auth;
+mod binaries;
 mod fleet;
 mod in_process;
 mod legacy_sse;
@@ -48,6 +49,7 @@ mod sse;
 mod tcp_proxy;
 pub mod tool_schemas;
 
+pub use binaries::workspace_binary;
 pub use fleet::Fleet;
 pub use in_process::TestServer;
 pub use legacy_sse::LegacySseSession;

@@ -513,7 +513,9 @@ impl Upstreams {
     }
 
     /// Renews the stored session's TTL if a quarter of it passed since the
-    /// last renewal, without waiting for Redis.
+    /// last renewal, without waiting for Redis; stores it again if Redis
+    /// lost it (a failover or an eviction), so that other replicas and a
+    /// restarted hub find it.
     fn renew(&self, route: &Route<'_>, session: &Arc<LiveSession>) {
         {
             let mut renewed = session.renewed.lock();
@@ -524,8 +526,14 @@ impl Upstreams {
         }
         let store = self.store.clone();
         let (server, context, ttl) = (route.upstream.name.clone(), route.context.clone(), self.ttl);
+        let stored = session.stored.clone();
         tokio::spawn(async move {
-            if let Err(error) = store.touch(&server, &context, ttl).await {
+            let renewed = match store.touch(&server, &context, ttl).await {
+                Ok(true) => Ok(()),
+                Ok(false) => store.put(&server, &context, &stored, ttl).await,
+                Err(error) => Err(error),
+            };
+            if let Err(error) = renewed {
                 tracing::warn!(upstream = %server, %error, "could not renew the upstream session's TTL");
             }
         });

@@ -114,13 +114,14 @@ pub trait UpstreamSessionStore: Send + Sync + 'static {
         ttl: Duration,
     ) -> Result<(), StoreError>;
 
-    /// Renews the TTL of the stored session (it is in use).
+    /// Renews the TTL of the stored session (it is in use); `false` when
+    /// there is none (Redis lost it: a failover, an eviction).
     async fn touch(
         &self,
         server: &str,
         context: &ContextKey,
         ttl: Duration,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
 
     /// Deletes the stored session if its id is still `stale` (what the
     /// caller used when the upstream answered 404); `true` if deleted.
@@ -268,7 +269,7 @@ impl UpstreamSessionStore for RedisUpstreamStore {
         server: &str,
         context: &ContextKey,
         ttl: Duration,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let ms = ttl.as_millis().max(1) as i64;
         let pipeline = self.pool().next().pipeline();
         let _: () = pipeline
@@ -279,8 +280,8 @@ impl UpstreamSessionStore for RedisUpstreamStore {
             .pexpire(info_key(server, context), ms, None)
             .await
             .map_err(|e| redis_error(&e))?;
-        let _: Vec<Value> = pipeline.all().await.map_err(|e| redis_error(&e))?;
-        Ok(())
+        let (renewed, _): (i64, i64) = pipeline.all().await.map_err(|e| redis_error(&e))?;
+        Ok(renewed == 1)
     }
 
     async fn delete_if(
@@ -467,11 +468,17 @@ impl UpstreamSessionStore for MemoryUpstreamStore {
         server: &str,
         context: &ContextKey,
         ttl: Duration,
-    ) -> Result<(), StoreError> {
-        if let Some((_, expires)) = self.sessions.lock().get_mut(&entry(server, context)) {
-            *expires = Instant::now() + ttl;
-        }
-        Ok(())
+    ) -> Result<bool, StoreError> {
+        let now = Instant::now();
+        Ok(
+            match self.sessions.lock().get_mut(&entry(server, context)) {
+                Some((_, expires)) if *expires > now => {
+                    *expires = now + ttl;
+                    true
+                }
+                _ => false,
+            },
+        )
     }
 
     async fn delete_if(
