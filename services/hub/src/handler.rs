@@ -129,6 +129,16 @@ impl HubServer {
         params: Value,
         context: &RequestContext<RoleServer>,
     ) -> Result<Value, CallError> {
+        let mut params = params;
+        // rmcp takes `_meta` out of the params (into `context.meta`); the
+        // upstream needs it back: the progress token above all.
+        if let Some(object) = params.as_object_mut()
+            && !object.contains_key("_meta")
+            && let Ok(meta) = serde_json::to_value(&context.meta)
+            && meta.as_object().is_some_and(|meta| !meta.is_empty())
+        {
+            object.insert("_meta".to_owned(), meta);
+        }
         let relay = self.relay(context, &route.upstream.name);
         self.hub
             .forward(route, method, params, &relay, &context.ct)

@@ -10,57 +10,22 @@
 //! never share an upstream session; an unreachable upstream is a tool error
 //! that names it.
 
-use std::{path::PathBuf, time::Duration};
+mod support;
+
+use std::time::Duration;
 
 use mcp_testkit::{
-    Fleet, Nginx, RawSession, RedisServer, ReplicaSet, Scrape,
+    Fleet, RawSession,
     auth::{self, Auth},
     free_port, workspace_binary,
 };
 use serde_json::{Value, json};
+use support::{HubFleet, SECRET};
 
-const HUB: &str = env!("CARGO_BIN_EXE_hub");
-const SECRET: &str = "hub-context-key-secret-for-tests-0123456789";
-
-/// The hub's fleet and what it stands in front of.
+/// The hub's fleet and the calculator's behind it.
 struct Rig {
-    hub: Nginx,
-    hub_replicas: ReplicaSet,
-    hub_redis: RedisServer,
+    hub: HubFleet,
     calculator: Fleet,
-    _dir: tempdir::Dir,
-}
-
-mod tempdir {
-    use std::path::PathBuf;
-
-    /// A directory removed when dropped.
-    pub struct Dir(pub PathBuf);
-
-    impl Dir {
-        pub fn new() -> Self {
-            let path = std::env::temp_dir().join(format!("hub-test-{}", uuid_like()));
-            std::fs::create_dir_all(&path).unwrap();
-            Self(path)
-        }
-    }
-
-    fn uuid_like() -> String {
-        format!(
-            "{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        )
-    }
-
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 }
 
 impl Rig {
@@ -78,92 +43,41 @@ impl Rig {
             },
             "groups": {"math": ["calculator"]},
         });
-        let dir = tempdir::Dir::new();
-        let path: PathBuf = dir.0.join("hub.json");
-        std::fs::write(&path, config.to_string()).unwrap();
-        let hub_redis = RedisServer::start();
-        let mut env = auth::auth_env();
-        env.push(("HUB_CONFIG".into(), path.display().to_string()));
-        env.push(("HUB_CONTEXT_KEY_SECRET".into(), SECRET.into()));
-        let hub_replicas = Fleet::replicas(HUB, &hub_redis, 3, &env).await;
-        let hub = Nginx::start(&hub_replicas.ports());
-        Self {
-            hub,
-            hub_replicas,
-            hub_redis,
-            calculator,
-            _dir: dir,
-        }
+        let hub = HubFleet::start(&config, 3).await;
+        Self { hub, calculator }
     }
 
-    /// A downstream session of `auth` on the hub's `path`.
     async fn session(&self, auth: &Auth, path: &str, headers: &[(&str, &str)]) -> RawSession {
-        let mut defaults = reqwest::header::HeaderMap::new();
-        let probe = auth.apply(reqwest::Client::new().get("http://x"));
-        let probe = probe.build().unwrap();
-        for (name, value) in probe.headers() {
-            defaults.insert(name.clone(), value.clone());
-        }
-        for (name, value) in headers {
-            defaults.insert(
-                reqwest::header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                value.parse().unwrap(),
-            );
-        }
-        let client = reqwest::Client::builder()
-            .default_headers(defaults)
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap();
-        RawSession::initialize_with(client, &format!("{}{path}", self.hub.url()))
-            .await
-            .unwrap_or_else(|error| panic!("initialize on the hub: {error:?}\n{}", self.logs()))
+        self.hub.session(auth, path, headers, json!({})).await
     }
 
     fn stored(&self, server: &str, context: &str) -> String {
-        self.hub_redis
-            .cli(&["GET", &format!("mcp:upstream:session:{server}:{context}")])
-            .trim()
-            .to_owned()
+        self.hub.stored(server, context)
     }
 
     fn keys(&self, pattern: &str) -> Vec<String> {
-        let mut keys: Vec<String> = self
-            .hub_redis
-            .cli(&["KEYS", pattern])
-            .lines()
-            .map(str::trim)
-            .filter(|line| !line.is_empty())
-            .map(str::to_owned)
-            .collect();
-        keys.sort();
-        keys
+        self.hub.keys(pattern)
     }
 
     /// The sum over hub replicas of `mcp_hub_upstream_sessions_total` for
     /// `server` and `event`.
     async fn sessions_counted(&self, server: &str, event: &str) -> f64 {
-        let mut total = 0.0;
-        for replica in &self.hub_replicas.replicas {
-            total += Scrape::fetch(&replica.url()).await.value(
+        self.hub
+            .metric_sum(
                 "mcp_hub_upstream_sessions_total",
                 &[("server", server), ("event", event)],
-            );
-        }
-        total
+            )
+            .await
     }
 
-    /// Kills every hub replica and starts it again on its port.
     async fn restart_hub(&mut self) {
-        for replica in &mut self.hub_replicas.replicas {
-            replica.restart().await;
-        }
+        self.hub.restart().await;
     }
 
     fn logs(&self) -> String {
         format!(
             "{}\n{}",
-            self.hub_replicas.logs(),
+            self.hub.replicas.logs(),
             self.calculator.replicas.logs()
         )
     }
@@ -257,7 +171,8 @@ async fn upstream_sessions_are_shared_reused_and_reestablished() {
 
     // Expired: gone from Redis and from the replicas' memory (an idle
     // hour). The next calls make a new one, with no error.
-    rig.hub_redis
+    rig.hub
+        .redis
         .cli(&["DEL", "mcp:upstream:session:calculator:shared"]);
     rig.restart_hub().await;
     for i in 0..6 {
@@ -393,7 +308,7 @@ async fn concurrent_clients_make_one_upstream_session_and_users_never_share() {
     assert_eq!(keys.len(), 2, "{keys:?}");
     let ids: Vec<String> = keys
         .iter()
-        .map(|key| rig.hub_redis.cli(&["GET", key]).trim().to_owned())
+        .map(|key| rig.hub.redis.cli(&["GET", key]).trim().to_owned())
         .collect();
     assert_ne!(ids[0], ids[1]);
     for key in &keys {
@@ -415,7 +330,7 @@ async fn concurrent_clients_make_one_upstream_session_and_users_never_share() {
     assert_eq!(rig.keys("mcp:upstream:session:personal:*").len(), 3);
     // No credential value in any log line.
     auth::assert_no_secrets(
-        &rig.hub_replicas.logs(),
+        &rig.hub.replicas.logs(),
         &["alice-token".into(), "bob-token".into(), SECRET.into()],
     );
 }

@@ -1,0 +1,131 @@
+//! The protocol through the hub, across hub replicas: what an upstream
+//! sends during a call reaches the downstream client, and the client's
+//! answers get back to the upstream, whichever hub replica they reach.
+//!
+//! The upstream is `services/everything` (three replicas on their own Redis
+//! behind their own nginx); the hub runs as three replicas behind a
+//! round-robin nginx, so the client's answer to a sampling request usually
+//! reaches another hub replica than the one relaying the call.
+
+mod support;
+
+use std::time::Duration;
+
+use mcp_testkit::{
+    Fleet, RawSession,
+    auth::{self, Auth},
+    workspace_binary,
+};
+use serde_json::{Value, json};
+use support::HubFleet;
+
+async fn rig() -> (HubFleet, Fleet) {
+    let everything = Fleet::start(workspace_binary("everything"), 3, &[]).await;
+    let config = json!({"servers": {
+        "everything": {"url": format!("{}/mcp", everything.url()), "sharing": "session"},
+    }});
+    (HubFleet::start(&config, 3).await, everything)
+}
+
+/// The client's answer to `request` (sampling or elicitation), POSTed
+/// through nginx.
+async fn answer(session: &mut RawSession, request: &Value) {
+    let result = match request["method"].as_str() {
+        Some("sampling/createMessage") => json!({
+            "role": "assistant", "model": "test-model", "stopReason": "endTurn",
+            "content": {"type": "text", "text": "hello from the client"}}),
+        Some("elicitation/create") => json!({
+            "action": "accept", "content": {"username": "alice", "email": "alice@example.com"}}),
+        other => panic!("unexpected request {other:?}: {request}"),
+    };
+    session
+        .notify(json!({"jsonrpc": "2.0", "id": request["id"], "result": result}))
+        .await
+        .expect("the answer is accepted");
+}
+
+/// Calls `tool` on the hub and answers the one request it sends the
+/// client; returns the call's response.
+async fn call_with_answer(session: &mut RawSession, tool: &str, arguments: Value) -> Value {
+    let (call_id, mut stream) = session
+        .open_request("tools/call", json!({"name": tool, "arguments": arguments}))
+        .await
+        .expect("the tool call starts");
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(20), stream.next_message())
+            .await
+            .expect("a message of the call in time");
+        if message.get("method").is_some() && message.get("id").is_some() {
+            answer(session, &message).await;
+        } else if message["id"] == call_id {
+            return message;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sampling_elicitation_and_progress_are_relayed_across_hub_replicas() {
+    let (hub, _everything) = rig().await;
+    let alice = Auth::Bearer(auth::token_for("alice"));
+    let mut session = hub
+        .session(
+            &alice,
+            "/mcp",
+            &[],
+            json!({"sampling": {}, "elicitation": {}}),
+        )
+        .await;
+
+    // Several rounds: the answers go to nginx, which spreads them over the
+    // three hub replicas, so most reach one that does not hold the call.
+    for _ in 0..4 {
+        let response = call_with_answer(
+            &mut session,
+            "everything__test_sampling",
+            json!({"prompt": "Say hello"}),
+        )
+        .await;
+        let text = response["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default();
+        assert_eq!(text, "LLM response: hello from the client", "{response}");
+
+        let response = call_with_answer(
+            &mut session,
+            "everything__test_elicitation",
+            json!({"message": "Who are you?"}),
+        )
+        .await;
+        let text = response["result"].to_string();
+        assert!(text.contains("alice@example.com"), "{response}");
+    }
+
+    // Progress keeps the client's own token.
+    let messages = session
+        .request_all(
+            "tools/call",
+            json!({"name": "everything__test_tool_with_progress", "arguments": {},
+                   "_meta": {"progressToken": "tok-7"}}),
+        )
+        .await
+        .unwrap();
+    let progress: Vec<&Value> = messages
+        .iter()
+        .filter(|m| m["method"] == "notifications/progress")
+        .collect();
+    assert_eq!(progress.len(), 3, "{messages:?}");
+    assert!(
+        progress
+            .iter()
+            .all(|m| m["params"]["progressToken"] == "tok-7")
+    );
+    assert_eq!(progress[2]["params"]["progress"], 100.0);
+    assert!(
+        messages.last().unwrap()["result"].is_object(),
+        "{messages:?}"
+    );
+
+    // The one upstream session of this downstream session, in Redis.
+    let keys = hub.keys("mcp:upstream:session:everything:s-*");
+    assert_eq!(keys.len(), 1, "{keys:?}");
+}

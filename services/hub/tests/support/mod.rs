@@ -1,0 +1,158 @@
+//! The hub as the tests run it: three replicas on one Redis behind a
+//! round-robin nginx, configured by a `HUB_CONFIG` file written for the
+//! test, with the testkit's auth (JWTs, API keys, the admin key `ops`).
+
+#![allow(dead_code)] // each test file uses part of it
+
+use std::{path::PathBuf, time::Duration};
+
+use mcp_testkit::{
+    Fleet, Nginx, RawSession, RedisServer, ReplicaSet, Scrape,
+    auth::{self, Auth},
+};
+use serde_json::Value;
+
+/// The hub binary.
+pub const HUB: &str = env!("CARGO_BIN_EXE_hub");
+/// `HUB_CONTEXT_KEY_SECRET` of the tests' hubs.
+pub const SECRET: &str = "hub-context-key-secret-for-tests-0123456789";
+
+/// A directory removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// A new empty directory under the system's temporary directory.
+    pub fn new() -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let path = std::env::temp_dir().join(format!("hub-test-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Three hub replicas on Redis behind nginx.
+pub struct HubFleet {
+    /// The load balancer in front of the replicas.
+    pub nginx: Nginx,
+    /// The hub replicas.
+    pub replicas: ReplicaSet,
+    /// Their Redis (upstream sessions and downstream sessions).
+    pub redis: RedisServer,
+    _dir: TempDir,
+}
+
+impl HubFleet {
+    /// `count` hub replicas serving `config` (a `HUB_CONFIG` file's JSON).
+    pub async fn start(config: &Value, count: usize) -> Self {
+        let dir = TempDir::new();
+        let path = dir.0.join("hub.json");
+        std::fs::write(&path, config.to_string()).unwrap();
+        let redis = RedisServer::start();
+        let mut env = auth::auth_env();
+        env.push(("HUB_CONFIG".into(), path.display().to_string()));
+        env.push(("HUB_CONTEXT_KEY_SECRET".into(), SECRET.into()));
+        let replicas = Fleet::replicas(HUB, &redis, count, &env).await;
+        let nginx = Nginx::start(&replicas.ports());
+        Self {
+            nginx,
+            replicas,
+            redis,
+            _dir: dir,
+        }
+    }
+
+    /// nginx's URL.
+    pub fn url(&self) -> String {
+        self.nginx.url()
+    }
+
+    /// A client sending `auth` and `headers` with every request.
+    pub fn client(auth: &Auth, headers: &[(&str, &str)]) -> reqwest::Client {
+        let mut defaults = reqwest::header::HeaderMap::new();
+        let probe = auth
+            .apply(reqwest::Client::new().get("http://x"))
+            .build()
+            .unwrap();
+        for (name, value) in probe.headers() {
+            defaults.insert(name.clone(), value.clone());
+        }
+        for (name, value) in headers {
+            defaults.insert(
+                reqwest::header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        reqwest::Client::builder()
+            .default_headers(defaults)
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap()
+    }
+
+    /// A downstream session of `auth` on the hub's `path`, declaring the
+    /// client `capabilities`.
+    pub async fn session(
+        &self,
+        auth: &Auth,
+        path: &str,
+        headers: &[(&str, &str)],
+        capabilities: Value,
+    ) -> RawSession {
+        RawSession::initialize_declaring(
+            Self::client(auth, headers),
+            &format!("{}{path}", self.url()),
+            capabilities,
+        )
+        .await
+        .unwrap_or_else(|error| {
+            panic!("initialize on the hub: {error:?}\n{}", self.replicas.logs())
+        })
+    }
+
+    /// The upstream session id stored for `server` and `context`.
+    pub fn stored(&self, server: &str, context: &str) -> String {
+        self.redis
+            .cli(&["GET", &format!("mcp:upstream:session:{server}:{context}")])
+            .trim()
+            .to_owned()
+    }
+
+    /// The keys matching `pattern`, sorted.
+    pub fn keys(&self, pattern: &str) -> Vec<String> {
+        let mut keys: Vec<String> = self
+            .redis
+            .cli(&["--scan", "--pattern", pattern])
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .map(str::to_owned)
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    /// The sum over the replicas of `name{labels}`.
+    pub async fn metric_sum(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let mut total = 0.0;
+        for replica in &self.replicas.replicas {
+            total += Scrape::fetch(&replica.url()).await.value(name, labels);
+        }
+        total
+    }
+
+    /// Kills every replica and starts it again on its port.
+    pub async fn restart(&mut self) {
+        for replica in &mut self.replicas.replicas {
+            replica.restart().await;
+        }
+    }
+}
