@@ -19,6 +19,11 @@
 #                       command line). The summary then has "user_sessions":
 #                       what get_user_sessions answered at the end (principal,
 #                       user hash, the ids listed, the current session's id).
+#   MCP_TOOL_PREFIX     put before every tool name (default none): the client
+#                       then talks to the calculator through a hub that names
+#                       its tools `calculator__add` (services/hub/tests/sdk_clients.rs)
+#   MCP_SERVER_NAME     the serverInfo.name expected (default calculator; the
+#                       hub's is hub)
 #
 # Prints one JSON summary line on success; exits 1 with a message saying what
 # did not match otherwise (2 for a usage error).
@@ -89,6 +94,8 @@ TOOL_ERRORS: list[tuple[str, dict[str, Any], str]] = [
 ]
 
 INVALID_PARAMS = -32602
+PREFIX = os.environ.get("MCP_TOOL_PREFIX", "")
+SERVER_NAME = os.environ.get("MCP_SERVER_NAME", "calculator")
 TIMEOUT_SECONDS = 45
 # With --calls N: longest wait for one call, and the time budget per call on
 # top of TIMEOUT_SECONDS.
@@ -120,10 +127,10 @@ def text_of(result: Any) -> str:
 async def exercise(session: ClientSession) -> dict[str, Any]:
     init = await session.initialize()
     server = field(init, "server_info", "serverInfo")
-    check(server.name == "calculator", f"initialize: serverInfo.name is {server.name!r}, expected 'calculator'")
+    check(server.name == SERVER_NAME, f"initialize: serverInfo.name is {server.name!r}, expected {SERVER_NAME!r}")
 
     listed = await session.list_tools()
-    names = {tool.name for tool in listed.tools}
+    names = {tool.name[len(PREFIX) :] for tool in listed.tools if tool.name.startswith(PREFIX)}
     check(TOOLS <= names, f"tools/list: missing {sorted(TOOLS - names)} (got {sorted(names)})")
     # An outputSchema is optional (MCP 2025-06-18, Server Features §Tools); where
     # the server declares one, the SDK validates structuredContent against it.
@@ -131,7 +138,7 @@ async def exercise(session: ClientSession) -> dict[str, Any]:
 
     calls = 0
     for name, arguments, expected, expression in CALLS:
-        result = await session.call_tool(name, arguments)
+        result = await session.call_tool(PREFIX + name, arguments)
         calls += 1
         where = f"tools/call {name} {json.dumps(arguments)}"
         check(not field(result, "is_error", "isError"), f"{where}: isError is true: {text_of(result)}")
@@ -158,7 +165,7 @@ async def exercise(session: ClientSession) -> dict[str, Any]:
         check(rendered.get("result") == got, f"{where}: text content {rendered!r} differs from structuredContent")
 
     for name, arguments, message in TOOL_ERRORS:
-        result = await session.call_tool(name, arguments)
+        result = await session.call_tool(PREFIX + name, arguments)
         calls += 1
         where = f"tools/call {name} {json.dumps(arguments)}"
         check(bool(field(result, "is_error", "isError")), f"{where}: expected isError true, got {result!r}")
@@ -166,7 +173,7 @@ async def exercise(session: ClientSession) -> dict[str, Any]:
 
     # Arguments of the wrong type are a protocol error, not a tool result.
     try:
-        result = await session.call_tool("add", {"a": "two", "b": 40})
+        result = await session.call_tool(PREFIX + "add", {"a": "two", "b": 40})
     except _McpError as error:
         check(
             error.error.code == INVALID_PARAMS,
@@ -261,7 +268,7 @@ async def one_call(session: ClientSession, k: int) -> str | None:
     name, arguments, expected, expression = planned_call(k)
     where = f"call {k + 1}: tools/call {name} {json.dumps(arguments)}"
     try:
-        result = await session.call_tool(name, arguments, read_timeout_seconds=CALL_TIMEOUT_SECONDS)
+        result = await session.call_tool(PREFIX + name, arguments, read_timeout_seconds=CALL_TIMEOUT_SECONDS)
     except Exception as error:  # noqa: BLE001 - every failure is counted and reported
         leaves = flatten(error)
         return f"{where}: raised " + "; ".join(f"{type(leaf).__name__}: {leaf}" for leaf in leaves)
@@ -393,7 +400,9 @@ async def main(url: str, transport: str, extra_calls: int | None) -> dict[str, A
         if extra_calls is not None:
             summary["checks"] = summary.pop("calls")
             summary.update(await long_session(session, extra_calls))
-        if headers is not None:
+        # Through a hub, the session tools would describe the hub's upstream
+        # session, not this one.
+        if headers is not None and not PREFIX:
             summary["user_sessions"] = await asyncio.wait_for(own_sessions(session), TIMEOUT_SECONDS)
     return summary
 

@@ -13,6 +13,13 @@
 //   --pause-ms P  waits P ms between those calls (a session that lasts while
 //              the test restarts replicas under it)
 //
+// Environment:
+//   MCP_TOOL_PREFIX  put before every tool name (default none): the client then
+//                    talks to the calculator through a hub that names its tools
+//                    `calculator__add` (services/hub/tests/sdk_clients.rs)
+//   MCP_SERVER_NAME  the serverInfo.name expected (default calculator; the hub's
+//                    is hub)
+//
 // Prints one JSON summary line on success; exits 1 with a message saying what
 // did not match otherwise (2 for a usage error).
 
@@ -27,6 +34,9 @@ import { McpError } from "@modelcontextprotocol/sdk/types.js";
 const SDK_VERSION = JSON.parse(
   readFileSync(new URL("./node_modules/@modelcontextprotocol/sdk/package.json", import.meta.url), "utf8"),
 ).version;
+
+const PREFIX = process.env.MCP_TOOL_PREFIX ?? "";
+const SERVER_NAME = process.env.MCP_SERVER_NAME ?? "calculator";
 
 const TOOLS = [
   "add",
@@ -85,10 +95,12 @@ function textOf(result) {
 
 async function exercise(client) {
   const server = client.getServerVersion();
-  check(server?.name === "calculator", `initialize: serverInfo.name is ${JSON.stringify(server?.name)}, expected "calculator"`);
+  check(server?.name === SERVER_NAME, `initialize: serverInfo.name is ${JSON.stringify(server?.name)}, expected ${JSON.stringify(SERVER_NAME)}`);
 
   const { tools } = await client.listTools();
-  const names = new Set(tools.map((tool) => tool.name));
+  const names = new Set(
+    tools.filter((tool) => tool.name.startsWith(PREFIX)).map((tool) => tool.name.slice(PREFIX.length)),
+  );
   const missing = TOOLS.filter((name) => !names.has(name));
   check(missing.length === 0, `tools/list: missing ${missing.join(", ")} (got ${[...names].sort().join(", ")})`);
   // An outputSchema is optional (MCP 2025-06-18, Server Features §Tools); where
@@ -97,7 +109,7 @@ async function exercise(client) {
 
   let calls = 0;
   for (const [name, args, expected, expression] of CALLS) {
-    const result = await client.callTool({ name, arguments: args });
+    const result = await client.callTool({ name: PREFIX + name, arguments: args });
     calls += 1;
     const where = `tools/call ${name} ${JSON.stringify(args)}`;
     check(!result.isError, `${where}: isError is true: ${textOf(result)}`);
@@ -127,7 +139,7 @@ async function exercise(client) {
   }
 
   for (const [name, args, message] of TOOL_ERRORS) {
-    const result = await client.callTool({ name, arguments: args });
+    const result = await client.callTool({ name: PREFIX + name, arguments: args });
     calls += 1;
     const where = `tools/call ${name} ${JSON.stringify(args)}`;
     check(result.isError === true, `${where}: expected isError true, got ${JSON.stringify(result)}`);
@@ -137,7 +149,7 @@ async function exercise(client) {
   // Arguments of the wrong type are a protocol error, not a tool result.
   let invalid;
   try {
-    invalid = await client.callTool({ name: "add", arguments: { a: "two", b: 40 } });
+    invalid = await client.callTool({ name: `${PREFIX}add`, arguments: { a: "two", b: 40 } });
   } catch (error) {
     check(error instanceof McpError, `tools/call add with a="two": expected an McpError, got ${error}`);
     check(
@@ -241,7 +253,7 @@ async function oneCall(client, k) {
   const where = `call ${k + 1}: tools/call ${name} ${JSON.stringify(args)}`;
   let result;
   try {
-    result = await client.callTool({ name, arguments: args }, undefined, { timeout: CALL_TIMEOUT_MS });
+    result = await client.callTool({ name: PREFIX + name, arguments: args }, undefined, { timeout: CALL_TIMEOUT_MS });
   } catch (error) {
     const code = error?.code === undefined ? "" : ` (code ${error.code})`;
     return `${where}: threw ${error?.name ?? "Error"}${code}: ${error?.message ?? error}`;

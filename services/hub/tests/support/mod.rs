@@ -51,13 +51,23 @@ pub struct HubFleet {
 }
 
 impl HubFleet {
-    /// `count` hub replicas serving `config` (a `HUB_CONFIG` file's JSON).
+    /// `count` hub replicas serving `config` (a `HUB_CONFIG` file's JSON),
+    /// with the testkit's auth.
     pub async fn start(config: &Value, count: usize) -> Self {
+        Self::start_with(config, count, auth::auth_env()).await
+    }
+
+    /// [`start`](Self::start) without auth: every caller is anonymous (for
+    /// clients that send no credentials).
+    pub async fn start_open(config: &Value, count: usize) -> Self {
+        Self::start_with(config, count, Vec::new()).await
+    }
+
+    async fn start_with(config: &Value, count: usize, mut env: Vec<(String, String)>) -> Self {
         let dir = TempDir::new();
         let path = dir.0.join("hub.json");
         std::fs::write(&path, config.to_string()).unwrap();
         let redis = RedisServer::start();
-        let mut env = auth::auth_env();
         env.push(("HUB_CONFIG".into(), path.display().to_string()));
         env.push(("HUB_CONTEXT_KEY_SECRET".into(), SECRET.into()));
         let replicas = Fleet::replicas(HUB, &redis, count, &env).await;
