@@ -25,6 +25,7 @@ pub mod identity;
 pub mod metered_store;
 pub mod metrics;
 pub mod session;
+pub mod session_end;
 pub mod store;
 pub mod task_store;
 pub mod trace_context;

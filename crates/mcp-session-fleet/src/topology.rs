@@ -21,6 +21,7 @@ use mcp_session_core::{
     identity::Caller,
     metered_store::MeteredStore,
     metrics::Metrics,
+    session_end::SessionEndHook,
     store::{MemoryStore, SessionRecord, SessionStore, StoreError},
     task_store::{MemoryTaskStore, TaskStore},
 };
@@ -68,6 +69,9 @@ pub struct FleetSettings {
     pub event_buffer_bytes: usize,
     /// How long a response stream stays resumable after its last event.
     pub event_retention: Duration,
+    /// Who is told of the sessions deleted on this replica (none by
+    /// default).
+    pub session_end: SessionEndHook,
     /// How long an HTTP+SSE session whose stream ended stays for its client
     /// to reconnect; also how long a replica must be gone before the fleet
     /// ends the sessions it held (see [`sse_reaper`](crate::sse_reaper)).
@@ -174,8 +178,10 @@ impl Fleet {
             let fleet_store = fleet_store.clone();
             async move { fleet_store.remember_the_store().await }
         });
-        let store: Arc<dyn SessionStore> =
-            Arc::new(MeteredStore::new(fleet_store.clone(), metrics.clone()));
+        let store: Arc<dyn SessionStore> = settings.session_end.wrap(Arc::new(MeteredStore::new(
+            fleet_store.clone(),
+            metrics.clone(),
+        )));
         let events = FleetEventStore::new(
             redis.clone(),
             &settings.service,
@@ -231,7 +237,9 @@ impl Fleet {
         Self {
             inner: Arc::new(Inner {
                 replica_id: settings.replica_id.clone(),
-                store: Arc::new(MeteredStore::new(store, metrics.clone())),
+                store: settings
+                    .session_end
+                    .wrap(Arc::new(MeteredStore::new(store, metrics.clone()))),
                 tasks: Arc::new(MemoryTaskStore::new()),
                 held,
                 mode: Mode::Solo,

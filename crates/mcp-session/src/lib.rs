@@ -132,6 +132,11 @@ pub mod redis {
     pub use mcp_session_fleet::{KeyPage, RedisConnection, glob_escape};
 }
 
+/// Telling a service that sessions ended ([`McpServer::on_session_end`]).
+pub mod session_end {
+    pub use mcp_session_core::session_end::SessionEndObserver;
+}
+
 /// Where sessions live: the [`SessionStore`](store::SessionStore) trait, its
 /// record, and the in-memory backend, for a server built over a given store
 /// ([`McpServer::with_store`]).

@@ -23,6 +23,7 @@ use axum::{
     middleware::{self, Next},
     response::Response,
 };
+use mcp_session_core::session_end::{SessionEndHook, SessionEndObserver};
 use rmcp::ServerHandler;
 use tokio::net::TcpListener;
 
@@ -78,6 +79,8 @@ pub struct McpServer<S> {
     scoped_endpoints: bool,
     /// Registers the service's own metrics.
     metric_registrations: Vec<MetricRegistration>,
+    /// Told of the sessions deleted here.
+    session_end: SessionEndHook,
 }
 
 impl<S: ServerHandler> McpServer<S> {
@@ -94,7 +97,18 @@ impl<S: ServerHandler> McpServer<S> {
             routes: Router::new(),
             scoped_endpoints: false,
             metric_registrations: Vec::new(),
+            session_end: SessionEndHook::default(),
         }
+    }
+
+    /// Tells `observer` of every session deleted on this replica (a
+    /// client's `DELETE`, an HTTP+SSE stream closed for good, an admin's
+    /// deletion; not an expiry), once, on the replica that deleted it: for a
+    /// service that holds something per session elsewhere (the hub's
+    /// upstream sessions).
+    pub fn on_session_end(mut self, observer: Arc<dyn SessionEndObserver>) -> Self {
+        self.session_end = SessionEndHook::new(observer);
+        self
     }
 
     /// Serves `routes` beside the MCP endpoints, behind the same
@@ -179,7 +193,8 @@ impl<S: ServerHandler> McpServer<S> {
             register(metrics.registry_mut());
         }
         let metrics = Arc::new(metrics);
-        let settings = fleet_settings(&config, &self.name);
+        let mut settings = fleet_settings(&config, &self.name);
+        settings.session_end = self.session_end;
         let fleet = match self.store {
             Some(store) => Fleet::solo(&settings, store, metrics.clone()),
             None => Fleet::start(&settings, metrics.clone())
@@ -285,6 +300,7 @@ fn fleet_settings(config: &Config, service: &str) -> FleetSettings {
         event_buffer_bytes: config.event_buffer_bytes,
         event_retention: config.event_retention,
         sse_reconnect_grace: config.sse_reconnect_grace,
+        session_end: SessionEndHook::default(),
     }
 }
 

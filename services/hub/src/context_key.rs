@@ -8,7 +8,7 @@
 //! |---|---|
 //! | `shared` | `shared` |
 //! | `user` | `u-` + 32 hex digits of HMAC-SHA256(secret, user hash, credential values sent upstream) |
-//! | `session` | `s-` + 32 hex digits of HMAC-SHA256(secret, user hash, downstream session id, credential values) |
+//! | `session` | `s-` + 32 hex digits of HMAC-SHA256(secret, user hash, downstream session id) |
 //!
 //! The users' first hub built the key from the *names* of the caller's
 //! token headers (`tok:<sorted names>`), so two users who both sent a
@@ -16,6 +16,10 @@
 //! upstream kept for one was the other's. Here the key covers the user and
 //! the *values* of every credential the hub sends upstream, so two callers
 //! share an upstream session only where the upstream is declared `shared`.
+//! A `session` key needs no credentials: a downstream session belongs to
+//! one user (`mcp-session` answers `404` to anyone else), and a client that
+//! refreshes its token keeps its upstream session; the hub ends that
+//! upstream session when the downstream one is deleted.
 //! A keyed hash (not a plain SHA-256) because the key is visible in Redis
 //! and in the admin API: without the secret, nobody can test a guessed
 //! credential against it.
@@ -102,9 +106,9 @@ impl ContextKeys {
     }
 
     /// The context key of `principal` on an upstream shared as `sharing`,
-    /// sending `credentials` (header name, value) upstream. A `session`
-    /// upstream reached without a downstream session (a stateless request)
-    /// is keyed as `user`.
+    /// sending `credentials` (header name, value) upstream (a `session` key
+    /// leaves them out). A `session` upstream reached without a downstream
+    /// session (a stateless request) is keyed as `user`.
     pub fn derive(
         &self,
         sharing: Sharing,
@@ -126,7 +130,11 @@ impl ContextKeys {
         field(prefix.as_bytes());
         field(principal.user.as_bytes());
         field(session.as_bytes());
-        let mut credentials = credentials.to_vec();
+        let mut credentials = if prefix == "s-" {
+            Vec::new()
+        } else {
+            credentials.to_vec()
+        };
         credentials.sort();
         for (name, value) in credentials {
             field(name.as_bytes());
@@ -174,6 +182,8 @@ mod tests {
         assert!(ContextKey::parse(one.as_str()).is_some(), "{one}");
         let session = keys.derive(Sharing::Session, ALICE, &[]);
         assert!(session.as_str().starts_with("s-"));
+        // A refreshed token keeps the downstream session's upstream session.
+        assert_eq!(session, keys.derive(Sharing::Session, ALICE, &creds));
         assert_ne!(session, keys.derive(Sharing::Session, BOB, &[]));
         assert_eq!(
             keys.derive(Sharing::Shared, ALICE, &creds),

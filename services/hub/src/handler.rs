@@ -15,10 +15,11 @@ use http::{HeaderMap, request::Parts};
 use rmcp::{
     ErrorData as McpError, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
-        GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
-        ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-        ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+        CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams,
+        CompleteResult, ContentBlock, GetPromptRequestParams, GetPromptResponse, Implementation,
+        ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+        PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, Reference,
+        ServerCapabilities, ServerConfig, SubscribeRequestParams, UnsubscribeRequestParams,
     },
     service::RequestContext,
 };
@@ -185,6 +186,40 @@ impl HubServer {
         }
     }
 
+    /// The upstream serving the resource `uri` on the request's endpoint.
+    async fn resource_upstream<'a>(
+        &'a self,
+        downstream: &Downstream,
+        uri: &str,
+    ) -> Result<&'a crate::config::Upstream, McpError> {
+        match self.hub.scope(&downstream.path).map_err(route_error)? {
+            Scope::Transparent(upstream) => Ok(upstream),
+            Scope::Aggregate(members) => self
+                .hub
+                .resource_owner(members, uri, downstream.principal(), &downstream.headers)
+                .await
+                .map_err(route_error),
+        }
+    }
+
+    /// Sends `method` with `params` to `upstream` for the request of
+    /// `context`; the result, or the upstream's error passed on.
+    async fn send(
+        &self,
+        upstream: &crate::config::Upstream,
+        downstream: &Downstream,
+        method: &str,
+        params: Value,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<Value, McpError> {
+        let route = self
+            .hub
+            .route(upstream, downstream.principal(), &downstream.headers);
+        self.forward(&route, method, params, context)
+            .await
+            .map_err(call_error)
+    }
+
     /// The upstream and its own name for an aggregated or transparent
     /// `name` of `kind` on the request's endpoint.
     fn target<'a>(
@@ -204,11 +239,17 @@ impl HubServer {
 }
 
 impl ServerHandler for HubServer {
+    #[allow(deprecated)] // logging (SEP-2577), still what 2025-11-25 clients use
     fn get_info(&self) -> ServerConfig {
+        // What any upstream may offer: a request for what the upstream
+        // behind it lacks gets the upstream's own error.
         let capabilities = ServerCapabilities::builder()
-            .enable_tools()
+            .enable_logging()
+            .enable_completions()
             .enable_prompts()
             .enable_resources()
+            .enable_resources_subscribe()
+            .enable_tools()
             .build();
         ServerConfig::new(capabilities)
             .with_server_info(Implementation::new("hub", env!("CARGO_PKG_VERSION")))
@@ -312,26 +353,131 @@ impl ServerHandler for HubServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
         let downstream = Downstream::of(&context);
-        let upstream = match self.hub.scope(&downstream.path).map_err(route_error)? {
-            Scope::Transparent(upstream) => upstream,
-            Scope::Aggregate(members) => self
-                .hub
-                .resource_owner(
-                    members,
-                    &request.uri,
-                    downstream.principal(),
-                    &downstream.headers,
+        let upstream = self.resource_upstream(&downstream, &request.uri).await?;
+        let result = self
+            .send(
+                upstream,
+                &downstream,
+                "resources/read",
+                to_params(&request)?,
+                &context,
+            )
+            .await?;
+        from_result::<rmcp::model::ReadResourceResult>(&upstream.name, result).map(Into::into)
+    }
+
+    /// `logging/setLevel` goes to every upstream of the endpoint (an
+    /// upstream without logging, or unreachable, is skipped).
+    #[allow(deprecated)] // logging (SEP-2577), still what 2025-11-25 clients use
+    async fn set_level(
+        &self,
+        request: rmcp::model::SetLevelRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let downstream = Downstream::of(&context);
+        let params = to_params(&request)?;
+        let upstreams: Vec<&crate::config::Upstream> =
+            match self.hub.scope(&downstream.path).map_err(route_error)? {
+                Scope::Transparent(upstream) => {
+                    return self
+                        .send(upstream, &downstream, "logging/setLevel", params, &context)
+                        .await
+                        .map(drop);
+                }
+                Scope::Aggregate(members) => members
+                    .iter()
+                    .filter_map(|name| self.hub.config.servers.get(name))
+                    .collect(),
+            };
+        for upstream in upstreams {
+            if let Err(error) = self
+                .send(
+                    upstream,
+                    &downstream,
+                    "logging/setLevel",
+                    params.clone(),
+                    &context,
                 )
                 .await
-                .map_err(route_error)?,
+            {
+                tracing::debug!(upstream = %upstream.name, %error, "logging/setLevel not taken");
+            }
+        }
+        Ok(())
+    }
+
+    /// `completion/complete` goes to the upstream of the prompt or resource
+    /// it refers to.
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, McpError> {
+        let downstream = Downstream::of(&context);
+        let mut params = to_params(&request)?;
+        let upstream = match &request.r#ref {
+            Reference::Prompt(prompt) => {
+                let (upstream, name) = self.target(&downstream, "prompt", &prompt.name)?;
+                params["ref"]["name"] = Value::String(name.to_owned());
+                upstream
+            }
+            Reference::Resource(resource) => {
+                self.resource_upstream(&downstream, &resource.uri).await?
+            }
+            _ => {
+                return Err(McpError::invalid_params(
+                    "a completion refers to a prompt (ref/prompt) or a resource (ref/resource)",
+                    None,
+                ));
+            }
         };
-        let route = self
-            .hub
-            .route(upstream, downstream.principal(), &downstream.headers);
         let result = self
-            .forward(&route, "resources/read", to_params(&request)?, &context)
-            .await
-            .map_err(call_error)?;
-        from_result::<rmcp::model::ReadResourceResult>(&upstream.name, result).map(Into::into)
+            .send(
+                upstream,
+                &downstream,
+                "completion/complete",
+                params,
+                &context,
+            )
+            .await?;
+        from_result(&upstream.name, result)
+    }
+
+    #[allow(deprecated)] // still the way of 2025-11-25 clients
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let downstream = Downstream::of(&context);
+        let upstream = self.resource_upstream(&downstream, &request.uri).await?;
+        self.send(
+            upstream,
+            &downstream,
+            "resources/subscribe",
+            to_params(&request)?,
+            &context,
+        )
+        .await
+        .map(drop)
+    }
+
+    #[allow(deprecated)] // still the way of 2025-11-25 clients
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let downstream = Downstream::of(&context);
+        let upstream = self.resource_upstream(&downstream, &request.uri).await?;
+        self.send(
+            upstream,
+            &downstream,
+            "resources/unsubscribe",
+            to_params(&request)?,
+            &context,
+        )
+        .await
+        .map(drop)
     }
 }

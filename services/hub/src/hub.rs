@@ -18,9 +18,11 @@ use futures::future::join_all;
 use http::HeaderMap;
 use serde_json::Value;
 
+use mcp_session::{UserHash, session_end::SessionEndObserver};
+
 use crate::{
     catalog::{Catalog, ListKind},
-    config::{HubConfig, Upstream},
+    config::{HubConfig, Sharing, Upstream},
     context_key::Principal,
     upstream::{CallError, Route, Upstreams},
 };
@@ -66,6 +68,49 @@ pub struct Hub {
     pub catalog: Arc<Catalog>,
     /// Every upstream's name, in order (the scope of `/mcp`).
     all: Vec<String>,
+}
+
+/// Ends the `session`-shared upstream sessions of downstream sessions that
+/// were deleted on this replica (in the background: the deletion does not
+/// wait for the upstreams).
+pub struct EndUpstreamSessions(pub std::sync::Weak<Hub>);
+
+impl SessionEndObserver for EndUpstreamSessions {
+    fn session_ended(&self, user: &UserHash, session_id: &str) {
+        let Some(hub) = self.0.upgrade() else {
+            return;
+        };
+        if !hub
+            .config
+            .servers
+            .values()
+            .any(|upstream| upstream.sharing == Sharing::Session)
+        {
+            return;
+        }
+        let (user, session_id) = (user.to_string(), session_id.to_owned());
+        tokio::spawn(async move {
+            let principal = Principal {
+                user: &user,
+                session: Some(&session_id),
+            };
+            for upstream in hub.config.servers.values() {
+                if upstream.sharing != Sharing::Session {
+                    continue;
+                }
+                let context = hub.upstreams.context_of(upstream, principal);
+                match hub.upstreams.end_session(upstream, &context).await {
+                    Ok(Some(_)) => {
+                        tracing::info!(upstream = %upstream.name, context_key = %context, "upstream session ended with its downstream session");
+                    }
+                    Ok(None) => {}
+                    Err(error) => {
+                        tracing::warn!(upstream = %upstream.name, %error, "could not end the upstream session of an ended downstream session; it expires by itself");
+                    }
+                }
+            }
+        });
+    }
 }
 
 /// An item of an aggregated list: its upstream and its own name.

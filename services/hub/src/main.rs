@@ -8,6 +8,7 @@ use std::{process::ExitCode, sync::Arc};
 use hub::{
     DEFAULT_PORT, Hub, HubConfig, HubServer, admin,
     context_key::ContextKeys,
+    hub::EndUpstreamSessions,
     metrics::HubMetrics,
     upstream::{
         Upstreams,
@@ -65,8 +66,10 @@ async fn main() -> ExitCode {
         }
         let hub = Arc::new(Hub::new(hub_config, upstreams));
         let server = HubServer::new(hub.clone());
+        let ends = Arc::new(EndUpstreamSessions(Arc::downgrade(&hub)));
         Ok(mcp_session::McpServer::new(config, move || server.clone())
             .with_scoped_endpoints()
+            .on_session_end(ends)
             .with_routes(admin::routes(hub))
             .with_metrics(move |registry| metrics.register(registry)))
     })

@@ -236,6 +236,12 @@ impl Upstreams {
         }
     }
 
+    /// The context key of `principal` on `upstream` when no credential is
+    /// sent (a `shared` or `session` upstream's key needs none).
+    pub fn context_of(&self, upstream: &Upstream, principal: Principal<'_>) -> ContextKey {
+        self.keys.derive(upstream.sharing, principal, &[])
+    }
+
     fn request_id(&self) -> Value {
         json!(format!(
             "hub-{}-{}",
