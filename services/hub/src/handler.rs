@@ -28,6 +28,7 @@ use serde_json::{Value, json};
 
 use crate::{
     catalog::ListKind,
+    config::Sharing,
     context_key::Principal,
     hub::{Hub, RouteError, Scope},
     relay::DownstreamRelay,
@@ -113,6 +114,25 @@ fn renamed(mut value: Value, name: String) -> Value {
 }
 
 impl HubServer {
+    /// The route of the request of `context` to `upstream`; for an upstream
+    /// shared per downstream session, with the relay of the upstream
+    /// session's own stream (see `upstream::listener`).
+    fn route<'a>(
+        &self,
+        upstream: &'a crate::config::Upstream,
+        downstream: &Downstream,
+        context: &RequestContext<RoleServer>,
+    ) -> Route<'a> {
+        let route = self
+            .hub
+            .route(upstream, downstream.principal(), &downstream.headers);
+        if upstream.sharing == Sharing::Session && downstream.session.is_some() {
+            route.with_listener(Arc::new(self.relay(context, &upstream.name)))
+        } else {
+            route
+        }
+    }
+
     fn relay(&self, context: &RequestContext<RoleServer>, server: &str) -> DownstreamRelay {
         DownstreamRelay {
             peer: context.peer.clone(),
@@ -158,9 +178,7 @@ impl HubServer {
         let downstream = Downstream::of(context);
         match self.hub.scope(&downstream.path).map_err(route_error)? {
             Scope::Transparent(upstream) => {
-                let route = self
-                    .hub
-                    .route(upstream, downstream.principal(), &downstream.headers);
+                let route = self.route(upstream, &downstream, context);
                 let params = request.map_or(Ok(json!({})), |r| to_params(&r))?;
                 self.forward(&route, kind.method(), params, context)
                     .await
@@ -212,9 +230,7 @@ impl HubServer {
         params: Value,
         context: &RequestContext<RoleServer>,
     ) -> Result<Value, McpError> {
-        let route = self
-            .hub
-            .route(upstream, downstream.principal(), &downstream.headers);
+        let route = self.route(upstream, &downstream, context);
         self.forward(&route, method, params, context)
             .await
             .map_err(call_error)
@@ -277,9 +293,7 @@ impl ServerHandler for HubServer {
     ) -> Result<CallToolResponse, McpError> {
         let downstream = Downstream::of(&context);
         let (upstream, name) = self.target(&downstream, "tool", &request.name)?;
-        let route = self
-            .hub
-            .route(upstream, downstream.principal(), &downstream.headers);
+        let route = self.route(upstream, &downstream, &context);
         let params = renamed(to_params(&request)?, name.to_owned());
         match self.forward(&route, "tools/call", params, &context).await {
             Ok(result) => from_result::<CallToolResult>(&upstream.name, result).map(Into::into),
@@ -314,9 +328,7 @@ impl ServerHandler for HubServer {
     ) -> Result<GetPromptResponse, McpError> {
         let downstream = Downstream::of(&context);
         let (upstream, name) = self.target(&downstream, "prompt", &request.name)?;
-        let route = self
-            .hub
-            .route(upstream, downstream.principal(), &downstream.headers);
+        let route = self.route(upstream, &downstream, &context);
         let params = renamed(to_params(&request)?, name.to_owned());
         let result = self
             .forward(&route, "prompts/get", params, &context)

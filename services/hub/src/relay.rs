@@ -36,20 +36,24 @@ fn error_response(id: Value, code: i64, message: String) -> Value {
 }
 
 impl Relay for DownstreamRelay {
-    fn notify(&self, notification: Value) -> BoxFuture<'_, ()> {
+    fn notify(&self, notification: Value) -> BoxFuture<'_, bool> {
         Box::pin(async move {
             if let Some(method) = notification.get("method").and_then(Value::as_str) {
                 self.catalog.changed(&self.server, method);
             }
             match serde_json::from_value::<ServerJsonRpcMessage>(notification) {
                 Ok(JsonRpcMessage::Notification(notification)) => {
-                    if let Err(error) = self.peer.send_notification(notification.notification).await
-                    {
-                        tracing::debug!(upstream = %self.server, %error, "could not relay a notification");
+                    match self.peer.send_notification(notification.notification).await {
+                        Ok(()) => true,
+                        Err(error) => {
+                            tracing::debug!(upstream = %self.server, %error, "could not relay a notification");
+                            false
+                        }
                     }
                 }
                 _ => {
                     tracing::debug!(upstream = %self.server, "dropped an upstream notification that is not MCP");
+                    true
                 }
             }
         })

@@ -59,8 +59,9 @@ pub enum UpstreamError {
 /// (list refreshes, `initialize`).
 pub trait Relay: Send + Sync {
     /// A notification (`progress`, `message`, `*/list_changed`, …), as the
-    /// upstream sent it.
-    fn notify(&self, notification: Value) -> BoxFuture<'_, ()>;
+    /// upstream sent it; `false` when the client is gone (a stream relaying
+    /// to it can stop).
+    fn notify(&self, notification: Value) -> BoxFuture<'_, bool>;
 
     /// A request of the upstream (`sampling/createMessage`,
     /// `elicitation/create`, `roots/list`): the JSON-RPC response to POST
@@ -73,8 +74,8 @@ pub trait Relay: Send + Sync {
 pub struct NoRelay;
 
 impl Relay for NoRelay {
-    fn notify(&self, _notification: Value) -> BoxFuture<'_, ()> {
-        Box::pin(async {})
+    fn notify(&self, _notification: Value) -> BoxFuture<'_, bool> {
+        Box::pin(async { true })
     }
 
     fn request(&self, request: Value) -> BoxFuture<'_, Value> {
@@ -122,6 +123,21 @@ pub struct Health {
     pub latency: Duration,
     /// Why it did not answer.
     pub error: Option<String>,
+}
+
+/// How an upstream session's own stream ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListenEnd {
+    /// The upstream closed it (or the session ended).
+    Closed,
+    /// The client it relayed to is gone.
+    ClientGone,
+    /// Another client (a hub replica) holds the session's stream (`409`).
+    HeldElsewhere,
+    /// The upstream offers no such stream (`405`).
+    Unsupported,
+    /// It could not be opened.
+    Failed(String),
 }
 
 /// The hub's HTTP client of its upstreams (one connection pool for all).
@@ -333,9 +349,9 @@ impl UpstreamHttp {
         ))
     }
 
-    /// Hands a message of a response stream to `relay`: a notification, or
-    /// a request whose answer is POSTed back.
-    async fn relay_message(&self, target: Target<'_>, message: Value, relay: &dyn Relay) {
+    /// Hands a message of a stream to `relay`: a notification, or a request
+    /// whose answer is POSTed back; `false` when the client is gone.
+    async fn relay_message(&self, target: Target<'_>, message: Value, relay: &dyn Relay) -> bool {
         match (message.get("method"), message.get("id")) {
             (Some(_), None) => relay.notify(message).await,
             (Some(_), Some(_)) => {
@@ -343,9 +359,55 @@ impl UpstreamHttp {
                 if let Err(error) = self.notify(target, &answer).await {
                     tracing::warn!(upstream = %target.upstream.name, %error, "could not send the client's answer to the upstream");
                 }
+                true
+            }
+            _ => true,
+        }
+    }
+
+    /// Opens the upstream session's own stream (`GET`, MCP 2025-11-25,
+    /// Transports §Listening for Messages from the Server) and relays what
+    /// comes on it (log messages, `list_changed`, `resources/updated`,
+    /// requests not tied to a call) until it ends; `ready` is sent once the
+    /// upstream answered.
+    pub async fn listen(
+        &self,
+        target: Target<'_>,
+        relay: &dyn Relay,
+        ready: tokio::sync::oneshot::Sender<()>,
+    ) -> ListenEnd {
+        let request = self
+            .client
+            .get(target.upstream.url.clone())
+            .header(header::ACCEPT, "text/event-stream");
+        let response = match self.common_headers(request, target).send().await {
+            Ok(response) => response,
+            Err(error) => {
+                return ListenEnd::Failed(unreachable(target.upstream, &error).to_string());
+            }
+        };
+        match response.status() {
+            StatusCode::CONFLICT => return ListenEnd::HeldElsewhere,
+            StatusCode::METHOD_NOT_ALLOWED => return ListenEnd::Unsupported,
+            status if !status.is_success() => {
+                return ListenEnd::Failed(format!("HTTP {}", status.as_u16()));
             }
             _ => {}
         }
+        let _ = ready.send(());
+        let mut events = SseStream::from_bytes_stream(response.bytes_stream());
+        while let Some(Ok(event)) = events.next().await {
+            let Some(data) = event.data.filter(|d| !d.trim().is_empty()) else {
+                continue;
+            };
+            let Ok(message) = serde_json::from_str::<Value>(&data) else {
+                continue;
+            };
+            if !self.relay_message(target, message, relay).await {
+                return ListenEnd::ClientGone;
+            }
+        }
+        ListenEnd::Closed
     }
 
     /// Sends a notification or a response (no answer expected: `202`).

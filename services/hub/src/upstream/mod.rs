@@ -21,6 +21,7 @@
 //! quarter of the TTL (one round trip, off the request's path).
 
 pub mod http;
+pub mod listener;
 pub mod store;
 
 use std::{
@@ -117,6 +118,18 @@ pub struct Route<'a> {
     /// Whose session is used.
     pub context: ContextKey,
     forwarded: Vec<(HeaderName, HeaderValue)>,
+    /// Where to relay the upstream session's own stream, if it is to be
+    /// opened (see [`listener`]).
+    listen: Option<Arc<dyn Relay>>,
+}
+
+impl Route<'_> {
+    /// This route, opening the upstream session's own stream (relayed to
+    /// `relay`) when it is used.
+    pub fn with_listener(mut self, relay: Arc<dyn Relay>) -> Self {
+        self.listen = Some(relay);
+        self
+    }
 }
 
 /// An upstream session held in this replica's memory.
@@ -159,6 +172,7 @@ pub struct Upstreams {
     replica: String,
     metrics: HubMetrics,
     next_id: AtomicU64,
+    listeners: listener::Listeners,
 }
 
 fn now_ms() -> u64 {
@@ -189,6 +203,7 @@ impl Upstreams {
             replica: replica.into(),
             metrics,
             next_id: AtomicU64::new(1),
+            listeners: listener::Listeners::default(),
         }
     }
 
@@ -233,6 +248,7 @@ impl Upstreams {
             upstream,
             context,
             forwarded,
+            listen: None,
         }
     }
 
@@ -297,6 +313,11 @@ impl Upstreams {
         let mut session = self.session(route, false).await?;
         let mut retried = false;
         loop {
+            if let Some(relay) = &route.listen {
+                self.listeners
+                    .ensure(&self.http, route, &session.stored, relay.clone())
+                    .await;
+            }
             let id = self.request_id();
             let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
             let target = session.target(route);
