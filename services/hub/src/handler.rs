@@ -230,7 +230,7 @@ impl HubServer {
         params: Value,
         context: &RequestContext<RoleServer>,
     ) -> Result<Value, McpError> {
-        let route = self.route(upstream, &downstream, context);
+        let route = self.route(upstream, downstream, context);
         self.forward(&route, method, params, context)
             .await
             .map_err(call_error)
