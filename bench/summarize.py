@@ -21,6 +21,7 @@ CONFIGS = [
     ("c", "3 replicas behind round-robin nginx, Redis"),
     ("d", "Python SDK server, Streamable HTTP sessions"),
     ("e", "Python SDK server, stateless_http=True"),
+    ("h", "the hub (1 replica, Redis) in front of b"),
 ]
 
 # Commands of the benchmark script itself, not of the replicas.
@@ -130,7 +131,7 @@ def main() -> None:
     runs = summary["runs"]
 
     print()
-    for key in ("b", "c", "extra-b-stateless"):
+    for key in ("b", "c", "h", "extra-b-stateless"):
         if key in runs and runs[key]["redis_commands"]:
             per_call = {
                 name: count / runs[key]["calls"]["count"] for name, count in runs[key]["redis_commands"].items()
@@ -153,6 +154,7 @@ def main() -> None:
     ratio("c", "a")
     ad = ratio("a", "d")
     ratio("a", "e")
+    ratio("h", "b")
 
     def target(name: str, met: bool, detail: str):
         summary["targets"][name] = {"met": met, "detail": detail}

@@ -5,6 +5,7 @@
 #   c: three replicas behind round-robin nginx (no stickiness), Redis store
 #   d: the same `add` tool on the official Python SDK server, Streamable HTTP sessions
 #   e: the Python server with stateless_http=True
+#   h: the hub (1 replica, its own Redis) in front of b, calling `calculator__add`
 # each loaded by mcp-load (C sessions calling `add` for D seconds), plus our
 # stateless and SSE modes, and a cross-check of the stateless mode with wrk.
 # Prints the table, the ratios b/a, c/a, a/d, Redis commands per tool call
@@ -28,9 +29,10 @@ out=$(cd "$out" && pwd)
 
 scripts/install-test-deps.sh
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-cargo build --release --locked -p calculator -p mcp-bench
+cargo build --release --locked -p calculator -p mcp-bench -p hub
 load=target/release/mcp-load
 calculator=target/release/calculator
+hub=target/release/hub
 python=.venv/bin/python
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -52,8 +54,9 @@ start_calculator() { # name port [REDIS_URL]
   pids+=($!)
   wait_ready "http://127.0.0.1:$2/readyz"
 }
-run_load() { # key label url mode
-  "$load" --url "$3" --mode "$4" -c "$concurrency" -d "$seconds" --label "$2" --json "$out/$1.json" >/dev/null
+run_load() { # key label url mode [tool]
+  "$load" --url "$3" --mode "$4" -c "$concurrency" -d "$seconds" --label "$2" --json "$out/$1.json" \
+    ${5:+--tool "$5"} >/dev/null
 }
 # mcp_redis_round_trips_total of every replica, summed by op, into a file.
 scrape_trips() { # file base-url...
@@ -110,6 +113,29 @@ for port in "$port_d" "$port_e"; do
 done
 c_bases=()
 for p in "${upstreams[@]}"; do c_bases+=("http://127.0.0.1:$p"); done
+# h: the hub on a Redis of its own (so that its commands are counted apart),
+# with one upstream: replica b, shared by every client.
+hub_redis_port=$(free_port)
+redis-server --port "$hub_redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$out" >"$out/hub-redis.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 50); do redis-cli -p "$hub_redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+echo "{\"servers\": {\"calculator\": {\"url\": \"http://127.0.0.1:$port_b/mcp\", \"sharing\": \"shared\"}}}" >"$out/hub.json"
+port_h=$(free_port)
+env MCP_SERVER_HOST=127.0.0.1 MCP_SERVER_PORT="$port_h" REPLICA_ID=h RUST_LOG=warn MAX_SESSIONS_PER_USER=unlimited \
+  REDIS_URL="redis://127.0.0.1:$hub_redis_port" HUB_CONFIG="$out/hub.json" \
+  HUB_CONTEXT_KEY_SECRET=bench-context-key-secret-0123456789 "$hub" >"$out/h.log" 2>&1 &
+pids+=($!)
+wait_ready "http://127.0.0.1:$port_h/readyz"
+# Runs h: the load through the hub, with the hub's Redis commands and round
+# trips (the hub's own Redis) counted like b's.
+measure_hub() { # key
+  redis-cli -p "$hub_redis_port" config resetstat >/dev/null
+  scrape_trips "$out/$1.trips-before.txt" "http://127.0.0.1:$port_h"
+  run_load "$1" "h: the hub in front of b" "http://127.0.0.1:$port_h/mcp" session calculator__add
+  scrape_trips "$out/$1.trips-after.txt" "http://127.0.0.1:$port_h"
+  redis-cli -p "$hub_redis_port" info commandstats >"$out/$1.redis.txt"
+  python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("   %s: %.0f calls/s, p99 %.3f ms, %d errors" % (sys.argv[2], r["throughput_rps"], r["calls"]["p99_ms"], r["error_count"]))' "$out/$1.json" "$1"
+}
 
 # Only one configuration runs at a time (the others idle); each runs
 # $repeats times, in turn, so that a disturbance of the machine shows as
@@ -118,6 +144,7 @@ for run in $(seq "$repeats"); do
   echo "== run $run of $repeats"
   measure "a.$run" "a: 1 replica, memory" "http://127.0.0.1:$port_a/mcp" session
   measure "b.$run" "b: 1 replica, Redis" "http://127.0.0.1:$port_b/mcp" session "http://127.0.0.1:$port_b"
+  measure_hub "h.$run"
   measure "c.$run" "c: 3 replicas + nginx, Redis" "http://127.0.0.1:$nginx_port/mcp" session "${c_bases[@]}"
   measure "d.$run" "d: Python SDK, sessions" "http://127.0.0.1:$port_d/mcp" session
   measure "e.$run" "e: Python SDK, stateless_http" "http://127.0.0.1:$port_e/mcp" session

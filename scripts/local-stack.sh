@@ -17,7 +17,9 @@
 # The postgres service runs when it has a database: DATABASE_URL if set,
 # else a local PostgreSQL cluster loaded with the sample HR data when
 # /usr/lib/postgresql/*/bin is installed (run as the `postgres` OS user when
-# this script runs as root), else it is left out.
+# this script runs as root), else it is left out. The hub gets a hub.json
+# naming the services started before it by their nginx ports (HUB_CONFIG if
+# set), and one HUB_CONTEXT_KEY_SECRET for both replicas (random unless set).
 #
 # State (pid files, logs, generated configs, the cluster) lives in .stack/
 # (git-ignored). Ports, overridable from the environment:
@@ -115,6 +117,41 @@ start_database() {
   fi
 }
 
+# The hub's configuration (docs/hub.md), or HUB_CONFIG from the environment:
+# $state/hub.json with every service started before it (k8s/base lists the
+# hub last; `started` of start()) as an upstream behind its nginx port, as
+# deploy/hub/hub.json names the compose services; and the
+# HUB_CONTEXT_KEY_SECRET both replicas must share (required with REDIS_URL).
+write_hub_config() {
+  if [ -z "${HUB_CONTEXT_KEY_SECRET:-}" ]; then
+    HUB_CONTEXT_KEY_SECRET=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
+    export HUB_CONTEXT_KEY_SECRET
+  fi
+  if [ -n "${HUB_CONFIG:-}" ]; then
+    echo "hub: using HUB_CONFIG=$HUB_CONFIG from the environment"
+    return 0
+  fi
+  local entry name url sharing servers='' tools=''
+  for entry in "${started[@]}"; do
+    name=${entry%%:*}
+    url=http://127.0.0.1:$(public_port "$name" "${entry##*:}")/mcp
+    case "$name" in
+      # No per-user state: one upstream session for every caller.
+      calculator) sharing='"sharing": "shared"' ;;
+      # Its own retries take up to 3 x VIRUSTOTAL_TIMEOUT_MS (30 s).
+      virustotal) sharing='"sharing": "user", "forward_headers": ["authorization", "x-api-key"], "timeout_ms": 100000' ;;
+      # Each user's own upstream session, with the caller's credential.
+      *) sharing='"sharing": "user", "forward_headers": ["authorization", "x-api-key"]' ;;
+    esac
+    servers+=${servers:+,}$'\n'"    \"$name\": {\"url\": \"$url\", $sharing}"
+    case "$name" in calculator | virustotal) tools+="${tools:+, }\"$name\"" ;; esac
+  done
+  printf '{\n  "servers": {%s\n  },\n  "groups": {%s},\n  "session_ttl_seconds": 3600\n}\n' \
+    "$servers" "${tools:+\"tools\": [$tools]}" >"$state/hub.json"
+  export HUB_CONFIG=$state/hub.json
+  echo "hub: upstreams in $HUB_CONFIG"
+}
+
 start_replica() { # service, port
   local name=$1-$2
   env REDIS_URL="redis://127.0.0.1:$redis_port" MCP_SERVER_HOST=127.0.0.1 MCP_SERVER_PORT="$2" \
@@ -157,6 +194,7 @@ write_nginx_conf() { # "service:public-port:replica-port,replica-port" ...
 prepare_service() { # name
   case "$1" in
     postgres) start_database ;;
+    hub) write_hub_config ;;
     *) return 0 ;;
   esac
 }

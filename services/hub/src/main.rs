@@ -61,6 +61,17 @@ async fn main() -> ExitCode {
                 "upstream configured"
             );
         }
+        for upstream in hub_config.servers.values().filter(|upstream| {
+            fleet && upstream.headers.is_empty() && upstream.forward_headers.is_empty()
+        }) {
+            tracing::warn!(
+                upstream = %upstream.name,
+                "upstream reached without credentials: if it tells anonymous callers apart by address \
+                 (mcp-session services do), each hub replica is another caller to it, and a session one \
+                 replica made is unknown to the others (re-established again and again); give the hub \
+                 a credential for it (`headers`) or forward the caller's (`forward_headers`)"
+            );
+        }
         if hub_config.servers.is_empty() {
             tracing::warn!("no upstreams configured (HUB_CONFIG): the hub serves no tools");
         }

@@ -129,3 +129,47 @@ async fn sampling_elicitation_and_progress_are_relayed_across_hub_replicas() {
     let keys = hub.keys("mcp:upstream:session:everything:s-*");
     assert_eq!(keys.len(), 1, "{keys:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_call_the_client_cancels_is_cancelled_upstream() {
+    let (hub, everything) = rig().await;
+    let alice = Auth::Bearer(auth::token_for("alice"));
+    let mut session = hub
+        .session(&alice, "/mcp", &[], json!({"sampling": {}}))
+        .await;
+    // A call that waits for the client: its sampling request is left
+    // unanswered, and the call cancelled (the notification goes through
+    // nginx, to any hub replica).
+    let (call_id, mut stream) = session
+        .open_request(
+            "tools/call",
+            json!({"name": "everything__test_sampling", "arguments": {"prompt": "Say hello"}}),
+        )
+        .await
+        .expect("the tool call starts");
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(20), stream.next_message())
+            .await
+            .expect("the sampling request in time");
+        if message["method"] == "sampling/createMessage" {
+            break;
+        }
+    }
+    session
+        .notify(
+            json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                       "params": {"requestId": call_id, "reason": "the user gave up"}}),
+        )
+        .await
+        .expect("the cancellation is accepted");
+    // The upstream hears of it from the hub.
+    let mut told = false;
+    for _ in 0..100 {
+        if everything.logs().contains("cancelled by the hub's client") {
+            told = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(told, "the upstream was not told\n{}", hub.replicas.logs());
+}
