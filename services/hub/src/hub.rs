@@ -278,7 +278,7 @@ impl Hub {
         route: &Route<'_>,
         method: &str,
         params: Value,
-        relay: &dyn crate::upstream::http::Relay,
+        relay: Arc<dyn crate::upstream::http::Relay>,
         cancel: &tokio_util::sync::CancellationToken,
     ) -> Result<Value, CallError> {
         self.upstreams

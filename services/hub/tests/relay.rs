@@ -12,12 +12,12 @@ mod support;
 use std::time::Duration;
 
 use mcp_testkit::{
-    Fleet, RawSession,
+    Fleet,
     auth::{self, Auth},
     workspace_binary,
 };
 use serde_json::{Value, json};
-use support::HubFleet;
+use support::{HubFleet, call_with_answer};
 
 async fn rig() -> (HubFleet, Fleet) {
     let everything = Fleet::start(workspace_binary("everything"), 3, &[]).await;
@@ -25,42 +25,6 @@ async fn rig() -> (HubFleet, Fleet) {
         "everything": {"url": format!("{}/mcp", everything.url()), "sharing": "session"},
     }});
     (HubFleet::start(&config, 3).await, everything)
-}
-
-/// The client's answer to `request` (sampling or elicitation), POSTed
-/// through nginx.
-async fn answer(session: &mut RawSession, request: &Value) {
-    let result = match request["method"].as_str() {
-        Some("sampling/createMessage") => json!({
-            "role": "assistant", "model": "test-model", "stopReason": "endTurn",
-            "content": {"type": "text", "text": "hello from the client"}}),
-        Some("elicitation/create") => json!({
-            "action": "accept", "content": {"username": "alice", "email": "alice@example.com"}}),
-        other => panic!("unexpected request {other:?}: {request}"),
-    };
-    session
-        .notify(json!({"jsonrpc": "2.0", "id": request["id"], "result": result}))
-        .await
-        .expect("the answer is accepted");
-}
-
-/// Calls `tool` on the hub and answers the one request it sends the
-/// client; returns the call's response.
-async fn call_with_answer(session: &mut RawSession, tool: &str, arguments: Value) -> Value {
-    let (call_id, mut stream) = session
-        .open_request("tools/call", json!({"name": tool, "arguments": arguments}))
-        .await
-        .expect("the tool call starts");
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(20), stream.next_message())
-            .await
-            .expect("a message of the call in time");
-        if message.get("method").is_some() && message.get("id").is_some() {
-            answer(session, &message).await;
-        } else if message["id"] == call_id {
-            return message;
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -21,6 +21,7 @@
 //! quarter of the TTL (one round trip, off the request's path).
 
 pub mod http;
+pub mod legacy_sse;
 pub mod listener;
 pub mod store;
 
@@ -43,7 +44,7 @@ use self::{
     store::{StoreError, StoredSession, UpstreamSessionStore},
 };
 use crate::{
-    config::Upstream,
+    config::{Upstream, UpstreamTransport},
     context_key::{ContextKey, ContextKeys, Principal},
     metrics::{ErrorKind, HubMetrics, SessionEvent},
 };
@@ -52,6 +53,8 @@ use crate::{
 /// with this or an older one it supports (MCP 2025-11-25, Lifecycle
 /// §Version Negotiation).
 pub const PROTOCOL_VERSION: &str = "2025-11-25";
+/// The protocol version of HTTP+SSE upstreams (MCP 2024-11-05).
+pub const PROTOCOL_VERSION_2024: &str = "2024-11-05";
 
 /// How long waiting for another replica's `initialize` may take beyond the
 /// upstream's timeout.
@@ -173,6 +176,7 @@ pub struct Upstreams {
     metrics: HubMetrics,
     next_id: AtomicU64,
     listeners: listener::Listeners,
+    legacy: legacy_sse::LegacySessions,
 }
 
 fn now_ms() -> u64 {
@@ -204,6 +208,7 @@ impl Upstreams {
             metrics,
             next_id: AtomicU64::new(1),
             listeners: listener::Listeners::default(),
+            legacy: legacy_sse::LegacySessions::default(),
         }
     }
 
@@ -279,11 +284,20 @@ impl Upstreams {
         route: &Route<'_>,
         method: &str,
         params: Value,
-        relay: &dyn Relay,
+        relay: Arc<dyn Relay>,
         cancel: &CancellationToken,
     ) -> Result<Value, CallError> {
         let started = std::time::Instant::now();
-        let result = self.request_in(route, method, params, relay, cancel).await;
+        let result = match route.upstream.transport {
+            UpstreamTransport::Sse => {
+                self.legacy_request(route, method, params, relay, cancel)
+                    .await
+            }
+            _ => {
+                self.request_in(route, method, params, relay.as_ref(), cancel)
+                    .await
+            }
+        };
         let server = &route.upstream.name;
         self.metrics.request_took(server, started.elapsed());
         if let Err(error) = &result {
@@ -295,6 +309,29 @@ impl Upstreams {
             }
         }
         result
+    }
+
+    /// [`request`](Self::request) to an HTTP+SSE upstream (see
+    /// [`legacy_sse`]).
+    async fn legacy_request(
+        &self,
+        route: &Route<'_>,
+        method: &str,
+        params: Value,
+        relay: Arc<dyn Relay>,
+        cancel: &CancellationToken,
+    ) -> Result<Value, CallError> {
+        let server = route.upstream.name.clone();
+        match self
+            .legacy
+            .request(route, method, params, relay, cancel)
+            .await
+        {
+            Ok(result) => Ok(result),
+            Err(Ok(error)) => Err(CallError::Rpc { server, error }),
+            Err(Err(_)) if cancel.is_cancelled() => Err(CallError::Cancelled),
+            Err(Err(source)) => Err(CallError::Upstream { server, source }),
+        }
     }
 
     async fn request_in(

@@ -10,7 +10,7 @@ use mcp_testkit::{
     Fleet, Nginx, RawSession, RedisServer, ReplicaSet, Scrape,
     auth::{self, Auth},
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// The hub binary.
 pub const HUB: &str = env!("CARGO_BIN_EXE_hub");
@@ -163,6 +163,42 @@ impl HubFleet {
     pub async fn restart(&mut self) {
         for replica in &mut self.replicas.replicas {
             replica.restart().await;
+        }
+    }
+}
+
+/// The client's answer to `request` (sampling or elicitation), POSTed
+/// through nginx.
+pub async fn answer(session: &mut RawSession, request: &Value) {
+    let result = match request["method"].as_str() {
+        Some("sampling/createMessage") => json!({
+            "role": "assistant", "model": "test-model", "stopReason": "endTurn",
+            "content": {"type": "text", "text": "hello from the client"}}),
+        Some("elicitation/create") => json!({
+            "action": "accept", "content": {"username": "alice", "email": "alice@example.com"}}),
+        other => panic!("unexpected request {other:?}: {request}"),
+    };
+    session
+        .notify(json!({"jsonrpc": "2.0", "id": request["id"], "result": result}))
+        .await
+        .expect("the answer is accepted");
+}
+
+/// Calls `tool` on the hub and answers the requests it sends the client;
+/// returns the call's response.
+pub async fn call_with_answer(session: &mut RawSession, tool: &str, arguments: Value) -> Value {
+    let (call_id, mut stream) = session
+        .open_request("tools/call", json!({"name": tool, "arguments": arguments}))
+        .await
+        .expect("the tool call starts");
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(20), stream.next_message())
+            .await
+            .expect("a message of the call in time");
+        if message.get("method").is_some() && message.get("id").is_some() {
+            answer(session, &message).await;
+        } else if message["id"] == call_id {
+            return message;
         }
     }
 }
