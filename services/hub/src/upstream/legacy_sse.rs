@@ -40,7 +40,11 @@ use super::{
     PROTOCOL_VERSION_2024, Route,
     http::{NoRelay, Relay, UpstreamError},
 };
-use crate::{config::Upstream, context_key::ContextKey};
+use crate::{
+    config::Upstream,
+    context_key::ContextKey,
+    metrics::{HubMetrics, SessionEvent},
+};
 
 /// The events of an SSE stream.
 type Events = futures::stream::BoxStream<'static, Result<sse_stream::Sse, sse_stream::Error>>;
@@ -93,10 +97,13 @@ pub struct LegacySessions {
     /// Serializes connecting, per context.
     connecting: Mutex<HashMap<ConnectionKey, Arc<tokio::sync::Mutex<()>>>>,
     next_id: AtomicU64,
+    metrics: HubMetrics,
 }
 
-impl Default for LegacySessions {
-    fn default() -> Self {
+impl LegacySessions {
+    /// No connection yet; sessions made and reused are counted in
+    /// `metrics`.
+    pub fn new(metrics: HubMetrics) -> Self {
         Self {
             client: reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(5))
@@ -106,6 +113,7 @@ impl Default for LegacySessions {
             connections: Mutex::default(),
             connecting: Mutex::default(),
             next_id: AtomicU64::new(1),
+            metrics,
         }
     }
 }
@@ -200,7 +208,9 @@ impl LegacySessions {
                 .filter(|connection| !connection.closed.is_cancelled())
                 .cloned()
         };
+        let server = &route.upstream.name;
         if let Some(connection) = live(self) {
+            self.metrics.session(server, SessionEvent::Reused);
             return Ok((connection, false));
         }
         let gate = self
@@ -211,9 +221,11 @@ impl LegacySessions {
             .clone();
         let _one_at_a_time = gate.lock().await;
         if let Some(connection) = live(self) {
+            self.metrics.session(server, SessionEvent::Reused);
             return Ok((connection, false));
         }
         let connection = self.connect(route).await?;
+        self.metrics.session(server, SessionEvent::Created);
         self.connections.lock().insert(key, connection.clone());
         Ok((connection, true))
     }

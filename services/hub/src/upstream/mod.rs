@@ -205,10 +205,10 @@ impl Upstreams {
                 .build(),
             ttl,
             replica: replica.into(),
+            legacy: legacy_sse::LegacySessions::new(metrics.clone()),
             metrics,
             next_id: AtomicU64::new(1),
             listeners: listener::Listeners::default(),
-            legacy: legacy_sse::LegacySessions::default(),
         }
     }
 
