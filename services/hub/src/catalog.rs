@@ -1,7 +1,8 @@
 //! What the upstreams offer: their tools, prompts, resources and resource
 //! templates, listed through their sessions and kept in memory for
-//! `list_ttl_seconds` (60 s), so that a client's `tools/list` does not cost
-//! a round trip to every upstream.
+//! `list_ttl_seconds` (60 s), or for the `ttlMs` a 2026-07-28 upstream
+//! gives with the list (SEP-2549) when that is shorter, so that a client's
+//! `tools/list` does not cost a round trip to every upstream.
 //!
 //! Lists are kept per upstream and per [`ContextKey`] (an upstream may
 //! offer each user other tools), and dropped early when the upstream sends
@@ -67,9 +68,30 @@ impl ListKind {
     }
 }
 
+/// One list as read: its items, and how long the upstream said it holds.
+struct Listed {
+    items: Arc<Vec<Value>>,
+    ttl: Option<Duration>,
+}
+
+/// Each list expires after the upstream's `ttlMs`, if it gave one (the
+/// cache's own TTL bounds it anyway).
+struct UpstreamTtl;
+
+impl moka::Expiry<(String, ContextKey, ListKind), Arc<Listed>> for UpstreamTtl {
+    fn expire_after_create(
+        &self,
+        _key: &(String, ContextKey, ListKind),
+        value: &Arc<Listed>,
+        _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        value.ttl
+    }
+}
+
 /// The lists of every upstream, per context key.
 pub struct Catalog {
-    lists: moka::future::Cache<(String, ContextKey, ListKind), Arc<Vec<Value>>>,
+    lists: moka::future::Cache<(String, ContextKey, ListKind), Arc<Listed>>,
 }
 
 impl Catalog {
@@ -79,6 +101,7 @@ impl Catalog {
             lists: moka::future::Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(ttl)
+                .expire_after(UpstreamTtl)
                 .support_invalidation_closures()
                 .build(),
         }
@@ -100,6 +123,7 @@ impl Catalog {
                 Ok::<_, CallError>(Arc::new(read_all(upstreams, route, kind).await?))
             })
             .await
+            .map(|listed| listed.items.clone())
             .map_err(|error| (*error).clone())
     }
 
@@ -121,8 +145,9 @@ async fn read_all(
     upstreams: &Upstreams,
     route: &Route<'_>,
     kind: ListKind,
-) -> Result<Vec<Value>, CallError> {
+) -> Result<Listed, CallError> {
     let mut items = Vec::new();
+    let mut ttl: Option<Duration> = None;
     let mut cursor: Option<String> = None;
     let never = CancellationToken::new();
     for _ in 0..MAX_PAGES {
@@ -136,6 +161,10 @@ async fn read_all(
         if let Some(Value::Array(page)) = result.get_mut(kind.field()).map(Value::take) {
             items.extend(page);
         }
+        if let Some(ms) = result.get("ttlMs").and_then(Value::as_u64) {
+            let page_ttl = Duration::from_millis(ms);
+            ttl = Some(ttl.map_or(page_ttl, |ttl| ttl.min(page_ttl)));
+        }
         cursor = result
             .get("nextCursor")
             .and_then(Value::as_str)
@@ -144,5 +173,8 @@ async fn read_all(
             break;
         }
     }
-    Ok(items)
+    Ok(Listed {
+        items: Arc::new(items),
+        ttl,
+    })
 }

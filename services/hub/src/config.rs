@@ -160,7 +160,8 @@ pub struct Upstream {
     pub name: String,
     /// Its MCP endpoint.
     pub url: url::Url,
-    /// How it is reached (Streamable HTTP with sessions, or HTTP+SSE).
+    /// How it is reached (Streamable HTTP with sessions or stateless, or
+    /// HTTP+SSE).
     pub transport: UpstreamTransport,
     /// Who shares one of its sessions.
     pub sharing: Sharing,
@@ -347,7 +348,7 @@ fn check_upstream(
         ));
     }
     match entry.transport {
-        UpstreamTransport::StreamableHttp => {}
+        UpstreamTransport::StreamableHttp | UpstreamTransport::Stateless => {}
         UpstreamTransport::Sse => {
             if several_replicas && entry.sharing == Sharing::Session {
                 return Err(ConfigError::new(
@@ -369,12 +370,6 @@ fn check_upstream(
                     "`stdio` upstreams (command `{}`) are not supported by this hub version yet; serve the server over Streamable HTTP",
                     entry.command.as_deref().unwrap_or("")
                 ),
-            ));
-        }
-        UpstreamTransport::Stateless => {
-            return Err(ConfigError::new(
-                at("transport"),
-                "`stateless` (2026-07-28) upstreams are not supported by this hub version yet; use `streamable-http`",
             ));
         }
     }

@@ -23,6 +23,7 @@
 pub mod http;
 pub mod legacy_sse;
 pub mod listener;
+pub mod stateless;
 pub mod store;
 
 use std::{
@@ -293,7 +294,11 @@ impl Upstreams {
                 self.legacy_request(route, method, params, relay, cancel)
                     .await
             }
-            _ => {
+            UpstreamTransport::Stateless => {
+                self.stateless_request(route, method, params, relay, cancel)
+                    .await
+            }
+            UpstreamTransport::StreamableHttp | UpstreamTransport::Stdio => {
                 self.request_in(route, method, params, relay.as_ref(), cancel)
                     .await
             }
