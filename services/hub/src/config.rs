@@ -135,6 +135,10 @@ struct UpstreamEntry {
     /// own credential, e.g. `authorization`).
     #[serde(default)]
     forward_headers: Vec<String>,
+    /// Caller (JWT `sub` or API key name) → headers sent for that caller
+    /// only (a credential mapped per user); values as in `headers`.
+    #[serde(default)]
+    user_headers: BTreeMap<String, BTreeMap<String, String>>,
     timeout_ms: Option<u64>,
     description: Option<String>,
 }
@@ -169,6 +173,9 @@ pub struct Upstream {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// The caller's headers sent on, lowercase.
     pub forward_headers: Vec<HeaderName>,
+    /// Headers sent for one caller only, by the caller's subject (JWT `sub`
+    /// or API key name); values expanded, secrets.
+    pub user_headers: BTreeMap<String, Vec<(HeaderName, HeaderValue)>>,
     /// Most time one request may take, connection included.
     pub timeout: Duration,
     /// What the operator wrote about it, if anything.
@@ -381,19 +388,11 @@ fn check_upstream(
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err(ConfigError::new(at("url"), "an http:// or https:// URL"));
     }
-    let mut headers = Vec::new();
-    for (header, value) in entry.headers {
-        let entry = at(&format!("headers.{header}"));
-        let name = HeaderName::from_bytes(header.as_bytes())
-            .map_err(|_| ConfigError::new(&entry, "not a header name"))?;
-        if RESERVED_HEADERS.contains(&name.as_str()) {
-            return Err(ConfigError::new(&entry, "set by the hub itself"));
-        }
-        let value = expand(&value, env).map_err(|message| ConfigError::new(&entry, message))?;
-        let mut value = HeaderValue::from_str(&value)
-            .map_err(|_| ConfigError::new(&entry, "not a valid header value"))?;
-        value.set_sensitive(true);
-        headers.push((name, value));
+    let headers = check_headers(entry.headers, &at("headers"), env)?;
+    let mut user_headers = BTreeMap::new();
+    for (subject, map) in entry.user_headers {
+        let prefix = at(&format!("user_headers.{subject}"));
+        user_headers.insert(subject, check_headers(map, &prefix, env)?);
     }
     let mut forward_headers = Vec::new();
     for header in entry.forward_headers {
@@ -421,9 +420,34 @@ fn check_upstream(
         sharing: entry.sharing,
         headers,
         forward_headers,
+        user_headers,
         timeout,
         description: entry.description,
     })
+}
+
+/// Checks the headers of `map` (entries named `<prefix>.<header>`), with
+/// `${VAR}` expanded by `env`; values marked sensitive (never logged).
+fn check_headers(
+    map: BTreeMap<String, String>,
+    prefix: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<(HeaderName, HeaderValue)>, ConfigError> {
+    let mut headers = Vec::new();
+    for (header, value) in map {
+        let entry = format!("{prefix}.{header}");
+        let name = HeaderName::from_bytes(header.as_bytes())
+            .map_err(|_| ConfigError::new(&entry, "not a header name"))?;
+        if RESERVED_HEADERS.contains(&name.as_str()) {
+            return Err(ConfigError::new(&entry, "set by the hub itself"));
+        }
+        let value = expand(&value, env).map_err(|message| ConfigError::new(&entry, message))?;
+        let mut value = HeaderValue::from_str(&value)
+            .map_err(|_| ConfigError::new(&entry, "not a valid header value"))?;
+        value.set_sensitive(true);
+        headers.push((name, value));
+    }
+    Ok(headers)
 }
 
 #[cfg(test)]
@@ -444,7 +468,8 @@ mod tests {
             r#"{"servers": {
                 "calc": {"url": "http://calc:9100/mcp", "sharing": "shared", "timeout_ms": 500},
                 "gh": {"url": "https://gh.example/mcp", "forward_headers": ["Authorization"],
-                       "headers": {"X-Api-Key": "k-${SECRET}"}}
+                       "headers": {"X-Api-Key": "k-${SECRET}"},
+                       "user_headers": {"alice": {"X-Token": "alice-${SECRET}"}}}
               },
               "groups": {"math": ["calc"]},
               "session_ttl_seconds": 60}"#,
@@ -457,6 +482,7 @@ mod tests {
         assert_eq!(gh.sharing, Sharing::User, "users never share by default");
         assert_eq!(gh.headers[0].1, "k-s3cret");
         assert_eq!(gh.forward_headers[0].as_str(), "authorization");
+        assert_eq!(gh.user_headers["alice"][0].1, "alice-s3cret");
         assert_eq!(config.groups["math"], ["calc"]);
         assert_eq!(config.session_ttl, Duration::from_secs(60));
         assert_eq!(config.name_separator, "__");
@@ -478,6 +504,10 @@ mod tests {
             (
                 r#"{"servers": {"a": {"url": "http://x", "headers": {"Mcp-Session-Id": "1"}}}}"#,
                 "servers.a.headers.Mcp-Session-Id",
+            ),
+            (
+                r#"{"servers": {"a": {"url": "http://x", "user_headers": {"bob": {"k": "${NOPE}"}}}}}"#,
+                "servers.a.user_headers.bob.k",
             ),
             (
                 r#"{"servers": {"a": {"url": "http://x"}}, "groups": {"g": ["b"]}}"#,

@@ -69,6 +69,9 @@ impl std::fmt::Display for ContextKey {
 pub struct Principal<'a> {
     /// The caller's user hash (`mcp-session`'s owner key).
     pub user: &'a str,
+    /// The caller's subject: the JWT `sub` or the API key's name (which
+    /// `user_headers` are keyed by).
+    pub subject: &'a str,
     /// The downstream session, when the request has one (none for a
     /// 2026-07-28 stateless request).
     pub session: Option<&'a str>,
@@ -151,10 +154,12 @@ mod tests {
 
     const ALICE: Principal<'static> = Principal {
         user: "alice-hash",
+        subject: "alice",
         session: Some("s1"),
     };
     const BOB: Principal<'static> = Principal {
         user: "bob-hash",
+        subject: "bob",
         session: Some("s2"),
     };
 

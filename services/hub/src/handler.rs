@@ -53,16 +53,19 @@ struct Downstream {
     path: String,
     headers: HeaderMap,
     user: String,
+    subject: String,
     session: Option<String>,
 }
 
 impl Downstream {
     fn of(context: &RequestContext<RoleServer>) -> Self {
         let parts = context.extensions.get::<Parts>();
+        let caller = mcp_session::session::caller(context);
         Self {
             path: parts.map_or_else(|| "/mcp".to_owned(), |p| p.uri.path().to_owned()),
             headers: parts.map(|p| p.headers.clone()).unwrap_or_default(),
-            user: mcp_session::session::caller(context).user_hash.to_string(),
+            user: caller.user_hash.to_string(),
+            subject: caller.subject,
             session: mcp_session::session::current(context).map(|s| s.id().to_owned()),
         }
     }
@@ -70,6 +73,7 @@ impl Downstream {
     fn principal(&self) -> Principal<'_> {
         Principal {
             user: &self.user,
+            subject: &self.subject,
             session: self.session.as_deref(),
         }
     }

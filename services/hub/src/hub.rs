@@ -90,8 +90,10 @@ impl SessionEndObserver for EndUpstreamSessions {
         }
         let (user, session_id) = (user.to_string(), session_id.to_owned());
         tokio::spawn(async move {
+            // A `session` key depends on the user and the session only.
             let principal = Principal {
                 user: &user,
+                subject: "",
                 session: Some(&session_id),
             };
             for upstream in hub.config.servers.values() {

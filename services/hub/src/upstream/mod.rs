@@ -224,15 +224,16 @@ impl Upstreams {
     }
 
     /// The route of a request of `principal` (with its HTTP `headers`) to
-    /// `upstream`: the caller's headers it sends on, and the context key
-    /// derived from them.
+    /// `upstream`: the caller's headers it sends on and the credential mapped
+    /// to the caller (`user_headers`), and the context key derived from
+    /// them.
     pub fn route<'a>(
         &self,
         upstream: &'a Upstream,
         principal: Principal<'_>,
         headers: &HeaderMap,
     ) -> Route<'a> {
-        let forwarded: Vec<(HeaderName, HeaderValue)> = upstream
+        let mut forwarded: Vec<(HeaderName, HeaderValue)> = upstream
             .forward_headers
             .iter()
             .filter_map(|name| {
@@ -243,6 +244,9 @@ impl Upstreams {
                 })
             })
             .collect();
+        if let Some(mapped) = upstream.user_headers.get(principal.subject) {
+            forwarded.extend(mapped.iter().cloned());
+        }
         let credentials: Vec<(&str, &[u8])> = upstream
             .headers
             .iter()
@@ -645,5 +649,57 @@ impl Upstreams {
             }
         }
         Ok(deleted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{config::HubConfig, upstream::store::MemoryUpstreamStore};
+
+    fn principal<'a>(user: &'a str, subject: &'a str) -> Principal<'a> {
+        Principal {
+            user,
+            subject,
+            session: Some("s1"),
+        }
+    }
+
+    #[test]
+    fn routes_carry_forwarded_and_mapped_credentials_into_the_context_key() {
+        let config = HubConfig::from_json(
+            r#"{"servers": {"gh": {"url": "http://gh/mcp", "forward_headers": ["authorization"],
+                "user_headers": {"alice": {"x-gh-token": "alice-token"}}}}}"#,
+            &|_| None,
+            false,
+        )
+        .unwrap();
+        let upstreams = Upstreams::new(
+            MemoryUpstreamStore::new(),
+            ContextKeys::new("k"),
+            config.session_ttl,
+            "r1",
+            HubMetrics::default(),
+        );
+        let gh = &config.servers["gh"];
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", HeaderValue::from_static("Bearer a"));
+        headers.insert("cookie", HeaderValue::from_static("not forwarded"));
+        let alice = upstreams.route(gh, principal("ha", "alice"), &headers);
+        let names: Vec<&str> = alice.forwarded.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["authorization", "x-gh-token"]);
+        assert!(
+            alice
+                .forwarded
+                .iter()
+                .all(|(_, value)| value.is_sensitive())
+        );
+        let bob = upstreams.route(gh, principal("hb", "bob"), &headers);
+        assert_eq!(bob.forwarded.len(), 1, "bob has no mapped credential");
+        // Another forwarded value, another upstream session.
+        headers.insert("authorization", HeaderValue::from_static("Bearer b"));
+        let alice_again = upstreams.route(gh, principal("ha", "alice"), &headers);
+        assert_ne!(alice.context, alice_again.context);
+        assert_ne!(alice.context, bob.context);
     }
 }
