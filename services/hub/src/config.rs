@@ -124,7 +124,13 @@ struct UpstreamEntry {
     url: Option<String>,
     #[serde(default)]
     transport: UpstreamTransport,
+    /// A stdio upstream's program, its arguments and its environment
+    /// (values as in `headers`).
     command: Option<String>,
+    #[serde(default)]
+    args: Vec<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
     #[serde(default)]
     sharing: Sharing,
     /// Header name → value; `${VAR}` in a value is replaced by the
@@ -156,16 +162,29 @@ struct HubFile {
     list_ttl_seconds: Option<u64>,
 }
 
+/// The command of a stdio upstream.
+#[derive(Debug, Clone)]
+pub struct StdioCommand {
+    /// The program: a path, or a name looked up in `PATH`.
+    pub program: String,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// Variables set for it (beside the hub's own environment), expanded.
+    pub env: Vec<(String, String)>,
+}
+
 /// One upstream MCP server, checked.
 #[derive(Debug, Clone)]
 pub struct Upstream {
     /// Its name: `[A-Za-z0-9_-]+`, the prefix of its tools' names and the
     /// `<serverName>` of its Redis keys.
     pub name: String,
-    /// Its MCP endpoint.
+    /// Its MCP endpoint; for a stdio upstream `stdio:<program>` (shown by
+    /// the admin API).
     pub url: url::Url,
-    /// How it is reached (Streamable HTTP with sessions or stateless, or
-    /// HTTP+SSE).
+    /// The command of a stdio upstream.
+    pub stdio: Option<StdioCommand>,
+    /// How it is reached.
     pub transport: UpstreamTransport,
     /// Who shares one of its sessions.
     pub sharing: Sharing,
@@ -367,17 +386,41 @@ fn check_upstream(
         UpstreamTransport::Stdio => {
             if several_replicas && entry.sharing != Sharing::Shared {
                 return Err(ConfigError::new(
-                    at("transport"),
+                    at("sharing"),
                     "a stdio upstream runs inside each hub replica, so its per-user or per-session state cannot follow a session to another replica: declare it `\"sharing\": \"shared\"` or serve it over HTTP",
                 ));
             }
-            return Err(ConfigError::new(
-                at("transport"),
-                format!(
-                    "`stdio` upstreams (command `{}`) are not supported by this hub version yet; serve the server over Streamable HTTP",
-                    entry.command.as_deref().unwrap_or("")
-                ),
-            ));
+            let program = entry
+                .command
+                .clone()
+                .filter(|command| !command.trim().is_empty())
+                .ok_or_else(|| ConfigError::new(at("command"), "missing: the program to run"))?;
+            let mut env_vars = Vec::new();
+            for (name, value) in &entry.env {
+                let value = expand(value, env)
+                    .map_err(|message| ConfigError::new(at(&format!("env.{name}")), message))?;
+                env_vars.push((name.clone(), value));
+            }
+            let url = url::Url::parse(&format!("stdio:{name}"))
+                .map_err(|e| ConfigError::new(at("command"), e.to_string()))?;
+            return Ok(Upstream {
+                name: name.to_owned(),
+                url,
+                stdio: Some(StdioCommand {
+                    program,
+                    args: entry.args,
+                    env: env_vars,
+                }),
+                transport: entry.transport,
+                sharing: entry.sharing,
+                headers: Vec::new(),
+                forward_headers: Vec::new(),
+                user_headers: BTreeMap::new(),
+                timeout: entry
+                    .timeout_ms
+                    .map_or(DEFAULT_TIMEOUT, Duration::from_millis),
+                description: entry.description,
+            });
         }
     }
     let url = entry
@@ -416,6 +459,7 @@ fn check_upstream(
     Ok(Upstream {
         name: name.to_owned(),
         url,
+        stdio: None,
         transport: entry.transport,
         sharing: entry.sharing,
         headers,
@@ -519,7 +563,11 @@ mod tests {
             ),
             (
                 r#"{"servers": {"a": {"transport": "stdio", "command": "x"}}}"#,
-                "servers.a.transport",
+                "servers.a.sharing",
+            ),
+            (
+                r#"{"servers": {"a": {"transport": "stdio", "sharing": "shared"}}}"#,
+                "servers.a.command",
             ),
             (
                 r#"{"servers": {"a": {"url": "http://x", "colour": 1}}}"#,

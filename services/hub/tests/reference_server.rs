@@ -1,6 +1,7 @@
 //! The hub in front of the official TypeScript reference server,
 //! `@modelcontextprotocol/server-everything` from npm (pinned in
-//! `tests/interop/typescript`), over Streamable HTTP and over HTTP+SSE, with
+//! `tests/interop/typescript`), over Streamable HTTP, over HTTP+SSE and as
+//! a stdio child process of each hub replica, with
 //! three hub replicas behind a round-robin nginx: its tools are listed and
 //! called through the hub's `/mcp` with no error, and its sampling requests
 //! reach the client, whose answers (to any hub replica) complete the calls.
@@ -77,6 +78,10 @@ async fn the_typescript_reference_server_over_both_transports_through_the_hub() 
         "everything": {"url": format!("http://127.0.0.1:{}/mcp", streamable.port), "sharing": "user"},
         "legacy": {"url": format!("http://127.0.0.1:{}/sse", sse.port), "transport": "sse",
                    "sharing": "user"},
+        // Run by each hub replica, as a child process.
+        "local": {"transport": "stdio", "sharing": "shared",
+                  "command": node.display().to_string(),
+                  "args": [dir.join(PACKAGE).join("dist/index.js").display().to_string(), "stdio"]},
     }});
     let hub = HubFleet::start(&config, 3).await;
     let alice = Auth::Bearer(auth::token_for("alice"));
@@ -96,11 +101,13 @@ async fn the_typescript_reference_server_over_both_transports_through_the_hub() 
         "everything__get-sum",
         "legacy__echo",
         "legacy__get-sum",
+        "local__echo",
+        "local__get-sum",
     ] {
         assert!(names.contains(&expected), "{expected} in {names:?}");
     }
 
-    for server in ["everything", "legacy"] {
+    for server in ["everything", "legacy", "local"] {
         for i in 0..30 {
             let result = session
                 .call_tool(&format!("{server}__get-sum"), json!({"a": i, "b": 40}))

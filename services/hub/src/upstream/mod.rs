@@ -20,8 +20,8 @@
 //! While a session is in use, its TTL in Redis is renewed at most every
 //! quarter of the TTL (one round trip, off the request's path).
 
+pub mod held;
 pub mod http;
-pub mod legacy_sse;
 pub mod listener;
 pub mod stateless;
 pub mod store;
@@ -177,7 +177,16 @@ pub struct Upstreams {
     metrics: HubMetrics,
     next_id: AtomicU64,
     listeners: listener::Listeners,
-    legacy: legacy_sse::LegacySessions,
+    held: held::HeldSessions,
+}
+
+/// Whether `program` (a path, or a name looked up in `PATH`) is a file.
+fn program_exists(program: &str) -> bool {
+    if program.contains('/') {
+        return std::path::Path::new(program).is_file();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
 }
 
 fn now_ms() -> u64 {
@@ -206,16 +215,29 @@ impl Upstreams {
                 .build(),
             ttl,
             replica: replica.into(),
-            legacy: legacy_sse::LegacySessions::new(metrics.clone()),
+            held: held::HeldSessions::new(metrics.clone()),
             metrics,
             next_id: AtomicU64::new(1),
             listeners: listener::Listeners::default(),
         }
     }
 
-    /// Whether `upstream` answers now (see [`UpstreamHttp::probe`]).
+    /// Whether `upstream` answers now (see [`UpstreamHttp::probe`]); for a
+    /// stdio upstream, whether its program can be found (its processes are
+    /// started per replica, on first use).
     pub async fn probe(&self, upstream: &Upstream) -> http::Health {
-        self.http.probe(upstream).await
+        match &upstream.stdio {
+            Some(command) => {
+                let found = program_exists(&command.program);
+                http::Health {
+                    reachable: found,
+                    status: None,
+                    latency: Duration::ZERO,
+                    error: (!found).then(|| format!("`{}` not found", command.program)),
+                }
+            }
+            None => self.http.probe(upstream).await,
+        }
     }
 
     /// The store of upstream sessions.
@@ -294,15 +316,15 @@ impl Upstreams {
     ) -> Result<Value, CallError> {
         let started = std::time::Instant::now();
         let result = match route.upstream.transport {
-            UpstreamTransport::Sse => {
-                self.legacy_request(route, method, params, relay, cancel)
+            UpstreamTransport::Sse | UpstreamTransport::Stdio => {
+                self.held_request(route, method, params, relay, cancel)
                     .await
             }
             UpstreamTransport::Stateless => {
                 self.stateless_request(route, method, params, relay, cancel)
                     .await
             }
-            UpstreamTransport::StreamableHttp | UpstreamTransport::Stdio => {
+            UpstreamTransport::StreamableHttp => {
                 self.request_in(route, method, params, relay.as_ref(), cancel)
                     .await
             }
@@ -320,9 +342,9 @@ impl Upstreams {
         result
     }
 
-    /// [`request`](Self::request) to an HTTP+SSE upstream (see
-    /// [`legacy_sse`]).
-    async fn legacy_request(
+    /// [`request`](Self::request) to an upstream whose sessions this replica
+    /// holds: HTTP+SSE or stdio (see [`held`]).
+    async fn held_request(
         &self,
         route: &Route<'_>,
         method: &str,
@@ -332,7 +354,7 @@ impl Upstreams {
     ) -> Result<Value, CallError> {
         let server = route.upstream.name.clone();
         match self
-            .legacy
+            .held
             .request(route, method, params, relay, cancel)
             .await
         {
