@@ -17,9 +17,10 @@ use rmcp::{
     model::{
         CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams,
         CompleteResult, ContentBlock, GetPromptRequestParams, GetPromptResponse, Implementation,
-        ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
-        PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, Reference,
-        ServerCapabilities, ServerConfig, SubscribeRequestParams, UnsubscribeRequestParams,
+        InputRequiredResult, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
+        ListToolsResult, PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams,
+        ReadResourceResponse, Reference, ServerCapabilities, ServerConfig, SubscribeRequestParams,
+        UnsubscribeRequestParams,
     },
     service::RequestContext,
 };
@@ -100,6 +101,18 @@ fn to_params<T: Serialize>(params: &T) -> Result<Value, McpError> {
     serde_json::to_value(params).map_err(|e| McpError::internal_error(e.to_string(), None))
 }
 
+/// An upstream's result of a request that may ask for input (MRTR): the
+/// complete result, or the `input_required` one for a 2026-07-28 client.
+fn from_result_or_input<T: DeserializeOwned, R: From<T> + From<InputRequiredResult>>(
+    server: &str,
+    result: Value,
+) -> Result<R, McpError> {
+    if result.get("resultType").and_then(Value::as_str) == Some("input_required") {
+        return from_result::<InputRequiredResult>(server, result).map(Into::into);
+    }
+    from_result::<T>(server, result).map(Into::into)
+}
+
 fn from_result<T: DeserializeOwned>(server: &str, result: Value) -> Result<T, McpError> {
     serde_json::from_value(result).map_err(|error| {
         McpError::internal_error(
@@ -127,9 +140,15 @@ impl HubServer {
         downstream: &Downstream,
         context: &RequestContext<RoleServer>,
     ) -> Route<'a> {
-        let route = self
+        let mut route = self
             .hub
             .route(upstream, downstream.principal(), &downstream.headers);
+        if context
+            .protocol_version()
+            .is_some_and(|version| version.as_str() >= ProtocolVersion::V_2026_07_28.as_str())
+        {
+            route = route.for_mrtr_client();
+        }
         if upstream.sharing == Sharing::Session && downstream.session.is_some() {
             route.with_listener(Arc::new(self.relay(context, &upstream.name)))
         } else {
@@ -300,7 +319,7 @@ impl ServerHandler for HubServer {
         let route = self.route(upstream, &downstream, &context);
         let params = renamed(to_params(&request)?, name.to_owned());
         match self.forward(&route, "tools/call", params, &context).await {
-            Ok(result) => from_result::<CallToolResult>(&upstream.name, result).map(Into::into),
+            Ok(result) => from_result_or_input::<CallToolResult, _>(&upstream.name, result),
             Err(CallError::Rpc { error, .. }) => Err(call_error(CallError::Rpc {
                 server: upstream.name.clone(),
                 error,
@@ -338,7 +357,7 @@ impl ServerHandler for HubServer {
             .forward(&route, "prompts/get", params, &context)
             .await
             .map_err(call_error)?;
-        from_result::<rmcp::model::GetPromptResult>(&upstream.name, result).map(Into::into)
+        from_result_or_input::<rmcp::model::GetPromptResult, _>(&upstream.name, result)
     }
 
     async fn list_resources(
@@ -379,7 +398,7 @@ impl ServerHandler for HubServer {
                 &context,
             )
             .await?;
-        from_result::<rmcp::model::ReadResourceResult>(&upstream.name, result).map(Into::into)
+        from_result_or_input::<rmcp::model::ReadResourceResult, _>(&upstream.name, result)
     }
 
     /// `logging/setLevel` goes to every upstream of the endpoint (an

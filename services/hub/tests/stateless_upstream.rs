@@ -82,3 +82,78 @@ async fn a_stateless_upstream_with_mrtr_through_the_hub() {
         "a stateless upstream stores nothing"
     );
 }
+
+/// A 2026-07-28 request to the hub (no session), as `auth`.
+async fn post_2026(
+    hub: &HubFleet,
+    auth: &Auth,
+    method: &str,
+    mut params: serde_json::Value,
+) -> serde_json::Value {
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {"sampling": {}},
+        "io.modelcontextprotocol/clientInfo": {"name": "hub-test", "version": "1"},
+    });
+    let mut request = auth
+        .apply(reqwest::Client::new().post(format!("{}/mcp", hub.url())))
+        .header("Accept", "application/json, text/event-stream")
+        .header("MCP-Protocol-Version", "2026-07-28")
+        .header("Mcp-Method", method);
+    if let Some(name) = params["name"].as_str() {
+        request = request.header("Mcp-Name", name);
+    }
+    let response = request
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body = response.text().await.unwrap();
+    assert!(status.is_success(), "{method}: {status} {body}");
+    let message = mcp_testkit::auth::first_message(&body).unwrap_or_else(|| panic!("{body}"));
+    message["result"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_2026_client_answers_the_upstreams_input_requests_itself() {
+    let key = (
+        "MCP_REQUEST_STATE_KEY".to_owned(),
+        "hub-test-request-state-key-0123456789abcdef".to_owned(),
+    );
+    let everything = Fleet::start(workspace_binary("everything"), 3, &[key]).await;
+    let config = json!({"servers": {
+        "everything": {"url": format!("{}/mcp", everything.url()), "transport": "stateless",
+                       "sharing": "shared"},
+    }});
+    let hub = HubFleet::start(&config, 3).await;
+    let alice = Auth::Bearer(auth::token_for("alice"));
+    // Several rounds through nginx: the retry reaches another hub replica
+    // than the first request, and another upstream replica too.
+    for _ in 0..3 {
+        let first = post_2026(
+            &hub,
+            &alice,
+            "tools/call",
+            json!({"name": "everything__test_sampling", "arguments": {"prompt": "Say hello"}}),
+        )
+        .await;
+        assert_eq!(first["resultType"], "input_required", "{first}");
+        let requests = first["inputRequests"].as_object().expect("inputRequests");
+        let (key, request) = requests.iter().next().expect("one input request");
+        assert_eq!(request["method"], "sampling/createMessage", "{first}");
+        let answer = json!({"role": "assistant", "model": "m", "stopReason": "endTurn",
+                            "content": {"type": "text", "text": "hello from the client"}});
+        let done = post_2026(
+            &hub,
+            &alice,
+            "tools/call",
+            json!({"name": "everything__test_sampling", "arguments": {"prompt": "Say hello"},
+                   "inputResponses": {key.as_str(): answer},
+                   "requestState": first["requestState"]}),
+        )
+        .await;
+        let text = done["content"][0]["text"].as_str().unwrap_or_default();
+        assert_eq!(text, "LLM response: hello from the client", "{done}");
+    }
+}

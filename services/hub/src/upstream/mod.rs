@@ -125,6 +125,9 @@ pub struct Route<'a> {
     /// Where to relay the upstream session's own stream, if it is to be
     /// opened (see [`listener`]).
     listen: Option<Arc<dyn Relay>>,
+    /// Whether the downstream client speaks MRTR (2026-07-28): a stateless
+    /// upstream's `input_required` then goes to it as it is.
+    client_mrtr: bool,
 }
 
 impl Route<'_> {
@@ -132,6 +135,15 @@ impl Route<'_> {
     /// `relay`) when it is used.
     pub fn with_listener(mut self, relay: Arc<dyn Relay>) -> Self {
         self.listen = Some(relay);
+        self
+    }
+
+    /// This route for a client of 2026-07-28, which answers `input_required`
+    /// results itself (MRTR): a stateless upstream's are passed to it, and
+    /// its retry (with `inputResponses` and the upstream's `requestState`)
+    /// goes upstream as it is, from any hub replica.
+    pub fn for_mrtr_client(mut self) -> Self {
+        self.client_mrtr = true;
         self
     }
 }
@@ -281,6 +293,7 @@ impl Upstreams {
             context,
             forwarded,
             listen: None,
+            client_mrtr: false,
         }
     }
 

@@ -7,9 +7,11 @@
 //! `io.modelcontextprotocol/clientCapabilities`), and the `Mcp-Method` and
 //! `Mcp-Name` headers (SEP-2243). Where the upstream needs something of the
 //! client (sampling, elicitation, roots), it answers `input_required` with
-//! `inputRequests` and a `requestState` (MRTR, SEP-2322); the hub asks its
-//! own client each of those as a request during the call (what a client of
-//! 2025-11-25 understands), and sends the request again with the
+//! `inputRequests` and a `requestState` (MRTR, SEP-2322). A client of
+//! 2026-07-28 gets that result as it is and retries itself (through any hub
+//! replica: the state is the upstream's, in the request). For a client of
+//! 2025-11-25 the hub asks each of those as a request during the call (what
+//! that client understands), and sends the request again with the
 //! `inputResponses` and the `requestState`, for at most [`MAX_ROUNDS`]
 //! rounds.
 
@@ -115,7 +117,9 @@ impl Upstreams {
                         .unwrap_or(Value::Null),
                 });
             };
-            if result.get("resultType").and_then(Value::as_str) != Some("input_required") {
+            if result.get("resultType").and_then(Value::as_str) != Some("input_required")
+                || route.client_mrtr
+            {
                 return Ok(result);
             }
             // Ask the client, then send the request again with its answers.
