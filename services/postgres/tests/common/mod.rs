@@ -145,7 +145,8 @@ impl PgCluster {
         cluster.psql("postgres", &format!("CREATE DATABASE {DATABASE}"));
         check(
             "load.sh",
-            Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("sql/load.sh"))
+            // From the postgres crate, or from a test of another crate that includes this module.
+            Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("../postgres/sql/load.sh"))
                 .env("DATABASE_URL", cluster.superuser_url())
                 .env("PSQL", cluster.bin.join("psql"))
                 .env("PG_READONLY_PASSWORD", READONLY_PASSWORD)
