@@ -11,25 +11,27 @@
 
 use std::sync::Arc;
 
+use futures::StreamExt;
 use http::{HeaderMap, request::Parts};
 use rmcp::{
     ErrorData as McpError, RoleServer, ServerHandler,
     model::{
         CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams,
         CompleteResult, ContentBlock, GetPromptRequestParams, GetPromptResponse, Implementation,
-        InputRequiredResult, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
-        ListToolsResult, PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams,
-        ReadResourceResponse, Reference, ServerCapabilities, ServerConfig, SubscribeRequestParams,
+        InputRequiredResult, JsonRpcMessage, ListPromptsResult, ListResourceTemplatesResult,
+        ListResourcesResult, ListToolsResult, PaginatedRequestParams, ProtocolVersion,
+        ReadResourceRequestParams, ReadResourceResponse, Reference, ServerCapabilities,
+        ServerConfig, ServerJsonRpcMessage, SubscribeRequestParams, SubscriptionFilter,
         UnsubscribeRequestParams,
     },
-    service::RequestContext,
+    service::{RequestContext, SubscriptionContext},
 };
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
 
 use crate::{
     catalog::ListKind,
-    config::Sharing,
+    config::{Sharing, UpstreamTransport},
     context_key::Principal,
     hub::{Hub, RouteError, Scope},
     relay::DownstreamRelay,
@@ -476,6 +478,72 @@ impl ServerHandler for HubServer {
             )
             .await?;
         from_result(&upstream.name, result)
+    }
+
+    /// `subscriptions/listen` (MCP 2026-07-28): everything asked is
+    /// accepted; what the endpoint's stateless upstreams can tell comes
+    /// from them (see [`listen`](Self::listen)).
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(requested.clone())
+    }
+
+    /// Opens a `subscriptions/listen` stream on each stateless upstream of
+    /// the endpoint with the client's filter, and relays their change
+    /// notifications to the client (dropping the lists they change here),
+    /// until the client cancels. Upstreams with sessions are not listened to
+    /// here (their `resources/subscribe` serves 2025-11-25 clients).
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
+        let request = context.request_context();
+        let downstream = Downstream::of(request);
+        let upstreams: Vec<&crate::config::Upstream> =
+            match self.hub.scope(&downstream.path).map_err(route_error)? {
+                Scope::Transparent(upstream) => vec![upstream],
+                Scope::Aggregate(members) => members
+                    .iter()
+                    .filter_map(|name| self.hub.config.servers.get(name))
+                    .collect(),
+            };
+        let filter = to_params(context.accepted())?;
+        let relays = upstreams
+            .into_iter()
+            .filter(|upstream| upstream.transport == UpstreamTransport::Stateless)
+            .map(|upstream| {
+                let route = self.route(upstream, &downstream, request);
+                let (filter, sink) = (filter.clone(), context.sink().clone());
+                async move {
+                    let mut stream = match self.hub.upstreams.listen(&route, filter).await {
+                        Ok(stream) => stream,
+                        Err(error) => {
+                            tracing::warn!(upstream = %upstream.name, %error, "subscriptions/listen not opened upstream");
+                            return;
+                        }
+                    };
+                    while let Some(message) = stream.next().await {
+                        let Some(method) = message.get("method").and_then(Value::as_str) else {
+                            continue;
+                        };
+                        if method == "notifications/subscriptions/acknowledged" {
+                            continue; // the client had the hub's own
+                        }
+                        self.hub.catalog.changed(&upstream.name, method);
+                        if let Ok(JsonRpcMessage::Notification(notification)) =
+                            serde_json::from_value::<ServerJsonRpcMessage>(message)
+                            && let Err(error) = sink.send(notification.notification).await
+                        {
+                            tracing::debug!(upstream = %upstream.name, %error, "a change notification not relayed");
+                        }
+                    }
+                }
+            });
+        let relayed = futures::future::join_all(relays);
+        tokio::select! {
+            _ = relayed => context.cancelled().await,
+            () = context.cancelled() => {}
+        }
+        Ok(())
     }
 
     #[allow(deprecated)] // still the way of 2025-11-25 clients

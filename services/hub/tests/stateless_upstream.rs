@@ -157,3 +157,75 @@ async fn a_2026_client_answers_the_upstreams_input_requests_itself() {
         assert_eq!(text, "LLM response: hello from the client", "{done}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_2026_client_listens_to_a_stateless_upstream_through_the_hub() {
+    let everything = Fleet::start(workspace_binary("everything"), 3, &[]).await;
+    let config = json!({"servers": {
+        "everything": {"url": format!("{}/mcp", everything.url()), "transport": "stateless",
+                       "sharing": "shared"},
+    }});
+    let hub = HubFleet::start(&config, 3).await;
+    let alice = Auth::Bearer(auth::token_for("alice"));
+    let uri = "test://watched-resource";
+    let response = auth_post_raw(
+        &hub,
+        &alice,
+        "subscriptions/listen",
+        json!({"notifications": {"resourceSubscriptions": [uri]}}),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let mut stream = mcp_testkit::SseReader::new(response);
+    let acknowledged = stream
+        .try_next_message(std::time::Duration::from_secs(10))
+        .await
+        .expect("the subscription is acknowledged");
+    assert_eq!(
+        acknowledged["method"], "notifications/subscriptions/acknowledged",
+        "{acknowledged}"
+    );
+    // Give the hub's own subscription upstream a moment, then announce an
+    // update through the hub (any replica; the upstream tells every one of
+    // its listen streams).
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    post_2026(
+        &hub,
+        &alice,
+        "tools/call",
+        json!({"name": "everything__test_notify_resource_updated", "arguments": {"uri": uri}}),
+    )
+    .await;
+    let update = loop {
+        let message = stream
+            .try_next_message(std::time::Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|| panic!("no update relayed\n{}", hub.replicas.logs()));
+        if message["method"] == "notifications/resources/updated" {
+            break message;
+        }
+    };
+    assert_eq!(update["params"]["uri"], uri, "{update}");
+}
+
+/// A 2026-07-28 request to the hub whose answer is read by the caller.
+async fn auth_post_raw(
+    hub: &HubFleet,
+    auth: &Auth,
+    method: &str,
+    mut params: serde_json::Value,
+) -> reqwest::Response {
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "hub-test", "version": "1"},
+    });
+    auth.apply(reqwest::Client::new().post(format!("{}/mcp", hub.url())))
+        .header("Accept", "application/json, text/event-stream")
+        .header("MCP-Protocol-Version", "2026-07-28")
+        .header("Mcp-Method", method)
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+        .send()
+        .await
+        .unwrap()
+}

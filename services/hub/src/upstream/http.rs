@@ -365,6 +365,56 @@ impl UpstreamHttp {
         }
     }
 
+    /// POSTs `message` (a request whose answer is a long stream, as
+    /// `subscriptions/listen`) and returns the messages of its stream, with
+    /// no timeout but the connection's: the stream lasts until the upstream
+    /// ends it or the caller drops it.
+    ///
+    /// # Errors
+    /// See [`UpstreamError`]; a JSON answer (the upstream refused the
+    /// request) is a [`UpstreamError::Protocol`] carrying it.
+    pub async fn open_stream(
+        &self,
+        target: Target<'_>,
+        message: &Value,
+    ) -> Result<futures::stream::BoxStream<'static, Value>, UpstreamError> {
+        let request = self
+            .client
+            .post(target.upstream.url.clone())
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::ACCEPT, "application/json, text/event-stream")
+            .json(message);
+        let response = self
+            .common_headers(request, target)
+            .send()
+            .await
+            .map_err(|e| unreachable(target.upstream, &e))?;
+        let response = Self::check_status(target, response).await?;
+        let is_sse = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        if !is_sse {
+            let body = response.text().await.unwrap_or_default();
+            return Err(UpstreamError::Protocol(
+                body.chars().take(QUOTED_BODY).collect(),
+            ));
+        }
+        Ok(SseStream::from_bytes_stream(response.bytes_stream())
+            .take_while(|event| futures::future::ready(event.is_ok()))
+            .filter_map(|event| {
+                futures::future::ready(
+                    event
+                        .ok()
+                        .and_then(|event| event.data)
+                        .filter(|data| !data.trim().is_empty())
+                        .and_then(|data| serde_json::from_str::<Value>(&data).ok()),
+                )
+            })
+            .boxed())
+    }
+
     /// Opens the upstream session's own stream (`GET`, MCP 2025-11-25,
     /// Transports §Listening for Messages from the Server) and relays what
     /// comes on it (log messages, `list_changed`, `resources/updated`,

@@ -77,6 +77,39 @@ fn method_headers(method: &str, params: &Value) -> Vec<(HeaderName, HeaderValue)
 }
 
 impl Upstreams {
+    /// Opens a `subscriptions/listen` stream (MCP 2026-07-28) on the route's
+    /// stateless upstream with `notifications` (the subscription filter):
+    /// the messages the upstream sends on it, until it ends or is dropped.
+    ///
+    /// # Errors
+    /// [`CallError::Upstream`] when the upstream cannot be reached or
+    /// refuses the subscription.
+    pub async fn listen(
+        &self,
+        route: &Route<'_>,
+        notifications: Value,
+    ) -> Result<futures::stream::BoxStream<'static, Value>, CallError> {
+        let mut params = json!({"notifications": notifications});
+        stamp(&mut params);
+        let mut headers = route.forwarded.clone();
+        headers.extend(method_headers("subscriptions/listen", &params));
+        let target = Target {
+            upstream: route.upstream,
+            session_id: None,
+            protocol_version: Some(PROTOCOL_VERSION_2026),
+            forwarded: &headers,
+        };
+        let message = json!({"jsonrpc": "2.0", "id": self.request_id(),
+                             "method": "subscriptions/listen", "params": params});
+        self.http
+            .open_stream(target, &message)
+            .await
+            .map_err(|source| CallError::Upstream {
+                server: route.upstream.name.clone(),
+                source,
+            })
+    }
+
     /// [`request`](Upstreams::request) to a stateless upstream (see the
     /// module).
     pub(super) async fn stateless_request(
