@@ -29,11 +29,14 @@ use rmcp::{
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
 
+use tokio_util::sync::CancellationToken;
+
 use crate::{
     catalog::ListKind,
     config::{Sharing, UpstreamTransport},
     context_key::Principal,
     hub::{Hub, RouteError, Scope},
+    pending::{self, Next, PendingCall, QueueRelay},
     relay::DownstreamRelay,
     upstream::{CallError, Route},
 };
@@ -52,6 +55,7 @@ impl HubServer {
 }
 
 /// What routing needs of a downstream request.
+#[derive(Clone)]
 struct Downstream {
     path: String,
     headers: HeaderMap,
@@ -124,6 +128,38 @@ fn from_result<T: DeserializeOwned>(server: &str, result: Value) -> Result<T, Mc
     })
 }
 
+/// `params` as the upstream takes them: with the request's `_meta` (rmcp
+/// takes it out of the params into `context.meta`; the upstream needs it,
+/// the progress token above all), and, for an upstream with sessions,
+/// without what only 2026-07-28 requests carry (the protocol keys of
+/// `_meta`, `inputResponses`, `requestState`).
+fn upstream_params(
+    upstream: &crate::config::Upstream,
+    mut params: Value,
+    context: &RequestContext<RoleServer>,
+) -> Value {
+    let Some(object) = params.as_object_mut() else {
+        return params;
+    };
+    if !object.contains_key("_meta")
+        && let Ok(meta) = serde_json::to_value(&context.meta)
+        && meta.as_object().is_some_and(|meta| !meta.is_empty())
+    {
+        object.insert("_meta".to_owned(), meta);
+    }
+    if upstream.transport != UpstreamTransport::Stateless {
+        object.remove("inputResponses");
+        object.remove("requestState");
+        if let Some(meta) = object.get_mut("_meta").and_then(Value::as_object_mut) {
+            meta.retain(|key, _| !key.starts_with("io.modelcontextprotocol/"));
+            if meta.is_empty() {
+                object.remove("_meta");
+            }
+        }
+    }
+    params
+}
+
 /// `value` with its `name` field set to `name`.
 fn renamed(mut value: Value, name: String) -> Value {
     if let Some(object) = value.as_object_mut() {
@@ -175,16 +211,7 @@ impl HubServer {
         params: Value,
         context: &RequestContext<RoleServer>,
     ) -> Result<Value, CallError> {
-        let mut params = params;
-        // rmcp takes `_meta` out of the params (into `context.meta`); the
-        // upstream needs it back: the progress token above all.
-        if let Some(object) = params.as_object_mut()
-            && !object.contains_key("_meta")
-            && let Ok(meta) = serde_json::to_value(&context.meta)
-            && meta.as_object().is_some_and(|meta| !meta.is_empty())
-        {
-            object.insert("_meta".to_owned(), meta);
-        }
+        let params = upstream_params(route.upstream, params, context);
         let relay = Arc::new(self.relay(context, &route.upstream.name));
         self.hub
             .forward(route, method, params, relay, &context.ct)
@@ -225,6 +252,107 @@ impl HubServer {
                     })
                     .collect();
                 Ok(json!({ kind.field(): items }))
+            }
+        }
+    }
+
+    /// A tool call of a 2026-07-28 client to an upstream with sessions,
+    /// which may ask for input during the call: run as a pending call (see
+    /// [`pending`](crate::pending)); the client's retry carries the pending
+    /// call's id as its `requestState`.
+    async fn call_for_mrtr_client(
+        &self,
+        upstream: &crate::config::Upstream,
+        downstream: &Downstream,
+        request: &CallToolRequestParams,
+        params: Value,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let store = self.hub.upstreams.store().clone();
+        if let Some(state) = request.request_state.as_deref() {
+            if !pending::is_id(state) {
+                return Err(McpError::invalid_params(
+                    "requestState is not one this hub handed out",
+                    None,
+                ));
+            }
+            let call = PendingCall::new(store, &downstream.user, state, upstream.timeout);
+            let exists = call
+                .exists()
+                .await
+                .map_err(|error| McpError::internal_error(error.to_string(), None))?;
+            if !exists {
+                return Err(McpError::invalid_params(
+                    "the call of this requestState is unknown or expired: make the call again",
+                    None,
+                ));
+            }
+            let answers: serde_json::Map<String, Value> = request
+                .input_responses
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
+            call.answer(&answers)
+                .await
+                .map_err(|error| McpError::internal_error(error.to_string(), None))?;
+            return self.next_of(&call, upstream).await;
+        }
+        let call = PendingCall::new(
+            store,
+            &downstream.user,
+            &pending::new_id(),
+            upstream.timeout,
+        );
+        call.open()
+            .await
+            .map_err(|error| McpError::internal_error(error.to_string(), None))?;
+        let params = upstream_params(upstream, params, context);
+        let (hub, task_call, owned) = (self.hub.clone(), call.clone(), downstream.clone());
+        let name = upstream.name.clone();
+        tokio::spawn(async move {
+            let Some(upstream) = hub.config.servers.get(&name) else {
+                return;
+            };
+            let route = hub.route(upstream, owned.principal(), &owned.headers);
+            let relay = Arc::new(QueueRelay::new(task_call.clone()));
+            let outcome = hub
+                .forward(
+                    &route,
+                    "tools/call",
+                    params,
+                    relay,
+                    &CancellationToken::new(),
+                )
+                .await;
+            task_call.finish(&outcome).await;
+        });
+        self.next_of(&call, upstream).await
+    }
+
+    /// What the client of pending `call` gets next: `input_required`, or
+    /// the call's outcome.
+    async fn next_of(
+        &self,
+        call: &PendingCall,
+        upstream: &crate::config::Upstream,
+    ) -> Result<CallToolResponse, McpError> {
+        match call.next().await {
+            Next::Input(requests) => from_result::<InputRequiredResult>(
+                &upstream.name,
+                json!({"resultType": "input_required", "inputRequests": requests,
+                       "requestState": call.id()}),
+            )
+            .map(Into::into),
+            Next::Done(Ok(result)) => {
+                from_result::<CallToolResult>(&upstream.name, result).map(Into::into)
+            }
+            Next::Done(Err(CallError::Rpc { error, .. })) => Err(call_error(CallError::Rpc {
+                server: upstream.name.clone(),
+                error,
+            })),
+            Next::Done(Err(error)) => {
+                Ok(CallToolResult::error(vec![ContentBlock::text(error.to_string())]).into())
             }
         }
     }
@@ -320,6 +448,11 @@ impl ServerHandler for HubServer {
         let (upstream, name) = self.target(&downstream, "tool", &request.name)?;
         let route = self.route(upstream, &downstream, &context);
         let params = renamed(to_params(&request)?, name.to_owned());
+        if route.client_mrtr() && upstream.transport != UpstreamTransport::Stateless {
+            return self
+                .call_for_mrtr_client(upstream, &downstream, &request, params, &context)
+                .await;
+        }
         match self.forward(&route, "tools/call", params, &context).await {
             Ok(result) => from_result_or_input::<CallToolResult, _>(&upstream.name, result),
             Err(CallError::Rpc { error, .. }) => Err(call_error(CallError::Rpc {

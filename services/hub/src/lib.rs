@@ -25,6 +25,8 @@
 //! - [`relay`]: the upstream's notifications and requests during a call,
 //!   to the downstream client;
 //! - [`handler`]: the MCP server;
+//! - [`pending`]: calls of 2026-07-28 clients that wait for their input
+//!   (MRTR) on upstreams with sessions;
 //! - [`admin`]: `/api/admin/upstream-sessions` and `/api/admin/upstreams`;
 //! - [`metrics`]: the `mcp_hub_*` metrics.
 //!
@@ -37,6 +39,7 @@ pub mod context_key;
 pub mod handler;
 pub mod hub;
 pub mod metrics;
+pub mod pending;
 pub mod relay;
 pub mod upstream;
 

@@ -17,7 +17,7 @@ use mcp_testkit::{
     workspace_binary,
 };
 use serde_json::{Value, json};
-use support::{HubFleet, call_with_answer};
+use support::{HubFleet, call_with_answer, post_2026};
 
 async fn rig() -> (HubFleet, Fleet) {
     let everything = Fleet::start(workspace_binary("everything"), 3, &[]).await;
@@ -136,4 +136,65 @@ async fn a_call_the_client_cancels_is_cancelled_upstream() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(told, "the upstream was not told\n{}", hub.replicas.logs());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_2026_client_answers_input_an_upstream_with_sessions_asks_for() {
+    let (hub, _everything) = rig().await;
+    let alice = Auth::Bearer(auth::token_for("alice"));
+    // The upstream (2025-11-25 sessions) asks for a completion with a
+    // request during the call; the 2026-07-28 client gets input_required,
+    // and its retry (through nginx: another hub replica, most often)
+    // completes the call.
+    for _ in 0..3 {
+        let first = post_2026(
+            &hub,
+            &alice,
+            "tools/call",
+            json!({"name": "everything__test_sampling", "arguments": {"prompt": "Say hello"}}),
+        )
+        .await;
+        assert_eq!(first["resultType"], "input_required", "{first}");
+        let (key, request) = first["inputRequests"]
+            .as_object()
+            .and_then(|requests| requests.iter().next())
+            .expect("an input request");
+        assert_eq!(request["method"], "sampling/createMessage", "{first}");
+        let answer = json!({"role": "assistant", "model": "m", "stopReason": "endTurn",
+                            "content": {"type": "text", "text": "hello from the client"}});
+        let done = support::post_2026_raw(
+            &hub,
+            &alice,
+            "tools/call",
+            json!({"name": "everything__test_sampling", "arguments": {"prompt": "Say hello"},
+                   "inputResponses": {key.as_str(): answer},
+                   "requestState": first["requestState"]}),
+        )
+        .await;
+        let raw = done;
+        let done = raw["result"].clone();
+        assert!(!done.is_null(), "{raw}");
+        let text = done["content"][0]["text"].as_str().unwrap_or_default();
+        assert_eq!(text, "LLM response: hello from the client", "{done}");
+    }
+    // Another user's retry with that requestState gets nothing of it.
+    let bob = Auth::ApiKey(auth::BOB_KEY.into());
+    let first = post_2026(
+        &hub,
+        &alice,
+        "tools/call",
+        json!({"name": "everything__test_sampling", "arguments": {"prompt": "Say hello"}}),
+    )
+    .await;
+    let stolen = support::post_2026_raw(
+        &hub,
+        &bob,
+        "tools/call",
+        json!({"name": "everything__test_sampling", "arguments": {"prompt": "x"},
+               "inputResponses": {"input-1": {"role": "assistant", "model": "m",
+                   "content": {"type": "text", "text": "forged"}}},
+               "requestState": first["requestState"]}),
+    )
+    .await;
+    assert!(stolen.get("error").is_some(), "{stolen}");
 }

@@ -13,7 +13,7 @@ use mcp_testkit::{
     workspace_binary,
 };
 use serde_json::json;
-use support::{HubFleet, call_with_answer};
+use support::{HubFleet, call_with_answer, post_2026};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_stateless_upstream_with_mrtr_through_the_hub() {
@@ -81,38 +81,6 @@ async fn a_stateless_upstream_with_mrtr_through_the_hub() {
         hub.keys("mcp:upstream:*").is_empty(),
         "a stateless upstream stores nothing"
     );
-}
-
-/// A 2026-07-28 request to the hub (no session), as `auth`.
-async fn post_2026(
-    hub: &HubFleet,
-    auth: &Auth,
-    method: &str,
-    mut params: serde_json::Value,
-) -> serde_json::Value {
-    params["_meta"] = json!({
-        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientCapabilities": {"sampling": {}},
-        "io.modelcontextprotocol/clientInfo": {"name": "hub-test", "version": "1"},
-    });
-    let mut request = auth
-        .apply(reqwest::Client::new().post(format!("{}/mcp", hub.url())))
-        .header("Accept", "application/json, text/event-stream")
-        .header("MCP-Protocol-Version", "2026-07-28")
-        .header("Mcp-Method", method);
-    if let Some(name) = params["name"].as_str() {
-        request = request.header("Mcp-Name", name);
-    }
-    let response = request
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    let body = response.text().await.unwrap();
-    assert!(status.is_success(), "{method}: {status} {body}");
-    let message = mcp_testkit::auth::first_message(&body).unwrap_or_else(|| panic!("{body}"));
-    message["result"].clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -146,6 +146,11 @@ impl Route<'_> {
         self.client_mrtr = true;
         self
     }
+
+    /// Whether the downstream client speaks MRTR (2026-07-28).
+    pub fn client_mrtr(&self) -> bool {
+        self.client_mrtr
+    }
 }
 
 /// An upstream session held in this replica's memory.

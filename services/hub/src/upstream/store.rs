@@ -166,6 +166,20 @@ pub trait UpstreamSessionStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<ListedPage, StoreError>;
 
+    /// Appends `value` to the queue `key`, which expires `ttl` after this
+    /// push (the messages of a call waiting for its client's input, see
+    /// `crate::pending`).
+    async fn push(&self, key: &str, value: &str, ttl: Duration) -> Result<(), StoreError>;
+
+    /// Takes the first value of the queue `key`, if there is one.
+    async fn pop(&self, key: &str) -> Result<Option<String>, StoreError>;
+
+    /// Marks `key` as existing for `ttl`.
+    async fn mark(&self, key: &str, ttl: Duration) -> Result<(), StoreError>;
+
+    /// Whether `key` is marked (and not expired).
+    async fn marked(&self, key: &str) -> Result<bool, StoreError>;
+
     /// `redis` or `memory`.
     fn backend(&self) -> &'static str;
 }
@@ -410,6 +424,45 @@ impl UpstreamSessionStore for RedisUpstreamStore {
         })
     }
 
+    async fn push(&self, key: &str, value: &str, ttl: Duration) -> Result<(), StoreError> {
+        let pipeline = self.pool().next().pipeline();
+        let _: () = pipeline
+            .rpush(key, value)
+            .await
+            .map_err(|e| redis_error(&e))?;
+        let _: () = pipeline
+            .pexpire(key, ttl.as_millis().max(1) as i64, None)
+            .await
+            .map_err(|e| redis_error(&e))?;
+        let _: Vec<Value> = pipeline.all().await.map_err(|e| redis_error(&e))?;
+        Ok(())
+    }
+
+    async fn pop(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.pool()
+            .lpop(key, None)
+            .await
+            .map_err(|e| redis_error(&e))
+    }
+
+    async fn mark(&self, key: &str, ttl: Duration) -> Result<(), StoreError> {
+        self.pool()
+            .set::<(), _, _>(
+                key,
+                "1",
+                Some(Expiration::PX(ttl.as_millis().max(1) as i64)),
+                None,
+                false,
+            )
+            .await
+            .map_err(|e| redis_error(&e))
+    }
+
+    async fn marked(&self, key: &str) -> Result<bool, StoreError> {
+        let found: i64 = self.pool().exists(key).await.map_err(|e| redis_error(&e))?;
+        Ok(found > 0)
+    }
+
     fn backend(&self) -> &'static str {
         "redis"
     }
@@ -421,6 +474,7 @@ impl UpstreamSessionStore for RedisUpstreamStore {
 pub struct MemoryUpstreamStore {
     sessions: Mutex<HashMap<(String, ContextKey), (StoredSession, Instant)>>,
     locks: Mutex<HashMap<(String, ContextKey), (String, Instant)>>,
+    queues: Mutex<HashMap<String, (std::collections::VecDeque<String>, Instant)>>,
 }
 
 impl MemoryUpstreamStore {
@@ -570,6 +624,47 @@ impl UpstreamSessionStore for MemoryUpstreamStore {
             sessions,
             next_cursor: None,
         })
+    }
+
+    async fn push(&self, key: &str, value: &str, ttl: Duration) -> Result<(), StoreError> {
+        let now = Instant::now();
+        let mut queues = self.queues.lock();
+        queues.retain(|_, (_, expires)| *expires > now);
+        let (queue, expires) = queues
+            .entry(key.to_owned())
+            .or_insert_with(|| (std::collections::VecDeque::new(), now));
+        queue.push_back(value.to_owned());
+        *expires = now + ttl;
+        Ok(())
+    }
+
+    async fn pop(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let now = Instant::now();
+        let mut queues = self.queues.lock();
+        Ok(queues
+            .get_mut(key)
+            .filter(|(_, expires)| *expires > now)
+            .and_then(|(queue, _)| queue.pop_front()))
+    }
+
+    async fn mark(&self, key: &str, ttl: Duration) -> Result<(), StoreError> {
+        // A marked key is an empty queue that expires.
+        let now = Instant::now();
+        self.queues
+            .lock()
+            .entry(key.to_owned())
+            .or_insert_with(|| (std::collections::VecDeque::new(), now))
+            .1 = now + ttl;
+        Ok(())
+    }
+
+    async fn marked(&self, key: &str) -> Result<bool, StoreError> {
+        let now = Instant::now();
+        Ok(self
+            .queues
+            .lock()
+            .get(key)
+            .is_some_and(|(_, expires)| *expires > now))
     }
 
     fn backend(&self) -> &'static str {

@@ -202,3 +202,59 @@ pub async fn call_with_answer(session: &mut RawSession, tool: &str, arguments: V
         }
     }
 }
+
+/// A 2026-07-28 request to the hub (no session), as `auth`.
+pub async fn post_2026(
+    hub: &HubFleet,
+    auth: &Auth,
+    method: &str,
+    mut params: serde_json::Value,
+) -> serde_json::Value {
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {"sampling": {}},
+        "io.modelcontextprotocol/clientInfo": {"name": "hub-test", "version": "1"},
+    });
+    let mut request = auth
+        .apply(reqwest::Client::new().post(format!("{}/mcp", hub.url())))
+        .header("Accept", "application/json, text/event-stream")
+        .header("MCP-Protocol-Version", "2026-07-28")
+        .header("Mcp-Method", method);
+    if let Some(name) = params["name"].as_str() {
+        request = request.header("Mcp-Name", name);
+    }
+    let response = request
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body = response.text().await.unwrap();
+    assert!(status.is_success(), "{method}: {status} {body}");
+    let message = mcp_testkit::auth::first_message(&body).unwrap_or_else(|| panic!("{body}"));
+    message["result"].clone()
+}
+
+/// [`post_2026`], returning the whole JSON-RPC answer (a result or an
+/// error).
+pub async fn post_2026_raw(hub: &HubFleet, auth: &Auth, method: &str, mut params: Value) -> Value {
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {"sampling": {}},
+        "io.modelcontextprotocol/clientInfo": {"name": "hub-test", "version": "1"},
+    });
+    let body = auth
+        .apply(reqwest::Client::new().post(format!("{}/mcp", hub.url())))
+        .header("Accept", "application/json, text/event-stream")
+        .header("MCP-Protocol-Version", "2026-07-28")
+        .header("Mcp-Method", method)
+        .header("Mcp-Name", params["name"].as_str().unwrap_or_default())
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    mcp_testkit::auth::first_message(&body).unwrap_or_else(|| panic!("{body}"))
+}
