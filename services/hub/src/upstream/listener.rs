@@ -55,7 +55,7 @@ pub struct Listeners {
 impl Listeners {
     /// Opens the stream of `session` on the route's upstream unless it is
     /// open here, held elsewhere, or not offered, relaying to `relay`; waits
-    /// at most [`READY_WAIT`] for a new stream to be answered.
+    /// at most 2 s for a new stream to be answered.
     pub async fn ensure(
         &self,
         http: &UpstreamHttp,
