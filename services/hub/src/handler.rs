@@ -256,105 +256,92 @@ impl HubServer {
         }
     }
 
-    /// A tool call of a 2026-07-28 client to an upstream with sessions,
-    /// which may ask for input during the call: run as a pending call (see
-    /// [`pending`](crate::pending)); the client's retry carries the pending
-    /// call's id as its `requestState`.
-    async fn call_for_mrtr_client(
+    /// A request of a 2026-07-28 client (`tools/call`, `prompts/get`,
+    /// `resources/read`) to an upstream with sessions, which may ask for
+    /// input meanwhile: run as a pending call (see [`pending`](crate::pending));
+    /// the client's retry carries the pending call's id as its
+    /// `requestState`, and its answers as `inputResponses`. What the client
+    /// gets next: `Ok(Err(input_required))`, or the request's outcome.
+    async fn pending_request(
         &self,
         upstream: &crate::config::Upstream,
         downstream: &Downstream,
-        request: &CallToolRequestParams,
+        method: &'static str,
         params: Value,
         context: &RequestContext<RoleServer>,
-    ) -> Result<CallToolResponse, McpError> {
+    ) -> Result<Result<Value, InputRequiredResult>, McpError> {
         let store = self.hub.upstreams.store().clone();
-        if let Some(state) = request.request_state.as_deref() {
-            if !pending::is_id(state) {
-                return Err(McpError::invalid_params(
-                    "requestState is not one this hub handed out",
-                    None,
-                ));
+        let internal = |error: crate::upstream::store::StoreError| {
+            McpError::internal_error(error.to_string(), None)
+        };
+        let call = match params.get("requestState").and_then(Value::as_str) {
+            Some(state) => {
+                if !pending::is_id(state) {
+                    return Err(McpError::invalid_params(
+                        "requestState is not one this hub handed out",
+                        None,
+                    ));
+                }
+                let call = PendingCall::new(store, &downstream.user, state, upstream.timeout);
+                if !call.exists().await.map_err(internal)? {
+                    return Err(McpError::invalid_params(
+                        "the request of this requestState is unknown or expired: make it again",
+                        None,
+                    ));
+                }
+                let answers = params
+                    .get("inputResponses")
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .unwrap_or_default();
+                call.answer(&answers).await.map_err(internal)?;
+                call
             }
-            let call = PendingCall::new(store, &downstream.user, state, upstream.timeout);
-            let exists = call
-                .exists()
-                .await
-                .map_err(|error| McpError::internal_error(error.to_string(), None))?;
-            if !exists {
-                return Err(McpError::invalid_params(
-                    "the call of this requestState is unknown or expired: make the call again",
-                    None,
-                ));
+            None => {
+                let call = PendingCall::new(
+                    store,
+                    &downstream.user,
+                    &pending::new_id(),
+                    upstream.timeout,
+                );
+                call.open().await.map_err(internal)?;
+                let params = upstream_params(upstream, params, context);
+                let (hub, task_call, owned) = (self.hub.clone(), call.clone(), downstream.clone());
+                let name = upstream.name.clone();
+                tokio::spawn(async move {
+                    let Some(upstream) = hub.config.servers.get(&name) else {
+                        return;
+                    };
+                    let route = hub.route(upstream, owned.principal(), &owned.headers);
+                    let relay = Arc::new(QueueRelay::new(task_call.clone()));
+                    let outcome = hub
+                        .forward(&route, method, params, relay, &CancellationToken::new())
+                        .await;
+                    task_call.finish(&outcome).await;
+                });
+                call
             }
-            let answers: serde_json::Map<String, Value> = request
-                .input_responses
-                .clone()
-                .unwrap_or_default()
-                .into_iter()
-                .collect();
-            call.answer(&answers)
-                .await
-                .map_err(|error| McpError::internal_error(error.to_string(), None))?;
-            return self.next_of(&call, upstream).await;
-        }
-        let call = PendingCall::new(
-            store,
-            &downstream.user,
-            &pending::new_id(),
-            upstream.timeout,
-        );
-        call.open()
-            .await
-            .map_err(|error| McpError::internal_error(error.to_string(), None))?;
-        let params = upstream_params(upstream, params, context);
-        let (hub, task_call, owned) = (self.hub.clone(), call.clone(), downstream.clone());
-        let name = upstream.name.clone();
-        tokio::spawn(async move {
-            let Some(upstream) = hub.config.servers.get(&name) else {
-                return;
-            };
-            let route = hub.route(upstream, owned.principal(), &owned.headers);
-            let relay = Arc::new(QueueRelay::new(task_call.clone()));
-            let outcome = hub
-                .forward(
-                    &route,
-                    "tools/call",
-                    params,
-                    relay,
-                    &CancellationToken::new(),
-                )
-                .await;
-            task_call.finish(&outcome).await;
-        });
-        self.next_of(&call, upstream).await
-    }
-
-    /// What the client of pending `call` gets next: `input_required`, or
-    /// the call's outcome.
-    async fn next_of(
-        &self,
-        call: &PendingCall,
-        upstream: &crate::config::Upstream,
-    ) -> Result<CallToolResponse, McpError> {
+        };
         match call.next().await {
             Next::Input(requests) => from_result::<InputRequiredResult>(
                 &upstream.name,
                 json!({"resultType": "input_required", "inputRequests": requests,
                        "requestState": call.id()}),
             )
-            .map(Into::into),
-            Next::Done(Ok(result)) => {
-                from_result::<CallToolResult>(&upstream.name, result).map(Into::into)
-            }
+            .map(Err),
+            Next::Done(Ok(result)) => Ok(Ok(result)),
             Next::Done(Err(CallError::Rpc { error, .. })) => Err(call_error(CallError::Rpc {
                 server: upstream.name.clone(),
                 error,
             })),
-            Next::Done(Err(error)) => {
-                Ok(CallToolResult::error(vec![ContentBlock::text(error.to_string())]).into())
-            }
+            Next::Done(Err(error)) => Err(McpError::internal_error(error.to_string(), None)),
         }
+    }
+
+    /// Whether a request to `upstream` on `route` runs as a pending call
+    /// (a 2026-07-28 client, an upstream with sessions).
+    fn is_pending(route: &Route<'_>) -> bool {
+        route.client_mrtr() && route.upstream.transport != UpstreamTransport::Stateless
     }
 
     /// The upstream serving the resource `uri` on the request's endpoint.
@@ -448,10 +435,21 @@ impl ServerHandler for HubServer {
         let (upstream, name) = self.target(&downstream, "tool", &request.name)?;
         let route = self.route(upstream, &downstream, &context);
         let params = renamed(to_params(&request)?, name.to_owned());
-        if route.client_mrtr() && upstream.transport != UpstreamTransport::Stateless {
-            return self
-                .call_for_mrtr_client(upstream, &downstream, &request, params, &context)
-                .await;
+        if Self::is_pending(&route) {
+            return match self
+                .pending_request(upstream, &downstream, "tools/call", params, &context)
+                .await
+            {
+                Ok(Ok(result)) => {
+                    from_result::<CallToolResult>(&upstream.name, result).map(Into::into)
+                }
+                Ok(Err(input)) => Ok(input.into()),
+                Err(error) if error.code == rmcp::model::ErrorCode::INTERNAL_ERROR => Ok(
+                    CallToolResult::error(vec![ContentBlock::text(error.message.to_string())])
+                        .into(),
+                ),
+                Err(error) => Err(error),
+            };
         }
         match self.forward(&route, "tools/call", params, &context).await {
             Ok(result) => from_result_or_input::<CallToolResult, _>(&upstream.name, result),
@@ -488,6 +486,16 @@ impl ServerHandler for HubServer {
         let (upstream, name) = self.target(&downstream, "prompt", &request.name)?;
         let route = self.route(upstream, &downstream, &context);
         let params = renamed(to_params(&request)?, name.to_owned());
+        if Self::is_pending(&route) {
+            return match self
+                .pending_request(upstream, &downstream, "prompts/get", params, &context)
+                .await?
+            {
+                Ok(result) => from_result::<rmcp::model::GetPromptResult>(&upstream.name, result)
+                    .map(Into::into),
+                Err(input) => Ok(input.into()),
+            };
+        }
         let result = self
             .forward(&route, "prompts/get", params, &context)
             .await
@@ -524,15 +532,24 @@ impl ServerHandler for HubServer {
     ) -> Result<ReadResourceResponse, McpError> {
         let downstream = Downstream::of(&context);
         let upstream = self.resource_upstream(&downstream, &request.uri).await?;
+        let route = self.route(upstream, &downstream, &context);
+        let params = to_params(&request)?;
+        if Self::is_pending(&route) {
+            return match self
+                .pending_request(upstream, &downstream, "resources/read", params, &context)
+                .await?
+            {
+                Ok(result) => {
+                    from_result::<rmcp::model::ReadResourceResult>(&upstream.name, result)
+                        .map(Into::into)
+                }
+                Err(input) => Ok(input.into()),
+            };
+        }
         let result = self
-            .send(
-                upstream,
-                &downstream,
-                "resources/read",
-                to_params(&request)?,
-                &context,
-            )
-            .await?;
+            .forward(&route, "resources/read", params, &context)
+            .await
+            .map_err(call_error)?;
         from_result_or_input::<rmcp::model::ReadResourceResult, _>(&upstream.name, result)
     }
 

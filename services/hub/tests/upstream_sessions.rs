@@ -311,6 +311,14 @@ async fn concurrent_clients_make_one_upstream_session_and_users_never_share() {
         .map(|key| rig.hub.redis.cli(&["GET", key]).trim().to_owned())
         .collect();
     assert_ne!(ids[0], ids[1]);
+    // The upstream saw two sessions too: each id in its request log.
+    let upstream_logs = rig.calculator.replicas.logs();
+    for id in &ids {
+        assert!(
+            upstream_logs.contains(&format!("session_id=\"{id}\"")),
+            "upstream session {id} not in the calculator's log"
+        );
+    }
     for key in &keys {
         let context = key.rsplit(':').next().unwrap();
         assert!(

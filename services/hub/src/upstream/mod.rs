@@ -603,6 +603,8 @@ impl Upstreams {
             protocol_version,
             created_at_ms: now_ms(),
             created_by: self.replica.clone(),
+            capabilities: result.get("capabilities").cloned().unwrap_or(Value::Null),
+            server_info: result.get("serverInfo").cloned().unwrap_or(Value::Null),
         })
     }
 

@@ -7,7 +7,7 @@
 //! | key | type | holds | TTL |
 //! |---|---|---|---|
 //! | `mcp:upstream:session:<serverName>:<contextKey>` | string | the upstream's `Mcp-Session-Id` (empty when the upstream keeps no sessions) | `session_ttl_seconds` (3600), renewed while in use |
-//! | `mcp:upstream:session-info:<serverName>:<contextKey>` | string | JSON: the session id again, the negotiated protocol version, when and by which replica it was made | same |
+//! | `mcp:upstream:session-info:<serverName>:<contextKey>` | string | JSON: the session id again, the negotiated protocol version, the upstream's capabilities and server info, when and by which replica it was made | same |
 //! | `mcp:upstream:lock:<serverName>:<contextKey>` | string | a random token: the replica initializing this session (single flight) | the upstream's timeout + 5 s |
 //!
 //! With these, any hub replica uses a session another one made, with no
@@ -69,6 +69,13 @@ pub struct StoredSession {
     pub created_at_ms: u64,
     /// The hub replica that made it.
     pub created_by: String,
+    /// What the upstream said it can do in `initialize` (its
+    /// `capabilities`; null when unknown).
+    #[serde(default)]
+    pub capabilities: serde_json::Value,
+    /// The upstream's `serverInfo`.
+    #[serde(default)]
+    pub server_info: serde_json::Value,
 }
 
 /// One upstream session, as the admin API lists it.
@@ -226,6 +233,8 @@ fn stored_from(id: String, info: Option<String>) -> StoredSession {
             protocol_version: String::new(),
             created_at_ms: 0,
             created_by: String::new(),
+            capabilities: serde_json::Value::Null,
+            server_info: serde_json::Value::Null,
         })
 }
 
@@ -682,6 +691,8 @@ mod tests {
             protocol_version: "2025-11-25".to_owned(),
             created_at_ms: 1,
             created_by: "r1".to_owned(),
+            capabilities: serde_json::json!({"tools": {}}),
+            server_info: serde_json::json!({"name": "calculator", "version": "1"}),
         }
     }
 
