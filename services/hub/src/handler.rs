@@ -37,8 +37,11 @@ use crate::{
     context_key::Principal,
     hub::{Hub, RouteError, Scope},
     pending::{self, Next, PendingCall, QueueRelay},
-    relay::DownstreamRelay,
-    upstream::{CallError, Route},
+    relay::{DownstreamRelay, SubscriptionRelay},
+    upstream::{
+        CallError, Route,
+        http::{ListenEnd, NoRelay},
+    },
 };
 
 /// The hub's handler; one per downstream session (cheap: an `Arc`).
@@ -344,6 +347,106 @@ impl HubServer {
         route.client_mrtr() && route.upstream.transport != UpstreamTransport::Stateless
     }
 
+    /// Relays a stateless upstream's `subscriptions/listen` stream, opened
+    /// with the client's `filter`, to `sink` until it ends.
+    async fn listen_stateless(
+        &self,
+        upstream: &crate::config::Upstream,
+        route: &Route<'_>,
+        filter: Value,
+        sink: rmcp::service::SubscriptionSink,
+    ) {
+        let mut stream = match self.hub.upstreams.listen(route, filter).await {
+            Ok(stream) => stream,
+            Err(error) => {
+                tracing::warn!(upstream = %upstream.name, %error, "subscriptions/listen not opened upstream");
+                return;
+            }
+        };
+        while let Some(message) = stream.next().await {
+            let Some(method) = message.get("method").and_then(Value::as_str) else {
+                continue;
+            };
+            if method == "notifications/subscriptions/acknowledged" {
+                continue; // the client had the hub's own
+            }
+            self.hub.catalog.changed(&upstream.name, method);
+            if let Ok(JsonRpcMessage::Notification(notification)) =
+                serde_json::from_value::<ServerJsonRpcMessage>(message)
+                && let Err(error) = sink.send(notification.notification).await
+            {
+                tracing::debug!(upstream = %upstream.name, %error, "a change notification not relayed");
+            }
+        }
+    }
+
+    /// Relays the changes of an upstream with sessions to `sink`: subscribes
+    /// its session to the client's resources that are the upstream's
+    /// (`resources/subscribe`), and relays the session's own stream, opened
+    /// again when the upstream closes it, until the client is gone or
+    /// another client holds the stream.
+    async fn listen_session(
+        &self,
+        upstream: &crate::config::Upstream,
+        route: &Route<'_>,
+        downstream: &Downstream,
+        uris: &[String],
+        sink: rmcp::service::SubscriptionSink,
+    ) {
+        let never = CancellationToken::new();
+        for uri in uris {
+            let ours = match self.hub.scope(&downstream.path) {
+                Ok(Scope::Transparent(_)) => true,
+                Ok(Scope::Aggregate(members)) => self
+                    .hub
+                    .resource_owner(members, uri, downstream.principal(), &downstream.headers)
+                    .await
+                    .is_ok_and(|owner| owner.name == upstream.name),
+                Err(_) => false,
+            };
+            if ours
+                && let Err(error) = self
+                    .hub
+                    .upstreams
+                    .request(
+                        route,
+                        "resources/subscribe",
+                        json!({"uri": uri}),
+                        Arc::new(NoRelay),
+                        &never,
+                    )
+                    .await
+            {
+                tracing::debug!(upstream = %upstream.name, %error, "resources/subscribe refused upstream");
+            }
+        }
+        let relay = Arc::new(SubscriptionRelay {
+            sink,
+            server: upstream.name.clone(),
+            catalog: self.hub.catalog.clone(),
+        });
+        loop {
+            match self
+                .hub
+                .upstreams
+                .listen_session(route, relay.clone())
+                .await
+            {
+                Ok(ListenEnd::Closed) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await
+                }
+                Ok(end) => {
+                    tracing::debug!(upstream = %upstream.name, ?end, "upstream session stream not relayed any more");
+                    return;
+                }
+                Err(error) => {
+                    tracing::warn!(upstream = %upstream.name, %error, "upstream session stream not opened");
+                    return;
+                }
+            }
+        }
+    }
+
     /// The upstream serving the resource `uri` on the request's endpoint.
     async fn resource_upstream<'a>(
         &'a self,
@@ -640,11 +743,13 @@ impl ServerHandler for HubServer {
         Some(requested.clone())
     }
 
-    /// Opens a `subscriptions/listen` stream on each stateless upstream of
-    /// the endpoint with the client's filter, and relays their change
-    /// notifications to the client (dropping the lists they change here),
-    /// until the client cancels. Upstreams with sessions are not listened to
-    /// here (their `resources/subscribe` serves 2025-11-25 clients).
+    /// Relays the change notifications of the endpoint's upstreams to the
+    /// client (dropping the lists they change here) until it cancels: a
+    /// stateless upstream's from a `subscriptions/listen` stream opened with
+    /// the client's filter, an upstream with sessions' from its session's
+    /// own stream, after `resources/subscribe` of the client's resources
+    /// that are its. HTTP+SSE and stdio upstreams are not listened to (their
+    /// one stream belongs to every request on the connection).
     async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
         let request = context.request_context();
         let downstream = Downstream::of(request);
@@ -657,37 +762,31 @@ impl ServerHandler for HubServer {
                     .collect(),
             };
         let filter = to_params(context.accepted())?;
-        let relays = upstreams
-            .into_iter()
-            .filter(|upstream| upstream.transport == UpstreamTransport::Stateless)
-            .map(|upstream| {
-                let route = self.route(upstream, &downstream, request);
-                let (filter, sink) = (filter.clone(), context.sink().clone());
-                async move {
-                    let mut stream = match self.hub.upstreams.listen(&route, filter).await {
-                        Ok(stream) => stream,
-                        Err(error) => {
-                            tracing::warn!(upstream = %upstream.name, %error, "subscriptions/listen not opened upstream");
-                            return;
-                        }
-                    };
-                    while let Some(message) = stream.next().await {
-                        let Some(method) = message.get("method").and_then(Value::as_str) else {
-                            continue;
-                        };
-                        if method == "notifications/subscriptions/acknowledged" {
-                            continue; // the client had the hub's own
-                        }
-                        self.hub.catalog.changed(&upstream.name, method);
-                        if let Ok(JsonRpcMessage::Notification(notification)) =
-                            serde_json::from_value::<ServerJsonRpcMessage>(message)
-                            && let Err(error) = sink.send(notification.notification).await
-                        {
-                            tracing::debug!(upstream = %upstream.name, %error, "a change notification not relayed");
-                        }
+        let uris: Vec<String> = context
+            .accepted()
+            .resource_subscriptions
+            .clone()
+            .unwrap_or_default();
+        let relays = upstreams.into_iter().map(|upstream| {
+            let route = self.route(upstream, &downstream, request);
+            let (filter, sink) = (filter.clone(), context.sink().clone());
+            let uris = uris.clone();
+            let downstream = &downstream;
+            async move {
+                match upstream.transport {
+                    UpstreamTransport::Stateless => {
+                        self.listen_stateless(upstream, &route, filter, sink).await;
                     }
+                    UpstreamTransport::StreamableHttp => {
+                        self.listen_session(upstream, &route, downstream, &uris, sink)
+                            .await;
+                    }
+                    // Their one stream is shared by every request on the
+                    // connection: nothing to listen to apart.
+                    UpstreamTransport::Sse | UpstreamTransport::Stdio => {}
                 }
-            });
+            }
+        });
         let relayed = futures::future::join_all(relays);
         tokio::select! {
             _ = relayed => context.cancelled().await,

@@ -15,7 +15,7 @@ use futures::future::BoxFuture;
 use rmcp::{
     RoleServer, ServiceError,
     model::{JsonRpcMessage, ServerJsonRpcMessage},
-    service::Peer,
+    service::{Peer, SubscriptionSendError, SubscriptionSink},
 };
 use serde_json::{Value, json};
 
@@ -84,5 +84,46 @@ impl Relay for DownstreamRelay {
                 ),
             }
         })
+    }
+}
+
+/// A [`Relay`] to a 2026-07-28 client's `subscriptions/listen` stream: the
+/// change notifications an upstream session's own stream carries
+/// (`resources/updated`, `*/list_changed`) go on it, within the client's
+/// filter; anything else is dropped, and requests are refused.
+pub struct SubscriptionRelay {
+    /// The client's subscription.
+    pub sink: SubscriptionSink,
+    /// The upstream listened to.
+    pub server: String,
+    /// Lists to drop when the upstream says they changed.
+    pub catalog: Arc<Catalog>,
+}
+
+impl Relay for SubscriptionRelay {
+    fn notify(&self, notification: Value) -> BoxFuture<'_, bool> {
+        Box::pin(async move {
+            if let Some(method) = notification.get("method").and_then(Value::as_str) {
+                self.catalog.changed(&self.server, method);
+            }
+            let Ok(JsonRpcMessage::Notification(notification)) =
+                serde_json::from_value::<ServerJsonRpcMessage>(notification)
+            else {
+                return true;
+            };
+            match self.sink.send(notification.notification).await {
+                Ok(()) => true,
+                // Outside the client's filter, or not a change notification.
+                Err(
+                    SubscriptionSendError::NotificationNotAccepted(_)
+                    | SubscriptionSendError::UnsupportedNotification(_),
+                ) => true,
+                Err(_) => false,
+            }
+        })
+    }
+
+    fn request(&self, request: Value) -> BoxFuture<'_, Value> {
+        crate::upstream::http::NoRelay.request(request)
     }
 }

@@ -198,3 +198,38 @@ async fn a_2026_client_answers_input_an_upstream_with_sessions_asks_for() {
     .await;
     assert!(stolen.get("error").is_some(), "{stolen}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_2026_client_listens_to_an_upstream_with_sessions() {
+    let (hub, _everything) = rig().await;
+    let alice = Auth::Bearer(auth::token_for("alice"));
+    // The watched resource changes every 3 s; the hub subscribes its
+    // upstream session to it and relays the session's own stream.
+    let uri = "test://watched-resource";
+    let response = support::post_2026_stream(
+        &hub,
+        &alice,
+        "subscriptions/listen",
+        json!({"notifications": {"resourceSubscriptions": [uri]}}),
+    )
+    .await;
+    let mut stream = mcp_testkit::SseReader::new(response);
+    let acknowledged = stream
+        .try_next_message(Duration::from_secs(10))
+        .await
+        .expect("the subscription is acknowledged");
+    assert_eq!(
+        acknowledged["method"],
+        "notifications/subscriptions/acknowledged"
+    );
+    let update = loop {
+        let message = stream
+            .try_next_message(Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|| panic!("no update relayed\n{}", hub.replicas.logs()));
+        if message["method"] == "notifications/resources/updated" {
+            break message;
+        }
+    };
+    assert_eq!(update["params"]["uri"], uri, "{update}");
+}

@@ -136,14 +136,13 @@ async fn a_2026_client_listens_to_a_stateless_upstream_through_the_hub() {
     let hub = HubFleet::start(&config, 3).await;
     let alice = Auth::Bearer(auth::token_for("alice"));
     let uri = "test://watched-resource";
-    let response = auth_post_raw(
+    let response = support::post_2026_stream(
         &hub,
         &alice,
         "subscriptions/listen",
         json!({"notifications": {"resourceSubscriptions": [uri]}}),
     )
     .await;
-    assert_eq!(response.status(), 200);
     let mut stream = mcp_testkit::SseReader::new(response);
     let acknowledged = stream
         .try_next_message(std::time::Duration::from_secs(10))
@@ -174,26 +173,4 @@ async fn a_2026_client_listens_to_a_stateless_upstream_through_the_hub() {
         }
     };
     assert_eq!(update["params"]["uri"], uri, "{update}");
-}
-
-/// A 2026-07-28 request to the hub whose answer is read by the caller.
-async fn auth_post_raw(
-    hub: &HubFleet,
-    auth: &Auth,
-    method: &str,
-    mut params: serde_json::Value,
-) -> reqwest::Response {
-    params["_meta"] = json!({
-        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientCapabilities": {},
-        "io.modelcontextprotocol/clientInfo": {"name": "hub-test", "version": "1"},
-    });
-    auth.apply(reqwest::Client::new().post(format!("{}/mcp", hub.url())))
-        .header("Accept", "application/json, text/event-stream")
-        .header("MCP-Protocol-Version", "2026-07-28")
-        .header("Mcp-Method", method)
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
-        .send()
-        .await
-        .unwrap()
 }

@@ -257,6 +257,25 @@ impl Upstreams {
         }
     }
 
+    /// Relays the own stream (`GET`) of the route's upstream session (made
+    /// if there is none) to `relay` until it ends (the upstream closed it,
+    /// another client holds it, or the relay's client is gone).
+    ///
+    /// # Errors
+    /// [`CallError`] when the session cannot be had.
+    pub async fn listen_session(
+        &self,
+        route: &Route<'_>,
+        relay: Arc<dyn Relay>,
+    ) -> Result<http::ListenEnd, CallError> {
+        let session = self.session(route, false).await?;
+        let (ready, _answered) = tokio::sync::oneshot::channel();
+        Ok(self
+            .http
+            .listen(session.target(route), relay.as_ref(), ready)
+            .await)
+    }
+
     /// The store of upstream sessions.
     pub fn store(&self) -> &Arc<dyn UpstreamSessionStore> {
         &self.store

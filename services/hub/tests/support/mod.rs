@@ -258,3 +258,29 @@ pub async fn post_2026_raw(hub: &HubFleet, auth: &Auth, method: &str, mut params
         .unwrap();
     mcp_testkit::auth::first_message(&body).unwrap_or_else(|| panic!("{body}"))
 }
+
+/// A 2026-07-28 request to the hub whose answer is a stream (as
+/// `subscriptions/listen`): the response, for the caller to read.
+pub async fn post_2026_stream(
+    hub: &HubFleet,
+    auth: &Auth,
+    method: &str,
+    mut params: Value,
+) -> reqwest::Response {
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "hub-test", "version": "1"},
+    });
+    let response = auth
+        .apply(reqwest::Client::new().post(format!("{}/mcp", hub.url())))
+        .header("Accept", "application/json, text/event-stream")
+        .header("MCP-Protocol-Version", "2026-07-28")
+        .header("Mcp-Method", method)
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200, "{method}");
+    response
+}
