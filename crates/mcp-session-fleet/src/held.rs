@@ -154,6 +154,9 @@ pub(crate) struct HeldSessions {
     /// handshake is over, nothing else may reach the worker (a message
     /// before its `initialize` kills it).
     restoring: Mutex<HashSet<String>>,
+    /// Sessions whose `initialize` the handler refused: rmcp hands them to
+    /// the store anyway, which must not keep them.
+    failed_handshakes: Mutex<HashSet<String>>,
     pub(crate) sse: Arc<SseStreams>,
     pub(crate) standalone: StandaloneStreams,
     pub(crate) pending: PendingRequests,
@@ -167,11 +170,21 @@ pub(crate) struct HeldSessions {
 }
 
 impl HeldSessions {
+    /// Notes that the handler refused session `id`'s `initialize`.
+    pub(crate) fn handshake_failed(&self, id: &str) {
+        self.failed_handshakes.lock().insert(id.to_owned());
+    }
+
+    /// Whether session `id`'s `initialize` was refused here (told once).
+    pub(crate) fn take_failed_handshake(&self, id: &str) -> bool {
+        self.failed_handshakes.lock().remove(id)
+    }
     pub(crate) fn new(workers: LocalSessionManager, cache: Arc<SessionCache>) -> Self {
         Self {
             workers: Arc::new(workers),
             replayed: Mutex::default(),
             restoring: Mutex::default(),
+            failed_handshakes: Mutex::default(),
             sse: Arc::default(),
             standalone: StandaloneStreams::default(),
             pending: PendingRequests::default(),

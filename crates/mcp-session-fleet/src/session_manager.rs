@@ -127,7 +127,11 @@ impl SessionManager for FleetSessionManager {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<ServerJsonRpcMessage, Self::Error> {
-        Ok(self.held.workers.initialize_session(id, message).await?)
+        let response = self.held.workers.initialize_session(id, message).await?;
+        if matches!(response, ServerJsonRpcMessage::Error(_)) {
+            self.held.handshake_failed(id);
+        }
+        Ok(response)
     }
 
     /// A session whose worker is still replaying the `initialize` handshake

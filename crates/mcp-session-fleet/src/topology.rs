@@ -295,6 +295,15 @@ impl Fleet {
         }
     }
 
+    /// Whether the handler refused session `id`'s `initialize` on this
+    /// replica (told once): rmcp hands such a session to the store after
+    /// its answer all the same, and the store must not keep it, or the
+    /// client's next request naming it would reach rmcp instead of getting
+    /// `404`.
+    pub fn take_failed_handshake(&self, id: &str) -> bool {
+        self.inner.held.take_failed_handshake(id)
+    }
+
     /// Closes this replica's rmcp worker of session `id`, if any.
     pub async fn close_worker(&self, id: &str) {
         let id: Arc<str> = id.into();

@@ -82,16 +82,21 @@ fn scoped_caller() -> Result<Caller, SessionStoreError> {
 
 /// rmcp's session store interface, implemented on our [`SessionStore`].
 pub struct StoreBridge {
+    fleet: Fleet,
     store: Arc<dyn SessionStore>,
     replica_id: String,
 }
 
 impl StoreBridge {
-    /// Bridges `store`; new sessions are recorded as created by `replica_id`.
-    /// With a fleet, `store` announces deletions to every replica itself
-    /// (`fleet::FleetStore`).
-    pub fn new(store: Arc<dyn SessionStore>, replica_id: String) -> Self {
-        Self { store, replica_id }
+    /// Bridges `fleet`'s store; new sessions are recorded as created by this
+    /// replica. With Redis, the store announces deletions to every replica
+    /// itself (`fleet::FleetStore`).
+    pub fn new(fleet: Fleet) -> Self {
+        Self {
+            store: fleet.store().clone(),
+            replica_id: fleet.replica_id().to_owned(),
+            fleet,
+        }
     }
 }
 
@@ -106,6 +111,11 @@ impl RmcpSessionStore for StoreBridge {
     }
 
     async fn store(&self, session_id: &str, state: &SessionState) -> Result<(), SessionStoreError> {
+        if self.fleet.take_failed_handshake(session_id) {
+            // The handler refused the handshake: no session to keep.
+            self.fleet.close_worker(session_id).await;
+            return Ok(());
+        }
         let caller = scoped_caller()?;
         let mut record = SessionRecord::new(
             session_id,
@@ -153,10 +163,7 @@ impl<S: ServerHandler> StreamableHttp<S> {
         if state.allowed_hosts.is_empty() {
             http_config = http_config.disable_allowed_hosts();
         }
-        http_config.session_store = Some(Arc::new(StoreBridge::new(
-            state.fleet.store().clone(),
-            state.fleet.replica_id().to_owned(),
-        )));
+        http_config.session_store = Some(Arc::new(StoreBridge::new(state.fleet.clone())));
         let manager = state
             .fleet
             .session_manager(state.lifecycle.handing_off().clone());
