@@ -341,6 +341,39 @@ impl HubServer {
         }
     }
 
+    /// A request that may ask for input (MRTR: `prompts/get`,
+    /// `resources/read`) to `upstream`: a pending call for a 2026-07-28
+    /// client of an upstream with sessions, else forwarded; the complete
+    /// result `T`, or `input_required`.
+    async fn request_with_input<T, R>(
+        &self,
+        upstream: &crate::config::Upstream,
+        downstream: &Downstream,
+        method: &'static str,
+        params: Value,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<R, McpError>
+    where
+        T: DeserializeOwned,
+        R: From<T> + From<InputRequiredResult>,
+    {
+        let route = self.route(upstream, downstream, context);
+        let result = if Self::is_pending(&route) {
+            match self
+                .pending_request(upstream, downstream, method, params, context)
+                .await?
+            {
+                Ok(result) => result,
+                Err(input) => return Ok(input.into()),
+            }
+        } else {
+            self.forward(&route, method, params, context)
+                .await
+                .map_err(call_error)?
+        };
+        from_result_or_input::<T, R>(&upstream.name, result)
+    }
+
     /// Whether a request to `upstream` on `route` runs as a pending call
     /// (a 2026-07-28 client, an upstream with sessions).
     fn is_pending(route: &Route<'_>) -> bool {
@@ -587,23 +620,15 @@ impl ServerHandler for HubServer {
     ) -> Result<GetPromptResponse, McpError> {
         let downstream = Downstream::of(&context);
         let (upstream, name) = self.target(&downstream, "prompt", &request.name)?;
-        let route = self.route(upstream, &downstream, &context);
         let params = renamed(to_params(&request)?, name.to_owned());
-        if Self::is_pending(&route) {
-            return match self
-                .pending_request(upstream, &downstream, "prompts/get", params, &context)
-                .await?
-            {
-                Ok(result) => from_result::<rmcp::model::GetPromptResult>(&upstream.name, result)
-                    .map(Into::into),
-                Err(input) => Ok(input.into()),
-            };
-        }
-        let result = self
-            .forward(&route, "prompts/get", params, &context)
-            .await
-            .map_err(call_error)?;
-        from_result_or_input::<rmcp::model::GetPromptResult, _>(&upstream.name, result)
+        self.request_with_input::<rmcp::model::GetPromptResult, _>(
+            upstream,
+            &downstream,
+            "prompts/get",
+            params,
+            &context,
+        )
+        .await
     }
 
     async fn list_resources(
@@ -635,25 +660,14 @@ impl ServerHandler for HubServer {
     ) -> Result<ReadResourceResponse, McpError> {
         let downstream = Downstream::of(&context);
         let upstream = self.resource_upstream(&downstream, &request.uri).await?;
-        let route = self.route(upstream, &downstream, &context);
-        let params = to_params(&request)?;
-        if Self::is_pending(&route) {
-            return match self
-                .pending_request(upstream, &downstream, "resources/read", params, &context)
-                .await?
-            {
-                Ok(result) => {
-                    from_result::<rmcp::model::ReadResourceResult>(&upstream.name, result)
-                        .map(Into::into)
-                }
-                Err(input) => Ok(input.into()),
-            };
-        }
-        let result = self
-            .forward(&route, "resources/read", params, &context)
-            .await
-            .map_err(call_error)?;
-        from_result_or_input::<rmcp::model::ReadResourceResult, _>(&upstream.name, result)
+        self.request_with_input::<rmcp::model::ReadResourceResult, _>(
+            upstream,
+            &downstream,
+            "resources/read",
+            to_params(&request)?,
+            &context,
+        )
+        .await
     }
 
     /// `logging/setLevel` goes to every upstream of the endpoint (an

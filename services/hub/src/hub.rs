@@ -292,9 +292,6 @@ impl Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{
-        context_key::ContextKeys, metrics::HubMetrics, upstream::store::MemoryUpstreamStore,
-    };
 
     fn hub() -> Hub {
         let config = HubConfig::from_json(
@@ -304,13 +301,7 @@ mod tests {
             false,
         )
         .unwrap();
-        let upstreams = Upstreams::new(
-            MemoryUpstreamStore::new(),
-            ContextKeys::new("k"),
-            config.session_ttl,
-            "r1",
-            HubMetrics::default(),
-        );
+        let upstreams = Upstreams::in_memory(&config);
         Hub::new(config, upstreams)
     }
 

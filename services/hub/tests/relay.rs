@@ -17,7 +17,7 @@ use mcp_testkit::{
     workspace_binary,
 };
 use serde_json::{Value, json};
-use support::{HubFleet, call_with_answer, post_2026};
+use support::{HubFleet, call_with_answer, post_2026, sampling_round_2026};
 
 async fn rig() -> (HubFleet, Fleet) {
     let everything = Fleet::start(workspace_binary("everything"), 3, &[]).await;
@@ -147,33 +147,13 @@ async fn a_2026_client_answers_input_an_upstream_with_sessions_asks_for() {
     // and its retry (through nginx: another hub replica, most often)
     // completes the call.
     for _ in 0..3 {
-        let first = post_2026(
+        let done = sampling_round_2026(
             &hub,
             &alice,
-            "tools/call",
-            json!({"name": "everything__test_sampling", "arguments": {"prompt": "Say hello"}}),
+            "everything__test_sampling",
+            json!({"prompt": "Say hello"}),
         )
         .await;
-        assert_eq!(first["resultType"], "input_required", "{first}");
-        let (key, request) = first["inputRequests"]
-            .as_object()
-            .and_then(|requests| requests.iter().next())
-            .expect("an input request");
-        assert_eq!(request["method"], "sampling/createMessage", "{first}");
-        let answer = json!({"role": "assistant", "model": "m", "stopReason": "endTurn",
-                            "content": {"type": "text", "text": "hello from the client"}});
-        let done = support::post_2026_raw(
-            &hub,
-            &alice,
-            "tools/call",
-            json!({"name": "everything__test_sampling", "arguments": {"prompt": "Say hello"},
-                   "inputResponses": {key.as_str(): answer},
-                   "requestState": first["requestState"]}),
-        )
-        .await;
-        let raw = done;
-        let done = raw["result"].clone();
-        assert!(!done.is_null(), "{raw}");
         let text = done["content"][0]["text"].as_str().unwrap_or_default();
         assert_eq!(text, "LLM response: hello from the client", "{done}");
     }

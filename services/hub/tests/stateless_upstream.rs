@@ -13,10 +13,11 @@ use mcp_testkit::{
     workspace_binary,
 };
 use serde_json::json;
-use support::{HubFleet, call_with_answer, post_2026};
+use support::{HubFleet, call_with_answer, post_2026, sampling_round_2026};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_stateless_upstream_with_mrtr_through_the_hub() {
+/// Three everything replicas (sealing `requestState` with one key) as a
+/// stateless upstream of three hub replicas.
+async fn rig() -> (HubFleet, Fleet) {
     let key = (
         "MCP_REQUEST_STATE_KEY".to_owned(),
         "hub-test-request-state-key-0123456789abcdef".to_owned(),
@@ -26,7 +27,12 @@ async fn a_stateless_upstream_with_mrtr_through_the_hub() {
         "everything": {"url": format!("{}/mcp", everything.url()), "transport": "stateless",
                        "sharing": "shared"},
     }});
-    let hub = HubFleet::start(&config, 3).await;
+    (HubFleet::start(&config, 3).await, everything)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stateless_upstream_with_mrtr_through_the_hub() {
+    let (hub, _everything) = rig().await;
     let alice = Auth::Bearer(auth::token_for("alice"));
     let mut session = hub
         .session(
@@ -85,40 +91,16 @@ async fn a_stateless_upstream_with_mrtr_through_the_hub() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_2026_client_answers_the_upstreams_input_requests_itself() {
-    let key = (
-        "MCP_REQUEST_STATE_KEY".to_owned(),
-        "hub-test-request-state-key-0123456789abcdef".to_owned(),
-    );
-    let everything = Fleet::start(workspace_binary("everything"), 3, &[key]).await;
-    let config = json!({"servers": {
-        "everything": {"url": format!("{}/mcp", everything.url()), "transport": "stateless",
-                       "sharing": "shared"},
-    }});
-    let hub = HubFleet::start(&config, 3).await;
+    let (hub, _everything) = rig().await;
     let alice = Auth::Bearer(auth::token_for("alice"));
     // Several rounds through nginx: the retry reaches another hub replica
     // than the first request, and another upstream replica too.
     for _ in 0..3 {
-        let first = post_2026(
+        let done = sampling_round_2026(
             &hub,
             &alice,
-            "tools/call",
-            json!({"name": "everything__test_sampling", "arguments": {"prompt": "Say hello"}}),
-        )
-        .await;
-        assert_eq!(first["resultType"], "input_required", "{first}");
-        let requests = first["inputRequests"].as_object().expect("inputRequests");
-        let (key, request) = requests.iter().next().expect("one input request");
-        assert_eq!(request["method"], "sampling/createMessage", "{first}");
-        let answer = json!({"role": "assistant", "model": "m", "stopReason": "endTurn",
-                            "content": {"type": "text", "text": "hello from the client"}});
-        let done = post_2026(
-            &hub,
-            &alice,
-            "tools/call",
-            json!({"name": "everything__test_sampling", "arguments": {"prompt": "Say hello"},
-                   "inputResponses": {key.as_str(): answer},
-                   "requestState": first["requestState"]}),
+            "everything__test_sampling",
+            json!({"prompt": "Say hello"}),
         )
         .await;
         let text = done["content"][0]["text"].as_str().unwrap_or_default();
@@ -128,12 +110,7 @@ async fn a_2026_client_answers_the_upstreams_input_requests_itself() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_2026_client_listens_to_a_stateless_upstream_through_the_hub() {
-    let everything = Fleet::start(workspace_binary("everything"), 3, &[]).await;
-    let config = json!({"servers": {
-        "everything": {"url": format!("{}/mcp", everything.url()), "transport": "stateless",
-                       "sharing": "shared"},
-    }});
-    let hub = HubFleet::start(&config, 3).await;
+    let (hub, _everything) = rig().await;
     let alice = Auth::Bearer(auth::token_for("alice"));
     let uri = "test://watched-resource";
     let response = support::post_2026_stream(

@@ -97,6 +97,29 @@ pub enum CallError {
 }
 
 impl CallError {
+    /// `source`, of upstream `server`.
+    pub fn upstream(server: &str, source: UpstreamError) -> Self {
+        Self::Upstream {
+            server: server.to_owned(),
+            source,
+        }
+    }
+
+    /// The `result` of the JSON-RPC response `answer` of upstream `server`,
+    /// or its `error` object as [`CallError::Rpc`].
+    pub fn result_of(server: &str, mut answer: Value) -> Result<Value, Self> {
+        if let Some(result) = answer.get_mut("result") {
+            return Ok(result.take());
+        }
+        Err(Self::Rpc {
+            server: server.to_owned(),
+            error: answer
+                .get_mut("error")
+                .map(Value::take)
+                .unwrap_or(Value::Null),
+        })
+    }
+
     fn kind(&self) -> Option<ErrorKind> {
         match self {
             Self::Upstream {
@@ -398,7 +421,7 @@ impl Upstreams {
             Ok(result) => Ok(result),
             Err(Ok(error)) => Err(CallError::Rpc { server, error }),
             Err(Err(_)) if cancel.is_cancelled() => Err(CallError::Cancelled),
-            Err(Err(source)) => Err(CallError::Upstream { server, source }),
+            Err(Err(source)) => Err(CallError::upstream(&server, source)),
         }
     }
 
@@ -411,10 +434,6 @@ impl Upstreams {
         cancel: &CancellationToken,
     ) -> Result<Value, CallError> {
         let server = &route.upstream.name;
-        let upstream_error = |source| CallError::Upstream {
-            server: server.clone(),
-            source,
-        };
         let mut session = self.session(route, false).await?;
         let mut retried = false;
         loop {
@@ -438,15 +457,7 @@ impl Upstreams {
             match outcome {
                 Ok(reply) => {
                     self.renew(route, &session);
-                    let mut message = reply.message;
-                    if let Some(result) = message.get_mut("result") {
-                        return Ok(result.take());
-                    }
-                    let error = message.get_mut("error").map(Value::take);
-                    return Err(CallError::Rpc {
-                        server: server.clone(),
-                        error: error.unwrap_or(Value::Null),
-                    });
+                    return CallError::result_of(server, reply.message);
                 }
                 Err(UpstreamError::SessionGone { status }) if !retried => {
                     retried = true;
@@ -455,7 +466,7 @@ impl Upstreams {
                     self.forget(route, &session.stored.session_id).await?;
                     session = self.session(route, true).await?;
                 }
-                Err(error) => return Err(upstream_error(error)),
+                Err(error) => return Err(CallError::upstream(server, error)),
             }
         }
     }
@@ -492,17 +503,20 @@ impl Upstreams {
         }
     }
 
+    /// The session the store holds for `route`, if any.
+    async fn stored(&self, route: &Route<'_>) -> Result<Option<StoredSession>, CallError> {
+        self.store
+            .get(&route.upstream.name, &route.context)
+            .await
+            .map_err(self.store_error(route))
+    }
+
     /// The stored session of `route`, or one made now under the fleet-wide
     /// lock; `true` when this call made it.
     async fn load_or_make(&self, route: &Route<'_>) -> Result<(StoredSession, bool), CallError> {
         let (server, context) = (&route.upstream.name, &route.context);
         let store_error = self.store_error(route);
-        if let Some(stored) = self
-            .store
-            .get(server, context)
-            .await
-            .map_err(&store_error)?
-        {
+        if let Some(stored) = self.stored(route).await? {
             return Ok((stored, false));
         }
         let token = uuid::Uuid::new_v4().simple().to_string();
@@ -523,22 +537,17 @@ impl Upstreams {
             }
             // Another replica is making it: wait for it to appear.
             tokio::time::sleep(LOCK_POLL).await;
-            if let Some(stored) = self
-                .store
-                .get(server, context)
-                .await
-                .map_err(&store_error)?
-            {
+            if let Some(stored) = self.stored(route).await? {
                 return Ok((stored, false));
             }
             if Instant::now() > deadline {
-                return Err(CallError::Upstream {
-                    server: server.clone(),
-                    source: UpstreamError::Unreachable(
+                return Err(CallError::upstream(
+                    server,
+                    UpstreamError::Unreachable(
                         "another hub replica did not finish establishing the session in time"
                             .to_owned(),
                     ),
-                });
+                ));
             }
         }
     }
@@ -548,12 +557,7 @@ impl Upstreams {
     async fn make_locked(&self, route: &Route<'_>) -> Result<(StoredSession, bool), CallError> {
         let (server, context) = (&route.upstream.name, &route.context);
         let store_error = self.store_error(route);
-        if let Some(stored) = self
-            .store
-            .get(server, context)
-            .await
-            .map_err(&store_error)?
-        {
+        if let Some(stored) = self.stored(route).await? {
             return Ok((stored, false));
         }
         let stored = self.initialize(route).await?;
@@ -569,10 +573,7 @@ impl Upstreams {
     /// Lifecycle §Initialization): a new upstream session.
     async fn initialize(&self, route: &Route<'_>) -> Result<StoredSession, CallError> {
         let server = &route.upstream.name;
-        let upstream_error = |source| CallError::Upstream {
-            server: server.clone(),
-            source,
-        };
+        let upstream_error = |source| CallError::upstream(server, source);
         let message = json!({
             "jsonrpc": "2.0",
             "id": self.request_id(),
@@ -595,12 +596,7 @@ impl Upstreams {
             .request(target, &message, &NoRelay)
             .await
             .map_err(upstream_error)?;
-        let Some(result) = reply.message.get("result") else {
-            return Err(CallError::Rpc {
-                server: server.clone(),
-                error: reply.message.get("error").cloned().unwrap_or(Value::Null),
-            });
-        };
+        let result = CallError::result_of(server, reply.message)?;
         let protocol_version = result
             .get("protocolVersion")
             .and_then(Value::as_str)
@@ -714,9 +710,23 @@ impl Upstreams {
 }
 
 #[cfg(test)]
+impl Upstreams {
+    /// The upstreams of `config` on a store in memory, for unit tests.
+    pub(crate) fn in_memory(config: &crate::config::HubConfig) -> Self {
+        Self::new(
+            store::MemoryUpstreamStore::new(),
+            ContextKeys::new("k"),
+            config.session_ttl,
+            "r1",
+            HubMetrics::default(),
+        )
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{config::HubConfig, upstream::store::MemoryUpstreamStore};
+    use crate::config::HubConfig;
 
     fn principal<'a>(user: &'a str, subject: &'a str) -> Principal<'a> {
         Principal {
@@ -735,13 +745,7 @@ mod tests {
             false,
         )
         .unwrap();
-        let upstreams = Upstreams::new(
-            MemoryUpstreamStore::new(),
-            ContextKeys::new("k"),
-            config.session_ttl,
-            "r1",
-            HubMetrics::default(),
-        );
+        let upstreams = Upstreams::in_memory(&config);
         let gh = &config.servers["gh"];
         let mut headers = HeaderMap::new();
         headers.insert("authorization", HeaderValue::from_static("Bearer a"));

@@ -104,10 +104,7 @@ impl Upstreams {
         self.http
             .open_stream(target, &message)
             .await
-            .map_err(|source| CallError::Upstream {
-                server: route.upstream.name.clone(),
-                source,
-            })
+            .map_err(|source| CallError::upstream(&route.upstream.name, source))
     }
 
     /// [`request`](Upstreams::request) to a stateless upstream (see the
@@ -121,10 +118,7 @@ impl Upstreams {
         cancel: &CancellationToken,
     ) -> Result<Value, CallError> {
         let server = &route.upstream.name;
-        let upstream_error = |source| CallError::Upstream {
-            server: server.clone(),
-            source,
-        };
+        let upstream_error = |source| CallError::upstream(server, source);
         stamp(&mut params);
         for _ in 0..MAX_ROUNDS {
             let mut headers = route.forwarded.clone();
@@ -140,16 +134,7 @@ impl Upstreams {
                 reply = self.http.request(target, &message, relay.as_ref()) => reply.map_err(upstream_error)?,
                 () = cancel.cancelled() => return Err(CallError::Cancelled),
             };
-            let mut answer = reply.message;
-            let Some(result) = answer.get_mut("result").map(Value::take) else {
-                return Err(CallError::Rpc {
-                    server: server.clone(),
-                    error: answer
-                        .get_mut("error")
-                        .map(Value::take)
-                        .unwrap_or(Value::Null),
-                });
-            };
+            let result = CallError::result_of(server, reply.message)?;
             if result.get("resultType").and_then(Value::as_str) != Some("input_required")
                 || route.client_mrtr
             {
@@ -161,21 +146,8 @@ impl Upstreams {
                 for (key, request) in requests {
                     let asked = json!({"jsonrpc": "2.0", "id": key, "method": request.get("method"),
                         "params": request.get("params").cloned().unwrap_or(json!({}))});
-                    let mut answered = relay.request(asked).await;
-                    match answered.get_mut("result").map(Value::take) {
-                        Some(result) => {
-                            responses.insert(key.clone(), result);
-                        }
-                        None => {
-                            return Err(CallError::Rpc {
-                                server: server.clone(),
-                                error: answered
-                                    .get_mut("error")
-                                    .map(Value::take)
-                                    .unwrap_or(Value::Null),
-                            });
-                        }
-                    }
+                    let answered = relay.request(asked).await;
+                    responses.insert(key.clone(), CallError::result_of(server, answered)?);
                 }
             }
             let object = params

@@ -53,7 +53,7 @@ fn lock_key(server: &str, context: &ContextKey) -> String {
 #[error("upstream session store: {0}")]
 pub struct StoreError(String);
 
-fn redis_error(error: &fred::error::Error) -> StoreError {
+fn redis_error(error: fred::error::Error) -> StoreError {
     StoreError(format!("redis: {}", error.details()))
 }
 
@@ -216,7 +216,7 @@ impl RedisUpstreamStore {
             .compare_and_delete
             .evalsha_with_reload(self.pool().next(), vec![key], vec![seen.to_owned()])
             .await
-            .map_err(|e| redis_error(&e))?;
+            .map_err(redis_error)?;
         Ok(deleted == 1)
     }
 }
@@ -249,13 +249,13 @@ impl UpstreamSessionStore for RedisUpstreamStore {
         let _: () = pipeline
             .get(session_key(server, context))
             .await
-            .map_err(|e| redis_error(&e))?;
+            .map_err(redis_error)?;
         let _: () = pipeline
             .get(info_key(server, context))
             .await
-            .map_err(|e| redis_error(&e))?;
+            .map_err(redis_error)?;
         let (id, info): (Option<String>, Option<String>) =
-            pipeline.all().await.map_err(|e| redis_error(&e))?;
+            pipeline.all().await.map_err(redis_error)?;
         Ok(id.map(|id| stored_from(id, info)))
     }
 
@@ -278,12 +278,12 @@ impl UpstreamSessionStore for RedisUpstreamStore {
                 false,
             )
             .await
-            .map_err(|e| redis_error(&e))?;
+            .map_err(redis_error)?;
         let _: () = pipeline
             .set(info_key(server, context), info, expiry, None, false)
             .await
-            .map_err(|e| redis_error(&e))?;
-        let _: Vec<Value> = pipeline.all().await.map_err(|e| redis_error(&e))?;
+            .map_err(redis_error)?;
+        let _: Vec<Value> = pipeline.all().await.map_err(redis_error)?;
         Ok(())
     }
 
@@ -298,12 +298,12 @@ impl UpstreamSessionStore for RedisUpstreamStore {
         let _: () = pipeline
             .pexpire(session_key(server, context), ms, None)
             .await
-            .map_err(|e| redis_error(&e))?;
+            .map_err(redis_error)?;
         let _: () = pipeline
             .pexpire(info_key(server, context), ms, None)
             .await
-            .map_err(|e| redis_error(&e))?;
-        let (renewed, _): (i64, i64) = pipeline.all().await.map_err(|e| redis_error(&e))?;
+            .map_err(redis_error)?;
+        let (renewed, _): (i64, i64) = pipeline.all().await.map_err(redis_error)?;
         Ok(renewed == 1)
     }
 
@@ -322,7 +322,7 @@ impl UpstreamSessionStore for RedisUpstreamStore {
                 .pool()
                 .del(info_key(server, context))
                 .await
-                .map_err(|e| redis_error(&e))?;
+                .map_err(redis_error)?;
         }
         Ok(deleted)
     }
@@ -338,12 +338,12 @@ impl UpstreamSessionStore for RedisUpstreamStore {
             let _: () = pipeline
                 .del(session_key(server, context))
                 .await
-                .map_err(|e| redis_error(&e))?;
+                .map_err(redis_error)?;
             let _: () = pipeline
                 .del(info_key(server, context))
                 .await
-                .map_err(|e| redis_error(&e))?;
-            let _: Vec<Value> = pipeline.all().await.map_err(|e| redis_error(&e))?;
+                .map_err(redis_error)?;
+            let _: Vec<Value> = pipeline.all().await.map_err(redis_error)?;
         }
         Ok(found)
     }
@@ -365,7 +365,7 @@ impl UpstreamSessionStore for RedisUpstreamStore {
                 false,
             )
             .await
-            .map_err(|e| redis_error(&e))?;
+            .map_err(redis_error)?;
         Ok(taken.is_some())
     }
 
@@ -402,10 +402,10 @@ impl UpstreamSessionStore for RedisUpstreamStore {
         if !page.keys.is_empty() {
             let pipeline = self.pool().next().pipeline();
             for key in &page.keys {
-                let _: () = pipeline.get(key).await.map_err(|e| redis_error(&e))?;
-                let _: () = pipeline.ttl(key).await.map_err(|e| redis_error(&e))?;
+                let _: () = pipeline.get(key).await.map_err(redis_error)?;
+                let _: () = pipeline.ttl(key).await.map_err(redis_error)?;
             }
-            let values: Vec<Value> = pipeline.all().await.map_err(|e| redis_error(&e))?;
+            let values: Vec<Value> = pipeline.all().await.map_err(redis_error)?;
             for (key, pair) in page.keys.iter().zip(values.chunks(2)) {
                 let (Some(id), Some(ttl)) = (pair[0].as_string(), pair[1].as_i64()) else {
                     continue; // expired or deleted meanwhile
@@ -435,23 +435,17 @@ impl UpstreamSessionStore for RedisUpstreamStore {
 
     async fn push(&self, key: &str, value: &str, ttl: Duration) -> Result<(), StoreError> {
         let pipeline = self.pool().next().pipeline();
-        let _: () = pipeline
-            .rpush(key, value)
-            .await
-            .map_err(|e| redis_error(&e))?;
+        let _: () = pipeline.rpush(key, value).await.map_err(redis_error)?;
         let _: () = pipeline
             .pexpire(key, ttl.as_millis().max(1) as i64, None)
             .await
-            .map_err(|e| redis_error(&e))?;
-        let _: Vec<Value> = pipeline.all().await.map_err(|e| redis_error(&e))?;
+            .map_err(redis_error)?;
+        let _: Vec<Value> = pipeline.all().await.map_err(redis_error)?;
         Ok(())
     }
 
     async fn pop(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.pool()
-            .lpop(key, None)
-            .await
-            .map_err(|e| redis_error(&e))
+        self.pool().lpop(key, None).await.map_err(redis_error)
     }
 
     async fn mark(&self, key: &str, ttl: Duration) -> Result<(), StoreError> {
@@ -464,11 +458,11 @@ impl UpstreamSessionStore for RedisUpstreamStore {
                 false,
             )
             .await
-            .map_err(|e| redis_error(&e))
+            .map_err(redis_error)
     }
 
     async fn marked(&self, key: &str) -> Result<bool, StoreError> {
-        let found: i64 = self.pool().exists(key).await.map_err(|e| redis_error(&e))?;
+        let found: i64 = self.pool().exists(key).await.map_err(redis_error)?;
         Ok(found > 0)
     }
 

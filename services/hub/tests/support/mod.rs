@@ -203,13 +203,15 @@ pub async fn call_with_answer(session: &mut RawSession, tool: &str, arguments: V
     }
 }
 
-/// A 2026-07-28 request to the hub (no session), as `auth`.
-pub async fn post_2026(
+/// A 2026-07-28 request to the hub (no session) as `auth`, with the
+/// `_meta` and headers of that protocol (SEP-2243: `Mcp-Method`, and
+/// `Mcp-Name` for a named request); the response as it comes.
+pub async fn post_2026_stream(
     hub: &HubFleet,
     auth: &Auth,
     method: &str,
-    mut params: serde_json::Value,
-) -> serde_json::Value {
+    mut params: Value,
+) -> reqwest::Response {
     params["_meta"] = json!({
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
         "io.modelcontextprotocol/clientCapabilities": {"sampling": {}},
@@ -228,59 +230,60 @@ pub async fn post_2026(
         .send()
         .await
         .unwrap();
-    let status = response.status();
-    let body = response.text().await.unwrap();
-    assert!(status.is_success(), "{method}: {status} {body}");
-    let message = mcp_testkit::auth::first_message(&body).unwrap_or_else(|| panic!("{body}"));
-    message["result"].clone()
+    assert_eq!(response.status().as_u16(), 200, "{method}");
+    response
 }
 
-/// [`post_2026`], returning the whole JSON-RPC answer (a result or an
-/// error).
-pub async fn post_2026_raw(hub: &HubFleet, auth: &Auth, method: &str, mut params: Value) -> Value {
-    params["_meta"] = json!({
-        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientCapabilities": {"sampling": {}},
-        "io.modelcontextprotocol/clientInfo": {"name": "hub-test", "version": "1"},
-    });
-    let body = auth
-        .apply(reqwest::Client::new().post(format!("{}/mcp", hub.url())))
-        .header("Accept", "application/json, text/event-stream")
-        .header("MCP-Protocol-Version", "2026-07-28")
-        .header("Mcp-Method", method)
-        .header("Mcp-Name", params["name"].as_str().unwrap_or_default())
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
-        .send()
+/// [`post_2026_stream`], returning the whole JSON-RPC answer (a result or
+/// an error).
+pub async fn post_2026_raw(hub: &HubFleet, auth: &Auth, method: &str, params: Value) -> Value {
+    let body = post_2026_stream(hub, auth, method, params)
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
     mcp_testkit::auth::first_message(&body).unwrap_or_else(|| panic!("{body}"))
 }
 
-/// A 2026-07-28 request to the hub whose answer is a stream (as
-/// `subscriptions/listen`): the response, for the caller to read.
-pub async fn post_2026_stream(
+/// [`post_2026_raw`], returning the `result` (`null` for an error).
+pub async fn post_2026(hub: &HubFleet, auth: &Auth, method: &str, params: Value) -> Value {
+    post_2026_raw(hub, auth, method, params).await["result"].clone()
+}
+
+/// One MRTR round of a 2026-07-28 client through the hub: calls `tool`,
+/// expects `input_required` with one sampling request, answers it with
+/// "hello from the client" and retries with the `requestState`; the
+/// retry's result.
+pub async fn sampling_round_2026(
     hub: &HubFleet,
     auth: &Auth,
-    method: &str,
-    mut params: Value,
-) -> reqwest::Response {
-    params["_meta"] = json!({
-        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientCapabilities": {},
-        "io.modelcontextprotocol/clientInfo": {"name": "hub-test", "version": "1"},
-    });
-    let response = auth
-        .apply(reqwest::Client::new().post(format!("{}/mcp", hub.url())))
-        .header("Accept", "application/json, text/event-stream")
-        .header("MCP-Protocol-Version", "2026-07-28")
-        .header("Mcp-Method", method)
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 200, "{method}");
-    response
+    tool: &str,
+    arguments: Value,
+) -> Value {
+    let first = post_2026(
+        hub,
+        auth,
+        "tools/call",
+        json!({"name": tool, "arguments": arguments}),
+    )
+    .await;
+    assert_eq!(first["resultType"], "input_required", "{first}");
+    let (key, request) = first["inputRequests"]
+        .as_object()
+        .and_then(|requests| requests.iter().next())
+        .expect("an input request");
+    assert_eq!(request["method"], "sampling/createMessage", "{first}");
+    let answer = json!({"role": "assistant", "model": "m", "stopReason": "endTurn",
+                        "content": {"type": "text", "text": "hello from the client"}});
+    let done = post_2026_raw(
+        hub,
+        auth,
+        "tools/call",
+        json!({"name": tool, "arguments": arguments,
+               "inputResponses": {key.as_str(): answer},
+               "requestState": first["requestState"]}),
+    )
+    .await;
+    assert!(done["result"].is_object(), "{done}");
+    done["result"].clone()
 }
