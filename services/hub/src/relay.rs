@@ -14,7 +14,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use rmcp::{
     RoleServer, ServiceError,
-    model::{JsonRpcMessage, ServerJsonRpcMessage},
+    model::{JsonRpcMessage, ServerJsonRpcMessage, ServerRequest},
     service::{Peer, SubscriptionSendError, SubscriptionSink},
 };
 use serde_json::{Value, json};
@@ -72,6 +72,13 @@ impl Relay for DownstreamRelay {
                     );
                 }
             };
+            if let Some(capability) = undeclared_capability(&self.peer, &request) {
+                return error_response(
+                    id,
+                    -32601,
+                    format!("the hub's client does not support {capability}"),
+                );
+            }
             match self.peer.send_request(request).await {
                 Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
                 Err(ServiceError::McpError(error)) => json!({
@@ -84,6 +91,26 @@ impl Relay for DownstreamRelay {
                 ),
             }
         })
+    }
+}
+
+/// The capability a request of the upstream needs that the downstream
+/// client did not declare in its `initialize`, if any: such a request is
+/// refused here instead of sent to a client that cannot answer it (MCP
+/// 2025-11-25, Lifecycle §Capability Negotiation). Nothing is refused when
+/// the client's declaration is unknown.
+fn undeclared_capability(peer: &Peer<RoleServer>, request: &ServerRequest) -> Option<&'static str> {
+    let declared = peer.peer_info()?;
+    let capabilities = &declared.capabilities;
+    match request {
+        ServerRequest::CreateMessageRequest(_) if capabilities.sampling.is_none() => {
+            Some("sampling")
+        }
+        ServerRequest::ElicitRequest(_) if capabilities.elicitation.is_none() => {
+            Some("elicitation")
+        }
+        ServerRequest::ListRootsRequest(_) if capabilities.roots.is_none() => Some("roots"),
+        _ => None,
     }
 }
 

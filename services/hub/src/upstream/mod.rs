@@ -45,7 +45,7 @@ use self::{
     store::{StoreError, StoredSession, UpstreamSessionStore},
 };
 use crate::{
-    config::{Upstream, UpstreamTransport},
+    config::{Sharing, Upstream, UpstreamTransport},
     context_key::{ContextKey, ContextKeys, Principal},
     metrics::{ErrorKind, HubMetrics, SessionEvent},
 };
@@ -59,6 +59,19 @@ pub const PROTOCOL_VERSION_2024: &str = "2024-11-05";
 
 /// How long waiting for another replica's `initialize` may take beyond the
 /// upstream's timeout.
+/// The capabilities the hub declares in its `initialize` to an upstream
+/// (MCP 2025-11-25, Lifecycle §Capability Negotiation): what it relays to
+/// its clients during a request (sampling, elicitation), and `roots` only
+/// for a session of one downstream session (`sharing: session`). Roots
+/// belong to a client's session: a session shared by several would be told
+/// the roots of whichever client's request it asked during.
+pub fn client_capabilities(sharing: Sharing) -> Value {
+    match sharing {
+        Sharing::Session => json!({"sampling": {}, "elicitation": {}, "roots": {}}),
+        Sharing::Shared | Sharing::User => json!({"sampling": {}, "elicitation": {}}),
+    }
+}
+
 const LOCK_MARGIN: Duration = Duration::from_secs(5);
 /// How often a replica waiting for another's `initialize` looks again.
 const LOCK_POLL: Duration = Duration::from_millis(50);
@@ -580,8 +593,7 @@ impl Upstreams {
             "method": "initialize",
             "params": {
                 "protocolVersion": PROTOCOL_VERSION,
-                // What the hub relays to its clients during a request.
-                "capabilities": {"sampling": {}, "elicitation": {}, "roots": {}},
+                "capabilities": client_capabilities(route.upstream.sharing),
                 "clientInfo": {"name": "mcp-hub", "version": env!("CARGO_PKG_VERSION")},
             },
         });

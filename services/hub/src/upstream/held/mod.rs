@@ -26,6 +26,7 @@ use std::{
     },
 };
 
+use futures::{StreamExt, stream::FuturesUnordered};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
@@ -283,7 +284,7 @@ impl HeldSessions {
     ) -> Result<(), UpstreamError> {
         let initialize = json!({
             "protocolVersion": protocol_version,
-            "capabilities": {"sampling": {}, "elicitation": {}, "roots": {}},
+            "capabilities": super::client_capabilities(route.upstream.sharing),
             "clientInfo": {"name": "mcp-hub", "version": env!("CARGO_PKG_VERSION")},
         });
         let never = CancellationToken::new();
@@ -339,6 +340,10 @@ impl HeldSessions {
         let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         let deadline = tokio::time::sleep(route.upstream.timeout);
         tokio::pin!(deadline);
+        // Requests of the upstream being asked of the client: awaited
+        // alongside the answer, so that the deadline and a cancellation
+        // still hold while the client takes its time (or never answers).
+        let mut asking = FuturesUnordered::new();
         let outcome = async {
             connection.outbound.send(&message).await.map_err(Err)?;
             loop {
@@ -347,12 +352,15 @@ impl HeldSessions {
                     biased;
                     Some(message) = messages.recv() => {
                         if message.get("id").is_some() {
-                            let answer = relay.request(message).await;
-                            if let Err(error) = connection.outbound.send(&answer).await {
-                                tracing::warn!(upstream = %route.upstream.name, %error, "could not send the client's answer to the upstream");
-                            }
+                            let relay = relay.clone();
+                            asking.push(async move { relay.request(message).await });
                         } else {
                             relay.notify(message).await;
+                        }
+                    }
+                    Some(answer) = asking.next() => {
+                        if let Err(error) = connection.outbound.send(&answer).await {
+                            tracing::warn!(upstream = %route.upstream.name, %error, "could not send the client's answer to the upstream");
                         }
                     }
                     answer = &mut answered => {
