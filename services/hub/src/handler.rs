@@ -191,16 +191,21 @@ impl HubServer {
             route = route.for_mrtr_client();
         }
         if upstream.sharing == Sharing::Session && downstream.session.is_some() {
-            route.with_listener(Arc::new(self.relay(context, &upstream.name)))
+            route.with_listener(Arc::new(self.relay(context, upstream)))
         } else {
             route
         }
     }
 
-    fn relay(&self, context: &RequestContext<RoleServer>, server: &str) -> DownstreamRelay {
+    fn relay(
+        &self,
+        context: &RequestContext<RoleServer>,
+        upstream: &crate::config::Upstream,
+    ) -> DownstreamRelay {
         DownstreamRelay {
             peer: context.peer.clone(),
-            server: server.to_owned(),
+            server: upstream.name.clone(),
+            answer_within: upstream.timeout,
             catalog: self.hub.catalog.clone(),
         }
     }
@@ -215,7 +220,7 @@ impl HubServer {
         context: &RequestContext<RoleServer>,
     ) -> Result<Value, CallError> {
         let params = upstream_params(route.upstream, params, context);
-        let relay = Arc::new(self.relay(context, &route.upstream.name));
+        let relay = Arc::new(self.relay(context, route.upstream));
         self.hub
             .forward(route, method, params, relay, &context.ct)
             .await

@@ -9,13 +9,13 @@
 //! own progress token, which the hub passed upstream in the request's
 //! `_meta` (MCP 2025-11-25, Utilities §Progress).
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use futures::future::BoxFuture;
 use rmcp::{
     RoleServer, ServiceError,
     model::{JsonRpcMessage, ServerJsonRpcMessage, ServerRequest},
-    service::{Peer, SubscriptionSendError, SubscriptionSink},
+    service::{Peer, PeerRequestOptions, SubscriptionSendError, SubscriptionSink},
 };
 use serde_json::{Value, json};
 
@@ -27,6 +27,10 @@ pub struct DownstreamRelay {
     pub peer: Peer<RoleServer>,
     /// The upstream the request went to.
     pub server: String,
+    /// How long the client has to answer a request (the upstream's
+    /// `timeout_ms`): past it the upstream is told the client did not
+    /// answer.
+    pub answer_within: Duration,
     /// Lists to drop when the upstream says they changed.
     pub catalog: Arc<Catalog>,
 }
@@ -79,7 +83,13 @@ impl Relay for DownstreamRelay {
                     format!("the hub's client does not support {capability}"),
                 );
             }
-            match self.peer.send_request(request).await {
+            let mut options = PeerRequestOptions::no_options();
+            options.timeout = Some(self.answer_within);
+            let asked = match self.peer.send_request_with_option(request, options).await {
+                Ok(handle) => handle.await_response().await,
+                Err(error) => Err(error),
+            };
+            match asked {
                 Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
                 Err(ServiceError::McpError(error)) => json!({
                     "jsonrpc": "2.0", "id": id, "error": error,
