@@ -75,6 +75,8 @@ pub struct McpServer<S> {
     readiness: Vec<ReadinessCheck>,
     /// The service's own routes, served behind authentication.
     routes: Router,
+    /// The service's own routes served to anyone.
+    public_routes: Router,
     /// Whether `/mcp/{scope}` is served too.
     scoped_endpoints: bool,
     /// Registers the service's own metrics.
@@ -95,6 +97,7 @@ impl<S: ServerHandler> McpServer<S> {
             store: None,
             readiness: Vec::new(),
             routes: Router::new(),
+            public_routes: Router::new(),
             scoped_endpoints: false,
             metric_registrations: Vec::new(),
             session_end: SessionEndHook::default(),
@@ -122,6 +125,16 @@ impl<S: ServerHandler> McpServer<S> {
     /// routes.
     pub fn with_routes(mut self, routes: Router) -> Self {
         self.routes = self.routes.merge(routes);
+        self
+    }
+
+    /// Serves `routes` to anyone, without authentication: for what a
+    /// browser loads before it can send a credential (the hub's `/console`
+    /// page and its scripts) and public documents (`/api/openapi.json`).
+    /// Request metrics and graceful shutdown apply as to every route; the
+    /// same path rules as [`with_routes`](Self::with_routes).
+    pub fn with_public_routes(mut self, routes: Router) -> Self {
+        self.public_routes = self.public_routes.merge(routes);
         self
     }
 
@@ -252,6 +265,7 @@ impl<S: ServerHandler> McpServer<S> {
             readiness: self.readiness,
         })
         .merge(auth::metadata_routes(auth.clone()))
+        .merge(self.public_routes)
         .merge(mcp);
         if config.metrics_enabled {
             router = router.merge(telemetry::metrics_routes(ScrapeState {

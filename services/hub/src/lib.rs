@@ -27,6 +27,10 @@
 //! - [`handler`]: the MCP server;
 //! - [`pending`]: calls of 2026-07-28 clients that wait for their input
 //!   (MRTR) on upstreams with sessions;
+//! - [`client_sessions`]: MCP client connections kept for web apps
+//!   (`/api/client-sessions`), in Redis, on the hub's upstream sessions;
+//!   [`egress`] guards the URLs users connect; [`console`] is the web page
+//!   on top;
 //! - [`admin`]: `/api/admin/upstream-sessions` and `/api/admin/upstreams`;
 //! - [`metrics`]: the `mcp_hub_*` metrics.
 //!
@@ -34,8 +38,11 @@
 
 pub mod admin;
 pub mod catalog;
+pub mod client_sessions;
 pub mod config;
+pub mod console;
 pub mod context_key;
+pub mod egress;
 pub mod handler;
 pub mod hub;
 pub mod metrics;

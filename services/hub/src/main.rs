@@ -7,6 +7,12 @@ use std::{process::ExitCode, sync::Arc};
 
 use hub::{
     DEFAULT_PORT, Hub, HubConfig, HubServer, admin,
+    client_sessions::{
+        self, ClientSessions,
+        sealing::Sealer,
+        store::{ClientSessionStore, MemoryClientSessionStore, RedisClientSessionStore},
+    },
+    console,
     context_key::ContextKeys,
     hub::EndUpstreamSessions,
     metrics::HubMetrics,
@@ -26,14 +32,24 @@ async fn main() -> ExitCode {
     mcp_session::launch(DEFAULT_PORT, |config| async move {
         let fleet = config.redis_url.is_some();
         let hub_config = HubConfig::from_env(fleet)?;
-        let store: Arc<dyn UpstreamSessionStore> = match &config.redis_url {
-            Some(url) => Arc::new(RedisUpstreamStore::new(RedisConnection::connect(
-                url,
-                STORE_POOL_SIZE,
-                config.redis_command_timeout,
-            )?)),
-            None => MemoryUpstreamStore::new(),
-        };
+        let (store, client_store): (Arc<dyn UpstreamSessionStore>, Arc<dyn ClientSessionStore>) =
+            match &config.redis_url {
+                Some(url) => {
+                    let redis =
+                        RedisConnection::connect(url, STORE_POOL_SIZE, config.redis_command_timeout)?;
+                    (
+                        Arc::new(RedisUpstreamStore::new(redis.clone())),
+                        Arc::new(RedisClientSessionStore::new(redis)),
+                    )
+                }
+                None => (
+                    MemoryUpstreamStore::new(),
+                    MemoryClientSessionStore::new(hub_config.client_sessions.ttl),
+                ),
+            };
+        // Every replica must open what another sealed: with Redis the key
+        // comes from the environment (none: credentials are refused).
+        let sealer = Sealer::from_env(&|var| std::env::var(var).ok(), !fleet)?;
         let keys = match std::env::var("HUB_CONTEXT_KEY_SECRET") {
             Ok(secret) if secret.len() >= 16 => ContextKeys::new(secret),
             Ok(_) => return Err("HUB_CONTEXT_KEY_SECRET: at least 16 characters".into()),
@@ -49,6 +65,7 @@ async fn main() -> ExitCode {
             hub_config.session_ttl,
             config.replica_id.clone(),
             metrics.clone(),
+            hub_config.client_sessions.egress.clone(),
         );
         for upstream in hub_config.servers.values() {
             tracing::info!(
@@ -78,10 +95,13 @@ async fn main() -> ExitCode {
         let hub = Arc::new(Hub::new(hub_config, upstreams));
         let server = HubServer::new(hub.clone());
         let ends = Arc::new(EndUpstreamSessions(Arc::downgrade(&hub)));
+        let client_sessions = ClientSessions::new(hub.clone(), client_store, sealer);
         Ok(mcp_session::McpServer::new(config, move || server.clone())
             .with_scoped_endpoints()
             .on_session_end(ends)
             .with_routes(admin::routes(hub))
+            .with_routes(client_sessions::routes(client_sessions))
+            .with_public_routes(client_sessions::openapi_routes().merge(console::routes()))
             .with_metrics(move |registry| metrics.register(registry)))
     })
     .await

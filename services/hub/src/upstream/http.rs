@@ -14,14 +14,17 @@
 //! [`UpstreamError::SessionGone`], the upstream's `404` for a session it no
 //! longer knows, which the caller answers by re-establishing the session.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use futures::{StreamExt, future::BoxFuture};
 use http::{HeaderName, HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 use sse_stream::SseStream;
 
-use crate::config::Upstream;
+use crate::{
+    config::Upstream,
+    egress::{EgressPolicy, GuardedResolver},
+};
 
 /// How often a response stream closed before its response is resumed.
 const MAX_RESUMPTIONS: usize = 5;
@@ -140,10 +143,13 @@ pub enum ListenEnd {
     Failed(String),
 }
 
-/// The hub's HTTP client of its upstreams (one connection pool for all).
+/// The hub's HTTP client of its upstreams: one connection pool for the
+/// configured upstreams, and one for the URLs users connected, which
+/// resolves names through the [egress guard](crate::egress::GuardedResolver).
 #[derive(Clone)]
 pub struct UpstreamHttp {
     client: reqwest::Client,
+    guarded: reqwest::Client,
 }
 
 fn unreachable(upstream: &Upstream, error: &reqwest::Error) -> UpstreamError {
@@ -170,20 +176,37 @@ impl UpstreamHttp {
     ///
     /// # Panics
     /// If the TLS backend cannot be initialized (as reqwest does).
-    pub fn new(connect_timeout: Duration) -> Self {
-        let client = reqwest::Client::builder()
-            .connect_timeout(connect_timeout)
-            // A redirect would send the caller's credential elsewhere.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("reqwest client");
-        Self { client }
+    pub fn new(connect_timeout: Duration, egress: Arc<EgressPolicy>) -> Self {
+        let builder = || {
+            reqwest::Client::builder()
+                .connect_timeout(connect_timeout)
+                // A redirect would send the caller's credential elsewhere
+                // (and a user's URL somewhere the guard did not check).
+                .redirect(reqwest::redirect::Policy::none())
+        };
+        Self {
+            client: builder().build().expect("reqwest client"),
+            guarded: builder()
+                .dns_resolver(Arc::new(GuardedResolver(egress)))
+                .no_proxy()
+                .build()
+                .expect("reqwest client"),
+        }
+    }
+
+    /// The client `upstream` is reached with.
+    fn client(&self, upstream: &Upstream) -> &reqwest::Client {
+        if upstream.guarded {
+            &self.guarded
+        } else {
+            &self.client
+        }
     }
 
     fn post(&self, target: Target<'_>, body: &Value) -> reqwest::RequestBuilder {
         let upstream = target.upstream;
         let mut request = self
-            .client
+            .client(upstream)
             .post(upstream.url.clone())
             .timeout(upstream.timeout)
             .header(header::CONTENT_TYPE, "application/json")
@@ -332,7 +355,7 @@ impl UpstreamHttp {
                 break;
             };
             let request = self
-                .client
+                .client(upstream)
                 .get(upstream.url.clone())
                 .timeout(upstream.timeout)
                 .header(header::ACCEPT, "text/event-stream")
@@ -379,7 +402,7 @@ impl UpstreamHttp {
         message: &Value,
     ) -> Result<futures::stream::BoxStream<'static, Value>, UpstreamError> {
         let request = self
-            .client
+            .client(target.upstream)
             .post(target.upstream.url.clone())
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::ACCEPT, "application/json, text/event-stream")
@@ -427,7 +450,7 @@ impl UpstreamHttp {
         ready: tokio::sync::oneshot::Sender<()>,
     ) -> ListenEnd {
         let request = self
-            .client
+            .client(target.upstream)
             .get(target.upstream.url.clone())
             .header(header::ACCEPT, "text/event-stream");
         let response = match self.common_headers(request, target).send().await {
@@ -509,7 +532,7 @@ impl UpstreamHttp {
     /// See [`UpstreamError`].
     pub async fn delete_session(&self, target: Target<'_>) -> Result<(), UpstreamError> {
         let request = self
-            .client
+            .client(target.upstream)
             .delete(target.upstream.url.clone())
             .timeout(target.upstream.timeout);
         let response = self

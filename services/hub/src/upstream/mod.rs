@@ -47,6 +47,7 @@ use self::{
 use crate::{
     config::{Sharing, Upstream, UpstreamTransport},
     context_key::{ContextKey, ContextKeys, Principal},
+    egress::EgressPolicy,
     metrics::{ErrorKind, HubMetrics, SessionEvent},
 };
 
@@ -250,16 +251,18 @@ fn now_ms() -> u64 {
 
 impl Upstreams {
     /// Upstream sessions kept in `store` for `ttl` after their last use,
-    /// keyed with `keys`, made by replica `replica`.
+    /// keyed with `keys`, made by replica `replica`; the URLs users connect
+    /// are reached within `egress`.
     pub fn new(
         store: Arc<dyn UpstreamSessionStore>,
         keys: ContextKeys,
         ttl: Duration,
         replica: impl Into<String>,
         metrics: HubMetrics,
+        egress: Arc<EgressPolicy>,
     ) -> Self {
         Self {
-            http: UpstreamHttp::new(Duration::from_secs(5)),
+            http: UpstreamHttp::new(Duration::from_secs(5), egress),
             store,
             keys,
             live: moka::future::Cache::builder()
@@ -731,6 +734,7 @@ impl Upstreams {
             config.session_ttl,
             "r1",
             HubMetrics::default(),
+            config.client_sessions.egress.clone(),
         )
     }
 }

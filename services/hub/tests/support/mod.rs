@@ -63,6 +63,18 @@ impl HubFleet {
         Self::start_with(config, count, Vec::new()).await
     }
 
+    /// [`start`](Self::start) with `extra` variables set for every replica
+    /// too.
+    pub async fn start_with_env(config: &Value, count: usize, extra: &[(&str, &str)]) -> Self {
+        let mut env = auth::auth_env();
+        env.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        Self::start_with(config, count, env).await
+    }
+
     async fn start_with(config: &Value, count: usize, mut env: Vec<(String, String)>) -> Self {
         let dir = TempDir::new();
         let path = dir.0.join("hub.json");

@@ -20,6 +20,8 @@
 //! }
 //! ```
 
+pub mod client_sessions;
+
 use std::{collections::BTreeMap, time::Duration};
 
 use figment::{
@@ -28,6 +30,8 @@ use figment::{
 };
 use http::{HeaderName, HeaderValue};
 use serde::Deserialize;
+
+pub use self::client_sessions::ClientSessionSettings;
 
 /// The separator of aggregated names (`<server>__<tool>`) unless
 /// `name_separator` says otherwise.
@@ -55,7 +59,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(entry: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(entry: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             entry: entry.into(),
             message: message.into(),
@@ -160,6 +164,8 @@ struct HubFile {
     name_separator: Option<String>,
     session_ttl_seconds: Option<u64>,
     list_ttl_seconds: Option<u64>,
+    #[serde(default)]
+    client_sessions: client_sessions::ClientSessionsFile,
 }
 
 /// The command of a stdio upstream.
@@ -199,6 +205,9 @@ pub struct Upstream {
     pub timeout: Duration,
     /// What the operator wrote about it, if anything.
     pub description: Option<String>,
+    /// Whether it is a URL a user connected (reached through the
+    /// [egress](crate::egress) guard), not one of the configured servers.
+    pub guarded: bool,
 }
 
 /// The hub's whole configuration, checked.
@@ -214,11 +223,13 @@ pub struct HubConfig {
     pub session_ttl: Duration,
     /// How long a list of tools, prompts or resources is served from memory.
     pub list_ttl: Duration,
+    /// The client-session API's settings.
+    pub client_sessions: ClientSessionSettings,
 }
 
 /// Headers the hub sets itself, never taken from configuration or from the
 /// caller.
-const RESERVED_HEADERS: [&str; 9] = [
+pub(crate) const RESERVED_HEADERS: [&str; 9] = [
     "mcp-session-id",
     "mcp-protocol-version",
     "content-type",
@@ -353,6 +364,7 @@ impl HubConfig {
             list_ttl: file
                 .list_ttl_seconds
                 .map_or(DEFAULT_LIST_TTL, Duration::from_secs),
+            client_sessions: ClientSessionSettings::check(file.client_sessions, env)?,
         })
     }
 }
@@ -420,6 +432,7 @@ fn check_upstream(
                     .timeout_ms
                     .map_or(DEFAULT_TIMEOUT, Duration::from_millis),
                 description: entry.description,
+                guarded: false,
             });
         }
     }
@@ -467,6 +480,7 @@ fn check_upstream(
         user_headers,
         timeout,
         description: entry.description,
+        guarded: false,
     })
 }
 

@@ -1,0 +1,620 @@
+//! The client-session API's handlers: each reads the caller (authenticated
+//! by `mcp-session`), loads the caller's client session from the store
+//! (renewing its TTL), and sends the request through the hub's upstream
+//! sessions. Nothing is kept in this process between requests: any hub
+//! replica serves any request.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use axum::{
+    Extension, Json,
+    body::Bytes,
+    extract::{Path, Query, State, rejection::BytesRejection, rejection::QueryRejection},
+    http::StatusCode,
+};
+use futures::future::join_all;
+use mcp_session::Caller;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    ClientSessions,
+    connections::name_is_valid,
+    error::{ApiError, ErrorBody},
+    model::{
+        CallToolRequest, ClientSession, ClientSessionList, ConnectRequest, Connection,
+        ConnectionKind, DisconnectRequest, GetPromptRequest, ListQuery, PromptList,
+        ReadResourceRequest, ResourceList, Server, ServerList, ToolList, Unavailable,
+    },
+    store::{ClientSessionRecord, StoredConnection},
+};
+use crate::{catalog::ListKind, upstream::http::NoRelay};
+
+/// Longest tool, prompt or resource URI accepted.
+const MAX_NAME: usize = 4096;
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn rfc3339(ms: u64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms as i64)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// A JSON body as `T`, or the error that says what is wrong with it.
+fn parse<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!(
+                    "the body is larger than {} KiB",
+                    super::MAX_BODY_BYTES / 1024
+                ),
+            )
+        } else {
+            ApiError::invalid(rejection.body_text())
+        }
+    })?;
+    serde_json::from_slice(&body).map_err(|error| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("the body is not the JSON expected: {error}"),
+        )
+    })
+}
+
+/// Whether `id` looks like an id the hub issues (anything else names no
+/// session, without asking the store).
+fn id_is_wellformed(id: &str) -> bool {
+    id.strip_prefix("cs_")
+        .is_some_and(|hex| hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+fn view(record: &ClientSessionRecord) -> ClientSession {
+    ClientSession {
+        id: record.id.clone(),
+        created_at: rfc3339(record.created_at_ms),
+        expires_at: rfc3339(record.expires_at_ms),
+        connections: record.connections.values().map(connection_view).collect(),
+    }
+}
+
+fn connection_view(stored: &StoredConnection) -> Connection {
+    Connection {
+        server: stored.server.clone(),
+        kind: if stored.url.is_some() {
+            ConnectionKind::Url
+        } else {
+            ConnectionKind::Configured
+        },
+        url: stored.url.clone(),
+        connected_at: rfc3339(stored.connected_at_ms),
+        credential_headers: stored.header_names.clone(),
+    }
+}
+
+impl ClientSessions {
+    /// The caller's client session `id`, renewed; `404` for any other.
+    async fn load(&self, caller: &Caller, id: &str) -> Result<ClientSessionRecord, ApiError> {
+        if !id_is_wellformed(id) {
+            return Err(ApiError::no_client_session());
+        }
+        self.store
+            .load(
+                &caller.user_hash.to_string(),
+                id,
+                now_ms(),
+                self.settings().ttl,
+            )
+            .await
+            .map_err(|e| ApiError::store(&e))?
+            .ok_or_else(ApiError::no_client_session)
+    }
+
+    /// The connection named `server` in `record`, or `404 not_connected`.
+    fn connection<'r>(
+        record: &'r ClientSessionRecord,
+        server: &str,
+    ) -> Result<&'r StoredConnection, ApiError> {
+        record.connections.get(server).ok_or_else(|| {
+            ApiError::not_found(
+                "not_connected",
+                format!(
+                    "`{}` is not connected in this client session: POST …/connect first",
+                    server.chars().take(64).collect::<String>()
+                ),
+            )
+        })
+    }
+
+    /// The items of `kind` of one connected server or of all, each with
+    /// its `server`; servers that do not answer are listed apart when
+    /// listing all, and fail the request when asked for alone.
+    async fn list(
+        &self,
+        caller: &Caller,
+        id: &str,
+        query: Result<Query<ListQuery>, QueryRejection>,
+        kind: ListKind,
+    ) -> Result<(Vec<Value>, Vec<Unavailable>), ApiError> {
+        let Query(query) = query.map_err(|rejection| ApiError::invalid(rejection.body_text()))?;
+        let record = self.load(caller, id).await?;
+        let chosen: Vec<&StoredConnection> = match &query.server {
+            Some(server) => vec![Self::connection(&record, server)?],
+            None => record.connections.values().collect(),
+        };
+        let lists = join_all(chosen.iter().map(|connection| async {
+            let resolved = self.resolve(caller, &record.id, connection)?;
+            let route = resolved.route(&self.hub, caller, &record.id);
+            self.hub
+                .catalog
+                .items(&self.hub.upstreams, &route, kind)
+                .await
+                .map_err(ApiError::from)
+        }))
+        .await;
+        let mut items = Vec::new();
+        let mut unavailable = Vec::new();
+        for (connection, list) in chosen.iter().zip(lists) {
+            match list {
+                Ok(list) => items.extend(list.iter().map(|item| {
+                    let mut item = item.clone();
+                    if let Some(object) = item.as_object_mut() {
+                        object.insert("server".to_owned(), json!(connection.server));
+                    }
+                    item
+                })),
+                Err(error) if query.server.is_some() => return Err(error),
+                Err(error) => unavailable.push(Unavailable {
+                    server: connection.server.clone(),
+                    error_description: error.description().to_owned(),
+                }),
+            }
+        }
+        Ok((items, unavailable))
+    }
+
+    /// Sends `method` to the connected `server` after checking that its
+    /// list of `kind` has an item whose `field` is `name`.
+    async fn forward(
+        &self,
+        caller: &Caller,
+        id: &str,
+        server: &str,
+        checked: Option<(ListKind, &str)>,
+        method: &str,
+        params: Value,
+    ) -> Result<Json<Value>, ApiError> {
+        let record = self.load(caller, id).await?;
+        let connection = Self::connection(&record, server)?;
+        let resolved = self.resolve(caller, &record.id, connection)?;
+        let route = resolved.route(&self.hub, caller, &record.id);
+        if let Some((kind, name)) = checked {
+            let items = self
+                .hub
+                .catalog
+                .items(&self.hub.upstreams, &route, kind)
+                .await?;
+            if !items
+                .iter()
+                .any(|item| item.get("name").and_then(Value::as_str) == Some(name))
+            {
+                let what = if kind == ListKind::Tools {
+                    "tool"
+                } else {
+                    "prompt"
+                };
+                return Err(ApiError::not_found(
+                    &format!("unknown_{what}"),
+                    format!(
+                        "`{server}` has no {what} named `{}`",
+                        name.chars().take(128).collect::<String>()
+                    ),
+                ));
+            }
+        }
+        let result = self
+            .hub
+            .forward(
+                &route,
+                method,
+                params,
+                Arc::new(NoRelay),
+                &CancellationToken::new(),
+            )
+            .await?;
+        Ok(Json(result))
+    }
+}
+
+fn check_length(what: &str, text: &str, max: usize) -> Result<(), ApiError> {
+    if text.is_empty() || text.len() > max {
+        return Err(ApiError::invalid(format!(
+            "`{what}` must be 1 to {max} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// The configured servers a client session may connect by name.
+#[utoipa::path(get, path = "/api/servers", tag = "servers",
+    responses((status = 200, body = ServerList), (status = 401, body = ErrorBody)))]
+pub async fn list_servers(State(state): State<Arc<ClientSessions>>) -> Json<ServerList> {
+    Json(ServerList {
+        servers: state
+            .hub
+            .config
+            .servers
+            .values()
+            .map(|upstream| Server {
+                name: upstream.name.clone(),
+                description: upstream.description.clone(),
+                transport: upstream.transport.as_str().to_owned(),
+            })
+            .collect(),
+    })
+}
+
+/// Creates a client session for the caller.
+#[utoipa::path(post, path = "/api/client-sessions", tag = "client sessions",
+    responses((status = 201, body = ClientSession),
+              (status = 401, body = ErrorBody),
+              (status = 409, description = "the caller has `max_per_user` client sessions already", body = ErrorBody),
+              (status = 503, body = ErrorBody)))]
+pub async fn create(
+    State(state): State<Arc<ClientSessions>>,
+    Extension(caller): Extension<Caller>,
+) -> Result<(StatusCode, Json<ClientSession>), ApiError> {
+    let id = format!("cs_{}", uuid::Uuid::new_v4().simple());
+    let now = now_ms();
+    let settings = state.settings();
+    let created = state
+        .store
+        .create(
+            &caller.user_hash.to_string(),
+            &id,
+            now,
+            settings.ttl,
+            settings.max_per_user,
+        )
+        .await
+        .map_err(|e| ApiError::store(&e))?;
+    if !created {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "too_many_client_sessions",
+            format!(
+                "you have {} client sessions already: delete one (DELETE /api/client-sessions/{{id}}) or let one expire",
+                settings.max_per_user
+            ),
+        ));
+    }
+    let record = ClientSessionRecord {
+        id,
+        created_at_ms: now,
+        expires_at_ms: now + settings.ttl.as_millis() as u64,
+        connections: BTreeMap::new(),
+    };
+    Ok((StatusCode::CREATED, Json(view(&record))))
+}
+
+/// The caller's client sessions.
+#[utoipa::path(get, path = "/api/client-sessions", tag = "client sessions",
+    responses((status = 200, body = ClientSessionList), (status = 401, body = ErrorBody),
+              (status = 503, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<Arc<ClientSessions>>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<ClientSessionList>, ApiError> {
+    let records = state
+        .store
+        .list(&caller.user_hash.to_string(), now_ms())
+        .await
+        .map_err(|e| ApiError::store(&e))?;
+    Ok(Json(ClientSessionList {
+        client_sessions: records.iter().map(view).collect(),
+    }))
+}
+
+/// One of the caller's client sessions (its TTL renewed).
+#[utoipa::path(get, path = "/api/client-sessions/{id}", tag = "client sessions",
+    params(("id" = String, Path, description = "the client session's id")),
+    responses((status = 200, body = ClientSession), (status = 404, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn get_one(
+    State(state): State<Arc<ClientSessions>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<ClientSession>, ApiError> {
+    Ok(Json(view(&state.load(&caller, &id).await?)))
+}
+
+/// Deletes one of the caller's client sessions (and the upstream sessions
+/// that were its own: servers shared per session).
+#[utoipa::path(delete, path = "/api/client-sessions/{id}", tag = "client sessions",
+    params(("id" = String, Path, description = "the client session's id")),
+    responses((status = 204, description = "deleted"), (status = 404, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn delete_one(
+    State(state): State<Arc<ClientSessions>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let record = state.load(&caller, &id).await?;
+    let deleted = state
+        .store
+        .delete(&caller.user_hash.to_string(), &id)
+        .await
+        .map_err(|e| ApiError::store(&e))?;
+    if !deleted {
+        return Err(ApiError::no_client_session());
+    }
+    for connection in record.connections.values() {
+        state.end_own_session(&caller, &id, connection);
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Connects a server in a client session: a configured one by name, or a
+/// URL the operator allows. The hub establishes (or reuses) the upstream
+/// session now, so a server that cannot be reached is refused here.
+#[utoipa::path(post, path = "/api/client-sessions/{id}/connect", tag = "connections",
+    params(("id" = String, Path, description = "the client session's id")),
+    request_body = ConnectRequest,
+    responses((status = 200, body = Connection),
+              (status = 400, description = "malformed body, bad name, URL or headers", body = ErrorBody),
+              (status = 403, description = "a URL outside the allow-list, a non-public address, or a redirect", body = ErrorBody),
+              (status = 404, description = "no such client session, or no configured server of that name", body = ErrorBody),
+              (status = 409, description = "a configured server's name used for a URL, or too many connections", body = ErrorBody),
+              (status = 413, body = ErrorBody),
+              (status = 502, description = "the server could not be reached", body = ErrorBody),
+              (status = 503, body = ErrorBody)))]
+pub async fn connect(
+    State(state): State<Arc<ClientSessions>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Connection>, ApiError> {
+    let request: ConnectRequest = parse(body)?;
+    if !name_is_valid(&request.server) {
+        return Err(ApiError::invalid(
+            "`server` is [A-Za-z0-9_-], 1 to 64 characters",
+        ));
+    }
+    let record = state.load(&caller, &id).await?;
+    let settings = state.settings();
+    if !record.connections.contains_key(&request.server)
+        && record.connections.len() >= settings.max_connections
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "too_many_connections",
+            format!(
+                "this client session has {} servers connected already: disconnect one first",
+                settings.max_connections
+            ),
+        ));
+    }
+    let stored = state.prepare(&caller, &record.id, request).await?;
+    // Establish (or reuse) the upstream session: a server that cannot be
+    // reached is refused now rather than at the first call.
+    let resolved = state.resolve(&caller, &record.id, &stored)?;
+    let route = resolved.route(&state.hub, &caller, &record.id);
+    state
+        .hub
+        .forward(
+            &route,
+            "ping",
+            json!({}),
+            Arc::new(NoRelay),
+            &CancellationToken::new(),
+        )
+        .await?;
+    let written = state
+        .store
+        .put_connection(
+            &caller.user_hash.to_string(),
+            &record.id,
+            &stored,
+            settings.ttl,
+        )
+        .await
+        .map_err(|e| ApiError::store(&e))?;
+    if !written {
+        return Err(ApiError::no_client_session());
+    }
+    tracing::info!(client_session = %record.id, server = %stored.server, url = stored.url.as_deref().unwrap_or(""), credential_headers = stored.header_names.len(), "server connected in a client session");
+    Ok(Json(connection_view(&stored)))
+}
+
+/// Disconnects a server from a client session.
+#[utoipa::path(post, path = "/api/client-sessions/{id}/disconnect", tag = "connections",
+    params(("id" = String, Path, description = "the client session's id")),
+    request_body = DisconnectRequest,
+    responses((status = 204, description = "disconnected"),
+              (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn disconnect(
+    State(state): State<Arc<ClientSessions>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<StatusCode, ApiError> {
+    let request: DisconnectRequest = parse(body)?;
+    let record = state.load(&caller, &id).await?;
+    let connection = ClientSessions::connection(&record, &request.server)?;
+    state
+        .store
+        .remove_connection(&caller.user_hash.to_string(), &id, &request.server)
+        .await
+        .map_err(|e| ApiError::store(&e))?;
+    state.end_own_session(&caller, &id, connection);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The tools of the connected servers (MCP `tools/list`, every page).
+#[utoipa::path(get, path = "/api/client-sessions/{id}/tools", tag = "tools",
+    params(("id" = String, Path, description = "the client session's id"), ListQuery),
+    responses((status = 200, body = ToolList), (status = 404, body = ErrorBody),
+              (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn tools(
+    State(state): State<Arc<ClientSessions>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<ToolList>, ApiError> {
+    let (tools, unavailable) = state.list(&caller, &id, query, ListKind::Tools).await?;
+    Ok(Json(ToolList { tools, unavailable }))
+}
+
+/// Calls a tool (MCP `tools/call`): its `CallToolResult`, `isError` and all.
+#[utoipa::path(post, path = "/api/client-sessions/{id}/tools", tag = "tools",
+    params(("id" = String, Path, description = "the client session's id")),
+    request_body = CallToolRequest,
+    responses((status = 200, description = "the MCP CallToolResult", body = Object),
+              (status = 400, body = ErrorBody),
+              (status = 404, description = "no such client session, server not connected, or unknown tool", body = ErrorBody),
+              (status = 413, body = ErrorBody),
+              (status = 422, description = "the server refused the arguments", body = ErrorBody),
+              (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn call_tool(
+    State(state): State<Arc<ClientSessions>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let request: CallToolRequest = parse(body)?;
+    check_length("name", &request.name, MAX_NAME)?;
+    let params = json!({"name": request.name, "arguments": request.arguments.unwrap_or_default()});
+    state
+        .forward(
+            &caller,
+            &id,
+            &request.server,
+            Some((ListKind::Tools, &request.name)),
+            "tools/call",
+            params,
+        )
+        .await
+}
+
+/// The prompts of the connected servers (MCP `prompts/list`).
+#[utoipa::path(get, path = "/api/client-sessions/{id}/prompts", tag = "prompts",
+    params(("id" = String, Path, description = "the client session's id"), ListQuery),
+    responses((status = 200, body = PromptList), (status = 404, body = ErrorBody),
+              (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn prompts(
+    State(state): State<Arc<ClientSessions>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<PromptList>, ApiError> {
+    let (prompts, unavailable) = state.list(&caller, &id, query, ListKind::Prompts).await?;
+    Ok(Json(PromptList {
+        prompts,
+        unavailable,
+    }))
+}
+
+/// Gets a prompt (MCP `prompts/get`): its `GetPromptResult`.
+#[utoipa::path(post, path = "/api/client-sessions/{id}/prompts", tag = "prompts",
+    params(("id" = String, Path, description = "the client session's id")),
+    request_body = GetPromptRequest,
+    responses((status = 200, description = "the MCP GetPromptResult", body = Object),
+              (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
+              (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn get_prompt(
+    State(state): State<Arc<ClientSessions>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let request: GetPromptRequest = parse(body)?;
+    check_length("name", &request.name, MAX_NAME)?;
+    let params = json!({"name": request.name, "arguments": request.arguments.unwrap_or_default()});
+    state
+        .forward(
+            &caller,
+            &id,
+            &request.server,
+            Some((ListKind::Prompts, &request.name)),
+            "prompts/get",
+            params,
+        )
+        .await
+}
+
+/// The resources of the connected servers (MCP `resources/list`).
+#[utoipa::path(get, path = "/api/client-sessions/{id}/resources", tag = "resources",
+    params(("id" = String, Path, description = "the client session's id"), ListQuery),
+    responses((status = 200, body = ResourceList), (status = 404, body = ErrorBody),
+              (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn resources(
+    State(state): State<Arc<ClientSessions>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<ResourceList>, ApiError> {
+    let (resources, unavailable) = state.list(&caller, &id, query, ListKind::Resources).await?;
+    Ok(Json(ResourceList {
+        resources,
+        unavailable,
+    }))
+}
+
+/// Reads a resource (MCP `resources/read`): its `ReadResourceResult`.
+#[utoipa::path(post, path = "/api/client-sessions/{id}/resources", tag = "resources",
+    params(("id" = String, Path, description = "the client session's id")),
+    request_body = ReadResourceRequest,
+    responses((status = 200, description = "the MCP ReadResourceResult", body = Object),
+              (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
+              (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn read_resource(
+    State(state): State<Arc<ClientSessions>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let request: ReadResourceRequest = parse(body)?;
+    check_length("uri", &request.uri, MAX_NAME)?;
+    state
+        .forward(
+            &caller,
+            &id,
+            &request.server,
+            None,
+            "resources/read",
+            json!({"uri": request.uri}),
+        )
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_issued_ids_reach_the_store() {
+        assert!(id_is_wellformed("cs_0123456789abcdef0123456789abcdef"));
+        for bad in [
+            "",
+            "cs_",
+            "cs_0123456789abcdef0123456789abcdeg",
+            "cs_0123456789abcdef0123456789abcdef0",
+            "session-1733500000000-abc",
+            "cs_*",
+        ] {
+            assert!(!id_is_wellformed(bad), "{bad}");
+        }
+    }
+}
