@@ -29,7 +29,10 @@ use super::{
     },
     store::{ClientSessionRecord, StoredConnection},
 };
-use crate::{catalog::ListKind, upstream::http::NoRelay};
+use crate::{
+    catalog::ListKind,
+    upstream::{CallError, http::NoRelay},
+};
 
 /// Longest tool, prompt or resource URI accepted.
 const MAX_NAME: usize = 4096;
@@ -154,11 +157,7 @@ impl ClientSessions {
         let lists = join_all(chosen.iter().map(|connection| async {
             let resolved = self.resolve(caller, &record.id, connection)?;
             let route = resolved.route(&self.hub, caller, &record.id);
-            self.hub
-                .catalog
-                .items(&self.hub.upstreams, &route, kind)
-                .await
-                .map_err(ApiError::from)
+            self.items(&route, kind).await
         }))
         .await;
         let mut items = Vec::new();
@@ -182,6 +181,30 @@ impl ClientSessions {
         Ok((items, unavailable))
     }
 
+    /// The items of `kind` of the route's server (none when it does not
+    /// offer that kind: `-32601` to the list method, MCP 2025-11-25, Server
+    /// Features: a server declares the features it has).
+    async fn items(
+        &self,
+        route: &crate::upstream::Route<'_>,
+        kind: ListKind,
+    ) -> Result<Arc<Vec<Value>>, ApiError> {
+        match self
+            .hub
+            .catalog
+            .items(&self.hub.upstreams, route, kind)
+            .await
+        {
+            Ok(items) => Ok(items),
+            Err(CallError::Rpc { error, .. })
+                if error.get("code").and_then(Value::as_i64) == Some(-32601) =>
+            {
+                Ok(Arc::default())
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
     /// Sends `method` to the connected `server` after checking that its
     /// list of `kind` has an item whose `field` is `name`.
     async fn forward(
@@ -198,11 +221,7 @@ impl ClientSessions {
         let resolved = self.resolve(caller, &record.id, connection)?;
         let route = resolved.route(&self.hub, caller, &record.id);
         if let Some((kind, name)) = checked {
-            let items = self
-                .hub
-                .catalog
-                .items(&self.hub.upstreams, &route, kind)
-                .await?;
+            let items = self.items(&route, kind).await?;
             if !items
                 .iter()
                 .any(|item| item.get("name").and_then(Value::as_str) == Some(name))
@@ -246,7 +265,8 @@ fn check_length(what: &str, text: &str, max: usize) -> Result<(), ApiError> {
 
 /// The configured servers a client session may connect by name.
 #[utoipa::path(get, path = "/api/servers", tag = "servers",
-    responses((status = 200, body = ServerList), (status = 401, body = ErrorBody)))]
+    responses((status = 401, description = "no valid credentials (Authorization: Bearer <JWT>, or an API key)", body = ErrorBody),
+              (status = 200, body = ServerList)))]
 pub async fn list_servers(State(state): State<Arc<ClientSessions>>) -> Json<ServerList> {
     Json(ServerList {
         servers: state
@@ -265,8 +285,8 @@ pub async fn list_servers(State(state): State<Arc<ClientSessions>>) -> Json<Serv
 
 /// Creates a client session for the caller.
 #[utoipa::path(post, path = "/api/client-sessions", tag = "client sessions",
-    responses((status = 201, body = ClientSession),
-              (status = 401, body = ErrorBody),
+    responses((status = 401, description = "no valid credentials (Authorization: Bearer <JWT>, or an API key)", body = ErrorBody),
+              (status = 201, body = ClientSession),
               (status = 409, description = "the caller has `max_per_user` client sessions already", body = ErrorBody),
               (status = 503, body = ErrorBody)))]
 pub async fn create(
@@ -308,7 +328,8 @@ pub async fn create(
 
 /// The caller's client sessions.
 #[utoipa::path(get, path = "/api/client-sessions", tag = "client sessions",
-    responses((status = 200, body = ClientSessionList), (status = 401, body = ErrorBody),
+    responses((status = 401, description = "no valid credentials (Authorization: Bearer <JWT>, or an API key)", body = ErrorBody),
+              (status = 200, body = ClientSessionList),
               (status = 503, body = ErrorBody)))]
 pub async fn list(
     State(state): State<Arc<ClientSessions>>,
@@ -327,8 +348,8 @@ pub async fn list(
 /// One of the caller's client sessions (its TTL renewed).
 #[utoipa::path(get, path = "/api/client-sessions/{id}", tag = "client sessions",
     params(("id" = String, Path, description = "the client session's id")),
-    responses((status = 200, body = ClientSession), (status = 404, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 401, description = "no valid credentials (Authorization: Bearer <JWT>, or an API key)", body = ErrorBody),
+              (status = 200, body = ClientSession), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn get_one(
     State(state): State<Arc<ClientSessions>>,
     Extension(caller): Extension<Caller>,
@@ -341,8 +362,8 @@ pub async fn get_one(
 /// that were its own: servers shared per session).
 #[utoipa::path(delete, path = "/api/client-sessions/{id}", tag = "client sessions",
     params(("id" = String, Path, description = "the client session's id")),
-    responses((status = 204, description = "deleted"), (status = 404, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 401, description = "no valid credentials (Authorization: Bearer <JWT>, or an API key)", body = ErrorBody),
+              (status = 204, description = "deleted"), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn delete_one(
     State(state): State<Arc<ClientSessions>>,
     Extension(caller): Extension<Caller>,
@@ -369,7 +390,8 @@ pub async fn delete_one(
 #[utoipa::path(post, path = "/api/client-sessions/{id}/connect", tag = "connections",
     params(("id" = String, Path, description = "the client session's id")),
     request_body = ConnectRequest,
-    responses((status = 200, body = Connection),
+    responses((status = 401, description = "no valid credentials (Authorization: Bearer <JWT>, or an API key)", body = ErrorBody),
+              (status = 200, body = Connection),
               (status = 400, description = "malformed body, bad name, URL or headers", body = ErrorBody),
               (status = 403, description = "a URL outside the allow-list, a non-public address, or a redirect", body = ErrorBody),
               (status = 404, description = "no such client session, or no configured server of that name", body = ErrorBody),
@@ -439,7 +461,8 @@ pub async fn connect(
 #[utoipa::path(post, path = "/api/client-sessions/{id}/disconnect", tag = "connections",
     params(("id" = String, Path, description = "the client session's id")),
     request_body = DisconnectRequest,
-    responses((status = 204, description = "disconnected"),
+    responses((status = 401, description = "no valid credentials (Authorization: Bearer <JWT>, or an API key)", body = ErrorBody),
+              (status = 204, description = "disconnected"),
               (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn disconnect(
@@ -463,7 +486,8 @@ pub async fn disconnect(
 /// The tools of the connected servers (MCP `tools/list`, every page).
 #[utoipa::path(get, path = "/api/client-sessions/{id}/tools", tag = "tools",
     params(("id" = String, Path, description = "the client session's id"), ListQuery),
-    responses((status = 200, body = ToolList), (status = 404, body = ErrorBody),
+    responses((status = 401, description = "no valid credentials (Authorization: Bearer <JWT>, or an API key)", body = ErrorBody),
+              (status = 200, body = ToolList), (status = 404, body = ErrorBody),
               (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn tools(
     State(state): State<Arc<ClientSessions>>,
@@ -479,7 +503,8 @@ pub async fn tools(
 #[utoipa::path(post, path = "/api/client-sessions/{id}/tools", tag = "tools",
     params(("id" = String, Path, description = "the client session's id")),
     request_body = CallToolRequest,
-    responses((status = 200, description = "the MCP CallToolResult", body = Object),
+    responses((status = 401, description = "no valid credentials (Authorization: Bearer <JWT>, or an API key)", body = ErrorBody),
+              (status = 200, description = "the MCP CallToolResult", body = Object),
               (status = 400, body = ErrorBody),
               (status = 404, description = "no such client session, server not connected, or unknown tool", body = ErrorBody),
               (status = 413, body = ErrorBody),
@@ -509,7 +534,8 @@ pub async fn call_tool(
 /// The prompts of the connected servers (MCP `prompts/list`).
 #[utoipa::path(get, path = "/api/client-sessions/{id}/prompts", tag = "prompts",
     params(("id" = String, Path, description = "the client session's id"), ListQuery),
-    responses((status = 200, body = PromptList), (status = 404, body = ErrorBody),
+    responses((status = 401, description = "no valid credentials (Authorization: Bearer <JWT>, or an API key)", body = ErrorBody),
+              (status = 200, body = PromptList), (status = 404, body = ErrorBody),
               (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn prompts(
     State(state): State<Arc<ClientSessions>>,
@@ -528,7 +554,8 @@ pub async fn prompts(
 #[utoipa::path(post, path = "/api/client-sessions/{id}/prompts", tag = "prompts",
     params(("id" = String, Path, description = "the client session's id")),
     request_body = GetPromptRequest,
-    responses((status = 200, description = "the MCP GetPromptResult", body = Object),
+    responses((status = 401, description = "no valid credentials (Authorization: Bearer <JWT>, or an API key)", body = ErrorBody),
+              (status = 200, description = "the MCP GetPromptResult", body = Object),
               (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
               (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
@@ -556,7 +583,8 @@ pub async fn get_prompt(
 /// The resources of the connected servers (MCP `resources/list`).
 #[utoipa::path(get, path = "/api/client-sessions/{id}/resources", tag = "resources",
     params(("id" = String, Path, description = "the client session's id"), ListQuery),
-    responses((status = 200, body = ResourceList), (status = 404, body = ErrorBody),
+    responses((status = 401, description = "no valid credentials (Authorization: Bearer <JWT>, or an API key)", body = ErrorBody),
+              (status = 200, body = ResourceList), (status = 404, body = ErrorBody),
               (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn resources(
     State(state): State<Arc<ClientSessions>>,
@@ -575,7 +603,8 @@ pub async fn resources(
 #[utoipa::path(post, path = "/api/client-sessions/{id}/resources", tag = "resources",
     params(("id" = String, Path, description = "the client session's id")),
     request_body = ReadResourceRequest,
-    responses((status = 200, description = "the MCP ReadResourceResult", body = Object),
+    responses((status = 401, description = "no valid credentials (Authorization: Bearer <JWT>, or an API key)", body = ErrorBody),
+              (status = 200, description = "the MCP ReadResourceResult", body = Object),
               (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
               (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]

@@ -20,6 +20,7 @@ use crate::upstream::{CallError, http::UpstreamError};
 pub struct ErrorBody {
     /// A stable code: `not_found`, `invalid_json`, `invalid_request`,
     /// `unknown_server`, `not_connected`, `unknown_tool`, `unknown_prompt`,
+    /// `not_supported`, `unknown_resource`, `server_name_taken`,
     /// `destination_forbidden`, `too_many_client_sessions`,
     /// `too_many_connections`, `payload_too_large`, `credentials_unavailable`,
     /// `upstream_refused`, `upstream_unreachable`, `store_unavailable`.
@@ -94,7 +95,9 @@ impl ApiError {
 
 impl From<CallError> for ApiError {
     /// An upstream's JSON-RPC error: `422 upstream_refused` for invalid
-    /// params, else `502`; an unreachable upstream `502`, a redirect `403`
+    /// params, `404 not_supported` for a method it does not have, `404
+    /// unknown_resource` for a resource it does not have, else `502`; an
+    /// unreachable upstream `502`, a redirect `403`
     /// (never followed), the upstream session store `503`.
     fn from(error: CallError) -> Self {
         match error {
@@ -107,16 +110,32 @@ impl From<CallError> for ApiError {
                     .chars()
                     .take(500)
                     .collect::<String>();
-                let status = if code == Some(-32602) {
-                    StatusCode::UNPROCESSABLE_ENTITY
-                } else {
-                    StatusCode::BAD_GATEWAY
+                // JSON-RPC 2.0 §5.1, and MCP 2025-11-25, Server Features
+                // §Resources (-32002: resource not found).
+                let (status, error_code, what) = match code {
+                    Some(-32602) => (
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "upstream_refused",
+                        "refused the request",
+                    ),
+                    Some(-32601) => (
+                        StatusCode::NOT_FOUND,
+                        "not_supported",
+                        "does not offer this (method not found)",
+                    ),
+                    Some(-32002) => (
+                        StatusCode::NOT_FOUND,
+                        "unknown_resource",
+                        "has no such resource",
+                    ),
+                    _ => (
+                        StatusCode::BAD_GATEWAY,
+                        "upstream_refused",
+                        "answered with an error",
+                    ),
                 };
-                let mut api = Self::new(
-                    status,
-                    "upstream_refused",
-                    format!("`{server}` refused the request: {message}"),
-                );
+                let mut api =
+                    Self::new(status, error_code, format!("`{server}` {what}: {message}"));
                 api.body.upstream_error = Some(error);
                 api
             }

@@ -1,0 +1,344 @@
+//! Hostile input to the client-session API gets a clear 4xx and changes
+//! nothing: URLs to the cloud metadata endpoint, loopback, private and
+//! link-local addresses, a name that resolves to loopback, a URL outside
+//! the allow-list, an allowed server that redirects to the metadata
+//! endpoint; malformed bodies, unknown fields, unknown servers and tools,
+//! headers the hub sets itself or the server does not take, oversized
+//! arguments, ids that are no client session's. Afterwards the client
+//! session has exactly the connection it had, and no upstream session was
+//! made for any refused URL.
+
+mod support;
+
+use mcp_testkit::{
+    Fleet,
+    auth::{self, Auth},
+    workspace_binary,
+};
+use serde_json::{Value, json};
+use support::HubFleet;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpListener,
+};
+
+/// An HTTP server on 127.0.0.2 (an address the test allows) that answers
+/// every request with a redirect to `location`.
+async fn redirector(location: &'static str) -> u16 {
+    let listener = TcpListener::bind("127.0.0.2:0")
+        .await
+        .expect("bind 127.0.0.2");
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buffer = vec![0u8; 16 * 1024];
+                let _ = stream.read(&mut buffer).await;
+                let answer = format!(
+                    "HTTP/1.1 307 Temporary Redirect\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+                let _ = stream.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    port
+}
+
+async fn send(
+    client: &reqwest::Client,
+    url: &str,
+    method: &str,
+    body: Option<&str>,
+) -> (u16, Value) {
+    let mut request = client.request(method.parse().unwrap(), url);
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+    }
+    let response = request.send().await.expect("an answer");
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or_else(|_| json!({"raw": text})),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hostile_input_gets_a_clear_4xx_and_changes_nothing() {
+    let calculator = Fleet::start(workspace_binary("calculator"), 1, &[]).await;
+    let to_metadata = redirector("http://169.254.169.254/latest/meta-data/").await;
+    let config = json!({
+        "servers": {"calculator": {"url": format!("{}/mcp", calculator.url()), "sharing": "user"}},
+        "client_sessions": {
+            "allowed_urls": ["http://169.254.169.254/", "http://127.0.0.1:*/", "http://localhost:*/",
+                             "http://10.1.2.3/", "http://172.16.5.4/", "http://[::1]:*/",
+                             "http://[fe80::1]/", "http://127.0.0.2:*/", "http://0.0.0.0:*/"],
+            "allowed_networks": ["127.0.0.2/32"]
+        },
+    });
+    let hub = HubFleet::start(&config, 2).await;
+    let client = HubFleet::client(&Auth::Bearer(auth::token_for("mallory")), &[]);
+    let base = hub.url();
+    let (status, created) = send(
+        &client,
+        &format!("{base}/api/client-sessions"),
+        "POST",
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let session = format!("{base}/api/client-sessions/{id}");
+    let (status, _) = send(
+        &client,
+        &format!("{session}/connect"),
+        "POST",
+        Some(r#"{"server": "calculator"}"#),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    let calculator_port = calculator.url().rsplit(':').next().unwrap().to_owned();
+    let redirect_url = format!("http://127.0.0.2:{to_metadata}/mcp");
+    let loopback_url = format!("http://127.0.0.1:{calculator_port}/mcp");
+    let localhost_url = format!("http://localhost:{calculator_port}/mcp");
+    let url_cases: Vec<(&str, &str, &str)> = vec![
+        (
+            "http://169.254.169.254/latest/meta-data/",
+            "destination_forbidden",
+            "cloud metadata",
+        ),
+        (&loopback_url, "destination_forbidden", "loopback"),
+        (&localhost_url, "destination_forbidden", "loopback"),
+        ("http://[::1]:9/mcp", "destination_forbidden", "loopback"),
+        (
+            "http://0.0.0.0:9/mcp",
+            "destination_forbidden",
+            "unspecified",
+        ),
+        ("http://10.1.2.3/mcp", "destination_forbidden", "private"),
+        ("http://172.16.5.4/mcp", "destination_forbidden", "private"),
+        (
+            "http://[fe80::1]/mcp",
+            "destination_forbidden",
+            "link-local",
+        ),
+        (
+            "http://evil.example.org/mcp",
+            "destination_forbidden",
+            "allowed_urls",
+        ),
+        (
+            "http://[::ffff:169.254.169.254]/",
+            "destination_forbidden",
+            "allowed_urls",
+        ),
+        (&redirect_url, "destination_forbidden", "redirect"),
+        ("file:///etc/passwd", "invalid_request", "http or https"),
+        (
+            "http://user:pw@127.0.0.1:9/mcp",
+            "invalid_request",
+            "user name",
+        ),
+        ("not a url", "invalid_request", "url"),
+    ];
+    for (url, code, says) in url_cases {
+        let body = json!({"server": "probe", "url": url}).to_string();
+        let (status, error) =
+            send(&client, &format!("{session}/connect"), "POST", Some(&body)).await;
+        let expected = if code == "invalid_request" { 400 } else { 403 };
+        assert_eq!(status, expected, "{url}: {error}");
+        assert_eq!(error["error"], code, "{url}: {error}");
+        assert!(
+            error["error_description"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(says),
+            "{url}: {error}"
+        );
+    }
+
+    let oversized = json!({"server": "calculator", "name": "add",
+        "arguments": {"a": 1, "b": 2, "pad": "x".repeat(300 * 1024)}})
+    .to_string();
+    let body_cases: Vec<(&str, String, &str, u16, &str)> = vec![
+        ("connect", "not json".into(), "POST", 400, "invalid_json"),
+        (
+            "connect",
+            r#"{"server": 5}"#.into(),
+            "POST",
+            400,
+            "invalid_json",
+        ),
+        (
+            "connect",
+            r#"{"server": "calculator", "extra": 1}"#.into(),
+            "POST",
+            400,
+            "invalid_json",
+        ),
+        (
+            "connect",
+            r#"{"server": "no such"}"#.into(),
+            "POST",
+            400,
+            "invalid_request",
+        ),
+        (
+            "connect",
+            r#"{"server": "nope"}"#.into(),
+            "POST",
+            404,
+            "unknown_server",
+        ),
+        (
+            "connect",
+            r#"{"server": "calculator", "url": "http://127.0.0.2:9/"}"#.into(),
+            "POST",
+            409,
+            "server_name_taken",
+        ),
+        (
+            "connect",
+            r#"{"server": "calculator", "headers": {"x-api-key": "k"}}"#.into(),
+            "POST",
+            400,
+            "invalid_request",
+        ),
+        (
+            "connect",
+            r#"{"server": "p", "url": "http://127.0.0.2:9/", "headers": {"Mcp-Session-Id": "x"}}"#
+                .into(),
+            "POST",
+            400,
+            "invalid_request",
+        ),
+        (
+            "disconnect",
+            r#"{"server": "nope"}"#.into(),
+            "POST",
+            404,
+            "not_connected",
+        ),
+        (
+            "tools",
+            r#"{"server": "calculator", "name": "nope", "arguments": {}}"#.into(),
+            "POST",
+            404,
+            "unknown_tool",
+        ),
+        (
+            "tools",
+            r#"{"server": "nope", "name": "add", "arguments": {}}"#.into(),
+            "POST",
+            404,
+            "not_connected",
+        ),
+        (
+            "tools",
+            r#"{"server": "calculator", "name": "add", "arguments": {"a": "two", "b": 2}}"#.into(),
+            "POST",
+            422,
+            "upstream_refused",
+        ),
+        (
+            "tools",
+            r#"{"server": "calculator", "name": "add", "arguments": [1, 2]}"#.into(),
+            "POST",
+            400,
+            "invalid_json",
+        ),
+        ("tools", oversized, "POST", 413, "payload_too_large"),
+        (
+            "prompts",
+            r#"{"server": "calculator", "name": "nope"}"#.into(),
+            "POST",
+            404,
+            "unknown_prompt",
+        ),
+        (
+            "resources",
+            r#"{"server": "calculator", "uri": ""}"#.into(),
+            "POST",
+            400,
+            "invalid_request",
+        ),
+    ];
+    for (path, body, method, expected, code) in body_cases {
+        let (status, error) =
+            send(&client, &format!("{session}/{path}"), method, Some(&body)).await;
+        assert_eq!(
+            status,
+            expected,
+            "{path} {}: {error}",
+            &body[..body.len().min(120)]
+        );
+        assert_eq!(error["error"], code, "{path}: {error}");
+        assert!(
+            !error["error_description"]
+                .as_str()
+                .unwrap_or_default()
+                .is_empty(),
+            "{error}"
+        );
+    }
+    let (status, error) = send(
+        &client,
+        &format!("{session}/tools?server=nope"),
+        "GET",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (404, Some("not_connected"))
+    );
+
+    // Ids that are no client session's, and no credentials at all.
+    for bad in [
+        "cs_00000000000000000000000000000000",
+        "session-1733500000000-abc",
+        "*",
+        "..%2f..%2fadmin",
+    ] {
+        let (status, error) = send(
+            &client,
+            &format!("{base}/api/client-sessions/{bad}"),
+            "GET",
+            None,
+        )
+        .await;
+        assert_eq!(status, 404, "{bad}: {error}");
+    }
+    let anonymous = reqwest::Client::new();
+    let (status, _) = send(
+        &anonymous,
+        &format!("{base}/api/client-sessions"),
+        "POST",
+        None,
+    )
+    .await;
+    assert_eq!(status, 401);
+    let (status, _) = send(&anonymous, &session, "GET", None).await;
+    assert_eq!(status, 401);
+
+    // Nothing changed: the one connection, no upstream session for a URL.
+    let (status, record) = send(&client, &session, "GET", None).await;
+    assert_eq!(status, 200);
+    let connections = record["connections"].as_array().unwrap();
+    assert_eq!(connections.len(), 1, "{record}");
+    assert_eq!(connections[0]["server"], "calculator");
+    assert!(hub.keys("mcp:upstream:session:url-*").is_empty());
+    // And the hub still serves the session.
+    let (status, result) = send(
+        &client,
+        &format!("{session}/tools"),
+        "POST",
+        Some(r#"{"server": "calculator", "name": "add", "arguments": {"a": 2, "b": 40}}"#),
+    )
+    .await;
+    assert_eq!(status, 200, "{result}");
+    assert_eq!(result["structuredContent"]["result"], json!(42.0));
+}
