@@ -127,6 +127,10 @@ write_hub_config() {
     HUB_CONTEXT_KEY_SECRET=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
     export HUB_CONTEXT_KEY_SECRET
   fi
+  if [ -z "${CLIENT_SESSION_ENCRYPTION_KEY:-}" ]; then
+    CLIENT_SESSION_ENCRYPTION_KEY=$(head -c 32 /dev/urandom | base64)
+    export CLIENT_SESSION_ENCRYPTION_KEY
+  fi
   if [ -n "${HUB_CONFIG:-}" ]; then
     echo "hub: using HUB_CONFIG=$HUB_CONFIG from the environment"
     return 0
