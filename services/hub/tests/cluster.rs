@@ -3,6 +3,8 @@
 //! of one context key make one upstream session; the admin API pages
 //! through the upstream sessions of every master (SCAN node by node) and
 //! deletes one, which the next call re-establishes without an error.
+//! Client sessions of several users live on several masters, and are
+//! created, listed, used and deleted there.
 
 mod support;
 
@@ -55,6 +57,10 @@ async fn upstream_sessions_on_a_redis_cluster() {
         ("REDIS_URL".to_owned(), url),
         ("HUB_CONFIG".to_owned(), path),
         ("HUB_CONTEXT_KEY_SECRET".to_owned(), SECRET.to_owned()),
+        (
+            "CLIENT_SESSION_ENCRYPTION_KEY".to_owned(),
+            "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".to_owned(),
+        ),
     ]);
     let replicas = ReplicaSet::start(HUB, 3, &auth::pairs(&env)).await;
     let nginx = Nginx::start(&replicas.ports());
@@ -156,6 +162,84 @@ async fn upstream_sessions_on_a_redis_cluster() {
     }
     let after = cluster_get(&cluster, "mcp:upstream:session:calc-c:shared");
     assert!(!after.is_empty() && after != before, "{before} → {after}");
+
+    // Client sessions: records and per-user indexes spread over the
+    // masters; each user's several sessions listed, used and deleted.
+    for i in 0..6 {
+        let auth = Auth::Bearer(auth::token_for(&format!("web-user-{i}")));
+        let client = HubFleet::client(&auth, &[]);
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            let created: Value = client
+                .post(format!("{hub_url}/api/client-sessions"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let id = created["id"].as_str().unwrap().to_owned();
+            for server in ["calc-a", "calc-d"] {
+                let connected = client
+                    .post(format!("{hub_url}/api/client-sessions/{id}/connect"))
+                    .json(&json!({"server": server}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(connected.status().as_u16(), 200);
+            }
+            let result: Value = client
+                .post(format!("{hub_url}/api/client-sessions/{id}/tools"))
+                .json(&json!({"server": "calc-d", "name": "add", "arguments": {"a": i, "b": 2}}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(
+                result["structuredContent"]["result"],
+                json!(i as f64 + 2.0),
+                "{result}"
+            );
+            ids.push(id);
+        }
+        let listed: Value = client
+            .get(format!("{hub_url}/api/client-sessions"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let sessions = listed["clientSessions"].as_array().unwrap();
+        assert_eq!(sessions.len(), 3, "{listed}");
+        assert!(
+            sessions
+                .iter()
+                .all(|s| s["connections"].as_array().unwrap().len() == 2)
+        );
+        let deleted = client
+            .delete(format!("{hub_url}/api/client-sessions/{}", ids[0]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(deleted.status().as_u16(), 204);
+    }
+    assert_eq!(keys(&cluster, "mcp_client_session:*").len(), 12);
+    assert_eq!(keys(&cluster, "mcp_client_session_index:*").len(), 6);
+    let masters_with_records = (0..3)
+        .filter(|node| {
+            !cluster
+                .cli(*node, &["--scan", "--pattern", "mcp_client_session:*"])
+                .trim()
+                .is_empty()
+        })
+        .count();
+    assert!(
+        masters_with_records >= 2,
+        "records on {masters_with_records} masters"
+    );
 }
 
 /// `GET key` on whichever master holds it.

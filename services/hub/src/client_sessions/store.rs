@@ -264,7 +264,13 @@ impl ClientSessionStore for RedisClientSessionStore {
             .map_err(redis_error)?;
         let (fields, _, _, _): (BTreeMap<String, String>, i64, i64, i64) =
             pipeline.all().await.map_err(redis_error)?;
-        record_of(id, fields, expires)
+        let record = record_of(id, fields, expires)?;
+        if record.is_none() {
+            // Gone (expired, or evicted under memory pressure): out of the
+            // index too, so it counts no more against the user's limit.
+            let _: i64 = self.pool().zrem(&index, id).await.map_err(redis_error)?;
+        }
+        Ok(record)
     }
 
     async fn put_connection(
