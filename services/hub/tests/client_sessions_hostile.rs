@@ -6,7 +6,8 @@
 //! headers the hub sets itself or the server does not take, oversized
 //! arguments, ids that are no client session's. Afterwards the client
 //! session has exactly the connection it had, and no upstream session was
-//! made for any refused URL.
+//! made for any refused URL. Redis going away gets a `503` to retry, and
+//! once it is back the same client session is served.
 
 mod support;
 
@@ -341,4 +342,26 @@ async fn hostile_input_gets_a_clear_4xx_and_changes_nothing() {
     .await;
     assert_eq!(status, 200, "{result}");
     assert_eq!(result["structuredContent"]["result"], json!(42.0));
+
+    // Redis away: a clear 503 to retry, no panic; back: the same session.
+    let mut hub = hub;
+    hub.redis.stop_saving(); // as a managed Redis keeps its data through a failover
+    for _ in 0..3 {
+        let (status, error) = send(&client, &session, "GET", None).await;
+        assert_eq!(status, 503, "{error}");
+        assert_eq!(error["error"], "store_unavailable", "{error}");
+    }
+    hub.redis.restart();
+    let mut back = false;
+    for _ in 0..100 {
+        let (status, record) = send(&client, &session, "GET", None).await;
+        if status == 200 {
+            assert_eq!(record["connections"][0]["server"], "calculator");
+            back = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(back, "the client session is served again once Redis is back");
+    assert!(!hub.replicas.logs().contains("panicked"));
 }
