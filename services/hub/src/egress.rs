@@ -230,6 +230,21 @@ impl EgressPolicy {
         }
     }
 
+    /// Checks `url`'s form, the allow-list and, when its host is an IP
+    /// literal, that address: what can be checked again without the
+    /// network (a stored URL, each time it is used).
+    ///
+    /// # Errors
+    /// See [`EgressError`].
+    pub fn check_stored(&self, url: &Url) -> Result<(), EgressError> {
+        self.check_url(url)?;
+        match url.host() {
+            Some(url::Host::Ipv4(v4)) => self.check_address(&v4.to_string(), IpAddr::V4(v4)),
+            Some(url::Host::Ipv6(v6)) => self.check_address(&v6.to_string(), IpAddr::V6(v6)),
+            _ => Ok(()),
+        }
+    }
+
     /// Checks `url` ([`check_url`](Self::check_url)) and every address its
     /// host resolves to now.
     ///
@@ -272,10 +287,19 @@ fn canonical(address: IpAddr) -> IpAddr {
                 return IpAddr::V4(v4);
             }
             let segments = v6.segments();
-            if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-                let [a, b] = segments[6].to_be_bytes();
-                let [c, d] = segments[7].to_be_bytes();
-                return IpAddr::V4(Ipv4Addr::new(a, b, c, d));
+            let v4_of = |high: u16, low: u16| {
+                let ([a, b], [c, d]) = (high.to_be_bytes(), low.to_be_bytes());
+                IpAddr::V4(Ipv4Addr::new(a, b, c, d))
+            };
+            // NAT64 (RFC 6052), IPv4-compatible (deprecated, RFC 4291
+            // §2.5.5.1; not :: or ::1), 6to4 (RFC 3056).
+            if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0]
+                || (segments[..6] == [0; 6] && segments[6] != 0)
+            {
+                return v4_of(segments[6], segments[7]);
+            }
+            if segments[0] == 0x2002 {
+                return v4_of(segments[1], segments[2]);
             }
             IpAddr::V6(v6)
         }
@@ -327,6 +351,10 @@ fn special_kind(address: IpAddr) -> Option<&'static str> {
                 Some("private (unique local)")
             } else if first & 0xffc0 == 0xfe80 {
                 Some("link-local")
+            } else if first & 0xffc0 == 0xfec0 {
+                Some("site-local")
+            } else if first == 0x64 && v6.segments()[1] == 0xff9b {
+                Some("special-purpose (local NAT64)")
             } else if v6.is_multicast() {
                 Some("multicast or reserved")
             } else if first == 0x2001 && v6.segments()[1] == 0xdb8 {
@@ -446,6 +474,11 @@ mod tests {
             ("::ffff:127.0.0.1", "loopback"),
             ("::ffff:169.254.169.254", "cloud metadata"),
             ("64:ff9b::a9fe:a9fe", "cloud metadata"),
+            ("2002:a9fe:a9fe::1", "cloud metadata"),
+            ("2002:7f00:1::1", "loopback"),
+            ("::10.0.0.1", "private"),
+            ("fec0::1", "site-local"),
+            ("64:ff9b:1::1", "special-purpose (local NAT64)"),
         ] {
             match p.check_address("h", address.parse().unwrap()) {
                 Err(EgressError::Forbidden { kind: got, .. }) => assert_eq!(got, kind, "{address}"),
@@ -471,6 +504,24 @@ mod tests {
                 .check_address("h", "169.254.169.254".parse().unwrap())
                 .is_err()
         );
+    }
+
+    #[test]
+    fn stored_urls_are_checked_again_without_the_network() {
+        let p = policy(&["http://127.0.0.1:*/", "https://mcp.example.com/"], &[]);
+        assert!(matches!(
+            p.check_stored(&url("http://127.0.0.1:9/mcp")),
+            Err(EgressError::Forbidden {
+                kind: "loopback",
+                ..
+            })
+        ));
+        assert!(p.check_stored(&url("https://mcp.example.com/mcp")).is_ok());
+        let tightened = policy(&["https://other.example.com/"], &[]);
+        assert!(matches!(
+            tightened.check_stored(&url("https://mcp.example.com/mcp")),
+            Err(EgressError::NotAllowed(_))
+        ));
     }
 
     #[tokio::test]

@@ -362,6 +362,9 @@ async fn hostile_input_gets_a_clear_4xx_and_changes_nothing() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert!(back, "the client session is served again once Redis is back");
+    assert!(
+        back,
+        "the client session is served again once Redis is back"
+    );
     assert!(!hub.replicas.logs().contains("panicked"));
 }

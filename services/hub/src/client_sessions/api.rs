@@ -10,7 +10,7 @@ use axum::{
     Extension, Json,
     body::Bytes,
     extract::{Path, Query, State, rejection::BytesRejection, rejection::QueryRejection},
-    http::StatusCode,
+    http::{HeaderMap, StatusCode},
 };
 use futures::future::join_all;
 use mcp_session::Caller;
@@ -144,6 +144,7 @@ impl ClientSessions {
     async fn list(
         &self,
         caller: &Caller,
+        headers: &HeaderMap,
         id: &str,
         query: Result<Query<ListQuery>, QueryRejection>,
         kind: ListKind,
@@ -155,7 +156,7 @@ impl ClientSessions {
             None => record.connections.values().collect(),
         };
         let lists = join_all(chosen.iter().map(|connection| async {
-            let resolved = self.resolve(caller, &record.id, connection)?;
+            let resolved = self.resolve(caller, headers, &record.id, connection)?;
             let route = resolved.route(&self.hub, caller, &record.id);
             self.items(&route, kind).await
         }))
@@ -174,6 +175,7 @@ impl ClientSessions {
                 Err(error) if query.server.is_some() => return Err(error),
                 Err(error) => unavailable.push(Unavailable {
                     server: connection.server.clone(),
+                    error: error.code().to_owned(),
                     error_description: error.description().to_owned(),
                 }),
             }
@@ -210,6 +212,7 @@ impl ClientSessions {
     async fn forward(
         &self,
         caller: &Caller,
+        headers: &HeaderMap,
         id: &str,
         server: &str,
         checked: Option<(ListKind, &str)>,
@@ -218,7 +221,7 @@ impl ClientSessions {
     ) -> Result<Json<Value>, ApiError> {
         let record = self.load(caller, id).await?;
         let connection = Self::connection(&record, server)?;
-        let resolved = self.resolve(caller, &record.id, connection)?;
+        let resolved = self.resolve(caller, headers, &record.id, connection)?;
         let route = resolved.route(&self.hub, caller, &record.id);
         if let Some((kind, name)) = checked {
             let items = self.items(&route, kind).await?;
@@ -335,11 +338,12 @@ pub async fn list(
     State(state): State<Arc<ClientSessions>>,
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<ClientSessionList>, ApiError> {
-    let records = state
+    let mut records = state
         .store
         .list(&caller.user_hash.to_string(), now_ms())
         .await
         .map_err(|e| ApiError::store(&e))?;
+    records.sort_by_key(|record| record.created_at_ms);
     Ok(Json(ClientSessionList {
         client_sessions: records.iter().map(view).collect(),
     }))
@@ -403,6 +407,7 @@ pub async fn connect(
     State(state): State<Arc<ClientSessions>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Connection>, ApiError> {
     let request: ConnectRequest = parse(body)?;
@@ -428,9 +433,9 @@ pub async fn connect(
     let stored = state.prepare(&caller, &record.id, request).await?;
     // Establish (or reuse) the upstream session: a server that cannot be
     // reached is refused now rather than at the first call.
-    let resolved = state.resolve(&caller, &record.id, &stored)?;
+    let resolved = state.resolve(&caller, &headers, &record.id, &stored)?;
     let route = resolved.route(&state.hub, &caller, &record.id);
-    state
+    match state
         .hub
         .forward(
             &route,
@@ -439,7 +444,13 @@ pub async fn connect(
             Arc::new(NoRelay),
             &CancellationToken::new(),
         )
-        .await?;
+        .await
+    {
+        // Answered, even with an error (a server without `ping`): the
+        // session is established.
+        Ok(_) | Err(CallError::Rpc { .. }) => {}
+        Err(error) => return Err(error.into()),
+    }
     let written = state
         .store
         .put_connection(
@@ -453,7 +464,14 @@ pub async fn connect(
     if !written {
         return Err(ApiError::no_client_session());
     }
-    tracing::info!(client_session = %record.id, server = %stored.server, url = stored.url.as_deref().unwrap_or(""), credential_headers = stored.header_names.len(), "server connected in a client session");
+    // The URL's origin only: its path or query could carry a secret.
+    let origin = stored
+        .url
+        .as_deref()
+        .and_then(|url| url::Url::parse(url).ok())
+        .map(|url| url.origin().ascii_serialization())
+        .unwrap_or_default();
+    tracing::info!(client_session = %record.id, server = %stored.server, origin, credential_headers = stored.header_names.len(), "server connected in a client session");
     Ok(Json(connection_view(&stored)))
 }
 
@@ -493,9 +511,12 @@ pub async fn tools(
     State(state): State<Arc<ClientSessions>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
+    headers: HeaderMap,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<ToolList>, ApiError> {
-    let (tools, unavailable) = state.list(&caller, &id, query, ListKind::Tools).await?;
+    let (tools, unavailable) = state
+        .list(&caller, &headers, &id, query, ListKind::Tools)
+        .await?;
     Ok(Json(ToolList { tools, unavailable }))
 }
 
@@ -514,6 +535,7 @@ pub async fn call_tool(
     State(state): State<Arc<ClientSessions>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let request: CallToolRequest = parse(body)?;
@@ -522,6 +544,7 @@ pub async fn call_tool(
     state
         .forward(
             &caller,
+            &headers,
             &id,
             &request.server,
             Some((ListKind::Tools, &request.name)),
@@ -541,9 +564,12 @@ pub async fn prompts(
     State(state): State<Arc<ClientSessions>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
+    headers: HeaderMap,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<PromptList>, ApiError> {
-    let (prompts, unavailable) = state.list(&caller, &id, query, ListKind::Prompts).await?;
+    let (prompts, unavailable) = state
+        .list(&caller, &headers, &id, query, ListKind::Prompts)
+        .await?;
     Ok(Json(PromptList {
         prompts,
         unavailable,
@@ -563,6 +589,7 @@ pub async fn get_prompt(
     State(state): State<Arc<ClientSessions>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let request: GetPromptRequest = parse(body)?;
@@ -571,6 +598,7 @@ pub async fn get_prompt(
     state
         .forward(
             &caller,
+            &headers,
             &id,
             &request.server,
             Some((ListKind::Prompts, &request.name)),
@@ -590,9 +618,12 @@ pub async fn resources(
     State(state): State<Arc<ClientSessions>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
+    headers: HeaderMap,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<ResourceList>, ApiError> {
-    let (resources, unavailable) = state.list(&caller, &id, query, ListKind::Resources).await?;
+    let (resources, unavailable) = state
+        .list(&caller, &headers, &id, query, ListKind::Resources)
+        .await?;
     Ok(Json(ResourceList {
         resources,
         unavailable,
@@ -612,6 +643,7 @@ pub async fn read_resource(
     State(state): State<Arc<ClientSessions>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let request: ReadResourceRequest = parse(body)?;
@@ -619,6 +651,7 @@ pub async fn read_resource(
     state
         .forward(
             &caller,
+            &headers,
             &id,
             &request.server,
             None,

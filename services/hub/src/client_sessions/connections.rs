@@ -10,7 +10,7 @@
 //!
 //! | server | upstream | context key |
 //! |---|---|---|
-//! | configured | the configured one, with the user's headers as if sent by the caller (`forward_headers`) | the upstream's `sharing`; `session` means this client session |
+//! | configured | the configured one; its `forward_headers` taken from the API request, or from the headers stored at connect, which win | the upstream's `sharing`; `session` means this client session |
 //! | URL | `url-<sha256(url)[..16]>`, Streamable HTTP, reached through the egress guard | per user and credential values (`sharing: user`) |
 
 use std::collections::BTreeMap;
@@ -104,10 +104,13 @@ impl ClientSessions {
     ///
     /// # Errors
     /// `404 unknown_server` for a configured server no longer configured,
-    /// `503 credentials_unavailable` for headers this hub cannot open.
+    /// `409 credentials_unavailable` for headers this hub cannot open (the
+    /// key changed: connect the server again), `403 destination_forbidden`
+    /// for a URL the configuration no longer allows.
     pub(super) fn resolve(
         &self,
         caller: &Caller,
+        request_headers: &HeaderMap,
         id: &str,
         connection: &StoredConnection,
     ) -> Result<Resolved<'_>, ApiError> {
@@ -120,7 +123,7 @@ impl ClientSessions {
                     .map_err(|error| {
                         tracing::error!(%error, server = %connection.server, "stored credentials do not open");
                         ApiError::new(
-                            StatusCode::SERVICE_UNAVAILABLE,
+                            StatusCode::CONFLICT,
                             "credentials_unavailable",
                             format!("the credentials stored for `{}` cannot be opened by this hub ({error}); connect the server again", connection.server),
                         )
@@ -147,13 +150,27 @@ impl ClientSessions {
                                 ),
                             )
                         })?;
-                Ok(Resolved::Configured(
-                    upstream,
-                    headers.into_iter().collect(),
-                ))
+                // The API caller's own headers, as on `/mcp` (only the
+                // upstream's `forward_headers` are sent on), the stored ones
+                // in their place where given.
+                let mut sent = request_headers.clone();
+                for (name, value) in headers {
+                    sent.insert(name, value);
+                }
+                Ok(Resolved::Configured(upstream, sent))
             }
             Some(url) => {
                 let parsed = url::Url::parse(url).map_err(|e| ApiError::invalid(e.to_string()))?;
+                // The configuration may have changed since it was connected
+                // (names are checked again by the resolver at each connection).
+                self.settings()
+                    .egress
+                    .check_stored(&parsed)
+                    .map_err(|error| {
+                        let mut refused = egress_error(error);
+                        refused.append_description("; disconnect it");
+                        refused
+                    })?;
                 Ok(Resolved::Url(Upstream::user_url(
                     url_upstream_name(url),
                     parsed,

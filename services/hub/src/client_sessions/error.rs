@@ -21,6 +21,7 @@ pub struct ErrorBody {
     /// A stable code: `not_found`, `invalid_json`, `invalid_request`,
     /// `unknown_server`, `not_connected`, `unknown_tool`, `unknown_prompt`,
     /// `not_supported`, `unknown_resource`, `server_name_taken`,
+    /// `upstream_unauthorized`,
     /// `destination_forbidden`, `too_many_client_sessions`,
     /// `too_many_connections`, `payload_too_large`, `credentials_unavailable`,
     /// `upstream_refused`, `upstream_unreachable`, `store_unavailable`.
@@ -87,6 +88,16 @@ impl ApiError {
         self.status
     }
 
+    /// Adds `more` to the description.
+    pub fn append_description(&mut self, more: &str) {
+        self.body.error_description.push_str(more);
+    }
+
+    /// The code.
+    pub fn code(&self) -> &str {
+        &self.body.error
+    }
+
     /// The description.
     pub fn description(&self) -> &str {
         &self.body.error_description
@@ -149,6 +160,16 @@ impl From<CallError> for ApiError {
                     "the server answered with a redirect (HTTP {status}); the hub does not follow redirects: connect the URL it redirects to, if it is allowed"
                 ),
             ),
+            CallError::Upstream {
+                server,
+                source: UpstreamError::Http { status, .. },
+            } if status == 401 || status == 403 => Self::new(
+                StatusCode::BAD_GATEWAY,
+                "upstream_unauthorized",
+                format!(
+                    "`{server}` refused the credentials (HTTP {status}): connect it again with valid headers"
+                ),
+            ),
             CallError::Upstream { server, source } => Self::new(
                 StatusCode::BAD_GATEWAY,
                 "upstream_unreachable",
@@ -166,8 +187,9 @@ impl From<CallError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let retry = self.body.error == "store_unavailable";
         let mut response = (self.status, Json(self.body)).into_response();
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        if retry {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

@@ -113,12 +113,14 @@ pub struct ListQuery {
     pub server: Option<String>,
 }
 
-/// A connected server left out of a list because it did not answer.
+/// A connected server left out of a list because it did not answer: its
+/// error as the API would answer it alone (the shape of [`super::error::ErrorBody`]).
 #[derive(Debug, Clone, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
 pub struct Unavailable {
     /// The server.
     pub server: String,
+    /// The error's code (`upstream_unreachable`, …).
+    pub error: String,
     /// Why.
     pub error_description: String,
 }

@@ -80,15 +80,18 @@ impl ClientSessionSettings {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
         let at = |field: &str| format!("client_sessions.{field}");
-        let ttl_seconds = match env("CLIENT_SESSION_TTL_SECONDS") {
-            Some(text) => Some(text.trim().parse::<u64>().map_err(|_| {
-                ConfigError::new("CLIENT_SESSION_TTL_SECONDS", "a number of seconds")
-            })?),
-            None => file.ttl_seconds,
+        let (ttl_seconds, ttl_entry) = match env("CLIENT_SESSION_TTL_SECONDS") {
+            Some(text) => (
+                Some(text.trim().parse::<u64>().map_err(|_| {
+                    ConfigError::new("CLIENT_SESSION_TTL_SECONDS", "a number of seconds")
+                })?),
+                "CLIENT_SESSION_TTL_SECONDS".to_owned(),
+            ),
+            None => (file.ttl_seconds, at("ttl_seconds")),
         };
         let ttl = ttl_seconds.map_or(DEFAULT_TTL, Duration::from_secs);
         if ttl.is_zero() {
-            return Err(ConfigError::new(at("ttl_seconds"), "must be above 0"));
+            return Err(ConfigError::new(ttl_entry, "must be above 0"));
         }
         let mut allowed_urls = Vec::new();
         for (i, text) in file.allowed_urls.iter().enumerate() {

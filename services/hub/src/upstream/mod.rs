@@ -65,9 +65,14 @@ pub const PROTOCOL_VERSION_2024: &str = "2024-11-05";
 /// its clients during a request (sampling, elicitation), and `roots` only
 /// for a session of one downstream session (`sharing: session`). Roots
 /// belong to a client's session: a session shared by several would be told
-/// the roots of whichever client's request it asked during.
-pub fn client_capabilities(sharing: Sharing) -> Value {
-    match sharing {
+/// the roots of whichever client's request it asked during. A URL a user
+/// connected in a client session is used by the client-session API only,
+/// which has no client to ask: nothing is declared to it.
+pub fn client_capabilities(upstream: &Upstream) -> Value {
+    if upstream.guarded {
+        return json!({});
+    }
+    match upstream.sharing {
         Sharing::Session => json!({"sampling": {}, "elicitation": {}, "roots": {}}),
         Sharing::Shared | Sharing::User => json!({"sampling": {}, "elicitation": {}}),
     }
@@ -596,7 +601,7 @@ impl Upstreams {
             "method": "initialize",
             "params": {
                 "protocolVersion": PROTOCOL_VERSION,
-                "capabilities": client_capabilities(route.upstream.sharing),
+                "capabilities": client_capabilities(route.upstream),
                 "clientInfo": {"name": "mcp-hub", "version": env!("CARGO_PKG_VERSION")},
             },
         });

@@ -284,7 +284,7 @@ impl HeldSessions {
     ) -> Result<(), UpstreamError> {
         let initialize = json!({
             "protocolVersion": protocol_version,
-            "capabilities": super::client_capabilities(route.upstream.sharing),
+            "capabilities": super::client_capabilities(route.upstream),
             "clientInfo": {"name": "mcp-hub", "version": env!("CARGO_PKG_VERSION")},
         });
         let never = CancellationToken::new();
