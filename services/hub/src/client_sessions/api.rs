@@ -211,8 +211,7 @@ impl ClientSessions {
     /// list of `kind` has an item whose `field` is `name`.
     async fn forward(
         &self,
-        caller: &Caller,
-        headers: &HeaderMap,
+        (caller, headers): (&Caller, &HeaderMap),
         id: &str,
         server: &str,
         checked: Option<(ListKind, &str)>,
@@ -543,8 +542,7 @@ pub async fn call_tool(
     let params = json!({"name": request.name, "arguments": request.arguments.unwrap_or_default()});
     state
         .forward(
-            &caller,
-            &headers,
+            (&caller, &headers),
             &id,
             &request.server,
             Some((ListKind::Tools, &request.name)),
@@ -597,8 +595,7 @@ pub async fn get_prompt(
     let params = json!({"name": request.name, "arguments": request.arguments.unwrap_or_default()});
     state
         .forward(
-            &caller,
-            &headers,
+            (&caller, &headers),
             &id,
             &request.server,
             Some((ListKind::Prompts, &request.name)),
@@ -650,8 +647,7 @@ pub async fn read_resource(
     check_length("uri", &request.uri, MAX_NAME)?;
     state
         .forward(
-            &caller,
-            &headers,
+            (&caller, &headers),
             &id,
             &request.server,
             None,
