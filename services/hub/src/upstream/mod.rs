@@ -276,7 +276,7 @@ impl Upstreams {
                 .build(),
             ttl,
             replica: replica.into(),
-            held: held::HeldSessions::new(metrics.clone()),
+            held: held::HeldSessions::new(metrics.clone(), ttl),
             metrics,
             next_id: AtomicU64::new(1),
             listeners: listener::Listeners::default(),

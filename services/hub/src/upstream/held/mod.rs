@@ -78,6 +78,8 @@ pub struct Connection {
     inboxes: Mutex<Vec<Inbox>>,
     /// Cancelled when the stream or the process ends.
     closed: CancellationToken,
+    /// When a request last used it.
+    last_used: Mutex<std::time::Instant>,
 }
 
 impl Connection {
@@ -88,6 +90,7 @@ impl Connection {
             pending: Mutex::default(),
             inboxes: Mutex::default(),
             closed: CancellationToken::new(),
+            last_used: Mutex::new(std::time::Instant::now()),
         })
     }
 
@@ -147,10 +150,17 @@ impl Connection {
     }
 }
 
-/// The sessions this replica holds, by upstream and context key.
+/// Most sessions one replica holds: past it, the least recently used is
+/// closed (the next request of its context opens one again).
+const MAX_HELD: usize = 10_000;
+
+/// The sessions this replica holds, by upstream and context key. Memory is
+/// bounded whatever the number of users: a session unused for `idle` is
+/// closed when the next one is opened, and at most [`MAX_HELD`] are held.
 pub struct HeldSessions {
     client: reqwest::Client,
     connections: Mutex<HashMap<ConnectionKey, Arc<Connection>>>,
+    idle: std::time::Duration,
     /// Serializes connecting, per context.
     connecting: Mutex<HashMap<ConnectionKey, Arc<tokio::sync::Mutex<()>>>>,
     next_id: AtomicU64,
@@ -158,8 +168,9 @@ pub struct HeldSessions {
 }
 
 impl HeldSessions {
-    /// No session yet; sessions made and reused are counted in `metrics`.
-    pub fn new(metrics: HubMetrics) -> Self {
+    /// No session yet; a session unused for `idle` is closed; sessions
+    /// made and reused are counted in `metrics`.
+    pub fn new(metrics: HubMetrics, idle: std::time::Duration) -> Self {
         Self {
             client: reqwest::Client::builder()
                 .connect_timeout(std::time::Duration::from_secs(5))
@@ -167,6 +178,7 @@ impl HeldSessions {
                 .build()
                 .expect("reqwest client"),
             connections: Mutex::default(),
+            idle,
             connecting: Mutex::default(),
             next_id: AtomicU64::new(1),
             metrics,
@@ -271,8 +283,35 @@ impl HeldSessions {
         }
         tracing::info!(upstream = %server, context_key = %route.context, transport = route.upstream.transport.as_str(), "upstream session established on this replica");
         self.metrics.session(server, SessionEvent::Created);
-        self.connections.lock().insert(key, connection.clone());
+        let mut connections = self.connections.lock();
+        Self::evict(&mut connections, self.idle);
+        connections.insert(key, connection.clone());
         Ok((connection, true))
+    }
+
+    /// Closes and forgets the sessions closed already, those unused for
+    /// `idle`, and the least recently used beyond [`MAX_HELD`] - 1.
+    fn evict(connections: &mut HashMap<ConnectionKey, Arc<Connection>>, idle: std::time::Duration) {
+        connections.retain(|_, connection| {
+            let keep =
+                !connection.closed.is_cancelled() && connection.last_used.lock().elapsed() < idle;
+            if !keep {
+                connection.close();
+            }
+            keep
+        });
+        while connections.len() >= MAX_HELD {
+            let Some(oldest) = connections
+                .iter()
+                .min_by_key(|(_, connection)| *connection.last_used.lock())
+                .map(|(key, _)| key.clone())
+            else {
+                break;
+            };
+            if let Some(connection) = connections.remove(&oldest) {
+                connection.close();
+            }
+        }
     }
 
     /// `initialize` and `notifications/initialized` on a new connection.
@@ -324,6 +363,7 @@ impl HeldSessions {
         relay: Arc<dyn Relay>,
         cancel: &CancellationToken,
     ) -> Result<Value, Result<Value, UpstreamError>> {
+        *connection.last_used.lock() = std::time::Instant::now();
         let id = json!(format!(
             "hub-held-{}",
             self.next_id.fetch_add(1, Ordering::Relaxed)
@@ -394,5 +434,42 @@ impl HeldSessions {
             .get_mut("error")
             .map(Value::take)
             .unwrap_or(Value::Null)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connection(idle_for: std::time::Duration) -> Arc<Connection> {
+        let (lines, _) = mpsc::unbounded_channel();
+        let connection = Connection::new(Outbound::Stdin(lines));
+        *connection.last_used.lock() = std::time::Instant::now() - idle_for;
+        connection
+    }
+
+    #[test]
+    fn idle_and_closed_sessions_are_closed_when_another_is_opened() {
+        let idle = std::time::Duration::from_secs(60);
+        let key = |n: &str| (n.to_owned(), ContextKey::shared());
+        let (fresh, stale, closed) = (
+            connection(std::time::Duration::ZERO),
+            connection(std::time::Duration::from_secs(120)),
+            connection(std::time::Duration::ZERO),
+        );
+        closed.close();
+        let mut held = HashMap::from([
+            (key("fresh"), fresh.clone()),
+            (key("stale"), stale.clone()),
+            (key("closed"), closed),
+        ]);
+        HeldSessions::evict(&mut held, idle);
+        assert_eq!(held.len(), 1);
+        assert!(held.contains_key(&key("fresh")));
+        assert!(
+            stale.closed().is_cancelled(),
+            "an evicted session is closed"
+        );
+        assert!(!fresh.closed().is_cancelled());
     }
 }
