@@ -23,6 +23,12 @@ use crate::{
 /// Most pages read from one upstream for one list.
 const MAX_PAGES: usize = 100;
 
+/// Most bytes of lists (as JSON) one replica keeps: the cache is bounded by
+/// what the lists weigh, not by their number, so that many users with
+/// their own lists (one per context key) cannot grow a replica's memory
+/// past it; the least used go first.
+pub const MAX_LIST_BYTES: u64 = 64 * 1024 * 1024;
+
 /// One of the lists an MCP server offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ListKind {
@@ -68,10 +74,12 @@ impl ListKind {
     }
 }
 
-/// One list as read: its items, and how long the upstream said it holds.
+/// One list as read: its items, how long the upstream said it holds, and
+/// its weight in the cache (its JSON's length).
 struct Listed {
     items: Arc<Vec<Value>>,
     ttl: Option<Duration>,
+    bytes: u32,
 }
 
 /// Each list expires after the upstream's `ttlMs`, if it gave one (the
@@ -99,7 +107,12 @@ impl Catalog {
     pub fn new(ttl: Duration) -> Self {
         Self {
             lists: moka::future::Cache::builder()
-                .max_capacity(10_000)
+                .max_capacity(MAX_LIST_BYTES)
+                .weigher(
+                    |key: &(String, ContextKey, ListKind), listed: &Arc<Listed>| {
+                        listed.bytes.saturating_add(key.0.len() as u32 + 64)
+                    },
+                )
                 .time_to_live(ttl)
                 .expire_after(UpstreamTtl)
                 .support_invalidation_closures()
@@ -125,6 +138,13 @@ impl Catalog {
             .await
             .map(|listed| listed.items.clone())
             .map_err(|error| (*error).clone())
+    }
+
+    /// Removes the lists that expired. The cache removes them only when it
+    /// is used; run every few seconds ([`crate::hub::Hub::new`]), so that
+    /// a replica whose users went away gives their lists' memory back.
+    pub async fn run_pending_tasks(&self) {
+        self.lists.run_pending_tasks().await;
     }
 
     /// Drops the lists `method` (a `list_changed` notification of
@@ -173,8 +193,10 @@ async fn read_all(
             break;
         }
     }
+    let bytes = serde_json::to_vec(&items).map_or(0, |json| json.len());
     Ok(Listed {
         items: Arc::new(items),
         ttl,
+        bytes: u32::try_from(bytes).unwrap_or(u32::MAX),
     })
 }

@@ -27,6 +27,9 @@ use crate::{
     upstream::{CallError, Route, Upstreams},
 };
 
+/// How often expired lists and upstream sessions leave memory.
+pub const HOUSEKEEPING: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The upstreams an endpoint serves.
 #[derive(Debug, Clone, Copy)]
 pub enum Scope<'a> {
@@ -134,6 +137,24 @@ impl Hub {
             catalog,
             all,
         }
+    }
+
+    /// Every [`HOUSEKEEPING`] until `hub` is dropped, removes from memory
+    /// the lists and upstream sessions that expired (the caches remove
+    /// them only when used otherwise): a replica gives back the memory of
+    /// users who went away.
+    pub fn keep_house(hub: &Arc<Self>) {
+        let hub = Arc::downgrade(hub);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(HOUSEKEEPING);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                let Some(hub) = hub.upgrade() else { return };
+                hub.catalog.run_pending_tasks().await;
+                hub.upstreams.run_pending_tasks().await;
+            }
+        });
     }
 
     /// The scope of the endpoint at `path`.

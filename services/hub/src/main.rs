@@ -93,6 +93,7 @@ async fn main() -> ExitCode {
             tracing::warn!("no upstreams configured (HUB_CONFIG): the hub serves no tools");
         }
         let hub = Arc::new(Hub::new(hub_config, upstreams));
+        Hub::keep_house(&hub);
         let server = HubServer::new(hub.clone());
         let ends = Arc::new(EndUpstreamSessions(Arc::downgrade(&hub)));
         let client_sessions = ClientSessions::new(hub.clone(), client_store, sealer);

@@ -203,7 +203,12 @@ struct LiveSession {
 }
 
 impl LiveSession {
-    fn new(stored: StoredSession) -> Self {
+    /// What a request needs of `stored`: its id, version and origin. The
+    /// upstream's capabilities and server info stay in Redis (the info
+    /// key) rather than in every replica's memory for every context.
+    fn new(mut stored: StoredSession) -> Self {
+        stored.capabilities = Value::Null;
+        stored.server_info = Value::Null;
         Self {
             stored,
             renewed: Mutex::new(Instant::now()),
@@ -318,6 +323,12 @@ impl Upstreams {
             .http
             .listen(session.target(route), relay.as_ref(), ready)
             .await)
+    }
+
+    /// Removes the upstream sessions unused for their idle time from this
+    /// replica's memory (see [`crate::catalog::Catalog::run_pending_tasks`]).
+    pub async fn run_pending_tasks(&self) {
+        self.live.run_pending_tasks().await;
     }
 
     /// The store of upstream sessions.
@@ -680,6 +691,8 @@ impl Upstreams {
         tokio::spawn(async move {
             let renewed = match store.touch(&server, &context, ttl).await {
                 Ok(true) => Ok(()),
+                // Lost by Redis: stored again (without the upstream's capabilities
+                // and server info, which this replica does not keep).
                 Ok(false) => store.put(&server, &context, &stored, ttl).await,
                 Err(error) => Err(error),
             };
