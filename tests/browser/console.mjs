@@ -174,5 +174,36 @@ await step('reloaded', async () => {
 await step('tool-form-after-reload', () => fillAdd(1, 2));
 await step('tool-result-after-reload', () => callFor(3));
 
+// A second server with prompts and resources (services/everything): get a
+// prompt through its generated form, read a resource.
+await step('connected-everything', async () => {
+  await page.locator('[data-testid="connect-everything"]').click();
+  await shown('#connections [data-testid="connection-everything"]');
+  await shown('[data-testid="prompt-everything-test_prompt_with_arguments"]');
+  await shown('[data-testid="resource-everything-static-text"]');
+});
+
+await step('prompt-result', async () => {
+  await page.locator('[data-testid="prompt-everything-test_prompt_with_arguments"]').click();
+  const form = page.locator('#prompt-form');
+  await form.locator('#prompt-arg-arg1').fill('paris');
+  await form.locator('#prompt-arg-arg2').fill('hello');
+  await form.locator('#get-prompt').click();
+  await page.locator('#prompt-result[data-state="done"], #prompt-result[data-state="error"]').waitFor();
+  const text = await page.locator('#prompt-result').innerText();
+  if (!text.includes("arg1='paris', arg2='hello'")) throw new Error(`unexpected prompt: ${text}`);
+  await noErrorShown();
+});
+
+await step('resource-result', async () => {
+  await page.locator('[data-testid="resource-everything-static-text"]').click();
+  await page.locator('#resource-result[data-state="done"], #resource-result[data-state="error"]').waitFor();
+  const text = await page.locator('#resource-result').innerText();
+  if (!text.includes('This is the content of the static text resource.')) {
+    throw new Error(`unexpected resource: ${text}`);
+  }
+  await noErrorShown();
+});
+
 await browser.close();
 console.log(JSON.stringify({ ok: true, steps: stepNumber, clientSession: sessionId }));

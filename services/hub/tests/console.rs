@@ -4,7 +4,9 @@
 //! with a bearer token, connects the calculator, calls `add` with a=2 b=40
 //! through the form generated from its input schema and reads 42 on the
 //! page; after a reload the same client session is there with the
-//! calculator still connected, and a call works again. The page must log no
+//! calculator still connected, and a call works again; then it connects the
+//! `everything` service, gets a prompt through its generated form and reads
+//! a resource. The page must log no
 //! error (a Content-Security-Policy violation included). Screenshots of
 //! each step are saved in `target/test-artifacts/console/`.
 //!
@@ -56,9 +58,12 @@ async fn the_console_connects_calls_and_survives_a_reload_in_chromium() {
     };
 
     let calculator = Fleet::start(workspace_binary("calculator"), 1, &[]).await;
+    let everything = Fleet::start(workspace_binary("everything"), 1, &[]).await;
     let config = json!({"servers": {
         "calculator": {"url": format!("{}/mcp", calculator.url()), "sharing": "user",
                        "description": "Arithmetic: add, subtract, multiply, divide"},
+        "everything": {"url": format!("{}/mcp", everything.url()), "sharing": "user",
+                       "description": "Every MCP feature, for testing clients"},
     }});
     let hub = HubFleet::start(&config, 3).await;
     let screenshots = root.join("target/test-artifacts/console");
