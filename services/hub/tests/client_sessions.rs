@@ -3,7 +3,9 @@
 //! calculator (three replicas of its own) and the postgres service (three
 //! replicas, PostgreSQL), calls tools on both; every hub replica is
 //! restarted (SIGTERM, then SIGKILL) and the same client session goes on
-//! with the same connections and no error. Another user's ids are `404`.
+//! with the same connections and no error; the upstream sessions behind
+//! them are ended, and the next calls re-establish them with no error.
+//! Another user's ids are `404`.
 //! A URL connected with a credential keeps the credential sealed in Redis
 //! and out of every answer and log line.
 
@@ -253,6 +255,33 @@ async fn a_client_session_goes_on_through_restarts_of_every_replica() {
                 "after {signal}"
             );
         }
+    }
+
+    // The upstream sessions end (an operator deletes them: each is ended
+    // upstream too): the next calls re-establish them, with no error.
+    let ops = Api::new(&hub, &Auth::ApiKey(auth::OPS_KEY.into()));
+    let listed = ops
+        .ok("GET", "/api/admin/upstream-sessions?limit=1000", None)
+        .await;
+    let listed = listed.as_array().unwrap().clone();
+    assert!(listed.len() >= 2, "{listed:?}");
+    for session in &listed {
+        let (status, _) = ops
+            .send(
+                "DELETE",
+                &format!(
+                    "/api/admin/upstream-sessions/{}/{}",
+                    session["serverName"].as_str().unwrap(),
+                    session["contextKey"].as_str().unwrap()
+                ),
+                None,
+            )
+            .await;
+        assert_eq!(status, 204);
+    }
+    for i in 0..3 {
+        assert_eq!(add(&alice, &id, "calculator", i, 7).await, i + 7);
+        assert_eq!(engineers(&alice, &id).await, json!(expected));
     }
 
     // Another user: alice's id names nothing of bob's.
