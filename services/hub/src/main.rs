@@ -96,7 +96,8 @@ async fn main() -> ExitCode {
         Hub::keep_house(&hub);
         let server = HubServer::new(hub.clone());
         let ends = Arc::new(EndUpstreamSessions(Arc::downgrade(&hub)));
-        let client_sessions = ClientSessions::new(hub.clone(), client_store, sealer);
+        let client_sessions =
+            ClientSessions::new(hub.clone(), client_store, sealer, metrics.clone());
         Ok(mcp_session::McpServer::new(config, move || server.clone())
             .with_scoped_endpoints()
             .on_session_end(ends)

@@ -7,10 +7,15 @@
 //! | `mcp_hub_upstream_session_not_found_total` | counter | `server` | upstream answers `404` (or `400`) for a session it no longer knows |
 //! | `mcp_hub_upstream_errors_total` | counter | `server`, `kind` | upstream requests that failed: `unreachable` (no connection, timeout), `http` (an HTTP error status), `protocol` (an answer that is not MCP), `store` (Redis did not answer) |
 //! | `mcp_hub_upstream_request_duration_seconds` | histogram | `server` | time of one upstream request, re-establishing included |
+//! | `mcp_hub_client_session_events_total` | counter | `event` | client-session API: `created`, `deleted`, `connected`, `disconnected`, `destination_refused` (a URL the egress guard refused: an SSRF attempt or a misconfigured allow-list), `limit_refused` (`max_per_user` or `max_connections` reached) |
 //!
-//! `server` takes the configured upstreams' names: a bounded set.
+//! `server` takes the configured upstreams' names, and `user_url` for
+//! every URL a user connected in a client session: a bounded set, whatever
+//! URLs users bring.
 
 use std::time::Duration;
+
+use crate::config::Upstream;
 
 use prometheus_client::{
     encoding::EncodeLabelSet,
@@ -44,6 +49,36 @@ impl SessionEvent {
     }
 }
 
+/// What happened in the client-session API (the `event` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientSessionEvent {
+    /// A client session was created.
+    Created,
+    /// A client session was deleted.
+    Deleted,
+    /// A server was connected.
+    Connected,
+    /// A server was disconnected.
+    Disconnected,
+    /// A URL was refused by the egress guard.
+    DestinationRefused,
+    /// A limit (`max_per_user`, `max_connections`) refused a request.
+    LimitRefused,
+}
+
+impl ClientSessionEvent {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Deleted => "deleted",
+            Self::Connected => "connected",
+            Self::Disconnected => "disconnected",
+            Self::DestinationRefused => "destination_refused",
+            Self::LimitRefused => "limit_refused",
+        }
+    }
+}
+
 /// Why an upstream request failed (the `kind` label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -68,9 +103,26 @@ impl ErrorKind {
     }
 }
 
+/// The `server` label of URLs users connected.
+pub const USER_URL_LABEL: &str = "user_url";
+
+/// The `server` label of `upstream`.
+fn server_label(upstream: &Upstream) -> String {
+    if upstream.guarded {
+        USER_URL_LABEL.to_owned()
+    } else {
+        upstream.name.clone()
+    }
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EventLabels {
     server: String,
+    event: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClientEventLabels {
     event: &'static str,
 }
 
@@ -96,6 +148,7 @@ pub struct HubMetrics {
     not_found: Family<ServerLabels, Counter>,
     errors: Family<KindLabels, Counter>,
     durations: Family<ServerLabels, Histogram, fn() -> Histogram>,
+    client_sessions: Family<ClientEventLabels, Counter>,
 }
 
 impl Default for HubMetrics {
@@ -105,6 +158,7 @@ impl Default for HubMetrics {
             not_found: Family::default(),
             errors: Family::default(),
             durations: Family::new_with_constructor(latency_histogram),
+            client_sessions: Family::default(),
         }
     }
 }
@@ -133,42 +187,56 @@ impl HubMetrics {
             Unit::Seconds,
             self.durations.clone(),
         );
+        registry.register(
+            "mcp_hub_client_session_events",
+            "Client-session API events: created, deleted, connected, disconnected, destination_refused, limit_refused",
+            self.client_sessions.clone(),
+        );
     }
 
-    /// Counts `event` for an upstream session of `server`.
-    pub fn session(&self, server: &str, event: SessionEvent) {
-        self.sessions
-            .get_or_create(&EventLabels {
-                server: server.to_owned(),
+    /// Counts a client-session API `event`.
+    pub fn client_session(&self, event: ClientSessionEvent) {
+        self.client_sessions
+            .get_or_create(&ClientEventLabels {
                 event: event.as_str(),
             })
             .inc();
     }
 
-    /// Counts a `404` of `server` for a session it no longer knows.
-    pub fn not_found(&self, server: &str) {
-        self.not_found
-            .get_or_create(&ServerLabels {
-                server: server.to_owned(),
+    /// Counts `event` for an upstream session of `upstream`.
+    pub fn session(&self, upstream: &Upstream, event: SessionEvent) {
+        self.sessions
+            .get_or_create(&EventLabels {
+                server: server_label(upstream),
+                event: event.as_str(),
             })
             .inc();
     }
 
-    /// Counts a failed request to `server`.
-    pub fn error(&self, server: &str, kind: ErrorKind) {
+    /// Counts a `404` of `upstream` for a session it no longer knows.
+    pub fn not_found(&self, upstream: &Upstream) {
+        self.not_found
+            .get_or_create(&ServerLabels {
+                server: server_label(upstream),
+            })
+            .inc();
+    }
+
+    /// Counts a failed request to `upstream`.
+    pub fn error(&self, upstream: &Upstream, kind: ErrorKind) {
         self.errors
             .get_or_create(&KindLabels {
-                server: server.to_owned(),
+                server: server_label(upstream),
                 kind: kind.as_str(),
             })
             .inc();
     }
 
-    /// Records the time one request to `server` took.
-    pub fn request_took(&self, server: &str, elapsed: Duration) {
+    /// Records the time one request to `upstream` took.
+    pub fn request_took(&self, upstream: &Upstream, elapsed: Duration) {
         self.durations
             .get_or_create(&ServerLabels {
-                server: server.to_owned(),
+                server: server_label(upstream),
             })
             .observe(elapsed.as_secs_f64());
     }

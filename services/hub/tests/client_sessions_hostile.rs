@@ -161,6 +161,15 @@ async fn hostile_input_gets_a_clear_4xx_and_changes_nothing() {
         );
     }
 
+    // Each refusal counted, for the operators' alerts.
+    let refused = hub
+        .metric_sum(
+            "mcp_hub_client_session_events_total",
+            &[("event", "destination_refused")],
+        )
+        .await;
+    assert_eq!(refused, 11.0);
+
     let oversized = json!({"server": "calculator", "name": "add",
         "arguments": {"a": 1, "b": 2, "pad": "x".repeat(300 * 1024)}})
     .to_string();

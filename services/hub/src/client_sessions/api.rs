@@ -31,6 +31,7 @@ use super::{
 };
 use crate::{
     catalog::ListKind,
+    metrics::ClientSessionEvent,
     upstream::{CallError, http::NoRelay},
 };
 
@@ -310,6 +311,9 @@ pub async fn create(
         .await
         .map_err(|e| ApiError::store(&e))?;
     if !created {
+        state
+            .metrics
+            .client_session(ClientSessionEvent::LimitRefused);
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "too_many_client_sessions",
@@ -325,6 +329,7 @@ pub async fn create(
         expires_at_ms: now + settings.ttl.as_millis() as u64,
         connections: BTreeMap::new(),
     };
+    state.metrics.client_session(ClientSessionEvent::Created);
     Ok((StatusCode::CREATED, Json(view(&record))))
 }
 
@@ -384,6 +389,7 @@ pub async fn delete_one(
     for connection in record.connections.values() {
         state.end_own_session(&caller, &id, connection);
     }
+    state.metrics.client_session(ClientSessionEvent::Deleted);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -420,6 +426,9 @@ pub async fn connect(
     if !record.connections.contains_key(&request.server)
         && record.connections.len() >= settings.max_connections
     {
+        state
+            .metrics
+            .client_session(ClientSessionEvent::LimitRefused);
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "too_many_connections",
@@ -429,7 +438,16 @@ pub async fn connect(
             ),
         ));
     }
-    let stored = state.prepare(&caller, &record.id, request).await?;
+    let stored = state
+        .prepare(&caller, &record.id, request)
+        .await
+        .inspect_err(|error| {
+            if error.code() == "destination_forbidden" {
+                state
+                    .metrics
+                    .client_session(ClientSessionEvent::DestinationRefused);
+            }
+        })?;
     // Establish (or reuse) the upstream session: a server that cannot be
     // reached is refused now rather than at the first call.
     let resolved = state.resolve(&caller, &headers, &record.id, &stored)?;
@@ -448,7 +466,16 @@ pub async fn connect(
         // Answered, even with an error (a server without `ping`): the
         // session is established.
         Ok(_) | Err(CallError::Rpc { .. }) => {}
-        Err(error) => return Err(error.into()),
+        Err(error) => {
+            let error = ApiError::from(error);
+            if error.code() == "destination_forbidden" {
+                // A redirect, never followed.
+                state
+                    .metrics
+                    .client_session(ClientSessionEvent::DestinationRefused);
+            }
+            return Err(error);
+        }
     }
     let written = state
         .store
@@ -470,6 +497,7 @@ pub async fn connect(
         .and_then(|url| url::Url::parse(url).ok())
         .map(|url| url.origin().ascii_serialization())
         .unwrap_or_default();
+    state.metrics.client_session(ClientSessionEvent::Connected);
     tracing::info!(client_session = %record.id, server = %stored.server, origin, credential_headers = stored.header_names.len(), "server connected in a client session");
     Ok(Json(connection_view(&stored)))
 }
@@ -497,6 +525,9 @@ pub async fn disconnect(
         .await
         .map_err(|e| ApiError::store(&e))?;
     state.end_own_session(&caller, &id, connection);
+    state
+        .metrics
+        .client_session(ClientSessionEvent::Disconnected);
     Ok(StatusCode::NO_CONTENT)
 }
 

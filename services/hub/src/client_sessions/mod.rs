@@ -55,7 +55,7 @@ use utoipa::{
 };
 
 use self::{sealing::Sealer, store::ClientSessionStore};
-use crate::{config::ClientSessionSettings, hub::Hub};
+use crate::{config::ClientSessionSettings, hub::Hub, metrics::HubMetrics};
 
 /// Largest request body accepted (a tool's arguments included).
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -66,13 +66,24 @@ pub struct ClientSessions {
     hub: Arc<Hub>,
     store: Arc<dyn ClientSessionStore>,
     sealer: Sealer,
+    metrics: HubMetrics,
 }
 
 impl ClientSessions {
     /// Client sessions of `hub` kept in `store`, credentials sealed by
-    /// `sealer`.
-    pub fn new(hub: Arc<Hub>, store: Arc<dyn ClientSessionStore>, sealer: Sealer) -> Arc<Self> {
-        Arc::new(Self { hub, store, sealer })
+    /// `sealer`, events counted in `metrics`.
+    pub fn new(
+        hub: Arc<Hub>,
+        store: Arc<dyn ClientSessionStore>,
+        sealer: Sealer,
+        metrics: HubMetrics,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            hub,
+            store,
+            sealer,
+            metrics,
+        })
     }
 
     fn settings(&self) -> &ClientSessionSettings {

@@ -422,10 +422,10 @@ impl Upstreams {
             }
         };
         let server = &route.upstream.name;
-        self.metrics.request_took(server, started.elapsed());
+        self.metrics.request_took(route.upstream, started.elapsed());
         if let Err(error) = &result {
             if let Some(kind) = error.kind() {
-                self.metrics.error(server, kind);
+                self.metrics.error(route.upstream, kind);
             }
             if !matches!(error, CallError::Rpc { .. } | CallError::Cancelled) {
                 tracing::warn!(upstream = %server, method, %error, "upstream request failed");
@@ -493,7 +493,7 @@ impl Upstreams {
                 }
                 Err(UpstreamError::SessionGone { status }) if !retried => {
                     retried = true;
-                    self.metrics.not_found(server);
+                    self.metrics.not_found(route.upstream);
                     tracing::info!(upstream = %server, status, context_key = %route.context, "upstream session gone; re-establishing");
                     self.forget(route, &session.stored.session_id).await?;
                     session = self.session(route, true).await?;
@@ -523,7 +523,7 @@ impl Upstreams {
             (true, false) => SessionEvent::Created,
             (true, true) => SessionEvent::Reestablished,
         };
-        self.metrics.session(&route.upstream.name, event);
+        self.metrics.session(route.upstream, event);
         Ok(session)
     }
 

@@ -256,7 +256,7 @@ impl HeldSessions {
         };
         let server = &route.upstream.name;
         if let Some(connection) = live(self) {
-            self.metrics.session(server, SessionEvent::Reused);
+            self.metrics.session(route.upstream, SessionEvent::Reused);
             return Ok((connection, false));
         }
         let gate = self
@@ -267,7 +267,7 @@ impl HeldSessions {
             .clone();
         let _one_at_a_time = gate.lock().await;
         if let Some(connection) = live(self) {
-            self.metrics.session(server, SessionEvent::Reused);
+            self.metrics.session(route.upstream, SessionEvent::Reused);
             return Ok((connection, false));
         }
         let (connection, protocol_version) = match route.upstream.transport {
@@ -282,7 +282,7 @@ impl HeldSessions {
             return Err(error);
         }
         tracing::info!(upstream = %server, context_key = %route.context, transport = route.upstream.transport.as_str(), "upstream session established on this replica");
-        self.metrics.session(server, SessionEvent::Created);
+        self.metrics.session(route.upstream, SessionEvent::Created);
         let mut connections = self.connections.lock();
         Self::evict(&mut connections, self.idle);
         connections.insert(key, connection.clone());
