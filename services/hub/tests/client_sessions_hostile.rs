@@ -4,7 +4,8 @@
 //! the allow-list, an allowed server that redirects to the metadata
 //! endpoint; malformed bodies, unknown fields, unknown servers and tools,
 //! headers the hub sets itself or the server does not take, oversized
-//! arguments, ids that are no client session's. Afterwards the client
+//! arguments, ids that are no client session's, a server that answers
+//! without end (read up to the hub's limit). Afterwards the client
 //! session has exactly the connection it had, and no upstream session was
 //! made for any refused URL. Redis going away gets a `503` to retry, and
 //! once it is back the same client session is served.
@@ -39,6 +40,30 @@ async fn redirector(location: &'static str) -> u16 {
                     "HTTP/1.1 307 Temporary Redirect\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
                 );
                 let _ = stream.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    port
+}
+
+/// An HTTP server on 127.0.0.2 that answers every request with an endless
+/// JSON body (until the client goes away).
+async fn flooder() -> u16 {
+    let listener = TcpListener::bind("127.0.0.2:0")
+        .await
+        .expect("bind 127.0.0.2");
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buffer = vec![0u8; 16 * 1024];
+                let _ = stream.read(&mut buffer).await;
+                let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n[";
+                if stream.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = vec![b' '; 64 * 1024];
+                while stream.write_all(&chunk).await.is_ok() {}
             });
         }
     });
@@ -158,6 +183,28 @@ async fn hostile_input_gets_a_clear_4xx_and_changes_nothing() {
                 .unwrap_or_default()
                 .contains(says),
             "{url}: {error}"
+        );
+    }
+
+    // A server that answers without end: the hub stops reading at its
+    // limit and says so; its memory does not follow.
+    let flood = flooder().await;
+    let body =
+        json!({"server": "flood", "url": format!("http://127.0.0.2:{flood}/mcp")}).to_string();
+    let (status, error) = send(&client, &format!("{session}/connect"), "POST", Some(&body)).await;
+    assert_eq!(status, 502, "{error}");
+    assert!(
+        error["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("larger than 16 MiB"),
+        "{error}"
+    );
+    for replica in &hub.replicas.replicas {
+        let rss = replica.memory().unwrap().rss_kib;
+        assert!(
+            rss < 512 * 1024,
+            "a replica holds {rss} KiB after the flood"
         );
     }
 

@@ -30,6 +30,81 @@ use crate::{
 const MAX_RESUMPTIONS: usize = 5;
 /// The most of an upstream's error body quoted in an error.
 const QUOTED_BODY: usize = 300;
+/// The most of an error body read (the rest is not read at all).
+const MAX_ERROR_BODY: usize = 64 * 1024;
+/// The most an upstream may send for one request (a JSON answer, or the
+/// whole SSE stream up to the response): past it the request fails, so an
+/// upstream (a URL a user connected, above all) cannot grow the hub's
+/// memory at will.
+pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+
+/// At most `max` bytes of `response`'s body.
+///
+/// # Errors
+/// [`UpstreamError::Protocol`] past `max` (`None` for `truncate`: the first
+/// `max` bytes then), [`UpstreamError::Unreachable`] when it breaks off.
+async fn read_body(
+    mut response: reqwest::Response,
+    max: usize,
+    truncate: bool,
+) -> Result<Vec<u8>, UpstreamError> {
+    if !truncate
+        && response
+            .content_length()
+            .is_some_and(|len| len > max as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|_| UpstreamError::Unreachable("the answer broke off".to_owned()))?
+    {
+        let room = max - body.len();
+        if chunk.len() > room {
+            if truncate {
+                body.extend_from_slice(&chunk[..room]);
+                return Ok(body);
+            }
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn too_large() -> UpstreamError {
+    UpstreamError::Protocol(format!(
+        "the upstream's answer is larger than {} MiB",
+        MAX_RESPONSE_BYTES / (1024 * 1024)
+    ))
+}
+
+/// `response`'s body as a stream of at most [`MAX_RESPONSE_BYTES`] in all:
+/// past it the stream ends with an error.
+fn limited_stream(
+    response: reqwest::Response,
+) -> impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> {
+    // (bytes seen, ended): after the first error the stream ends.
+    response
+        .bytes_stream()
+        .scan((0usize, false), |(seen, ended), chunk| {
+            if *ended {
+                return futures::future::ready(None);
+            }
+            let item = match chunk {
+                Ok(chunk) if *seen + chunk.len() <= MAX_RESPONSE_BYTES => {
+                    *seen += chunk.len();
+                    Ok(chunk)
+                }
+                Ok(_) => Err(std::io::Error::other(too_large().to_string())),
+                Err(error) => Err(std::io::Error::other(error)),
+            };
+            *ended = item.is_err();
+            futures::future::ready(Some(item))
+        })
+}
 
 /// What went wrong talking to an upstream.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -248,7 +323,10 @@ impl UpstreamHttp {
         if status.is_success() {
             return Ok(response);
         }
-        let body = response.text().await.unwrap_or_default();
+        let body = read_body(response, MAX_ERROR_BODY, true)
+            .await
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .unwrap_or_default();
         let named_session = target.session_id.is_some_and(|id| !id.is_empty());
         if named_session
             && (status == StatusCode::NOT_FOUND
@@ -301,7 +379,8 @@ impl UpstreamHttp {
         let message = if is_sse {
             self.read_stream(target, response, &id, relay).await?
         } else {
-            let answer: Value = response.json().await.map_err(|_| {
+            let body = read_body(response, MAX_RESPONSE_BYTES, false).await?;
+            let answer: Value = serde_json::from_slice(&body).map_err(|_| {
                 UpstreamError::Protocol("the upstream's answer is not JSON".to_owned())
             })?;
             if !is_response_to(&answer, &id) {
@@ -329,7 +408,7 @@ impl UpstreamHttp {
         let upstream = target.upstream;
         let mut last_event_id: Option<String> = None;
         for _ in 0..=MAX_RESUMPTIONS {
-            let mut events = SseStream::from_bytes_stream(response.bytes_stream());
+            let mut events = SseStream::from_bytes_stream(limited_stream(response));
             while let Some(event) = events.next().await {
                 let event = event.map_err(|_| {
                     UpstreamError::Unreachable(
