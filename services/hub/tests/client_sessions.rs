@@ -335,6 +335,31 @@ async fn a_client_session_goes_on_through_restarts_of_every_replica() {
     assert!(!session.to_string().contains("sk-client"), "{session}");
     assert!(!hub.replicas.logs().contains("sk-client-session-secret"));
 
+    // The same server spoken to as 2026-07-28 (no session): a URL with
+    // `transport: stateless`.
+    let connection = alice
+        .ok(
+            "POST",
+            &format!("/api/client-sessions/{id}/connect"),
+            Some(json!({"server": "mine-2026", "url": calculator_url, "transport": "stateless"})),
+        )
+        .await;
+    assert_eq!(connection["transport"], "stateless", "{connection}");
+    for i in 0..4 {
+        assert_eq!(add(&alice, &id, "mine-2026", i, 40).await, i + 40);
+    }
+    let (status, error) = alice
+        .send(
+            "POST",
+            &format!("/api/client-sessions/{id}/connect"),
+            Some(json!({"server": "calculator", "transport": "stateless"})),
+        )
+        .await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
+
     // Disconnect, then delete: gone for every replica.
     let (status, _) = alice
         .send(

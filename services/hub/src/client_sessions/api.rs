@@ -100,6 +100,10 @@ fn connection_view(stored: &StoredConnection) -> Connection {
             ConnectionKind::Configured
         },
         url: stored.url.clone(),
+        transport: stored
+            .url
+            .as_ref()
+            .map(|_| stored.transport.unwrap_or_default()),
         connected_at: rfc3339(stored.connected_at_ms),
         credential_headers: stored.header_names.clone(),
     }
@@ -452,11 +456,18 @@ pub async fn connect(
     // reached is refused now rather than at the first call.
     let resolved = state.resolve(&caller, &headers, &record.id, &stored)?;
     let route = resolved.route(&state.hub, &caller, &record.id);
+    // `ping` has no place in 2026-07-28 (no session to keep alive): a
+    // stateless server is asked what it is instead.
+    let probe = if route.upstream.transport == crate::config::UpstreamTransport::Stateless {
+        "server/discover"
+    } else {
+        "ping"
+    };
     match state
         .hub
         .forward(
             &route,
-            "ping",
+            probe,
             json!({}),
             Arc::new(NoRelay),
             &CancellationToken::new(),
@@ -464,7 +475,7 @@ pub async fn connect(
         .await
     {
         // Answered, even with an error (a server without `ping`): the
-        // session is established.
+        // session is established, the server reachable.
         Ok(_) | Err(CallError::Rpc { .. }) => {}
         Err(error) => {
             let error = ApiError::from(error);

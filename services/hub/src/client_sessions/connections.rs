@@ -11,7 +11,7 @@
 //! | server | upstream | context key |
 //! |---|---|---|
 //! | configured | the configured one; its `forward_headers` taken from the API request, or from the headers stored at connect, which win | the upstream's `sharing`; `session` means this client session |
-//! | URL | `url-<sha256(url)[..16]>`, Streamable HTTP, reached through the egress guard | per user and credential values (`sharing: user`) |
+//! | URL | `url-<sha256(url)[..16]>`, Streamable HTTP with sessions or stateless (2026-07-28), reached through the egress guard | per user and credential values (`sharing: user`) |
 
 use std::collections::BTreeMap;
 
@@ -19,7 +19,12 @@ use http::{HeaderMap, StatusCode};
 use mcp_session::Caller;
 use sha2::{Digest, Sha256};
 
-use super::{ClientSessions, error::ApiError, model::ConnectRequest, store::StoredConnection};
+use super::{
+    ClientSessions,
+    error::ApiError,
+    model::{ConnectRequest, UrlTransport},
+    store::StoredConnection,
+};
 use crate::{
     config::{
         Sharing, Upstream,
@@ -77,9 +82,14 @@ fn seal_context(caller: &Caller, id: &str, server: &str) -> String {
     format!("{}:{id}:{server}", caller.user_hash)
 }
 
-/// The store name of the upstream of `url`.
-fn url_upstream_name(url: &str) -> String {
-    format!("url-{}", &hex::encode(Sha256::digest(url.as_bytes()))[..16])
+/// The store name of the upstream of `url` spoken to over `transport`.
+fn url_upstream_name(url: &str, transport: UrlTransport) -> String {
+    let mut hash = Sha256::new();
+    if transport == UrlTransport::Stateless {
+        hash.update(b"stateless ");
+    }
+    hash.update(url.as_bytes());
+    format!("url-{}", &hex::encode(hash.finalize())[..16])
 }
 
 fn header_error(error: HeaderError) -> ApiError {
@@ -171,9 +181,11 @@ impl ClientSessions {
                         refused.append_description("; disconnect it");
                         refused
                     })?;
+                let transport = connection.transport.unwrap_or_default();
                 Ok(Resolved::Url(Upstream::user_url(
-                    url_upstream_name(url),
+                    url_upstream_name(url, transport),
                     parsed,
+                    transport == UrlTransport::Stateless,
                     headers,
                     self.settings().url_timeout,
                 )))
@@ -203,6 +215,11 @@ impl ClientSessions {
         }
         let checked = user_headers(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .map_err(header_error)?;
+        if request.transport.is_some() && request.url.is_none() {
+            return Err(ApiError::invalid(
+                "`transport` applies to a `url`; a configured server has its own",
+            ));
+        }
         let configured = self.hub.config.servers.get(&request.server);
         let url = match (&request.url, configured) {
             (None, None) => {
@@ -277,6 +294,7 @@ impl ClientSessions {
         };
         Ok(StoredConnection {
             server: request.server,
+            transport: request.transport.filter(|_| url.is_some()),
             url,
             connected_at_ms: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

@@ -46,6 +46,8 @@ pub struct Connection {
     pub kind: ConnectionKind,
     /// The URL, for a `url` connection.
     pub url: Option<String>,
+    /// How the URL is spoken to, for a `url` connection.
+    pub transport: Option<UrlTransport>,
     /// When it was connected (RFC 3339).
     pub connected_at: String,
     /// The names of the headers stored (sealed) for it; their values are
@@ -79,6 +81,19 @@ pub struct ServerList {
     pub servers: Vec<Server>,
 }
 
+/// How a URL a user connects is spoken to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum UrlTransport {
+    /// Streamable HTTP with `Mcp-Session-Id` sessions (MCP 2025-03-26 to
+    /// 2025-11-25), the default.
+    #[default]
+    StreamableHttp,
+    /// Streamable HTTP without sessions (MCP 2026-07-28): every request
+    /// carries its `_meta`.
+    Stateless,
+}
+
 /// `POST …/connect`: a configured server by name, or a URL under a name of
 /// the caller's choosing, with headers to send it (stored sealed).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -91,6 +106,9 @@ pub struct ConnectRequest {
     /// An `http`/`https` URL of an MCP server (Streamable HTTP), allowed by
     /// the hub's `client_sessions.allowed_urls`.
     pub url: Option<String>,
+    /// How `url` is spoken to (`streamable-http` unless given; only with
+    /// `url`).
+    pub transport: Option<UrlTransport>,
     /// Headers sent with every request to it (a credential for that
     /// server): for a configured server only those it takes from callers
     /// (`forward_headers`). At most 16, each value at most 8 KiB.

@@ -56,6 +56,9 @@ pub struct StoredConnection {
     pub server: String,
     /// The URL a user connected (`None`: a configured server).
     pub url: Option<String>,
+    /// How the URL is spoken to (`None`: Streamable HTTP with sessions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport: Option<super::model::UrlTransport>,
     /// When it was connected (Unix ms).
     pub connected_at_ms: u64,
     /// The names of the headers the user gave (lowercase).
@@ -476,6 +479,7 @@ mod tests {
         StoredConnection {
             server: server.to_owned(),
             url: None,
+            transport: None,
             connected_at_ms: 1,
             header_names: Vec::new(),
             sealed_headers: None,

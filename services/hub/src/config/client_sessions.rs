@@ -175,7 +175,8 @@ pub fn user_headers<'a>(
 
 impl Upstream {
     /// The upstream of a URL a user connected (checked by the
-    /// [`EgressPolicy`] first): Streamable HTTP, one session per user and
+    /// [`EgressPolicy`] first): Streamable HTTP with sessions, or without
+    /// (`stateless`: MCP 2026-07-28), one session per user and
     /// credential (`sharing: user`), the user's headers sent with every
     /// request, reached through the guarded HTTP client. `name` is its key
     /// in the hub's upstream session store (`url-<hash of the URL>`), not a
@@ -183,6 +184,7 @@ impl Upstream {
     pub fn user_url(
         name: String,
         url: url::Url,
+        stateless: bool,
         headers: Vec<(HeaderName, HeaderValue)>,
         timeout: Duration,
     ) -> Self {
@@ -190,7 +192,11 @@ impl Upstream {
             name,
             url,
             stdio: None,
-            transport: UpstreamTransport::StreamableHttp,
+            transport: if stateless {
+                UpstreamTransport::Stateless
+            } else {
+                UpstreamTransport::StreamableHttp
+            },
             sharing: Sharing::User,
             headers,
             forward_headers: Vec::new(),
