@@ -2,12 +2,15 @@
 // Browser test of the hub's web console (services/hub/console), driven with
 // playwright-core against Debian's Chromium (CHROMIUM, else /usr/bin/chromium):
 //
-//   node tests/browser/console.mjs <hubBaseUrl> <bearerToken> <screenshotDir>
+//   node tests/browser/console.mjs <hubBaseUrl> <bearerToken> <screenshotDir> [<calculatorUrl>]
 //
 // Signs in with the bearer token, connects the configured server
 // `calculator`, calls its tool `add` (2 + 40 = 42), reloads the page and finds
 // the same client session with `calculator` still connected and its tools
-// listed, then calls `add` again (1 + 2 = 3). Each step saves a screenshot
+// listed, then calls `add` again (1 + 2 = 3); connects the configured server
+// `everything`, gets a prompt and reads a resource; with <calculatorUrl>,
+// connects it by URL as a 2026-07-28 (stateless) server through the URL form
+// and calls its `add` (5 + 6 = 11). Each step saves a screenshot
 // (<screenshotDir>/NN-<step>.png) and prints one JSON line to stdout; any
 // console error, uncaught page error, CSP violation or failed request of the
 // page fails the step. Exits 0 when every step passed; otherwise prints the
@@ -19,7 +22,7 @@ import { chromium } from 'playwright-core';
 
 const STEP_TIMEOUT_MS = 15_000;
 
-const [baseUrl, token, screenshotDir] = process.argv.slice(2);
+const [baseUrl, token, screenshotDir, calculatorUrl] = process.argv.slice(2);
 if (!baseUrl || !token || !screenshotDir) {
   console.error('usage: node tests/browser/console.mjs <hubBaseUrl> <bearerToken> <screenshotDir>');
   process.exit(2);
@@ -111,9 +114,9 @@ async function shown(selector) {
   await noErrorShown();
 }
 
-/** Opens calculator/add and fills its generated form. */
-async function fillAdd(a, b) {
-  await page.locator('[data-testid="tool-calculator-add"]').click();
+/** Opens <server>/add and fills its generated form. */
+async function fillAdd(a, b, server = 'calculator') {
+  await page.locator(`[data-testid="tool-${server}-add"]`).click();
   const form = page.locator('#tool-form');
   await form.locator('#arg-a').fill(String(a));
   await form.locator('#arg-b').fill(String(b));
@@ -204,6 +207,21 @@ await step('resource-result', async () => {
   }
   await noErrorShown();
 });
+
+if (calculatorUrl) {
+  await step('connected-url-stateless', async () => {
+    await page.locator('#url-server').fill('calc-2026');
+    await page.locator('#url').fill(calculatorUrl);
+    await page.locator('#url-transport').selectOption('stateless');
+    await page.locator('#connect-url').click();
+    await shown('#connections [data-testid="connection-calc-2026"]');
+    await shown('[data-testid="tool-calc-2026-add"]');
+  });
+  await step('tool-result-url-stateless', async () => {
+    await fillAdd(5, 6, 'calc-2026');
+    await callFor(11);
+  });
+}
 
 await browser.close();
 console.log(JSON.stringify({ ok: true, steps: stepNumber, clientSession: sessionId }));

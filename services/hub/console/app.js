@@ -11,7 +11,8 @@
 //   session    #session-id*, #session-expires, #refresh-session, #delete-session,
 //              #connections > [data-testid=connection-<server>]*, [data-testid=disconnect-<server>]
 //   servers    #servers > [data-testid=server-<name>], [data-testid=connect-<name>]*,
-//              #connect-url-form: #url-server, #url, #url-header-name, #url-header-value, #connect-url
+//              #connect-url-form: #url-server, #url, #url-transport, #url-header-name,
+//              #url-header-value, #connect-url
 //   tools      #tools > [data-testid=tool-<server>-<name>]* (buttons), #tool-detail, #tool-form*,
 //              #arg-<property>*, #call-tool*, #tool-result* (data-state = pending | done | error;
 //              class is-error when the result has isError), [data-testid=tool-result-text]
@@ -322,7 +323,11 @@ async function connectUrl(event) {
     $('#url-header-name').reportValidity();
     return;
   }
-  const body = { server: $('#url-server').value.trim(), url: $('#url').value.trim() };
+  const body = {
+    server: $('#url-server').value.trim(),
+    url: $('#url').value.trim(),
+    transport: $('#url-transport').value,
+  };
   if (name) body.headers = { [name.toLowerCase()]: value };
   await connect(body);
   if (isConnected(body.server)) event.target.reset();

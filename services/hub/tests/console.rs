@@ -6,7 +6,8 @@
 //! page; after a reload the same client session is there with the
 //! calculator still connected, and a call works again; then it connects the
 //! `everything` service, gets a prompt through its generated form and reads
-//! a resource. The page must log no
+//! a resource; and connects the calculator by URL as a 2026-07-28
+//! (stateless) server through the URL form and calls it. The page must log no
 //! error (a Content-Security-Policy violation included). Screenshots of
 //! each step are saved in `target/test-artifacts/console/`.
 //!
@@ -64,7 +65,11 @@ async fn the_console_connects_calls_and_survives_a_reload_in_chromium() {
                        "description": "Arithmetic: add, subtract, multiply, divide"},
         "everything": {"url": format!("{}/mcp", everything.url()), "sharing": "user",
                        "description": "Every MCP feature, for testing clients"},
-    }});
+    },
+    // The calculator by URL too (loopback, allowed for this test only).
+    "client_sessions": {"allowed_urls": ["http://127.0.0.1:*/mcp"],
+                        "allowed_networks": ["127.0.0.0/8"]}});
+    let calculator_url = format!("{}/mcp", calculator.replicas.replicas[0].url());
     let hub = HubFleet::start(&config, 3).await;
     let screenshots = root.join("target/test-artifacts/console");
     let _ = std::fs::remove_dir_all(&screenshots);
@@ -75,6 +80,7 @@ async fn the_console_connects_calls_and_survives_a_reload_in_chromium() {
             .arg(driver)
             .args([&url, &token])
             .arg(&screenshots)
+            .arg(calculator_url)
             .env("CHROMIUM", chromium)
             .output()
             .expect("run the browser driver")
