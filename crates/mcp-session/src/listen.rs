@@ -27,7 +27,7 @@
 //! rmcp acknowledges a listen request before the handler's `listen` runs,
 //! and a client may make a change right after the acknowledgement. So the
 //! HTTP layer subscribes to what the request names before rmcp sees it
-//! ([`prepare`]), and [`forward`] takes over that subscription: a change
+//! (`prepare`), and `forward` takes over that subscription: a change
 //! published after the acknowledgement is never missed.
 
 use std::sync::Arc;

@@ -393,7 +393,7 @@ impl BoundServer {
     /// grace period.
     ///
     /// Accept errors (such as running out of file descriptors) are retried,
-    /// never fatal; connections are served as [`connections`](crate::connections)
+    /// never fatal; connections are served as the `connections` module
     /// says (`HTTP_HEADER_READ_TIMEOUT_SECONDS`).
     ///
     /// # Errors

@@ -137,7 +137,7 @@ impl UrlPattern {
         })
     }
 
-    /// Whether `url` (already checked by [`check_url`]) matches.
+    /// Whether `url` (already checked by [`EgressPolicy::check_url`]) matches.
     pub fn matches(&self, url: &Url) -> bool {
         let Some(host) = url.host_str().map(str::to_ascii_lowercase) else {
             return false;

@@ -156,7 +156,7 @@ const MAX_HELD: usize = 10_000;
 
 /// The sessions this replica holds, by upstream and context key. Memory is
 /// bounded whatever the number of users: a session unused for `idle` is
-/// closed when the next one is opened, and at most [`MAX_HELD`] are held.
+/// closed when the next one is opened, and at most 10,000 are held.
 pub struct HeldSessions {
     client: reqwest::Client,
     connections: Mutex<HashMap<ConnectionKey, Arc<Connection>>>,
