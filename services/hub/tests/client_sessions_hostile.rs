@@ -4,7 +4,8 @@
 //! the allow-list, an allowed server that redirects to the metadata
 //! endpoint; malformed bodies, unknown fields, unknown servers and tools,
 //! headers the hub sets itself or the server does not take, oversized
-//! arguments, ids that are no client session's, a server that answers
+//! arguments, more client sessions at once than a user may have (exactly
+//! the limit is created), ids that are no client session's, a server that answers
 //! without end (read up to the hub's limit). Afterwards the client
 //! session has exactly the connection it had, and no upstream session was
 //! made for any refused URL. Redis going away gets a `503` to retry, and
@@ -101,7 +102,8 @@ async fn hostile_input_gets_a_clear_4xx_and_changes_nothing() {
             "allowed_urls": ["http://169.254.169.254/", "http://127.0.0.1:*/", "http://localhost:*/",
                              "http://10.1.2.3/", "http://172.16.5.4/", "http://[::1]:*/",
                              "http://[fe80::1]/", "http://127.0.0.2:*/", "http://0.0.0.0:*/"],
-            "allowed_networks": ["127.0.0.2/32"]
+            "allowed_networks": ["127.0.0.2/32"],
+            "max_per_user": 5
         },
     });
     let hub = HubFleet::start(&config, 2).await;
@@ -351,6 +353,19 @@ async fn hostile_input_gets_a_clear_4xx_and_changes_nothing() {
     assert_eq!(
         (status, error["error"].as_str()),
         (404, Some("not_connected"))
+    );
+
+    // One user creating many at once, on every replica: exactly the limit.
+    let eve = HubFleet::client(&Auth::Bearer(auth::token_for("eve")), &[]);
+    let creations = (0..12).map(|_| {
+        let (eve, url) = (eve.clone(), format!("{base}/api/client-sessions"));
+        async move { eve.post(url).send().await.unwrap().status().as_u16() }
+    });
+    let mut statuses = futures::future::join_all(creations).await;
+    statuses.sort_unstable();
+    assert_eq!(
+        statuses,
+        [[201; 5].as_slice(), [409; 7].as_slice()].concat()
     );
 
     // Ids that are no client session's, and no credentials at all.

@@ -12,7 +12,9 @@
 //! its `meta` field (a connection written as the session expired) is no
 //! session. Each command names one key, so the store works unchanged on
 //! Redis Cluster; a connection is written only into a session that exists
-//! (`put_connection.lua`, one key).
+//! (`put_connection.lua`, one key), and a new id enters its user's index
+//! only under `max_per_user` (`reserve_slot.lua`, one key: atomic across
+//! replicas).
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
@@ -24,6 +26,9 @@ use serde::{Deserialize, Serialize};
 /// Writes a connection into a client session only if the session exists
 /// (and renews its TTL).
 const PUT_CONNECTION_LUA: &str = include_str!("put_connection.lua");
+
+/// Adds a new id to its user's index only under the limit, atomically.
+const RESERVE_SLOT_LUA: &str = include_str!("reserve_slot.lua");
 
 /// The key of a client session.
 pub fn session_key(user: &str, id: &str) -> String {
@@ -139,6 +144,7 @@ pub trait ClientSessionStore: Send + Sync + 'static {
 pub struct RedisClientSessionStore {
     redis: RedisConnection,
     put_connection: Script,
+    reserve_slot: Script,
 }
 
 impl RedisClientSessionStore {
@@ -147,6 +153,7 @@ impl RedisClientSessionStore {
         Self {
             redis,
             put_connection: Script::from_lua(PUT_CONNECTION_LUA),
+            reserve_slot: Script::from_lua(RESERVE_SLOT_LUA),
         }
     }
 
@@ -196,15 +203,26 @@ impl ClientSessionStore for RedisClientSessionStore {
         ttl: Duration,
         max_per_user: usize,
     ) -> Result<bool, StoreError> {
-        let index = index_key(user);
-        let pipeline = self.pool().next().pipeline();
-        let _: () = pipeline
-            .zremrangebyscore(&index, f64::NEG_INFINITY, now_ms as f64)
+        // The place in the index first (atomic: the limit holds whatever
+        // replicas create at once), then the record; a record that could not
+        // be written leaves an id its first read removes.
+        let expires = now_ms + ttl.as_millis() as u64;
+        let reserved: i64 = self
+            .reserve_slot
+            .evalsha_with_reload(
+                self.pool().next(),
+                vec![index_key(user)],
+                vec![
+                    now_ms.to_string(),
+                    expires.to_string(),
+                    id.to_owned(),
+                    max_per_user.to_string(),
+                    ms(ttl).to_string(),
+                ],
+            )
             .await
             .map_err(redis_error)?;
-        let _: () = pipeline.zcard(&index).await.map_err(redis_error)?;
-        let (_, live): (i64, i64) = pipeline.all().await.map_err(redis_error)?;
-        if live >= max_per_user as i64 {
+        if reserved != 1 {
             return Ok(false);
         }
         let meta = serde_json::to_string(&Meta {
@@ -212,7 +230,6 @@ impl ClientSessionStore for RedisClientSessionStore {
         })
         .map_err(|e| StoreError(e.to_string()))?;
         let key = session_key(user, id);
-        let expires = now_ms + ttl.as_millis() as u64;
         let pipeline = self.pool().next().pipeline();
         let _: () = pipeline
             .hset(&key, (META_FIELD, meta))
@@ -220,14 +237,6 @@ impl ClientSessionStore for RedisClientSessionStore {
             .map_err(redis_error)?;
         let _: () = pipeline
             .pexpire(&key, ms(ttl), None)
-            .await
-            .map_err(redis_error)?;
-        let _: () = pipeline
-            .zadd(&index, None, None, false, false, (expires as f64, id))
-            .await
-            .map_err(redis_error)?;
-        let _: () = pipeline
-            .pexpire(&index, ms(ttl), None)
             .await
             .map_err(redis_error)?;
         let _: Vec<Value> = pipeline.all().await.map_err(redis_error)?;
