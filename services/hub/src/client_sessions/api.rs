@@ -1,7 +1,7 @@
 //! The client-session API's handlers: each reads the caller (authenticated
-//! by `mcp-session`), loads the caller's client session from the store
-//! (renewing its TTL), and sends the request through the hub's upstream
-//! sessions. Nothing is kept in this process between requests: any hub
+//! by `mcp-session`) and its body or query, loads the caller's client
+//! session from the store (renewing its TTL) and sends the request through
+//! the hub's upstream sessions (both in [`super::requests`]), and answers. Nothing is kept in this process between requests: any hub
 //! replica serves any request.
 
 use std::{collections::BTreeMap, sync::Arc};
@@ -12,7 +12,6 @@ use axum::{
     extract::{Path, Query, State, rejection::BytesRejection, rejection::QueryRejection},
     http::{HeaderMap, StatusCode},
 };
-use futures::future::join_all;
 use mcp_session::Caller;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -25,8 +24,9 @@ use super::{
     model::{
         CallToolRequest, ClientSession, ClientSessionList, ConnectRequest, Connection,
         ConnectionKind, DisconnectRequest, GetPromptRequest, ListQuery, PromptList,
-        ReadResourceRequest, ResourceList, Server, ServerList, ToolList, Unavailable,
+        ReadResourceRequest, ResourceList, Server, ServerList, ToolList,
     },
+    requests::now_ms,
     store::{ClientSessionRecord, StoredConnection},
 };
 use crate::{
@@ -37,12 +37,6 @@ use crate::{
 
 /// Longest tool, prompt or resource URI accepted.
 const MAX_NAME: usize = 4096;
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
 
 fn rfc3339(ms: u64) -> String {
     chrono::DateTime::from_timestamp_millis(ms as i64)
@@ -75,13 +69,6 @@ fn parse<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, 
     })
 }
 
-/// Whether `id` looks like an id the hub issues (anything else names no
-/// session, without asking the store).
-fn id_is_wellformed(id: &str) -> bool {
-    id.strip_prefix("cs_")
-        .is_some_and(|hex| hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
 fn view(record: &ClientSessionRecord) -> ClientSession {
     ClientSession {
         id: record.id.clone(),
@@ -106,158 +93,6 @@ fn connection_view(stored: &StoredConnection) -> Connection {
             .map(|_| stored.transport.unwrap_or_default()),
         connected_at: rfc3339(stored.connected_at_ms),
         credential_headers: stored.header_names.clone(),
-    }
-}
-
-impl ClientSessions {
-    /// The caller's client session `id`, renewed; `404` for any other.
-    async fn load(&self, caller: &Caller, id: &str) -> Result<ClientSessionRecord, ApiError> {
-        if !id_is_wellformed(id) {
-            return Err(ApiError::no_client_session());
-        }
-        self.store
-            .load(
-                &caller.user_hash.to_string(),
-                id,
-                now_ms(),
-                self.settings().ttl,
-            )
-            .await
-            .map_err(|e| ApiError::store(&e))?
-            .ok_or_else(ApiError::no_client_session)
-    }
-
-    /// The connection named `server` in `record`, or `404 not_connected`.
-    fn connection<'r>(
-        record: &'r ClientSessionRecord,
-        server: &str,
-    ) -> Result<&'r StoredConnection, ApiError> {
-        record.connections.get(server).ok_or_else(|| {
-            ApiError::not_found(
-                "not_connected",
-                format!(
-                    "`{}` is not connected in this client session: POST …/connect first",
-                    server.chars().take(64).collect::<String>()
-                ),
-            )
-        })
-    }
-
-    /// The items of `kind` of one connected server or of all, each with
-    /// its `server`; servers that do not answer are listed apart when
-    /// listing all, and fail the request when asked for alone.
-    async fn list(
-        &self,
-        caller: &Caller,
-        headers: &HeaderMap,
-        id: &str,
-        query: Result<Query<ListQuery>, QueryRejection>,
-        kind: ListKind,
-    ) -> Result<(Vec<Value>, Vec<Unavailable>), ApiError> {
-        let Query(query) = query.map_err(|rejection| ApiError::invalid(rejection.body_text()))?;
-        let record = self.load(caller, id).await?;
-        let chosen: Vec<&StoredConnection> = match &query.server {
-            Some(server) => vec![Self::connection(&record, server)?],
-            None => record.connections.values().collect(),
-        };
-        let lists = join_all(chosen.iter().map(|connection| async {
-            let resolved = self.resolve(caller, headers, &record.id, connection)?;
-            let route = resolved.route(&self.hub, caller, &record.id);
-            self.items(&route, kind).await
-        }))
-        .await;
-        let mut items = Vec::new();
-        let mut unavailable = Vec::new();
-        for (connection, list) in chosen.iter().zip(lists) {
-            match list {
-                Ok(list) => items.extend(list.iter().map(|item| {
-                    let mut item = item.clone();
-                    if let Some(object) = item.as_object_mut() {
-                        object.insert("server".to_owned(), json!(connection.server));
-                    }
-                    item
-                })),
-                Err(error) if query.server.is_some() => return Err(error),
-                Err(error) => unavailable.push(Unavailable {
-                    server: connection.server.clone(),
-                    error: error.code().to_owned(),
-                    error_description: error.description().to_owned(),
-                }),
-            }
-        }
-        Ok((items, unavailable))
-    }
-
-    /// The items of `kind` of the route's server (none when it does not
-    /// offer that kind: `-32601` to the list method, MCP 2025-11-25, Server
-    /// Features: a server declares the features it has).
-    async fn items(
-        &self,
-        route: &crate::upstream::Route<'_>,
-        kind: ListKind,
-    ) -> Result<Arc<Vec<Value>>, ApiError> {
-        match self
-            .hub
-            .catalog
-            .items(&self.hub.upstreams, route, kind)
-            .await
-        {
-            Ok(items) => Ok(items),
-            Err(CallError::Rpc { error, .. })
-                if error.get("code").and_then(Value::as_i64) == Some(-32601) =>
-            {
-                Ok(Arc::default())
-            }
-            Err(error) => Err(error.into()),
-        }
-    }
-
-    /// Sends `method` to the connected `server` after checking that its
-    /// list of `kind` has an item whose `field` is `name`.
-    async fn forward(
-        &self,
-        (caller, headers): (&Caller, &HeaderMap),
-        id: &str,
-        server: &str,
-        checked: Option<(ListKind, &str)>,
-        method: &str,
-        params: Value,
-    ) -> Result<Json<Value>, ApiError> {
-        let record = self.load(caller, id).await?;
-        let connection = Self::connection(&record, server)?;
-        let resolved = self.resolve(caller, headers, &record.id, connection)?;
-        let route = resolved.route(&self.hub, caller, &record.id);
-        if let Some((kind, name)) = checked {
-            let items = self.items(&route, kind).await?;
-            if !items
-                .iter()
-                .any(|item| item.get("name").and_then(Value::as_str) == Some(name))
-            {
-                let what = if kind == ListKind::Tools {
-                    "tool"
-                } else {
-                    "prompt"
-                };
-                return Err(ApiError::not_found(
-                    &format!("unknown_{what}"),
-                    format!(
-                        "`{server}` has no {what} named `{}`",
-                        name.chars().take(128).collect::<String>()
-                    ),
-                ));
-            }
-        }
-        let result = self
-            .hub
-            .forward(
-                &route,
-                method,
-                params,
-                Arc::new(NoRelay),
-                &CancellationToken::new(),
-            )
-            .await?;
-        Ok(Json(result))
     }
 }
 
@@ -697,24 +532,4 @@ pub async fn read_resource(
             json!({"uri": request.uri}),
         )
         .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_issued_ids_reach_the_store() {
-        assert!(id_is_wellformed("cs_0123456789abcdef0123456789abcdef"));
-        for bad in [
-            "",
-            "cs_",
-            "cs_0123456789abcdef0123456789abcdeg",
-            "cs_0123456789abcdef0123456789abcdef0",
-            "session-1733500000000-abc",
-            "cs_*",
-        ] {
-            assert!(!id_is_wellformed(bad), "{bad}");
-        }
-    }
 }

@@ -37,6 +37,7 @@ pub mod api;
 pub mod connections;
 pub mod error;
 pub mod model;
+mod requests;
 pub mod sealing;
 pub mod store;
 
