@@ -1,7 +1,8 @@
 //! The client-session API's handlers: each reads the caller (authenticated
 //! by `mcp-session`) and its body or query, loads the caller's client
 //! session from the store (renewing its TTL) and sends the request through
-//! the hub's upstream sessions (both in [`super::requests`]), and answers. Nothing is kept in this process between requests: any hub
+//! the hub's upstream sessions (both in the `requests` module), and
+//! answers. Nothing is kept in this process between requests: any hub
 //! replica serves any request.
 
 use std::{collections::BTreeMap, sync::Arc};
