@@ -143,6 +143,6 @@ pub mod session_end {
 pub mod store {
     pub use mcp_session_core::store::{
         MemoryStore, SessionPage, SessionRecord, SessionStore, StoreError, StoredSession,
-        TransportKind,
+        TransportKind, now_ms,
     };
 }

@@ -25,42 +25,21 @@ use tokio::{
     net::TcpListener,
 };
 
-/// An HTTP server on 127.0.0.2 (an address the test allows) that answers
-/// every request with a redirect to `location`.
-async fn redirector(location: &'static str) -> u16 {
+/// An HTTP server on 127.0.0.2 (an address the test allows) that reads
+/// each request's head and answers it with `head`, then, if `endless`,
+/// with a body that never ends (until the client goes away).
+async fn raw_http_server(head: String, endless: bool) -> u16 {
     let listener = TcpListener::bind("127.0.0.2:0")
         .await
         .expect("bind 127.0.0.2");
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
+            let head = head.clone();
             tokio::spawn(async move {
                 let mut buffer = vec![0u8; 16 * 1024];
                 let _ = stream.read(&mut buffer).await;
-                let answer = format!(
-                    "HTTP/1.1 307 Temporary Redirect\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                );
-                let _ = stream.write_all(answer.as_bytes()).await;
-            });
-        }
-    });
-    port
-}
-
-/// An HTTP server on 127.0.0.2 that answers every request with an endless
-/// JSON body (until the client goes away).
-async fn flooder() -> u16 {
-    let listener = TcpListener::bind("127.0.0.2:0")
-        .await
-        .expect("bind 127.0.0.2");
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buffer = vec![0u8; 16 * 1024];
-                let _ = stream.read(&mut buffer).await;
-                let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n[";
-                if stream.write_all(head.as_bytes()).await.is_err() {
+                if stream.write_all(head.as_bytes()).await.is_err() || !endless {
                     return;
                 }
                 let chunk = vec![b' '; 64 * 1024];
@@ -69,6 +48,27 @@ async fn flooder() -> u16 {
         }
     });
     port
+}
+
+/// A server that answers every request with a redirect to `location`.
+async fn redirector(location: &str) -> u16 {
+    raw_http_server(
+        format!(
+            "HTTP/1.1 307 Temporary Redirect\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        ),
+        false,
+    )
+    .await
+}
+
+/// A server that answers every request with an endless JSON body.
+async fn flooder() -> u16 {
+    raw_http_server(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n["
+            .to_owned(),
+        true,
+    )
+    .await
 }
 
 async fn send(

@@ -14,8 +14,8 @@ mod support;
 use std::{sync::Arc, time::Duration};
 
 use mcp_testkit::{Fleet, Memory, ReplicaSet, auth, workspace_binary};
-use serde_json::{Value, json};
-use support::HubFleet;
+use serde_json::json;
+use support::{HubFleet, add_in_client_session, client_session};
 
 /// Users, one client session each.
 const USERS: usize = 600;
@@ -39,25 +39,7 @@ async fn open(base: &str, users: std::ops::Range<usize>) -> Vec<(reqwest::Client
             let _permit = permits.acquire_owned().await.unwrap();
             let token = auth::token_for(&format!("web-user-{user}"));
             let client = HubFleet::client(&mcp_testkit::auth::Auth::Bearer(token), &[]);
-            let created: Value = client
-                .post(format!("{base}/api/client-sessions"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            let path = format!(
-                "{base}/api/client-sessions/{}",
-                created["id"].as_str().unwrap()
-            );
-            let connected = client
-                .post(format!("{path}/connect"))
-                .json(&json!({"server": "calculator"}))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(connected.status().as_u16(), 200, "user {user}");
+            let path = client_session(&client, &base, &["calculator"]).await;
             add(&client, &path, user).await;
             (client, path)
         });
@@ -66,20 +48,8 @@ async fn open(base: &str, users: std::ops::Range<usize>) -> Vec<(reqwest::Client
 }
 
 async fn add(client: &reqwest::Client, path: &str, a: usize) {
-    let result: Value = client
-        .post(format!("{path}/tools"))
-        .json(&json!({"server": "calculator", "name": "add", "arguments": {"a": a, "b": 1}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        result["structuredContent"]["result"],
-        json!((a + 1) as f64),
-        "{result}"
-    );
+    let sum = add_in_client_session(client, path, "calculator", a as f64, 1.0).await;
+    assert_eq!(sum, (a + 1) as f64);
 }
 
 fn memory(replicas: &ReplicaSet) -> Vec<Memory> {

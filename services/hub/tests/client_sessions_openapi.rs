@@ -21,7 +21,7 @@ use mcp_testkit::{
     workspace_binary,
 };
 use serde_json::{Value, json};
-use support::HubFleet;
+use support::{HubFleet, client_session};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_openapi_document_is_served_and_survives_schemathesis() {
@@ -84,22 +84,7 @@ async fn the_openapi_document_is_served_and_survives_schemathesis() {
     // A client session with the calculator, for requests that name it.
     let token = auth::token_for("fuzzer");
     let client = HubFleet::client(&Auth::Bearer(token.clone()), &[]);
-    let created: Value = client
-        .post(format!("{base}/api/client-sessions"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = created["id"].as_str().unwrap().to_owned();
-    let connected = client
-        .post(format!("{base}/api/client-sessions/{id}/connect"))
-        .json(&json!({"server": "calculator"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(connected.status(), 200);
+    client_session(&client, &base, &["calculator"]).await;
 
     let reports = interop_support::workspace_root().join("target/test-artifacts/schemathesis");
     let output = tokio::task::spawn_blocking(move || {

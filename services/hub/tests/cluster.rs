@@ -14,7 +14,7 @@ use mcp_testkit::{
     workspace_binary,
 };
 use serde_json::{Value, json};
-use support::{HUB, HubFleet, SECRET, TempDir};
+use support::{HUB, HubFleet, SECRET, TempDir, add_in_client_session, client_session};
 
 /// Every key matching `pattern` on the cluster's masters.
 fn keys(cluster: &RedisCluster, pattern: &str) -> Vec<String> {
@@ -168,41 +168,12 @@ async fn upstream_sessions_on_a_redis_cluster() {
     for i in 0..6 {
         let auth = Auth::Bearer(auth::token_for(&format!("web-user-{i}")));
         let client = HubFleet::client(&auth, &[]);
-        let mut ids = Vec::new();
+        let mut urls = Vec::new();
         for _ in 0..3 {
-            let created: Value = client
-                .post(format!("{hub_url}/api/client-sessions"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            let id = created["id"].as_str().unwrap().to_owned();
-            for server in ["calc-a", "calc-d"] {
-                let connected = client
-                    .post(format!("{hub_url}/api/client-sessions/{id}/connect"))
-                    .json(&json!({"server": server}))
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(connected.status().as_u16(), 200);
-            }
-            let result: Value = client
-                .post(format!("{hub_url}/api/client-sessions/{id}/tools"))
-                .json(&json!({"server": "calc-d", "name": "add", "arguments": {"a": i, "b": 2}}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            assert_eq!(
-                result["structuredContent"]["result"],
-                json!(i as f64 + 2.0),
-                "{result}"
-            );
-            ids.push(id);
+            let url = client_session(&client, &hub_url, &["calc-a", "calc-d"]).await;
+            let sum = add_in_client_session(&client, &url, "calc-d", i as f64, 2.0).await;
+            assert_eq!(sum, i as f64 + 2.0);
+            urls.push(url);
         }
         let listed: Value = client
             .get(format!("{hub_url}/api/client-sessions"))
@@ -219,11 +190,7 @@ async fn upstream_sessions_on_a_redis_cluster() {
                 .iter()
                 .all(|s| s["connections"].as_array().unwrap().len() == 2)
         );
-        let deleted = client
-            .delete(format!("{hub_url}/api/client-sessions/{}", ids[0]))
-            .send()
-            .await
-            .unwrap();
+        let deleted = client.delete(&urls[0]).send().await.unwrap();
         assert_eq!(deleted.status().as_u16(), 204);
     }
     assert_eq!(keys(&cluster, "mcp_client_session:*").len(), 12);

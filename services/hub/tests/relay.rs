@@ -17,7 +17,7 @@ use mcp_testkit::{
     workspace_binary,
 };
 use serde_json::{Value, json};
-use support::{HubFleet, call_with_answer, post_2026, sampling_round_2026};
+use support::{HubFleet, call_with_answer, post_2026, sampled_rounds_2026};
 
 async fn rig() -> (HubFleet, Fleet) {
     let everything = Fleet::start(workspace_binary("everything"), 3, &[]).await;
@@ -146,17 +146,7 @@ async fn a_2026_client_answers_input_an_upstream_with_sessions_asks_for() {
     // request during the call; the 2026-07-28 client gets input_required,
     // and its retry (through nginx: another hub replica, most often)
     // completes the call.
-    for _ in 0..3 {
-        let done = sampling_round_2026(
-            &hub,
-            &alice,
-            "everything__test_sampling",
-            json!({"prompt": "Say hello"}),
-        )
-        .await;
-        let text = done["content"][0]["text"].as_str().unwrap_or_default();
-        assert_eq!(text, "LLM response: hello from the client", "{done}");
-    }
+    sampled_rounds_2026(&hub, &alice, 3).await;
     // Another user's retry with that requestState gets nothing of it.
     let bob = Auth::ApiKey(auth::BOB_KEY.into());
     let first = post_2026(

@@ -13,7 +13,7 @@ use mcp_testkit::{
     workspace_binary,
 };
 use serde_json::json;
-use support::{HubFleet, call_with_answer, post_2026, sampling_round_2026};
+use support::{HubFleet, call_with_answer, post_2026, sampled_rounds_2026};
 
 /// Three everything replicas (sealing `requestState` with one key) as a
 /// stateless upstream of three hub replicas.
@@ -95,17 +95,7 @@ async fn a_2026_client_answers_the_upstreams_input_requests_itself() {
     let alice = Auth::Bearer(auth::token_for("alice"));
     // Several rounds through nginx: the retry reaches another hub replica
     // than the first request, and another upstream replica too.
-    for _ in 0..3 {
-        let done = sampling_round_2026(
-            &hub,
-            &alice,
-            "everything__test_sampling",
-            json!({"prompt": "Say hello"}),
-        )
-        .await;
-        let text = done["content"][0]["text"].as_str().unwrap_or_default();
-        assert_eq!(text, "LLM response: hello from the client", "{done}");
-    }
+    sampled_rounds_2026(&hub, &alice, 3).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -11,9 +11,9 @@ use axum::{
     Extension, Json,
     body::Bytes,
     extract::{Path, Query, State, rejection::BytesRejection, rejection::QueryRejection},
-    http::{HeaderMap, StatusCode},
+    http::StatusCode,
 };
-use mcp_session::Caller;
+use mcp_session::{Caller, store::now_ms};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -27,7 +27,7 @@ use super::{
         ConnectionKind, DisconnectRequest, GetPromptRequest, ListQuery, PromptList,
         ReadResourceRequest, ResourceList, Server, ServerList, ToolList,
     },
-    requests::now_ms,
+    requests::Asker,
     store::{ClientSessionRecord, StoredConnection},
 };
 use crate::{
@@ -108,8 +108,7 @@ fn check_length(what: &str, text: &str, max: usize) -> Result<(), ApiError> {
 
 /// The configured servers a client session may connect by name.
 #[utoipa::path(get, path = "/api/servers", tag = "servers",
-    responses((status = 401, description = "no valid credentials (Authorization: Bearer <JWT>, or an API key)", body = ErrorBody),
-              (status = 200, body = ServerList)))]
+    responses((status = 200, body = ServerList)))]
 pub async fn list_servers(State(state): State<Arc<ClientSessions>>) -> Json<ServerList> {
     Json(ServerList {
         servers: state
@@ -128,8 +127,7 @@ pub async fn list_servers(State(state): State<Arc<ClientSessions>>) -> Json<Serv
 
 /// Creates a client session for the caller.
 #[utoipa::path(post, path = "/api/client-sessions", tag = "client sessions",
-    responses((status = 401, description = "no valid credentials (Authorization: Bearer <JWT>, or an API key)", body = ErrorBody),
-              (status = 201, body = ClientSession),
+    responses((status = 201, body = ClientSession),
               (status = 409, description = "the caller has `max_per_user` client sessions already", body = ErrorBody),
               (status = 503, body = ErrorBody)))]
 pub async fn create(
@@ -175,8 +173,7 @@ pub async fn create(
 
 /// The caller's client sessions.
 #[utoipa::path(get, path = "/api/client-sessions", tag = "client sessions",
-    responses((status = 401, description = "no valid credentials (Authorization: Bearer <JWT>, or an API key)", body = ErrorBody),
-              (status = 200, body = ClientSessionList),
+    responses((status = 200, body = ClientSessionList),
               (status = 503, body = ErrorBody)))]
 pub async fn list(
     State(state): State<Arc<ClientSessions>>,
@@ -196,8 +193,7 @@ pub async fn list(
 /// One of the caller's client sessions (its TTL renewed).
 #[utoipa::path(get, path = "/api/client-sessions/{id}", tag = "client sessions",
     params(("id" = String, Path, description = "the client session's id")),
-    responses((status = 401, description = "no valid credentials (Authorization: Bearer <JWT>, or an API key)", body = ErrorBody),
-              (status = 200, body = ClientSession), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = ClientSession), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn get_one(
     State(state): State<Arc<ClientSessions>>,
     Extension(caller): Extension<Caller>,
@@ -210,8 +206,7 @@ pub async fn get_one(
 /// that were its own: servers shared per session).
 #[utoipa::path(delete, path = "/api/client-sessions/{id}", tag = "client sessions",
     params(("id" = String, Path, description = "the client session's id")),
-    responses((status = 401, description = "no valid credentials (Authorization: Bearer <JWT>, or an API key)", body = ErrorBody),
-              (status = 204, description = "deleted"), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 204, description = "deleted"), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn delete_one(
     State(state): State<Arc<ClientSessions>>,
     Extension(caller): Extension<Caller>,
@@ -239,8 +234,7 @@ pub async fn delete_one(
 #[utoipa::path(post, path = "/api/client-sessions/{id}/connect", tag = "connections",
     params(("id" = String, Path, description = "the client session's id")),
     request_body = ConnectRequest,
-    responses((status = 401, description = "no valid credentials (Authorization: Bearer <JWT>, or an API key)", body = ErrorBody),
-              (status = 200, body = Connection),
+    responses((status = 200, body = Connection),
               (status = 400, description = "malformed body, bad name, URL or headers", body = ErrorBody),
               (status = 403, description = "a URL outside the allow-list, a non-public address, or a redirect", body = ErrorBody),
               (status = 404, description = "no such client session, or no configured server of that name", body = ErrorBody),
@@ -250,18 +244,18 @@ pub async fn delete_one(
               (status = 503, body = ErrorBody)))]
 pub async fn connect(
     State(state): State<Arc<ClientSessions>>,
-    Extension(caller): Extension<Caller>,
+    asker: Asker,
     Path(id): Path<String>,
-    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Connection>, ApiError> {
     let request: ConnectRequest = parse(body)?;
+    let caller = &asker.caller;
     if !name_is_valid(&request.server) {
         return Err(ApiError::invalid(
             "`server` is [A-Za-z0-9_-], 1 to 64 characters",
         ));
     }
-    let record = state.load(&caller, &id).await?;
+    let record = state.load(caller, &id).await?;
     let settings = state.settings();
     if !record.connections.contains_key(&request.server)
         && record.connections.len() >= settings.max_connections
@@ -279,7 +273,7 @@ pub async fn connect(
         ));
     }
     let stored = state
-        .prepare(&caller, &record.id, request)
+        .prepare(caller, &record.id, request)
         .await
         .inspect_err(|error| {
             if error.code() == "destination_forbidden" {
@@ -290,8 +284,8 @@ pub async fn connect(
         })?;
     // Establish (or reuse) the upstream session: a server that cannot be
     // reached is refused now rather than at the first call.
-    let resolved = state.resolve(&caller, &headers, &record.id, &stored)?;
-    let route = resolved.route(&state.hub, &caller, &record.id);
+    let resolved = state.resolve(&asker, &record.id, &stored)?;
+    let route = resolved.route(&state.hub, caller, &record.id);
     // `ping` has no place in 2026-07-28 (no session to keep alive): a
     // stateless server is asked what it is instead.
     let probe = if route.upstream.transport == crate::config::UpstreamTransport::Stateless {
@@ -353,8 +347,7 @@ pub async fn connect(
 #[utoipa::path(post, path = "/api/client-sessions/{id}/disconnect", tag = "connections",
     params(("id" = String, Path, description = "the client session's id")),
     request_body = DisconnectRequest,
-    responses((status = 401, description = "no valid credentials (Authorization: Bearer <JWT>, or an API key)", body = ErrorBody),
-              (status = 204, description = "disconnected"),
+    responses((status = 204, description = "disconnected"),
               (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn disconnect(
@@ -381,19 +374,15 @@ pub async fn disconnect(
 /// The tools of the connected servers (MCP `tools/list`, every page).
 #[utoipa::path(get, path = "/api/client-sessions/{id}/tools", tag = "tools",
     params(("id" = String, Path, description = "the client session's id"), ListQuery),
-    responses((status = 401, description = "no valid credentials (Authorization: Bearer <JWT>, or an API key)", body = ErrorBody),
-              (status = 200, body = ToolList), (status = 404, body = ErrorBody),
+    responses((status = 200, body = ToolList), (status = 404, body = ErrorBody),
               (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn tools(
     State(state): State<Arc<ClientSessions>>,
-    Extension(caller): Extension<Caller>,
+    asker: Asker,
     Path(id): Path<String>,
-    headers: HeaderMap,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<ToolList>, ApiError> {
-    let (tools, unavailable) = state
-        .list(&caller, &headers, &id, query, ListKind::Tools)
-        .await?;
+    let (tools, unavailable) = state.list(&asker, &id, query, ListKind::Tools).await?;
     Ok(Json(ToolList { tools, unavailable }))
 }
 
@@ -401,8 +390,7 @@ pub async fn tools(
 #[utoipa::path(post, path = "/api/client-sessions/{id}/tools", tag = "tools",
     params(("id" = String, Path, description = "the client session's id")),
     request_body = CallToolRequest,
-    responses((status = 401, description = "no valid credentials (Authorization: Bearer <JWT>, or an API key)", body = ErrorBody),
-              (status = 200, description = "the MCP CallToolResult", body = Object),
+    responses((status = 200, description = "the MCP CallToolResult", body = Object),
               (status = 400, body = ErrorBody),
               (status = 404, description = "no such client session, server not connected, or unknown tool", body = ErrorBody),
               (status = 413, body = ErrorBody),
@@ -410,9 +398,8 @@ pub async fn tools(
               (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn call_tool(
     State(state): State<Arc<ClientSessions>>,
-    Extension(caller): Extension<Caller>,
+    asker: Asker,
     Path(id): Path<String>,
-    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let request: CallToolRequest = parse(body)?;
@@ -420,7 +407,7 @@ pub async fn call_tool(
     let params = json!({"name": request.name, "arguments": request.arguments.unwrap_or_default()});
     state
         .forward(
-            (&caller, &headers),
+            &asker,
             &id,
             &request.server,
             Some((ListKind::Tools, &request.name)),
@@ -433,19 +420,15 @@ pub async fn call_tool(
 /// The prompts of the connected servers (MCP `prompts/list`).
 #[utoipa::path(get, path = "/api/client-sessions/{id}/prompts", tag = "prompts",
     params(("id" = String, Path, description = "the client session's id"), ListQuery),
-    responses((status = 401, description = "no valid credentials (Authorization: Bearer <JWT>, or an API key)", body = ErrorBody),
-              (status = 200, body = PromptList), (status = 404, body = ErrorBody),
+    responses((status = 200, body = PromptList), (status = 404, body = ErrorBody),
               (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn prompts(
     State(state): State<Arc<ClientSessions>>,
-    Extension(caller): Extension<Caller>,
+    asker: Asker,
     Path(id): Path<String>,
-    headers: HeaderMap,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<PromptList>, ApiError> {
-    let (prompts, unavailable) = state
-        .list(&caller, &headers, &id, query, ListKind::Prompts)
-        .await?;
+    let (prompts, unavailable) = state.list(&asker, &id, query, ListKind::Prompts).await?;
     Ok(Json(PromptList {
         prompts,
         unavailable,
@@ -456,16 +439,14 @@ pub async fn prompts(
 #[utoipa::path(post, path = "/api/client-sessions/{id}/prompts", tag = "prompts",
     params(("id" = String, Path, description = "the client session's id")),
     request_body = GetPromptRequest,
-    responses((status = 401, description = "no valid credentials (Authorization: Bearer <JWT>, or an API key)", body = ErrorBody),
-              (status = 200, description = "the MCP GetPromptResult", body = Object),
+    responses((status = 200, description = "the MCP GetPromptResult", body = Object),
               (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
               (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn get_prompt(
     State(state): State<Arc<ClientSessions>>,
-    Extension(caller): Extension<Caller>,
+    asker: Asker,
     Path(id): Path<String>,
-    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let request: GetPromptRequest = parse(body)?;
@@ -473,7 +454,7 @@ pub async fn get_prompt(
     let params = json!({"name": request.name, "arguments": request.arguments.unwrap_or_default()});
     state
         .forward(
-            (&caller, &headers),
+            &asker,
             &id,
             &request.server,
             Some((ListKind::Prompts, &request.name)),
@@ -486,19 +467,15 @@ pub async fn get_prompt(
 /// The resources of the connected servers (MCP `resources/list`).
 #[utoipa::path(get, path = "/api/client-sessions/{id}/resources", tag = "resources",
     params(("id" = String, Path, description = "the client session's id"), ListQuery),
-    responses((status = 401, description = "no valid credentials (Authorization: Bearer <JWT>, or an API key)", body = ErrorBody),
-              (status = 200, body = ResourceList), (status = 404, body = ErrorBody),
+    responses((status = 200, body = ResourceList), (status = 404, body = ErrorBody),
               (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn resources(
     State(state): State<Arc<ClientSessions>>,
-    Extension(caller): Extension<Caller>,
+    asker: Asker,
     Path(id): Path<String>,
-    headers: HeaderMap,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<ResourceList>, ApiError> {
-    let (resources, unavailable) = state
-        .list(&caller, &headers, &id, query, ListKind::Resources)
-        .await?;
+    let (resources, unavailable) = state.list(&asker, &id, query, ListKind::Resources).await?;
     Ok(Json(ResourceList {
         resources,
         unavailable,
@@ -509,23 +486,21 @@ pub async fn resources(
 #[utoipa::path(post, path = "/api/client-sessions/{id}/resources", tag = "resources",
     params(("id" = String, Path, description = "the client session's id")),
     request_body = ReadResourceRequest,
-    responses((status = 401, description = "no valid credentials (Authorization: Bearer <JWT>, or an API key)", body = ErrorBody),
-              (status = 200, description = "the MCP ReadResourceResult", body = Object),
+    responses((status = 200, description = "the MCP ReadResourceResult", body = Object),
               (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
               (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn read_resource(
     State(state): State<Arc<ClientSessions>>,
-    Extension(caller): Extension<Caller>,
+    asker: Asker,
     Path(id): Path<String>,
-    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let request: ReadResourceRequest = parse(body)?;
     check_length("uri", &request.uri, MAX_NAME)?;
     state
         .forward(
-            (&caller, &headers),
+            &asker,
             &id,
             &request.server,
             None,

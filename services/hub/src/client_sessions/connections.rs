@@ -23,6 +23,7 @@ use super::{
     ClientSessions,
     error::ApiError,
     model::{ConnectRequest, UrlTransport},
+    requests::Asker,
     store::StoredConnection,
 };
 use crate::{
@@ -119,11 +120,11 @@ impl ClientSessions {
     /// for a URL the configuration no longer allows.
     pub(super) fn resolve(
         &self,
-        caller: &Caller,
-        request_headers: &HeaderMap,
+        asker: &Asker,
         id: &str,
         connection: &StoredConnection,
     ) -> Result<Resolved<'_>, ApiError> {
+        let caller = &asker.caller;
         let headers = match &connection.sealed_headers {
             None => Vec::new(),
             Some(sealed) => {
@@ -163,7 +164,7 @@ impl ClientSessions {
                 // The API caller's own headers, as on `/mcp` (only the
                 // upstream's `forward_headers` are sent on), the stored ones
                 // in their place where given.
-                let mut sent = request_headers.clone();
+                let mut sent = asker.headers.clone();
                 for (name, value) in headers {
                     sent.insert(name, value);
                 }
@@ -296,9 +297,7 @@ impl ClientSessions {
             server: request.server,
             transport: request.transport.filter(|_| url.is_some()),
             url,
-            connected_at_ms: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
+            connected_at_ms: mcp_session::store::now_ms(),
             header_names: checked.iter().map(|(name, _)| name.to_string()).collect(),
             sealed_headers,
         })

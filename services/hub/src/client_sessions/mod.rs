@@ -52,9 +52,13 @@ use axum::{
 };
 use utoipa::{
     Modify, OpenApi,
-    openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
+    openapi::{
+        ContentBuilder, Ref, ResponseBuilder,
+        security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
+    },
 };
 
+pub use self::requests::Asker;
 use self::{sealing::Sealer, store::ClientSessionStore};
 use crate::{config::ClientSessionSettings, hub::Hub, metrics::HubMetrics};
 
@@ -158,11 +162,32 @@ async fn no_store(mut response: Response) -> Response {
 )]
 pub struct ApiDoc;
 
-/// The schemes `mcp-session` accepts: a JWT bearer token or an API key.
+/// The schemes `mcp-session` accepts (a JWT bearer token or an API key),
+/// and its `401` on every operation.
 struct Security;
 
 impl Modify for Security {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let unauthorized = ResponseBuilder::new()
+            .description("no valid credentials (Authorization: Bearer <JWT>, or an API key)")
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [&mut item.get, &mut item.post, &mut item.delete]
+                .into_iter()
+                .flatten()
+            {
+                operation
+                    .responses
+                    .responses
+                    .insert("401".to_owned(), unauthorized.clone().into());
+            }
+        }
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",

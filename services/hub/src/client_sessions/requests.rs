@@ -9,11 +9,11 @@ use std::sync::Arc;
 
 use axum::{
     Json,
-    extract::{Query, rejection::QueryRejection},
-    http::HeaderMap,
+    extract::{FromRequestParts, Query, rejection::QueryRejection},
+    http::{HeaderMap, StatusCode, request::Parts},
 };
 use futures::future::join_all;
-use mcp_session::Caller;
+use mcp_session::{Caller, store::now_ms};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -28,18 +28,38 @@ use crate::{
     upstream::{CallError, http::NoRelay},
 };
 
-/// Now, in Unix milliseconds.
-pub(super) fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 /// Whether `id` looks like an id the hub issues (anything else names no
 /// session, without asking the store).
 pub(super) fn id_is_wellformed(id: &str) -> bool {
     id.strip_prefix("cs_")
         .is_some_and(|hex| hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Who asks: the caller `mcp-session` authenticated, and the request's
+/// headers (a configured server's `forward_headers` are taken from them).
+pub struct Asker {
+    /// The authenticated caller.
+    pub caller: Caller,
+    /// The request's headers.
+    pub headers: HeaderMap,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Asker {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let caller = parts.extensions.get::<Caller>().cloned().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the request was not authenticated (the API is served without mcp-session's authentication)",
+            )
+        })?;
+        Ok(Self {
+            caller,
+            headers: parts.headers.clone(),
+        })
+    }
 }
 
 impl ClientSessions {
@@ -85,21 +105,20 @@ impl ClientSessions {
     /// listing all, and fail the request when asked for alone.
     pub(super) async fn list(
         &self,
-        caller: &Caller,
-        headers: &HeaderMap,
+        asker: &Asker,
         id: &str,
         query: Result<Query<ListQuery>, QueryRejection>,
         kind: ListKind,
     ) -> Result<(Vec<Value>, Vec<Unavailable>), ApiError> {
         let Query(query) = query.map_err(|rejection| ApiError::invalid(rejection.body_text()))?;
-        let record = self.load(caller, id).await?;
+        let record = self.load(&asker.caller, id).await?;
         let chosen: Vec<&StoredConnection> = match &query.server {
             Some(server) => vec![Self::connection(&record, server)?],
             None => record.connections.values().collect(),
         };
         let lists = join_all(chosen.iter().map(|connection| async {
-            let resolved = self.resolve(caller, headers, &record.id, connection)?;
-            let route = resolved.route(&self.hub, caller, &record.id);
+            let resolved = self.resolve(asker, &record.id, connection)?;
+            let route = resolved.route(&self.hub, &asker.caller, &record.id);
             self.items(&route, kind).await
         }))
         .await;
@@ -153,17 +172,17 @@ impl ClientSessions {
     /// list of `kind` has an item whose `field` is `name`.
     pub(super) async fn forward(
         &self,
-        (caller, headers): (&Caller, &HeaderMap),
+        asker: &Asker,
         id: &str,
         server: &str,
         checked: Option<(ListKind, &str)>,
         method: &str,
         params: Value,
     ) -> Result<Json<Value>, ApiError> {
-        let record = self.load(caller, id).await?;
+        let record = self.load(&asker.caller, id).await?;
         let connection = Self::connection(&record, server)?;
-        let resolved = self.resolve(caller, headers, &record.id, connection)?;
-        let route = resolved.route(&self.hub, caller, &record.id);
+        let resolved = self.resolve(asker, &record.id, connection)?;
+        let route = resolved.route(&self.hub, &asker.caller, &record.id);
         if let Some((kind, name)) = checked {
             let items = self.items(&route, kind).await?;
             if !items

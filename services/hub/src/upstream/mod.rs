@@ -35,6 +35,7 @@ use std::{
 };
 
 use ::http::{HeaderMap, HeaderName, HeaderValue};
+use mcp_session::store::now_ms;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -251,12 +252,6 @@ fn program_exists(program: &str) -> bool {
     }
     std::env::var_os("PATH")
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl Upstreams {

@@ -299,3 +299,71 @@ pub async fn sampling_round_2026(
     assert!(done["result"].is_object(), "{done}");
     done["result"].clone()
 }
+
+/// Creates a client session on the hub at `base` with `client` and connects
+/// the configured `servers` in it; returns its URL
+/// (`<base>/api/client-sessions/<id>`).
+pub async fn client_session(client: &reqwest::Client, base: &str, servers: &[&str]) -> String {
+    let created: Value = client
+        .post(format!("{base}/api/client-sessions"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = format!(
+        "{base}/api/client-sessions/{}",
+        created["id"].as_str().expect("a client session id")
+    );
+    for server in servers {
+        let connected = client
+            .post(format!("{url}/connect"))
+            .json(&json!({"server": server}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(connected.status().as_u16(), 200, "connect {server}");
+    }
+    url
+}
+
+/// Calls `add(a, b)` of `server` in the client session at `url` and
+/// returns the result's `structuredContent.result`.
+pub async fn add_in_client_session(
+    client: &reqwest::Client,
+    url: &str,
+    server: &str,
+    a: f64,
+    b: f64,
+) -> f64 {
+    let result: Value = client
+        .post(format!("{url}/tools"))
+        .json(&json!({"server": server, "name": "add", "arguments": {"a": a, "b": b}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    result["structuredContent"]["result"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("a result in {result}"))
+}
+
+/// `rounds` 2026-07-28 calls of the everything service's `test_sampling`
+/// through the hub (see [`sampling_round_2026`]), each ending with the
+/// text the client sampled.
+pub async fn sampled_rounds_2026(hub: &HubFleet, auth: &Auth, rounds: usize) {
+    for _ in 0..rounds {
+        let done = sampling_round_2026(
+            hub,
+            auth,
+            "everything__test_sampling",
+            json!({"prompt": "Say hello"}),
+        )
+        .await;
+        let text = done["content"][0]["text"].as_str().unwrap_or_default();
+        assert_eq!(text, "LLM response: hello from the client", "{done}");
+    }
+}
