@@ -254,14 +254,26 @@ pub fn metadata_routes(auth: Arc<Authenticator>) -> Router {
 /// the client's address, never with the credential.
 pub async fn authenticate_requests(
     State(auth): State<Arc<Authenticator>>,
-    mut request: Request,
+    request: Request,
     next: Next,
 ) -> Response {
+    admit(&auth, request, |request| next.run(request)).await
+}
+
+/// What [`authenticate_requests`] does, for a middleware that does more
+/// around it in one future: authenticates `request` and, when it is
+/// admitted, answers it with `serve`, its [`Caller`] in its extensions;
+/// otherwise answers the refusal (`401`, logged as there).
+pub async fn admit<F, Fut>(auth: &Authenticator, mut request: Request, serve: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let peer = peer_of(&request);
     match auth.authenticate(request.headers(), peer).await {
         Ok(caller) => {
             request.extensions_mut().insert(caller);
-            next.run(request).await
+            serve(request).await
         }
         Err(refusal) => {
             let client =

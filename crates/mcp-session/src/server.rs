@@ -18,14 +18,18 @@ use std::{future::Future, io, net::SocketAddr, sync::Arc, time::Instant};
 
 use axum::{
     Router,
-    extract::{DefaultBodyLimit, Request},
-    http::StatusCode,
+    extract::{DefaultBodyLimit, Request, State},
+    http::{Extensions, StatusCode},
     middleware::{self, Next},
     response::Response,
 };
-use mcp_session_core::session_end::{SessionEndHook, SessionEndObserver};
+use mcp_session_core::{
+    session::HEADER_SESSION_ID,
+    session_end::{SessionEndHook, SessionEndObserver},
+};
 use rmcp::ServerHandler;
 use tokio::net::TcpListener;
+use tower::ServiceBuilder;
 
 use crate::{
     admin::{self, AdminState},
@@ -237,54 +241,69 @@ impl<S: ServerHandler> McpServer<S> {
         ));
         extensions.insert(tasks.clone());
         fleet.set_forwarded_extensions(extensions.clone());
-        let mcp = transport::routes(
+        // Each group of routes gets its middleware as one layer: axum wraps
+        // and boxes every route once per `Router::layer`, so one layer doing
+        // everything costs a request one boxed future instead of one per
+        // concern (docs/benchmarks.md, "Where the instructions go").
+        let observer = Arc::new(RequestObserver {
+            metrics,
+            lifecycle: lifecycle.clone(),
+        });
+        let guarded = |note_unknown_sessions| {
+            ServiceBuilder::new()
+                // Bodies are limited by the transports themselves (rmcp and
+                // `sse::post_message`), which answer 413 with a clear message.
+                .layer(DefaultBodyLimit::disable())
+                .layer(middleware::from_fn_with_state(
+                    Arc::new(Gate {
+                        observer: observer.clone(),
+                        auth: auth.clone(),
+                        extensions: extensions.clone(),
+                        note_unknown_sessions,
+                    }),
+                    guard_requests,
+                ))
+        };
+        let transport = transport::routes(
             TransportState::new(&config, fleet.clone(), lifecycle.clone()),
             self.factory,
             self.scoped_endpoints,
         )
-        .layer(middleware::from_fn(note_unknown_sessions))
-        .merge(self.routes)
-        .merge(admin::routes(AdminState {
-            fleet: fleet.clone(),
-            session_ttl: config.session_ttl,
-        }))
-        .layer(middleware::from_fn_with_state(
-            auth.clone(),
-            auth::authenticate_requests,
-        ))
-        .layer(middleware::from_fn(
-            move |mut request: Request, next: Next| {
-                request.extensions_mut().extend(extensions.clone());
-                next.run(request)
-            },
-        ));
-        let mut router = health::routes(HealthState {
+        .layer(guarded(true));
+        // Unknown paths answer as these routes do: 401 before 404.
+        let protected = self
+            .routes
+            .merge(admin::routes(AdminState {
+                fleet: fleet.clone(),
+                session_ttl: config.session_ttl,
+            }))
+            .layer(guarded(false));
+        let mut public = health::routes(HealthState {
             service: service.clone(),
             fleet: fleet.clone(),
             lifecycle: lifecycle.clone(),
             readiness: self.readiness,
         })
         .merge(auth::metadata_routes(auth.clone()))
-        .merge(self.public_routes)
-        .merge(mcp);
+        .merge(self.public_routes);
         if config.metrics_enabled {
-            router = router.merge(telemetry::metrics_routes(ScrapeState {
-                metrics: metrics.clone(),
+            public = public.merge(telemetry::metrics_routes(ScrapeState {
+                metrics: observer.metrics.clone(),
                 fleet: fleet.clone(),
                 lifecycle: lifecycle.clone(),
             }));
         }
-        let router = router
-            // Bodies are limited by the transports themselves (rmcp and
-            // `sse::post_message`), which answer 413 with a clear message.
-            .layer(DefaultBodyLimit::disable())
-            .layer(middleware::from_fn_with_state(
-                Arc::new(RequestObserver {
-                    metrics,
-                    lifecycle: lifecycle.clone(),
-                }),
-                telemetry::observe_requests,
-            ));
+        let router = public
+            .layer(
+                ServiceBuilder::new()
+                    .layer(DefaultBodyLimit::disable())
+                    .layer(middleware::from_fn_with_state(
+                        observer,
+                        telemetry::observe_requests,
+                    )),
+            )
+            .merge(transport)
+            .merge(protected);
         Ok(BoundServer {
             listener,
             router,
@@ -336,23 +355,60 @@ fn request_state_keys(config: &Config) -> RequestStateConfig {
     }
 }
 
-/// Middleware: logs each request that named a session the caller does not
-/// have (unknown, expired, deleted, or another user's: all alike `404`),
-/// with the caller's user hash prefix, never a credential.
+/// What [`guard_requests`] does around the routes behind authentication.
+struct Gate {
+    observer: Arc<RequestObserver>,
+    auth: Arc<Authenticator>,
+    /// What every request carries to the tools (see [`McpServer::bind`]).
+    extensions: Extensions,
+    /// Whether a `404` to a request naming a session is logged (the
+    /// transports' routes).
+    note_unknown_sessions: bool,
+}
+
+/// Middleware of the routes behind authentication, in one future: observes
+/// the request (`telemetry::observe_requests`), gives it the service's
+/// extensions, authenticates it (`401`, or its [`Caller`] in its
+/// extensions), then answers it, noting unknown sessions on the transports.
+async fn guard_requests(State(gate): State<Arc<Gate>>, request: Request, next: Next) -> Response {
+    let gate = &*gate;
+    telemetry::observe(&gate.observer, request, move |mut request| async move {
+        request.extensions_mut().extend(gate.extensions.clone());
+        auth::admit(&gate.auth, request, move |request| async move {
+            if gate.note_unknown_sessions {
+                note_unknown_sessions(request, next).await
+            } else {
+                next.run(request).await
+            }
+        })
+        .await
+    })
+    .await
+}
+
+/// Logs each request that named a session the caller does not have
+/// (unknown, expired, deleted, or another user's: all alike `404`), with
+/// the caller's user hash prefix, never a credential.
 async fn note_unknown_sessions(request: Request, next: Next) -> Response {
-    let session = telemetry::named_session(&request);
-    let caller = request.extensions().get::<Caller>().cloned();
-    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    // What the line needs, kept cheaply (shared buffers, no parsing) for
+    // the rare `404`.
+    let (method, uri) = (request.method().clone(), request.uri().clone());
+    let session_header = request.headers().get(HEADER_SESSION_ID).cloned();
+    let caller = request
+        .extensions()
+        .get::<Caller>()
+        .map(|caller| (caller.user_hash.clone(), caller.kind));
     let response = next.run(request).await;
     if response.status() == StatusCode::NOT_FOUND
-        && let (Some(session_id), Some(caller)) = (session, caller)
+        && let Some((user_hash, kind)) = caller
+        && let Some(session_id) = telemetry::session_named_by(session_header.as_ref(), &uri)
     {
         tracing::info!(
             %method,
-            %path,
+            path = uri.path(),
             session_id,
-            user = caller.user_hash.short(),
-            principal = caller.kind.as_str(),
+            user = user_hash.short(),
+            principal = kind.as_str(),
             "no such session for this caller (unknown, expired, or another user's)"
         );
     }

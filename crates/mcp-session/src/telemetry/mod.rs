@@ -24,7 +24,7 @@ use tracing_subscriber::{EnvFilter, Layer, Registry, filter::LevelFilter, fmt, p
 
 pub use format::set_replica_id;
 pub use request_id::{RequestId, request_id};
-pub(crate) use requests::{RequestObserver, named_session, observe_requests};
+pub(crate) use requests::{RequestObserver, observe, observe_requests, session_named_by};
 pub(crate) use scrape::{ScrapeState, routes as metrics_routes};
 pub use traces::TracesError;
 

@@ -13,7 +13,7 @@ use std::{
 use axum::{
     body::{Body, Bytes, HttpBody},
     extract::{MatchedPath, Request, State},
-    http::{Method, StatusCode},
+    http::{HeaderValue, Method, StatusCode, Uri},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -36,14 +36,16 @@ use crate::{
 /// The session id a request names: `Mcp-Session-Id` on `/mcp`, the
 /// `session_id` query parameter on `/messages`.
 pub(crate) fn named_session(request: &Request) -> Option<String> {
-    if let Some(id) = request
-        .headers()
-        .get(HEADER_SESSION_ID)
-        .and_then(|value| value.to_str().ok())
-    {
+    session_named_by(request.headers().get(HEADER_SESSION_ID), request.uri())
+}
+
+/// [`named_session`] of a request whose `Mcp-Session-Id` is
+/// `session_header` and whose URI is `uri`.
+pub(crate) fn session_named_by(session_header: Option<&HeaderValue>, uri: &Uri) -> Option<String> {
+    if let Some(id) = session_header.and_then(|value| value.to_str().ok()) {
         return Some(id.to_owned());
     }
-    request.uri().query().and_then(|query| {
+    uri.query().and_then(|query| {
         query
             .split('&')
             .find_map(|pair| pair.strip_prefix("session_id="))
@@ -168,9 +170,23 @@ fn trace_request(span: &tracing::Span, request: &mut Request, route: &str) {
 /// flight until its response body is complete.
 pub(crate) async fn observe_requests(
     State(observer): State<Arc<RequestObserver>>,
-    mut request: Request,
+    request: Request,
     next: Next,
 ) -> Response {
+    observe(&observer, request, |request| next.run(request)).await
+}
+
+/// What [`observe_requests`] does, for a middleware that does more inside
+/// it in one future: observes `request` answered by `serve`.
+pub(crate) async fn observe<F, Fut>(
+    observer: &Arc<RequestObserver>,
+    mut request: Request,
+    serve: F,
+) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let started = Instant::now();
     let method = method_of(request.method());
     let route: Route = request
@@ -230,7 +246,7 @@ pub(crate) async fn observe_requests(
     if trace_context::enabled() {
         trace_request(&span, &mut request, &route);
     }
-    let mut response = next.run(request).instrument(span.clone()).await;
+    let mut response = serve(request).instrument(span.clone()).await;
     let status = response.status();
     if trace_context::enabled() {
         span.set_attribute("http.response.status_code", i64::from(status.as_u16()));
