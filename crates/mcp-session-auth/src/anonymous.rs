@@ -73,7 +73,7 @@ pub fn caller(headers: &HeaderMap, peer: Option<IpAddr>, trusted_hops: usize) ->
         .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
     let agent = headers
         .get(USER_AGENT)
-        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+        .map(|value| String::from_utf8_lossy(value.as_bytes()))
         .unwrap_or_default();
     let mut end = agent.len().min(MAX_USER_AGENT);
     while !agent.is_char_boundary(end) {

@@ -62,7 +62,7 @@ impl std::fmt::Debug for SessionContext {
 
 /// The `Mcp-Session-Id` header, lower-case as HTTP/2 sends it (MCP
 /// 2025-03-26, Transports §Session Management).
-pub const HEADER_SESSION_ID: &str = "mcp-session-id";
+pub const HEADER_SESSION_ID: http::HeaderName = http::HeaderName::from_static("mcp-session-id");
 
 /// What the HTTP request that `context` arrived with carries in its
 /// extensions as a `T` (rmcp hands tools the request's `http::request::Parts`).

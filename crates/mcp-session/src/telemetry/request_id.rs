@@ -11,14 +11,17 @@ use std::sync::{
     atomic::{AtomicU64, Ordering},
 };
 
-use axum::{extract::Request, http::HeaderValue};
+use axum::{
+    extract::Request,
+    http::{HeaderName, HeaderValue},
+};
 use rmcp::{RoleServer, service::RequestContext};
 
 /// The `X-Request-Id` header.
-pub const HEADER_REQUEST_ID: &str = "x-request-id";
+pub const HEADER_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The header an AWS ALB adds to every request it forwards.
-pub const HEADER_AMZN_TRACE_ID: &str = "x-amzn-trace-id";
+pub const HEADER_AMZN_TRACE_ID: HeaderName = HeaderName::from_static("x-amzn-trace-id");
 
 /// Longest request id taken from a client; a longer one is replaced.
 const MAX_LEN: usize = 200;
@@ -52,7 +55,7 @@ impl RequestId {
         let headers = request.headers();
         [HEADER_REQUEST_ID, HEADER_AMZN_TRACE_ID]
             .into_iter()
-            .find_map(|name| headers.get(name).filter(|value| acceptable(value)))
+            .find_map(|name| headers.get(&name).filter(|value| acceptable(value)))
             .cloned()
             .map_or_else(|| Self(generate()), Self)
     }
