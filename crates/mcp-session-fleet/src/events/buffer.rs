@@ -40,12 +40,23 @@
 //! grows with each event, eviction must flush a running stream instead of
 //! dropping it, in the same step and in order with its later events, and
 //! the byte count is what the gauge reports.
+//!
+//! **Layout.** Under load the map holds tens of thousands of streams, and
+//! every event looks its stream up: the map's slots are small (the id and a
+//! box: a probe reads few cache lines and pages), hashed with hashbrown's
+//! seeded foldhash (ids in `Last-Event-ID` come from clients), and an event
+//! finds or makes its stream with one lookup. With the entries inline and
+//! SipHash, the lookups were 3.5% of a Redis-backed replica's samples
+//! under jemalloc (docs/benchmarks.md, "Memory per idle session, and the
+//! allocator").
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::VecDeque,
     sync::{Arc, Weak},
     time::Duration,
 };
+
+use hashbrown::{HashMap, hash_map::EntryRef};
 
 use parking_lot::{Mutex, MutexGuard};
 use tokio::{
@@ -64,17 +75,18 @@ use crate::{
 const ALLOCATION: usize = 16;
 
 /// Bytes counted for a stream besides its slots in the map and the order
-/// (counted by capacity, see [`Inner::footprint`]): its id (shared by both)
-/// and its list of events.
-const STREAM_OVERHEAD: usize = 2 * std::mem::size_of::<usize>() + 2 * ALLOCATION;
+/// (counted by capacity, see [`Inner::footprint`]): its id (shared by both),
+/// its boxed entry and its list of events.
+const STREAM_OVERHEAD: usize =
+    2 * std::mem::size_of::<usize>() + std::mem::size_of::<Entry>() + 3 * ALLOCATION;
 
 /// Bytes counted for an event besides its id and JSON: its place in the
 /// stream's list and its two strings' allocations.
 const EVENT_OVERHEAD: usize = std::mem::size_of::<Buffered>() + 2 * ALLOCATION;
 
-/// Bytes of one slot of the map of streams (hashbrown: the key, the entry
-/// and a control byte).
-const MAP_SLOT: usize = std::mem::size_of::<(Arc<str>, Entry)>() + 1;
+/// Bytes of one slot of the map of streams (hashbrown: the key, the boxed
+/// entry and a control byte).
+const MAP_SLOT: usize = std::mem::size_of::<(Arc<str>, Box<Entry>)>() + 1;
 
 /// How often idle memory is swept.
 const SWEEP: Duration = Duration::from_secs(1);
@@ -183,7 +195,7 @@ struct Slot {
 
 #[derive(Default)]
 struct Inner {
-    streams: HashMap<Arc<str>, Entry>,
+    streams: HashMap<Arc<str>, Box<Entry>>,
     order: VecDeque<Slot>,
     bytes: usize,
     next_generation: u64,
@@ -529,32 +541,31 @@ impl Inner {
 
     /// The entry of `stream_id`, created (pending) when there is none.
     fn entry(&mut self, stream_id: &str, now: Instant) -> &mut Entry {
-        if !self.streams.contains_key(stream_id) {
-            let stream_id: Arc<str> = stream_id.into();
-            self.next_generation += 1;
-            let entry = Entry {
-                stream_id: stream_id.clone(),
-                generation: self.next_generation,
-                owner: StreamOwner::Pending,
-                events: Vec::new(),
-                bytes: STREAM_OVERHEAD + stream_id.len(),
-                finished: false,
-                spilled: self.write_through,
-                trimmed: self.write_through,
-                last: now,
-                changes: None,
-            };
-            self.bytes += entry.bytes;
-            self.order.push_back(Slot {
-                stream_id: stream_id.clone(),
-                generation: entry.generation,
-                stamp: now,
-            });
-            self.streams.insert(stream_id, entry);
-        }
-        self.streams
-            .get_mut(stream_id)
-            .expect("the entry was just made")
+        let vacant = match self.streams.entry_ref(stream_id) {
+            EntryRef::Occupied(occupied) => return occupied.into_mut(),
+            EntryRef::Vacant(vacant) => vacant,
+        };
+        let stream_id: Arc<str> = stream_id.into();
+        self.next_generation += 1;
+        let entry = Box::new(Entry {
+            stream_id: stream_id.clone(),
+            generation: self.next_generation,
+            owner: StreamOwner::Pending,
+            events: Vec::new(),
+            bytes: STREAM_OVERHEAD + stream_id.len(),
+            finished: false,
+            spilled: self.write_through,
+            trimmed: self.write_through,
+            last: now,
+            changes: None,
+        });
+        self.bytes += entry.bytes;
+        self.order.push_back(Slot {
+            stream_id: stream_id.clone(),
+            generation: entry.generation,
+            stamp: now,
+        });
+        vacant.insert_with_key(stream_id, entry)
     }
 
     fn remove(&mut self, stream_id: &str) {
@@ -672,15 +683,15 @@ mod tests {
         let (buffer, mut queue, _) = buffer(budget);
         for index in 0..200 {
             answered(&buffer, &format!("stream-{index:03}"));
-            let (bytes, streams) = buffer.usage();
+            let (bytes, _) = buffer.usage();
             assert!(bytes <= budget, "{bytes} bytes held, budget {budget}");
-            assert!(streams <= 20, "{streams} streams held");
         }
-        // The map's and the order's capacity count too, so fewer than 20
-        // streams fit, but most of them do.
+        // The map's and the order's capacity count too (the probe's share of
+        // them is larger than one stream's among many), so about 20 streams
+        // fit.
         let (bytes, held) = buffer.usage();
         assert!(bytes <= budget, "{bytes} bytes held, budget {budget}");
-        assert!(held >= 10, "only {held} streams held");
+        assert!((10..=30).contains(&held), "{held} streams held");
         assert_eq!(buffer.holding("stream-000"), None);
         // The newest `held` streams are kept, all older ones dropped.
         for index in 0..200 {
