@@ -21,6 +21,8 @@ CONFIGS = [
     ("c", "3 replicas behind round-robin nginx, Redis"),
     ("d", "Python SDK server, Streamable HTTP sessions"),
     ("e", "Python SDK server, stateless_http=True"),
+    ("f", "TypeScript SDK server, Streamable HTTP sessions"),
+    ("g", "TypeScript SDK server, stateless (sessionIdGenerator undefined)"),
     ("h", "the hub (1 replica, Redis) in front of b"),
 ]
 
@@ -154,6 +156,8 @@ def main() -> None:
     ratio("c", "a")
     ad = ratio("a", "d")
     ratio("a", "e")
+    ratio("a", "f")
+    ratio("a", "g")
     ratio("h", "b")
 
     def target(name: str, met: bool, detail: str):

