@@ -244,7 +244,7 @@ impl<S: ServerHandler> McpServer<S> {
         // Each group of routes gets its middleware as one layer: axum wraps
         // and boxes every route once per `Router::layer`, so one layer doing
         // everything costs a request one boxed future instead of one per
-        // concern (docs/benchmarks.md, "Where the instructions go").
+        // concern (docs/benchmarks.md, "Instructions per operation").
         let observer = Arc::new(RequestObserver {
             metrics,
             lifecycle: lifecycle.clone(),
