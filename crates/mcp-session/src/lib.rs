@@ -96,6 +96,7 @@ pub mod listen;
 pub mod request_state;
 pub mod response_stream;
 mod server;
+mod service_context;
 mod service_info;
 mod shutdown;
 pub mod tasks;

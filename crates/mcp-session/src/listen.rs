@@ -43,7 +43,7 @@ use rmcp::{
 };
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::session;
+use crate::{service_context::ServiceContext, session};
 
 /// The `Mcp-Method` of a listen request (MCP 2026-07-28, Transports
 /// §Standard Headers).
@@ -97,10 +97,6 @@ pub(crate) async fn prepare(
     Some(PreparedChanges(Arc::new(Mutex::new(Some(follower)))))
 }
 
-/// Put in every request's extensions by the server.
-#[derive(Clone)]
-pub(crate) struct ListenFleet(pub(crate) Fleet);
-
 /// Who hears of a change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Audience {
@@ -111,8 +107,8 @@ pub enum Audience {
 }
 
 fn fleet(context: &RequestContext<RoleServer>) -> Result<Fleet, ErrorData> {
-    mcp_session_core::session::request_extension::<ListenFleet>(context)
-        .map(|ListenFleet(fleet)| fleet)
+    ServiceContext::of(context)
+        .map(|service| service.fleet.clone())
         .ok_or_else(|| {
             ErrorData::internal_error(
                 "change notifications are only available to requests served over HTTP",

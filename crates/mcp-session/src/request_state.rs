@@ -50,7 +50,7 @@ use sha2::{Digest, Sha256};
 
 use mcp_session_core::{config::ConfigError, session};
 
-use crate::identity::UserHash;
+use crate::{identity::UserHash, service_context::ServiceContext};
 
 /// Shortest accepted key, in bytes ([`RequestStateCodec::MIN_KEY_LENGTH`]).
 pub const MIN_KEY_BYTES: usize = RequestStateCodec::MIN_KEY_LENGTH;
@@ -207,14 +207,14 @@ fn associated_data(user: &UserHash, purpose: &str) -> Vec<u8> {
 }
 
 fn settings(context: &RequestContext<RoleServer>) -> Result<Arc<RequestStateConfig>, ErrorData> {
-    mcp_session_core::session::request_extension::<Arc<RequestStateConfig>>(context).ok_or_else(
-        || {
+    ServiceContext::of(context)
+        .map(|service| service.request_state.clone())
+        .ok_or_else(|| {
             ErrorData::internal_error(
                 "requestState is only available to requests served over HTTP",
                 None,
             )
-        },
-    )
+        })
 }
 
 fn codec(settings: &RequestStateConfig) -> Result<&RequestStateCodec, ErrorData> {

@@ -39,9 +39,9 @@ use crate::{
     fleet::{Fleet, FleetSettings},
     health::{self, HealthState, ReadinessCheck},
     identity::Caller,
-    listen::ListenFleet,
     metrics::Metrics,
     request_state::RequestStateConfig,
+    service_context::ServiceContext,
     service_info::ServiceInfo,
     shutdown::Lifecycle,
     store::SessionStore,
@@ -225,22 +225,25 @@ impl<S: ServerHandler> McpServer<S> {
             started: Instant::now(),
         });
         let lifecycle = Arc::new(Lifecycle::default());
-        // What every request carries to the tools, and every message that
-        // reaches a handler here from another replica.
-        let mut extensions = axum::http::Extensions::new();
-        extensions.insert(Arc::new(ToolsContext {
-            service: service.clone(),
-            fleet: fleet.clone(),
-            session_ttl: config.session_ttl,
-        }));
-        extensions.insert(Arc::new(request_state_keys(&config)));
-        extensions.insert(ListenFleet(fleet.clone()));
         let tasks = Arc::new(TaskRuntime::new(
             fleet.task_store().clone(),
             &config.replica_id,
         ));
-        extensions.insert(tasks.clone());
-        fleet.set_forwarded_extensions(extensions.clone());
+        // What every request carries to the tools, and every message that
+        // reaches a handler here from another replica.
+        let context = Arc::new(ServiceContext {
+            tools: Arc::new(ToolsContext {
+                service: service.clone(),
+                fleet: fleet.clone(),
+                session_ttl: config.session_ttl,
+            }),
+            request_state: Arc::new(request_state_keys(&config)),
+            fleet: fleet.clone(),
+            tasks: tasks.clone(),
+        });
+        let mut forwarded = Extensions::new();
+        forwarded.insert(context.clone());
+        fleet.set_forwarded_extensions(forwarded);
         // Each group of routes gets its middleware as one layer: axum wraps
         // and boxes every route once per `Router::layer`, so one layer doing
         // everything costs a request one boxed future instead of one per
@@ -258,7 +261,7 @@ impl<S: ServerHandler> McpServer<S> {
                     Arc::new(Gate {
                         observer: observer.clone(),
                         auth: auth.clone(),
-                        extensions: extensions.clone(),
+                        context: context.clone(),
                         note_unknown_sessions,
                     }),
                     guard_requests,
@@ -359,21 +362,21 @@ fn request_state_keys(config: &Config) -> RequestStateConfig {
 struct Gate {
     observer: Arc<RequestObserver>,
     auth: Arc<Authenticator>,
-    /// What every request carries to the tools (see [`McpServer::bind`]).
-    extensions: Extensions,
+    /// What every request carries to the tools.
+    context: Arc<ServiceContext>,
     /// Whether a `404` to a request naming a session is logged (the
     /// transports' routes).
     note_unknown_sessions: bool,
 }
 
 /// Middleware of the routes behind authentication, in one future: observes
-/// the request (`telemetry::observe_requests`), gives it the service's
-/// extensions, authenticates it (`401`, or its [`Caller`] in its
+/// the request (`telemetry::observe_requests`), gives it the
+/// [`ServiceContext`], authenticates it (`401`, or its [`Caller`] in its
 /// extensions), then answers it, noting unknown sessions on the transports.
 async fn guard_requests(State(gate): State<Arc<Gate>>, request: Request, next: Next) -> Response {
     let gate = &*gate;
     telemetry::observe(&gate.observer, request, move |mut request| async move {
-        request.extensions_mut().extend(gate.extensions.clone());
+        request.extensions_mut().insert(gate.context.clone());
         auth::admit(&gate.auth, request, move |request| async move {
             if gate.note_unknown_sessions {
                 note_unknown_sessions(request, next).await

@@ -61,7 +61,7 @@ use rmcp::{
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use crate::session;
+use crate::{service_context::ServiceContext, session};
 
 /// How long a task is kept after it is created (its `ttlMs`).
 pub const TASK_TTL: Duration = Duration::from_secs(3600);
@@ -184,12 +184,14 @@ fn unknown_task(task_id: &str) -> ErrorData {
 }
 
 fn runtime(context: &RequestContext<RoleServer>) -> Result<Arc<TaskRuntime>, ErrorData> {
-    mcp_session_core::session::request_extension::<Arc<TaskRuntime>>(context).ok_or_else(|| {
-        ErrorData::internal_error(
-            "tasks are only available to requests served over HTTP",
-            None,
-        )
-    })
+    ServiceContext::of(context)
+        .map(|service| service.tasks.clone())
+        .ok_or_else(|| {
+            ErrorData::internal_error(
+                "tasks are only available to requests served over HTTP",
+                None,
+            )
+        })
 }
 
 fn key(context: &RequestContext<RoleServer>, task_id: &str) -> TaskKey {

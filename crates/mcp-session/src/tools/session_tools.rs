@@ -50,6 +50,7 @@ use super::{
 use crate::{
     fleet::Fleet,
     identity::Caller,
+    service_context::ServiceContext,
     service_info::ServiceInfo,
     session::{self, SessionContext},
 };
@@ -134,7 +135,8 @@ struct ToolEnv {
 }
 
 fn environment(context: &RequestContext<RoleServer>) -> Result<ToolEnv, ErrorData> {
-    let server = mcp_session_core::session::request_extension::<Arc<ToolsContext>>(context)
+    let server = ServiceContext::of(context)
+        .map(|service| service.tools.clone())
         .ok_or_else(|| {
             ErrorData::internal_error("session tools are only available over HTTP", None)
         })?;
