@@ -107,14 +107,12 @@ pub enum Audience {
 }
 
 fn fleet(context: &RequestContext<RoleServer>) -> Result<Fleet, ErrorData> {
-    ServiceContext::of(context)
-        .map(|service| service.fleet.clone())
-        .ok_or_else(|| {
-            ErrorData::internal_error(
-                "change notifications are only available to requests served over HTTP",
-                None,
-            )
-        })
+    ServiceContext::lent::<Fleet>(context).ok_or_else(|| {
+        ErrorData::internal_error(
+            "change notifications are only available to requests served over HTTP",
+            None,
+        )
+    })
 }
 
 /// Tells the listen streams of `audience`, on every replica, about

@@ -207,14 +207,12 @@ fn associated_data(user: &UserHash, purpose: &str) -> Vec<u8> {
 }
 
 fn settings(context: &RequestContext<RoleServer>) -> Result<Arc<RequestStateConfig>, ErrorData> {
-    ServiceContext::of(context)
-        .map(|service| service.request_state.clone())
-        .ok_or_else(|| {
-            ErrorData::internal_error(
-                "requestState is only available to requests served over HTTP",
-                None,
-            )
-        })
+    ServiceContext::lent::<Arc<RequestStateConfig>>(context).ok_or_else(|| {
+        ErrorData::internal_error(
+            "requestState is only available to requests served over HTTP",
+            None,
+        )
+    })
 }
 
 fn codec(settings: &RequestStateConfig) -> Result<&RequestStateCodec, ErrorData> {

@@ -231,16 +231,16 @@ impl<S: ServerHandler> McpServer<S> {
         ));
         // What every request carries to the tools, and every message that
         // reaches a handler here from another replica.
-        let context = Arc::new(ServiceContext {
-            tools: Arc::new(ToolsContext {
-                service: service.clone(),
-                fleet: fleet.clone(),
-                session_ttl: config.session_ttl,
-            }),
-            request_state: Arc::new(request_state_keys(&config)),
+        let mut lent = Extensions::new();
+        lent.insert(Arc::new(ToolsContext {
+            service: service.clone(),
             fleet: fleet.clone(),
-            tasks: tasks.clone(),
-        });
+            session_ttl: config.session_ttl,
+        }));
+        lent.insert(Arc::new(request_state_keys(&config)));
+        lent.insert(fleet.clone());
+        lent.insert(tasks.clone());
+        let context = Arc::new(ServiceContext::new(lent));
         let mut forwarded = Extensions::new();
         forwarded.insert(context.clone());
         fleet.set_forwarded_extensions(forwarded);

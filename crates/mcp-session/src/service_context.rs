@@ -2,35 +2,34 @@
 //! every message that reaches a handler here from another replica), found
 //! by tools in the request's extensions.
 //!
-//! One `Arc`, inserted once per request: as four extensions it cost every
-//! request a copy of a map and four allocations (`scripts/callgrind.sh`).
+//! One `Arc`, inserted once per request: as four extensions of the request
+//! it cost every request a copy of a map and four allocations
+//! (`scripts/callgrind.sh`). It holds its values by type, as extensions do,
+//! so that this module depends on none of the modules that read it.
 
 use std::sync::Arc;
 
+use axum::http::Extensions;
 use rmcp::{RoleServer, service::RequestContext};
 
-use crate::{
-    fleet::Fleet, request_state::RequestStateConfig, tasks::TaskRuntime,
-    tools::session_tools::ToolsContext,
-};
-
-/// The service's shared state that tools reach through their request.
-pub(crate) struct ServiceContext {
-    /// What the session tools report and manage.
-    pub(crate) tools: Arc<ToolsContext>,
-    /// The keys that seal MRTR `requestState` (MCP 2026-07-28).
-    pub(crate) request_state: Arc<RequestStateConfig>,
-    /// The fleet, for change notifications to `subscriptions/listen`
-    /// streams.
-    pub(crate) fleet: Fleet,
-    /// The runtime of tasks (MCP 2025-11-25, Tasks).
-    pub(crate) tasks: Arc<TaskRuntime>,
-}
+/// The service's shared values that tools reach through their request, by
+/// type (`Arc<ToolsContext>`, `Arc<RequestStateConfig>`, `Arc<TaskRuntime>`,
+/// the `Fleet`: see `McpServer::bind`).
+pub(crate) struct ServiceContext(Extensions);
 
 impl ServiceContext {
-    /// The context of the request `context` came with; `None` for a
-    /// request that did not come over HTTP or the fleet bus.
-    pub(crate) fn of(context: &RequestContext<RoleServer>) -> Option<Arc<Self>> {
+    /// A context lending `values`.
+    pub(crate) fn new(values: Extensions) -> Self {
+        Self(values)
+    }
+
+    /// The value of type `T` lent to the request `context` came with;
+    /// `None` for a request that did not come over HTTP or the fleet bus,
+    /// or a type the service lends none of.
+    pub(crate) fn lent<T: Clone + Send + Sync + 'static>(
+        context: &RequestContext<RoleServer>,
+    ) -> Option<T> {
         mcp_session_core::session::request_extension::<Arc<Self>>(context)
+            .and_then(|service| service.0.get::<T>().cloned())
     }
 }

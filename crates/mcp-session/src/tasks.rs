@@ -184,14 +184,12 @@ fn unknown_task(task_id: &str) -> ErrorData {
 }
 
 fn runtime(context: &RequestContext<RoleServer>) -> Result<Arc<TaskRuntime>, ErrorData> {
-    ServiceContext::of(context)
-        .map(|service| service.tasks.clone())
-        .ok_or_else(|| {
-            ErrorData::internal_error(
-                "tasks are only available to requests served over HTTP",
-                None,
-            )
-        })
+    ServiceContext::lent::<Arc<TaskRuntime>>(context).ok_or_else(|| {
+        ErrorData::internal_error(
+            "tasks are only available to requests served over HTTP",
+            None,
+        )
+    })
 }
 
 fn key(context: &RequestContext<RoleServer>, task_id: &str) -> TaskKey {

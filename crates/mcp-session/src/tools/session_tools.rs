@@ -135,11 +135,9 @@ struct ToolEnv {
 }
 
 fn environment(context: &RequestContext<RoleServer>) -> Result<ToolEnv, ErrorData> {
-    let server = ServiceContext::of(context)
-        .map(|service| service.tools.clone())
-        .ok_or_else(|| {
-            ErrorData::internal_error("session tools are only available over HTTP", None)
-        })?;
+    let server = ServiceContext::lent::<Arc<ToolsContext>>(context).ok_or_else(|| {
+        ErrorData::internal_error("session tools are only available over HTTP", None)
+    })?;
     Ok(ToolEnv {
         server,
         caller: session::caller(context),
