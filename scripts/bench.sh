@@ -110,18 +110,15 @@ mkdir -p "$out/nginx"
 nginx -c "$out/nginx/nginx.conf" -p "$out/nginx" &
 pids+=($!)
 wait_ready "http://127.0.0.1:$nginx_port/healthz"
-port_d=$(free_port)
-"$python" bench/python_server.py "$port_d" >"$out/d.log" 2>&1 &
-pids+=($!)
-port_e=$(free_port)
-"$python" bench/python_server.py "$port_e" --stateless >"$out/e.log" 2>&1 &
-pids+=($!)
-port_f=$(free_port)
-"$node" bench/typescript_server.mjs "$port_f" >"$out/f.log" 2>&1 &
-pids+=($!)
-port_g=$(free_port)
-"$node" bench/typescript_server.mjs "$port_g" --stateless >"$out/g.log" 2>&1 &
-pids+=($!)
+start_peer() { # key command... (the SDK servers: their log in $out/<key>.log)
+  local key=$1; shift
+  "$@" >"$out/$key.log" 2>&1 &
+  pids+=($!)
+}
+port_d=$(free_port); start_peer d "$python" bench/python_server.py "$port_d"
+port_e=$(free_port); start_peer e "$python" bench/python_server.py "$port_e" --stateless
+port_f=$(free_port); start_peer f "$node" bench/typescript_server.mjs "$port_f"
+port_g=$(free_port); start_peer g "$node" bench/typescript_server.mjs "$port_g" --stateless
 for port in "$port_d" "$port_e" "$port_f" "$port_g"; do
   for _ in $(seq 100); do curl -s -o /dev/null -m 1 -X POST -H "content-type: application/json" -d "{}" "http://127.0.0.1:$port/mcp" && break; sleep 0.1; done
 done
