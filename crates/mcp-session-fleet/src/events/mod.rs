@@ -62,7 +62,7 @@ use rmcp::{
         EventId, EventStore, EventStoreError, EventStream, ServerSseMessage,
     },
 };
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 tokio::task_local! {
     /// The user hash of the caller of the request being served: whose
@@ -79,11 +79,14 @@ pub async fn with_caller<F: Future>(user_hash: UserHash, request: F) -> F::Outpu
 }
 
 pub(crate) mod buffer;
+mod json_length;
+mod payload;
 pub(crate) mod resume;
 mod writer;
 
 use self::{
     buffer::{Appended, Buffered, EventBuffer, Held},
+    payload::Payload,
     resume::BoxedEvents,
     writer::{Publish, Ttls, Write, Writer},
 };
@@ -173,15 +176,6 @@ struct StoredEvent {
     #[serde(default)]
     message: Option<ServerJsonRpcMessage>,
     #[serde(default)]
-    retry_ms: Option<u64>,
-}
-
-/// A stored event as written: the same JSON, borrowing the message.
-#[derive(Serialize)]
-struct StoredEventRef<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    message: Option<&'a ServerJsonRpcMessage>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     retry_ms: Option<u64>,
 }
 
@@ -306,6 +300,22 @@ impl FleetEventStore {
         format!("{}{}", self.flush_prefix, self.nonce)
     }
 
+    /// The id of the next event of `stream_id`,
+    /// `<stream_id>#<nonce>-<sequence>` (built without `format!`'s
+    /// machinery: two ids per tool call).
+    fn next_event_id(&self, stream_id: &str) -> String {
+        let mut digits = itoa::Buffer::new();
+        let sequence = digits.format(self.sequence.fetch_add(1, Ordering::Relaxed));
+        let mut event_id =
+            String::with_capacity(stream_id.len() + self.nonce.len() + sequence.len() + 2);
+        event_id.push_str(stream_id);
+        event_id.push('#');
+        event_id.push_str(&self.nonce);
+        event_id.push('-');
+        event_id.push_str(sequence);
+        event_id
+    }
+
     pub(crate) fn buffer(&self) -> &Arc<EventBuffer> {
         &self.buffer
     }
@@ -374,15 +384,10 @@ impl FleetEventStore {
         session_id: &str,
         message: &ServerJsonRpcMessage,
     ) -> Result<String, EventStoreError> {
-        let sequence = self.sequence.fetch_add(1, Ordering::Relaxed);
-        let event_id = format!("{stream_id}#{}-{sequence}", self.nonce);
-        let payload = serde_json::to_string(&StoredEventRef {
-            message: Some(message),
-            retry_ms: None,
-        })?;
+        let event_id = self.next_event_id(stream_id);
         let buffered = Buffered {
             event_id: event_id.clone(),
-            payload,
+            payload: Payload::new(Some(Arc::new(message.clone())), None),
         };
         if let Appended::NeedsPlace(buffered) = self.buffer.append(stream_id, buffered, false, None)
         {
@@ -578,10 +583,6 @@ impl FleetEventStore {
         event: &ServerSseMessage,
     ) -> Result<(), EventStoreError> {
         let retry_ms = event.retry.map(|retry| retry.as_millis() as u64);
-        let payload = serde_json::to_string(&StoredEventRef {
-            message: event.message.as_deref(),
-            retry_ms,
-        })?;
         let publish = serde_json::to_string(&Envelope::StreamEvent {
             trace: TraceContext::current(),
             stream_id: stream_id.to_owned(),
@@ -593,7 +594,7 @@ impl FleetEventStore {
         self.writer.send(Write::Event {
             stream_id: stream_id.into(),
             event_id: event_id.to_owned(),
-            payload,
+            payload: Payload::of(event),
             publish: Some(Publish {
                 channel: self.standalone_channel(stream_id),
                 envelope: publish,
@@ -611,13 +612,12 @@ impl EventStore for FleetEventStore {
         stream_id: &str,
         event: &ServerSseMessage,
     ) -> Result<EventId, EventStoreError> {
-        let sequence = self.sequence.fetch_add(1, Ordering::Relaxed);
-        let event_id = format!("{stream_id}#{}-{sequence}", self.nonce);
+        let event_id = self.next_event_id(stream_id);
         if is_standalone(stream_id) {
             self.store_standalone(stream_id, &event_id, event).await?;
             return Ok(event_id);
         }
-        let Some(message) = event.message.as_deref() else {
+        let Some(message) = &event.message else {
             // A request stream's priming event (an id and a retry hint, no
             // message) opens the stream: resuming after it replays the
             // whole stream, which is what an id not found in the stream
@@ -625,15 +625,11 @@ impl EventStore for FleetEventStore {
             self.buffer.open(stream_id);
             return Ok(event_id);
         };
-        let payload = serde_json::to_string(&StoredEventRef {
-            message: Some(message),
-            retry_ms: event.retry.map(|retry| retry.as_millis() as u64),
-        })?;
+        let finished = is_final(message);
         let buffered = Buffered {
             event_id: event_id.clone(),
-            payload,
+            payload: Payload::of(event),
         };
-        let finished = is_final(message);
         if let Appended::NeedsPlace(buffered) =
             self.buffer.append(stream_id, buffered, finished, None)
         {

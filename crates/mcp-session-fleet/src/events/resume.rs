@@ -13,7 +13,7 @@ use rmcp::{
 use tokio::{sync::mpsc, time::Instant};
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::{FleetEventStore, buffer::Read, decode};
+use super::{FleetEventStore, buffer::Read};
 use crate::{HeldSessions, held::StandaloneConnection, shard_subscriptions::ShardSubscriptions};
 
 /// The events of a resumption.
@@ -53,9 +53,7 @@ pub(crate) fn from_buffer(
                 } => {
                     for event in events {
                         after.clone_from(&event.event_id);
-                        let Some(event) = decode(event.event_id, &event.payload) else {
-                            continue;
-                        };
+                        let event = event.payload.event(event.event_id);
                         if sender.send(event).await.is_err() {
                             return;
                         }
