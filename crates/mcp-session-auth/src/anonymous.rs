@@ -12,11 +12,14 @@
 //! it. It only keeps unauthenticated clients' sessions apart; configure JWTs
 //! or API keys to know who is calling.
 
-use std::net::{IpAddr, SocketAddr};
+use std::{
+    fmt::Write as _,
+    net::{IpAddr, SocketAddr},
+};
 
 use http::{HeaderMap, header::USER_AGENT};
 
-use mcp_session_core::identity::Caller;
+use mcp_session_core::identity::{Caller, PrincipalKind};
 
 /// Longest `User-Agent` kept, in bytes.
 const MAX_USER_AGENT: usize = 256;
@@ -69,8 +72,12 @@ pub fn client_ip(headers: &HeaderMap, peer: Option<IpAddr>, trusted_hops: usize)
 
 /// The anonymous [`Caller`] of a request from `peer`.
 pub fn caller(headers: &HeaderMap, peer: Option<IpAddr>, trusted_hops: usize) -> Caller {
-    let ip = client_ip(headers, peer, trusted_hops)
-        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    caller_of(client_ip(headers, peer, trusted_hops), headers)
+}
+
+/// The anonymous [`Caller`] of a request with `headers` from the client
+/// address `client` (as [`client_ip`] found it).
+pub(crate) fn caller_of(client: Option<IpAddr>, headers: &HeaderMap) -> Caller {
     let agent = headers
         .get(USER_AGENT)
         .map(|value| String::from_utf8_lossy(value.as_bytes()))
@@ -79,7 +86,28 @@ pub fn caller(headers: &HeaderMap, peer: Option<IpAddr>, trusted_hops: usize) ->
     while !agent.is_char_boundary(end) {
         end -= 1;
     }
-    Caller::anonymous_client(&ip, &agent[..end])
+    // `<client ip>|<user agent>`, as `Caller::anonymous_client` writes it,
+    // with an IPv4 address written without `fmt` (a third of the
+    // instructions of resolving an anonymous caller).
+    let mut subject = String::with_capacity(40 + end);
+    match client {
+        Some(IpAddr::V4(ip)) => {
+            for (index, octet) in ip.octets().into_iter().enumerate() {
+                if index > 0 {
+                    subject.push('.');
+                }
+                subject.push_str(itoa::Buffer::new().format(octet));
+            }
+        }
+        Some(ip) => {
+            // Writing into a `String` cannot fail.
+            let _ = write!(subject, "{ip}");
+        }
+        None => subject.push_str("unknown"),
+    }
+    subject.push('|');
+    subject.push_str(&agent[..end]);
+    Caller::new(PrincipalKind::Anonymous, "", subject)
 }
 
 #[cfg(test)]
@@ -96,6 +124,23 @@ mod tests {
 
     fn ip(text: &str) -> Option<IpAddr> {
         Some(text.parse().unwrap())
+    }
+
+    #[test]
+    fn the_subject_is_the_client_address_and_agent() {
+        let mut headers = HeaderMap::new();
+        headers.insert(USER_AGENT, "python-httpx/0.28".parse().unwrap());
+        for peer in [ip("203.0.113.255"), ip("0.0.0.0"), ip("2001:db8::1"), None] {
+            let written = peer.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+            assert_eq!(
+                caller(&headers, peer, 0),
+                Caller::anonymous_client(&written, "python-httpx/0.28")
+            );
+        }
+        assert_eq!(
+            caller(&HeaderMap::new(), ip("10.1.2.3"), 0),
+            Caller::anonymous_client("10.1.2.3", "")
+        );
     }
 
     #[test]

@@ -24,6 +24,7 @@ mod anonymous;
 mod api_keys;
 mod challenge;
 mod config;
+mod connection_caller;
 mod credentials;
 mod error;
 mod jwks;
@@ -45,6 +46,7 @@ use axum::{
     routing::get,
 };
 pub use config::AuthConfig;
+pub use connection_caller::ConnectionCaller;
 pub use error::{AuthError, Scheme, TokenProblem};
 pub use metadata::WELL_KNOWN;
 
@@ -156,15 +158,29 @@ impl Authenticator {
         headers: &HeaderMap,
         peer: Option<IpAddr>,
     ) -> Result<Caller, Refusal> {
+        self.authenticate_on(headers, peer, None).await
+    }
+
+    /// [`authenticate`](Self::authenticate) for a request of a connection
+    /// that keeps its last anonymous caller in `connection`.
+    async fn authenticate_on(
+        &self,
+        headers: &HeaderMap,
+        peer: Option<IpAddr>,
+        connection: Option<&ConnectionCaller>,
+    ) -> Result<Caller, Refusal> {
         let refuse = |error, scheme| Refusal { error, scheme };
+        let anonymous = || {
+            let hops = self.config.trusted_proxy_hops;
+            match connection {
+                Some(connection) => connection.caller(headers, peer, hops),
+                None => anonymous::caller(headers, peer, hops),
+            }
+        };
         if !self.config.has_credentials() {
             // An open service reads no credential: whatever a client or a
             // gateway sends, the caller is anonymous, as before auth existed.
-            return Ok(anonymous::caller(
-                headers,
-                peer,
-                self.config.trusted_proxy_hops,
-            ));
+            return Ok(anonymous());
         }
         match extract(headers).map_err(|error| refuse(error, None))? {
             Credential::Bearer(token) => {
@@ -197,11 +213,7 @@ impl Authenticator {
                 Ok(Caller::new(PrincipalKind::ApiKey, "", entry.name.clone())
                     .with_admin(entry.admin))
             }
-            Credential::None if self.config.allow_anonymous => Ok(anonymous::caller(
-                headers,
-                peer,
-                self.config.trusted_proxy_hops,
-            )),
+            Credential::None if self.config.allow_anonymous => Ok(anonymous()),
             Credential::None => Err(refuse(AuthError::Missing, None)),
         }
     }
@@ -263,14 +275,20 @@ pub async fn authenticate_requests(
 /// What [`authenticate_requests`] does, for a middleware that does more
 /// around it in one future: authenticates `request` and, when it is
 /// admitted, answers it with `serve`, its [`Caller`] in its extensions;
-/// otherwise answers the refusal (`401`, logged as there).
+/// otherwise answers the refusal (`401`, logged as there). An anonymous
+/// caller is taken from the request's connection when its extensions hold
+/// an `Arc<`[`ConnectionCaller`]`>`.
 pub async fn admit<F, Fut>(auth: &Authenticator, mut request: Request, serve: F) -> Response
 where
     F: FnOnce(Request) -> Fut,
     Fut: Future<Output = Response>,
 {
     let peer = peer_of(&request);
-    match auth.authenticate(request.headers(), peer).await {
+    let connection = request.extensions().get::<Arc<ConnectionCaller>>();
+    match auth
+        .authenticate_on(request.headers(), peer, connection.map(|caller| &**caller))
+        .await
+    {
         Ok(caller) => {
             request.extensions_mut().insert(caller);
             serve(request).await

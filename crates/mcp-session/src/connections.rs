@@ -38,6 +38,7 @@ use hyper_util::{
     server::{conn::auto::Builder, graceful::GracefulShutdown},
     service::TowerToHyperService,
 };
+use mcp_session_auth::ConnectionCaller;
 use tokio::{net::TcpListener, sync::Notify};
 use tower::ServiceExt;
 
@@ -88,10 +89,15 @@ pub(crate) async fn serve(
         tokio::spawn(async move {
             let first_request = Arc::new(Notify::new());
             let started = first_request.clone();
-            // The peer address identifies anonymous callers (auth::anonymous).
+            let anonymous = Arc::new(ConnectionCaller::default());
+            // The peer address identifies anonymous callers
+            // (mcp_session_auth::admit), kept for the connection's next
+            // requests.
             let service = router.map_request(move |mut request: axum::http::Request<Incoming>| {
                 started.notify_one();
-                request.extensions_mut().insert(ConnectInfo(peer));
+                let extensions = request.extensions_mut();
+                extensions.insert(ConnectInfo(peer));
+                extensions.insert(anonymous.clone());
                 request.map(Body::new)
             });
             let connection = builder.serve_connection_with_upgrades(
