@@ -70,8 +70,10 @@ pub fn client_ip(headers: &HeaderMap, peer: Option<IpAddr>, trusted_hops: usize)
         .map(canonical)
 }
 
-/// The anonymous [`Caller`] of a request from `peer`.
-pub fn caller(headers: &HeaderMap, peer: Option<IpAddr>, trusted_hops: usize) -> Caller {
+/// The anonymous [`Caller`] of a request from `peer`, resolved anew (what
+/// [`KnownCallers`](crate::known_callers::KnownCallers) must agree with).
+#[cfg(test)]
+pub(crate) fn caller(headers: &HeaderMap, peer: Option<IpAddr>, trusted_hops: usize) -> Caller {
     caller_of(client_ip(headers, peer, trusted_hops), headers)
 }
 

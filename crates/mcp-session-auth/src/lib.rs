@@ -24,11 +24,11 @@ mod anonymous;
 mod api_keys;
 mod challenge;
 mod config;
-mod connection_caller;
 mod credentials;
 mod error;
 mod jwks;
 mod jwt;
+mod known_callers;
 mod metadata;
 
 use std::{
@@ -46,7 +46,6 @@ use axum::{
     routing::get,
 };
 pub use config::AuthConfig;
-pub use connection_caller::ConnectionCaller;
 pub use error::{AuthError, Scheme, TokenProblem};
 pub use metadata::WELL_KNOWN;
 
@@ -55,6 +54,7 @@ use self::{
     challenge::Challenges,
     credentials::{Credential, extract},
     jwt::JwtVerifier,
+    known_callers::KnownCallers,
     metadata::ResourceMetadata,
 };
 use mcp_session_core::{
@@ -68,6 +68,8 @@ pub struct Authenticator {
     jwt: Option<JwtVerifier>,
     challenges: Challenges,
     metadata: Option<ResourceMetadata>,
+    /// The anonymous callers of the clients seen last.
+    known_callers: KnownCallers,
 }
 
 /// Why a request was refused, and which scheme it tried.
@@ -102,6 +104,7 @@ impl Authenticator {
             config: config.clone(),
             jwt,
             metadata,
+            known_callers: KnownCallers::default(),
         })
     }
 
@@ -158,24 +161,10 @@ impl Authenticator {
         headers: &HeaderMap,
         peer: Option<IpAddr>,
     ) -> Result<Caller, Refusal> {
-        self.authenticate_on(headers, peer, None).await
-    }
-
-    /// [`authenticate`](Self::authenticate) for a request of a connection
-    /// that keeps its last anonymous caller in `connection`.
-    async fn authenticate_on(
-        &self,
-        headers: &HeaderMap,
-        peer: Option<IpAddr>,
-        connection: Option<&ConnectionCaller>,
-    ) -> Result<Caller, Refusal> {
         let refuse = |error, scheme| Refusal { error, scheme };
         let anonymous = || {
-            let hops = self.config.trusted_proxy_hops;
-            match connection {
-                Some(connection) => connection.caller(headers, peer, hops),
-                None => anonymous::caller(headers, peer, hops),
-            }
+            self.known_callers
+                .caller(headers, peer, self.config.trusted_proxy_hops)
         };
         if !self.config.has_credentials() {
             // An open service reads no credential: whatever a client or a
@@ -275,20 +264,14 @@ pub async fn authenticate_requests(
 /// What [`authenticate_requests`] does, for a middleware that does more
 /// around it in one future: authenticates `request` and, when it is
 /// admitted, answers it with `serve`, its [`Caller`] in its extensions;
-/// otherwise answers the refusal (`401`, logged as there). An anonymous
-/// caller is taken from the request's connection when its extensions hold
-/// an `Arc<`[`ConnectionCaller`]`>`.
+/// otherwise answers the refusal (`401`, logged as there).
 pub async fn admit<F, Fut>(auth: &Authenticator, mut request: Request, serve: F) -> Response
 where
     F: FnOnce(Request) -> Fut,
     Fut: Future<Output = Response>,
 {
     let peer = peer_of(&request);
-    let connection = request.extensions().get::<Arc<ConnectionCaller>>();
-    match auth
-        .authenticate_on(request.headers(), peer, connection.map(|caller| &**caller))
-        .await
-    {
+    match auth.authenticate(request.headers(), peer).await {
         Ok(caller) => {
             request.extensions_mut().insert(caller);
             serve(request).await

@@ -29,7 +29,14 @@
 //! listener closes, idle connections close, and busy ones close after
 //! their response.
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use axum::{Router, body::Body, extract::ConnectInfo, serve::Listener};
 use hyper::body::Incoming;
@@ -38,8 +45,7 @@ use hyper_util::{
     server::{conn::auto::Builder, graceful::GracefulShutdown},
     service::TowerToHyperService,
 };
-use mcp_session_auth::ConnectionCaller;
-use tokio::{net::TcpListener, sync::Notify};
+use tokio::net::TcpListener;
 use tower::ServiceExt;
 
 /// Interval of HTTP/2 keep-alive pings, and how long an answer may take.
@@ -87,17 +93,12 @@ pub(crate) async fn serve(
         let watcher = graceful.watcher();
         let (builder, router) = (builder.clone(), router.clone());
         tokio::spawn(async move {
-            let first_request = Arc::new(Notify::new());
+            let first_request = Arc::new(AtomicBool::new(false));
             let started = first_request.clone();
-            let anonymous = Arc::new(ConnectionCaller::default());
-            // The peer address identifies anonymous callers
-            // (mcp_session_auth::admit), kept for the connection's next
-            // requests.
+            // The peer address identifies anonymous callers (auth::anonymous).
             let service = router.map_request(move |mut request: axum::http::Request<Incoming>| {
-                started.notify_one();
-                let extensions = request.extensions_mut();
-                extensions.insert(ConnectInfo(peer));
-                extensions.insert(anonymous.clone());
+                started.store(true, Ordering::Release);
+                request.extensions_mut().insert(ConnectInfo(peer));
                 request.map(Body::new)
             });
             let connection = builder.serve_connection_with_upgrades(
@@ -106,10 +107,12 @@ pub(crate) async fn serve(
             );
             let connection = watcher.watch(connection.into_owned());
             tokio::pin!(connection);
+            // A flag read when the timer fires, rather than a wake-up at
+            // the first request: a connection still open then goes on.
             let served = tokio::select! {
                 served = &mut connection => served,
-                first = tokio::time::timeout(header_read_timeout, first_request.notified()) => {
-                    if first.is_err() {
+                () = tokio::time::sleep(header_read_timeout) => {
+                    if !first_request.load(Ordering::Acquire) {
                         // Protocol detection, or an HTTP/2 connection's
                         // first request, took too long: drop it.
                         tracing::debug!(%peer, "connection closed: no request within the header-read timeout");
