@@ -98,6 +98,27 @@ pub type Route = Cow<'static, str>;
 /// The `route` label of a request that matched no route.
 pub const OTHER_ROUTE: &str = "other";
 
+/// The `route` label of a request the router matched to `template`,
+/// borrowed from a process-wide set: a server has a few route templates,
+/// each kept once (leaked on first use), so that labelling a request
+/// allocates nothing. Anything that is not a template (a raw path) must
+/// not be passed here: it would be kept for the process's lifetime.
+pub fn route_label(template: &str) -> Route {
+    static TEMPLATES: std::sync::OnceLock<parking_lot::RwLock<Vec<&'static str>>> =
+        std::sync::OnceLock::new();
+    let templates = TEMPLATES.get_or_init(Default::default);
+    if let Some(known) = templates.read().iter().find(|known| **known == template) {
+        return Cow::Borrowed(known);
+    }
+    let mut templates = templates.write();
+    if let Some(known) = templates.iter().find(|known| **known == template) {
+        return Cow::Borrowed(known);
+    }
+    let kept: &'static str = Box::leak(template.into());
+    templates.push(kept);
+    Cow::Borrowed(kept)
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TransportLabels {
     transport: &'static str,
@@ -746,6 +767,21 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn route_labels_are_kept_once_per_template() {
+        let first = route_label("/mcp-route-label-test");
+        let again = route_label(&String::from("/mcp-route-label-test"));
+        assert!(matches!(first, Cow::Borrowed(_)));
+        match (first, again) {
+            (Cow::Borrowed(first), Cow::Borrowed(again)) => {
+                assert_eq!(first, "/mcp-route-label-test");
+                assert!(std::ptr::eq(first, again), "kept once");
+            }
+            _ => panic!("borrowed labels"),
+        }
+        assert_eq!(route_label("/admin/sessions/{id}"), "/admin/sessions/{id}");
+    }
 
     #[test]
     fn routes_and_methods_are_bounded() {

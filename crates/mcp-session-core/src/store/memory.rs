@@ -5,11 +5,12 @@
 //! sessions are invisible at once and removed by [`SessionStore::purge_expired`],
 //! which the server calls every `SESSION_CLEANUP_INTERVAL_SECONDS`.
 
-use std::{
-    collections::{HashMap, HashSet},
-    time::Duration,
-};
+use std::time::Duration;
 
+// hashbrown's seeded foldhash rather than SipHash: every request looks its
+// session up here, and the map's hashing was most of a lookup
+// (`scripts/callgrind.sh`).
+use hashbrown::{HashMap, HashSet};
 use parking_lot::Mutex;
 use tokio::time::Instant;
 

@@ -28,7 +28,7 @@ use mcp_session_core::{
 
 use super::request_id::{HEADER_REQUEST_ID, RequestId};
 use crate::{
-    metrics::{Metrics, OTHER_ROUTE, Route, method_of},
+    metrics::{Metrics, OTHER_ROUTE, Route, method_of, route_label},
     shutdown::Lifecycle,
     store::TransportKind,
 };
@@ -193,7 +193,7 @@ where
         .extensions()
         .get::<MatchedPath>()
         .map_or(Cow::Borrowed(OTHER_ROUTE), |matched| {
-            Cow::Owned(matched.as_str().to_owned())
+            route_label(matched.as_str())
         });
     // Routes without parameters log their template (the same text).
     let path: Cow<'static, str> = if route == OTHER_ROUTE || route.contains('{') {
