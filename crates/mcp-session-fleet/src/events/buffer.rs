@@ -17,11 +17,8 @@
 //! | `budget` | the buffer is full and the stream is still running: it goes on in Redis rather than being dropped |
 //!
 //! **Bounds.** The buffer holds at most `EVENT_BUFFER_BYTES` (an estimate of
-//! the heap its events take: their messages, weighed by the length of
-//! their JSON, their ids and a fixed overhead per event and stream). Events
-//! are kept as the messages rmcp sent, shared with the responses that
-//! write them out, and encoded only on their way to Redis
-//! ([`payload`](super::payload)) and keeps a stream at least `EVENT_RETENTION_SECONDS`
+//! the heap its events take: their JSON, their ids and a fixed overhead per
+//! event and stream) and keeps a stream at least `EVENT_RETENTION_SECONDS`
 //! after its last event unless the budget needs the room. Over budget,
 //! the streams that arrived first go first: a finished stream (its answer
 //! sent) is dropped, a running one is flushed to Redis and only its marker
@@ -67,10 +64,7 @@ use tokio::{
     time::Instant,
 };
 
-use super::{
-    payload::Payload,
-    writer::{Write, Writer},
-};
+use super::writer::{Write, Writer};
 use crate::{
     identity::UserHash,
     metrics::{EventFlush, Metrics},
@@ -86,10 +80,9 @@ const ALLOCATION: usize = 16;
 const STREAM_OVERHEAD: usize =
     2 * std::mem::size_of::<usize>() + std::mem::size_of::<Entry>() + 3 * ALLOCATION;
 
-/// Bytes counted for an event besides its id and its message's
-/// [weight](Payload::weight): its place in the stream's list and its id's
-/// allocation.
-const EVENT_OVERHEAD: usize = std::mem::size_of::<Buffered>() + ALLOCATION;
+/// Bytes counted for an event besides its id and JSON: its place in the
+/// stream's list and its two strings' allocations.
+const EVENT_OVERHEAD: usize = std::mem::size_of::<Buffered>() + 2 * ALLOCATION;
 
 /// Bytes of one slot of the map of streams (hashbrown: the key, the boxed
 /// entry and a control byte).
@@ -152,16 +145,17 @@ impl StreamOwner {
     }
 }
 
-/// One stored event: our event id and its message.
-#[derive(Debug, Clone)]
+/// One stored event: our event id and the stored event's JSON (the `d`
+/// field of its Redis Stream entry).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Buffered {
     pub(crate) event_id: String,
-    pub(crate) payload: Payload,
+    pub(crate) payload: String,
 }
 
 impl Buffered {
     fn bytes(&self) -> usize {
-        EVENT_OVERHEAD + self.event_id.len() + self.payload.weight()
+        EVENT_OVERHEAD + self.event_id.len() + self.payload.len()
     }
 }
 
@@ -624,9 +618,6 @@ async fn sweep(buffer: Weak<EventBuffer>) {
 
 #[cfg(test)]
 mod tests {
-    use rmcp::model::{
-        JsonRpcResponse, JsonRpcVersion2_0, NumberOrString, ServerJsonRpcMessage, ServerResult,
-    };
     use tokio::sync::mpsc::UnboundedReceiver;
 
     use super::*;
@@ -641,14 +632,9 @@ mod tests {
     }
 
     fn event(stream: &str, index: usize) -> Buffered {
-        let message = ServerJsonRpcMessage::Response(JsonRpcResponse {
-            jsonrpc: JsonRpcVersion2_0,
-            id: NumberOrString::Number(index as i64),
-            result: ServerResult::empty(()),
-        });
         Buffered {
             event_id: format!("{stream}#nonce-{index}"),
-            payload: Payload::new(Some(Arc::new(message)), None),
+            payload: format!(r#"{{"message":{{"jsonrpc":"2.0","id":{index},"result":{{}}}}}}"#),
         }
     }
 

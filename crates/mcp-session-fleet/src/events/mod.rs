@@ -62,7 +62,7 @@ use rmcp::{
         EventId, EventStore, EventStoreError, EventStream, ServerSseMessage,
     },
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 tokio::task_local! {
     /// The user hash of the caller of the request being served: whose
@@ -79,14 +79,11 @@ pub async fn with_caller<F: Future>(user_hash: UserHash, request: F) -> F::Outpu
 }
 
 pub(crate) mod buffer;
-mod json_length;
-mod payload;
 pub(crate) mod resume;
 mod writer;
 
 use self::{
     buffer::{Appended, Buffered, EventBuffer, Held},
-    payload::Payload,
     resume::BoxedEvents,
     writer::{Publish, Ttls, Write, Writer},
 };
@@ -176,6 +173,15 @@ struct StoredEvent {
     #[serde(default)]
     message: Option<ServerJsonRpcMessage>,
     #[serde(default)]
+    retry_ms: Option<u64>,
+}
+
+/// A stored event as written: the same JSON, borrowing the message.
+#[derive(Serialize)]
+struct StoredEventRef<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'a ServerJsonRpcMessage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     retry_ms: Option<u64>,
 }
 
@@ -385,9 +391,13 @@ impl FleetEventStore {
         message: &ServerJsonRpcMessage,
     ) -> Result<String, EventStoreError> {
         let event_id = self.next_event_id(stream_id);
+        let payload = serde_json::to_string(&StoredEventRef {
+            message: Some(message),
+            retry_ms: None,
+        })?;
         let buffered = Buffered {
             event_id: event_id.clone(),
-            payload: Payload::new(Some(Arc::new(message.clone())), None),
+            payload,
         };
         if let Appended::NeedsPlace(buffered) = self.buffer.append(stream_id, buffered, false, None)
         {
@@ -583,6 +593,10 @@ impl FleetEventStore {
         event: &ServerSseMessage,
     ) -> Result<(), EventStoreError> {
         let retry_ms = event.retry.map(|retry| retry.as_millis() as u64);
+        let payload = serde_json::to_string(&StoredEventRef {
+            message: event.message.as_deref(),
+            retry_ms,
+        })?;
         let publish = serde_json::to_string(&Envelope::StreamEvent {
             trace: TraceContext::current(),
             stream_id: stream_id.to_owned(),
@@ -594,7 +608,7 @@ impl FleetEventStore {
         self.writer.send(Write::Event {
             stream_id: stream_id.into(),
             event_id: event_id.to_owned(),
-            payload: Payload::of(event),
+            payload,
             publish: Some(Publish {
                 channel: self.standalone_channel(stream_id),
                 envelope: publish,
@@ -617,7 +631,7 @@ impl EventStore for FleetEventStore {
             self.store_standalone(stream_id, &event_id, event).await?;
             return Ok(event_id);
         }
-        let Some(message) = &event.message else {
+        let Some(message) = event.message.as_deref() else {
             // A request stream's priming event (an id and a retry hint, no
             // message) opens the stream: resuming after it replays the
             // whole stream, which is what an id not found in the stream
@@ -625,11 +639,15 @@ impl EventStore for FleetEventStore {
             self.buffer.open(stream_id);
             return Ok(event_id);
         };
-        let finished = is_final(message);
+        let payload = serde_json::to_string(&StoredEventRef {
+            message: Some(message),
+            retry_ms: event.retry.map(|retry| retry.as_millis() as u64),
+        })?;
         let buffered = Buffered {
             event_id: event_id.clone(),
-            payload: Payload::of(event),
+            payload,
         };
+        let finished = is_final(message);
         if let Appended::NeedsPlace(buffered) =
             self.buffer.append(stream_id, buffered, finished, None)
         {

@@ -13,7 +13,7 @@ use rmcp::{
 use tokio::{sync::mpsc, time::Instant};
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::{FleetEventStore, buffer::Read};
+use super::{FleetEventStore, buffer::Read, decode};
 use crate::{HeldSessions, held::StandaloneConnection, shard_subscriptions::ShardSubscriptions};
 
 /// The events of a resumption.
@@ -53,7 +53,9 @@ pub(crate) fn from_buffer(
                 } => {
                     for event in events {
                         after.clone_from(&event.event_id);
-                        let event = event.payload.event(event.event_id);
+                        let Some(event) = decode(event.event_id, &event.payload) else {
+                            continue;
+                        };
                         if sender.send(event).await.is_err() {
                             return;
                         }

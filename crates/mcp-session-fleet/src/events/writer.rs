@@ -25,7 +25,7 @@ use fred::{
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
-use super::{is_standalone, payload::Payload, stream_key, stream_session_key};
+use super::{is_standalone, stream_key, stream_session_key};
 use crate::{connection::RedisConnection, metrics::RedisOp};
 
 /// Events kept per stream in Redis (approximately: Redis trims in whole
@@ -50,8 +50,8 @@ pub(crate) enum Write {
         stream_id: Arc<str>,
         /// Our event id (field `e`).
         event_id: String,
-        /// The stored event, encoded here (field `d`).
-        payload: Payload,
+        /// The stored event, JSON (field `d`).
+        payload: String,
         /// For a standalone stream: the [`Envelope`](super::Envelope) to
         /// publish on the stream's sharded channel once stored.
         publish: Option<Publish>,
@@ -189,13 +189,6 @@ async fn write_batches(
                         publish,
                         place: _,
                     } => {
-                        let payload = match payload.encode() {
-                            Ok(payload) => payload,
-                            Err(error) => {
-                                tracing::warn!(%event_id, %error, "an SSE event could not be encoded for replay: it is not stored");
-                                return Ok(());
-                            }
-                        };
                         let key = stream_key(stream_id);
                         let cap = XCap::try_from(("MAXLEN", "~", MAX_EVENTS as i64))?;
                         let _: () = pipeline
