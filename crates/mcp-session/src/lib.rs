@@ -76,7 +76,7 @@
 //!
 //! ```text
 //! mcp-session         server, transports, admin, probes, telemetry, tools, launch   (axum, rmcp's HTTP service)
-//!   ├── mcp-session-fleet   Fleet (solo | Redis), Redis store, cache, bus, event streams   (fred, moka)
+//!   ├── mcp-session-fleet   Fleet (solo | Redis), Redis store, cache, bus, event streams   (fred, quick_cache)
 //!   ├── mcp-session-auth    JWT, JWKS, API keys, anonymous callers               (jsonwebtoken, reqwest)
 //!   └── mcp-session-core    identity, session records, SessionStore, metrics, config primitives
 //! ```
