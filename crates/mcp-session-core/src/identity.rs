@@ -18,7 +18,7 @@
 //! }
 //! ```
 
-use std::fmt;
+use std::{fmt, sync::Arc};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -26,9 +26,23 @@ use sha2::{Digest, Sha256};
 /// Hex SHA-256 of a canonical principal (64 lowercase hex characters).
 ///
 /// It names a user in Redis keys without revealing who the user is.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct UserHash(String);
+/// Serialized as its text. Shared, not copied, when cloned: a request
+/// clones its caller's hash several times (its caller, its streams' owner,
+/// its store lookups).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UserHash(Arc<str>);
+
+impl Serialize for UserHash {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for UserHash {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(|text| Self(text.into()))
+    }
+}
 
 impl UserHash {
     /// Hashes the canonical principal: kind, issuer and subject, each
@@ -44,8 +58,11 @@ impl UserHash {
         let mut text = [0u8; 64];
         hex::encode_to_slice(hasher.finalize(), &mut text)
             .expect("a SHA-256 digest is 32 bytes, 64 hex digits");
-        // Hex digits are ASCII: nothing is replaced.
-        Self(String::from_utf8_lossy(&text).into_owned())
+        Self(
+            std::str::from_utf8(&text)
+                .expect("hex digits are ASCII")
+                .into(),
+        )
     }
 
     /// The 64-character hex form used in store keys.
@@ -57,7 +74,7 @@ impl UserHash {
     /// exactly 64 hex digits, any case; `None` otherwise.
     pub fn parse(text: &str) -> Option<Self> {
         (text.len() == 64 && text.bytes().all(|byte| byte.is_ascii_hexdigit()))
-            .then(|| Self(text.to_ascii_lowercase()))
+            .then(|| Self(text.to_ascii_lowercase().into()))
     }
 
     /// The first 12 hex digits: enough to correlate log lines, too short to
@@ -181,6 +198,14 @@ mod tests {
             UserHash::of(PrincipalKind::Jwt, "", "alice"),
             UserHash::of(PrincipalKind::ApiKey, "", "alice")
         );
+    }
+
+    #[test]
+    fn a_user_hash_is_serialized_as_its_text() {
+        let hash = UserHash::of(PrincipalKind::ApiKey, "", "ci");
+        let json = serde_json::to_string(&hash).unwrap();
+        assert_eq!(json, format!("\"{}\"", hash.as_str()));
+        assert_eq!(serde_json::from_str::<UserHash>(&json).unwrap(), hash);
     }
 
     #[test]
