@@ -88,7 +88,8 @@ async fn post_mcp(
             json!({
                 "protocolVersion": version,
                 "capabilities": {"tools": {}},
-                "serverInfo": {"name": "mcp-floor", "version": "1"},
+                "serverInfo": {"name": serve::SERVER_NAME, "version": serve::SERVER_VERSION},
+                "instructions": serve::INSTRUCTIONS,
             }),
         );
         if let Ok(value) = session.parse() {

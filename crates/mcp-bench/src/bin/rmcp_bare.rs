@@ -1,7 +1,8 @@
-//! rmcp bare: the `add` tool served the way rmcp's own example servers
-//! serve a tool (a `#[tool_router]` built in `new()` for every session,
-//! `StreamableHttpService` with rmcp's `LocalSessionManager`, nothing else),
-//! as the reference `scripts/callgrind.sh` compares the calculator with.
+//! rmcp bare: the `add` tool, under the calculator's name and instructions,
+//! served the way rmcp's own example servers serve a tool (a
+//! `#[tool_router]` built in `new()` for every session, `StreamableHttpService`
+//! with rmcp's `LocalSessionManager`, nothing else), as the reference
+//! `scripts/callgrind.sh` compares the calculator with.
 //!
 //! `rmcp-bare [PORT]` (default 9700) serves `http://127.0.0.1:PORT/mcp`.
 
@@ -13,7 +14,7 @@ use rmcp::{
         router::tool::ToolRouter,
         wrapper::{Json, Parameters},
     },
-    model::{ServerCapabilities, ServerConfig},
+    model::{Implementation, ServerCapabilities, ServerConfig},
     schemars::{self, JsonSchema},
     tool, tool_handler, tool_router,
     transport::streamable_http_server::{
@@ -74,8 +75,15 @@ impl Bare {
 
 #[tool_handler]
 impl ServerHandler for Bare {
+    /// The calculator's identity and instructions, so that both servers
+    /// send the same `initialize` answer.
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new(
+                serve::SERVER_NAME,
+                serve::SERVER_VERSION,
+            ))
+            .with_instructions(serve::INSTRUCTIONS)
     }
 }
 
