@@ -5,18 +5,22 @@
 //! | `mcp_user_session:<user_hash>:<session_id>` | string | the [`SessionRecord`] as JSON | `SESSION_TTL_SECONDS`, renewed by each request |
 //! | `mcp_user_index:<user_hash>` | sorted set | the user's session ids, scored by expiry time (Unix ms) | same, renewed with its sessions |
 //!
-//! Each operation is one round trip (a pipeline), except `create` under a
-//! per-user limit (two: the record is written, then a script takes its
-//! place in the index atomically; five when the index is full, to drop the
+//! Each operation is one round trip (a pipeline or a script), except
+//! `create` on a Redis Cluster under a per-user limit (two: the record is
+//! written, then a script takes its place in the index atomically), a
+//! `create` that finds the user's index full (three more, to drop the
 //! entries of sessions that no longer exist and try again), `access` of a
-//! session that is gone (two: its entry is removed) and `list` (two).
+//! session that is gone (two: its entry is removed) and `list` (two). On a
+//! single Redis (not a cluster) `create` is one script ([`CREATE`]) that
+//! writes the record and takes its place.
 //!
 //! The index stays true to the sessions that exist, whatever Redis evicts
 //! under `maxmemory`: entries of expired sessions are dropped by each
 //! creation and access of the user, an access lists its session again if
 //! the index was evicted, and a full index is checked against the records
-//! before a creation is refused (docs/sessions.md, Eviction). No command spans two keys, so the
-//! store works unchanged on Redis Cluster.
+//! before a creation is refused (docs/sessions.md, Eviction). On a Redis
+//! Cluster no command spans two keys (a record and its user's index are in
+//! different slots).
 //!
 //! Administration pages through all sessions with `SCAN MATCH
 //! mcp_user_session:*` (never `KEYS`, which blocks Redis), node by node on a
@@ -87,8 +91,11 @@ impl RedisStore {
         self.ttl.as_secs().max(1) as i64
     }
 
-    fn expiry_score(&self) -> f64 {
-        (now_ms() + self.ttl.as_millis() as u64) as f64
+    /// The index score of a session renewed now: its expiry time, Unix ms.
+    /// Sent as an integer (a sorted set score need not be written as a
+    /// float, and an integer is cheaper to format).
+    fn expiry_score(&self) -> u64 {
+        now_ms() + self.ttl.as_millis() as u64
     }
 
     fn encode(record: &SessionRecord) -> Result<String, StoreError> {
@@ -139,12 +146,85 @@ impl RedisStore {
         if self.try_reserve(&index, id, limit).await? {
             return Ok(());
         }
-        if self.prune_missing(user, &index).await? > 0
-            && self.try_reserve(&index, id, limit).await?
-        {
+        self.reserve_in_full_index(user, &index, id, limit).await
+    }
+
+    /// Takes a place for session `id` in a user's `index` found full:
+    /// removes the entries of sessions that no longer exist, then asks once
+    /// more.
+    ///
+    /// # Errors
+    /// [`StoreError::TooManySessions`] when the user has `limit` sessions
+    /// that exist; [`StoreError::Unavailable`] when Redis fails.
+    async fn reserve_in_full_index(
+        &self,
+        user: &UserHash,
+        index: &str,
+        id: &str,
+        limit: usize,
+    ) -> Result<(), StoreError> {
+        if self.prune_missing(user, index).await? > 0 && self.try_reserve(index, id, limit).await? {
             return Ok(());
         }
         Err(StoreError::TooManySessions { limit })
+    }
+
+    /// Creates `record` (as `json`) on a single Redis with one [`CREATE`]:
+    /// the record and its place in the index, in one round trip. When the
+    /// index is full, [`reserve_in_full_index`](Self::reserve_in_full_index)
+    /// tries again after removing the entries of sessions that are gone,
+    /// and a refused session's record is removed.
+    async fn create_in_one_script(
+        &self,
+        record: &SessionRecord,
+        json: String,
+    ) -> Result<(), StoreError> {
+        let key = session_key(&record.user_hash, &record.id);
+        let index = index_key(&record.user_hash);
+        self.trip(StoreOp::Create);
+        let created: i64 = self
+            .pool()
+            .next()
+            .eval(
+                CREATE,
+                vec![key.clone(), index.clone()],
+                vec![
+                    json,
+                    self.ttl_seconds().to_string(),
+                    now_ms().to_string(),
+                    self.expiry_score().to_string(),
+                    record.id.clone(),
+                    self.max_sessions_per_user.unwrap_or(0).to_string(),
+                ],
+            )
+            .await
+            .map_err(unavailable)?;
+        match (created, self.max_sessions_per_user) {
+            (1, _) => Ok(()),
+            (-1, _) => Err(already_exists(record)),
+            (_, Some(limit)) => {
+                let reserved = self
+                    .reserve_in_full_index(&record.user_hash, &index, &record.id, limit)
+                    .await;
+                if reserved.is_err() {
+                    self.remove_refused(&key, &record.id).await;
+                }
+                reserved
+            }
+            (_, None) => Err(StoreError::Corrupt(format!(
+                "the creation script answered {created} for a session without a limit"
+            ))),
+        }
+    }
+
+    /// Removes the record of a session refused its place (best effort: the
+    /// client never learns its id, and it expires with the TTL).
+    async fn remove_refused(&self, key: &str, id: &str) {
+        self.trip(StoreOp::Delete);
+        let deleted: Result<i64, _> = self.pool().del(key).await;
+        if let Err(error) = deleted {
+            tracing::warn!(session_id = id, error = %error.details(), "could not remove the record of a refused session; it expires with the session TTL");
+        }
     }
 
     /// One [`RESERVE`]: whether session `id` got its place in `index`.
@@ -230,6 +310,12 @@ impl RedisStore {
     }
 }
 
+/// The error of a creation whose session id exists. Ids are 122-bit random
+/// UUIDs, so this means a bug, not bad luck.
+fn already_exists(record: &SessionRecord) -> StoreError {
+    StoreError::Corrupt(format!("session id {} already exists", record.id))
+}
+
 /// Takes a place in a user's session index if one is free, atomically.
 /// `KEYS[1]`: the index; `ARGV`: now (Unix ms), the new entry's expiry score,
 /// the session id, the limit, the index TTL (s). Returns 1 when the session
@@ -242,6 +328,29 @@ if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then
 end
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
+return 1
+";
+
+/// Creates a session on a single Redis: writes its record (`SET NX EX`) and
+/// takes its place in the user's index, atomically. `KEYS[1]`: the record;
+/// `KEYS[2]`: the index; `ARGV`: the record's JSON, the TTL (s), now (Unix
+/// ms), the new entry's expiry score, the session id, the per-user limit (0:
+/// none). Returns 1 when the session was created and listed, 0 when its
+/// record was written but the user already has `limit` live sessions in the
+/// index, -1 when a record with this id exists (nothing written). Its two
+/// keys are in different slots of a cluster: on a Redis Cluster the record
+/// and the index are written apart ([`RESERVE`], [`INDEX`]).
+const CREATE: &str = r"
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
+  return -1
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
+local limit = tonumber(ARGV[6])
+if limit > 0 and redis.call('ZCARD', KEYS[2]) >= limit then
+  return 0
+end
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
 return 1
 ";
 
@@ -318,8 +427,11 @@ impl RedisStore {
 impl SessionStore for RedisStore {
     async fn create(&self, record: &SessionRecord) -> Result<(), StoreError> {
         let json = Self::encode(record)?;
+        if !self.redis.is_clustered() {
+            return self.create_in_one_script(record, json).await;
+        }
         let index = index_key(&record.user_hash);
-        let exists = || StoreError::Corrupt(format!("session id {} already exists", record.id));
+        let exists = || already_exists(record);
         let Some(limit) = self.max_sessions_per_user else {
             let pipeline = self.pool().next().pipeline();
             self.queue_write(&pipeline, record, json, SetOptions::NX)
@@ -355,13 +467,8 @@ impl SessionStore for RedisStore {
         }
         let reserved = self.reserve(&record.user_hash, &record.id, limit).await;
         if reserved.is_err() {
-            // Refused, or Redis failed: the record goes (best effort; the
-            // client never learns its id, and it expires with the TTL).
-            self.trip(StoreOp::Delete);
-            let deleted: Result<i64, _> = self.pool().del(&key).await;
-            if let Err(error) = deleted {
-                tracing::warn!(session_id = %record.id, error = %error.details(), "could not remove the record of a refused session; it expires with the session TTL");
-            }
+            // Refused, or Redis failed: the record goes.
+            self.remove_refused(&key, &record.id).await;
         }
         reserved
     }

@@ -4,16 +4,19 @@
 //! session listed, an evicted index is rebuilt by the next touch of each
 //! live session, and `MAX_SESSIONS_PER_USER` counts only sessions that
 //! exist, on a real `redis-server`, first with deletions standing for
-//! evictions, then under a real `maxmemory` with `allkeys-random`.
+//! evictions, then under a real `maxmemory` with `allkeys-random`; and on a
+//! real Redis Cluster, where a record and its user's index are in different
+//! slots and are written apart (on a single Redis, by one script).
 
 use std::time::Duration;
 
+use fred::interfaces::ClientLike;
 use mcp_session::{
     Caller, PrincipalKind, RedisConnection,
     store::{SessionRecord, SessionStore, StoreError, TransportKind},
 };
 use mcp_session_fleet::RedisStore;
-use mcp_testkit::RedisServer;
+use mcp_testkit::{RedisCluster, RedisServer};
 
 fn connect(redis: &RedisServer) -> RedisConnection {
     RedisConnection::connect(&redis.url(), 2, Duration::from_secs(2)).expect("a Redis URL")
@@ -59,6 +62,14 @@ async fn the_index_and_the_limit_count_only_sessions_that_exist() {
     assert!(matches!(
         store.create(&record(&alice, "alice-over".into())).await,
         Err(StoreError::TooManySessions { limit: 10 })
+    ));
+    assert!(
+        store.peek(&alice, "alice-over").await.unwrap().is_none(),
+        "the record of a refused session stays"
+    );
+    assert!(matches!(
+        store.create(&record(&alice, ids[5].clone())).await,
+        Err(StoreError::Corrupt(_))
     ));
     for id in &ids[..4] {
         redis.cli(&["del", &format!("mcp_user_session:{alice}:{id}")]);
@@ -109,6 +120,54 @@ async fn the_index_and_the_limit_count_only_sessions_that_exist() {
         .await
         .unwrap();
     assert_eq!(listed(&redis, &bob), ["bob-long"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_the_limit_counts_only_sessions_that_exist() {
+    let cluster = RedisCluster::start();
+    let connection = RedisConnection::connect(&cluster.url(), 2, Duration::from_secs(2))
+        .expect("a Redis Cluster URL");
+    // Each client of the pool learns the cluster's slots once connected.
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        connection.pool().wait_for_connect(),
+    )
+    .await
+    .expect("connected within 10 s")
+    .expect("connected");
+    let store =
+        RedisStore::new(connection, Duration::from_secs(60)).with_max_sessions_per_user(Some(3));
+    let alice = user("alice");
+    for index in 0..3 {
+        store
+            .create(&record(&alice, format!("c-{index}")))
+            .await
+            .unwrap();
+    }
+    assert!(matches!(
+        store.create(&record(&alice, "c-over".into())).await,
+        Err(StoreError::TooManySessions { limit: 3 })
+    ));
+    assert!(
+        store.peek(&alice, "c-over").await.unwrap().is_none(),
+        "the record of a refused session stays"
+    );
+    assert!(matches!(
+        store.create(&record(&alice, "c-1".into())).await,
+        Err(StoreError::Corrupt(_))
+    ));
+    // A record gone (evicted) frees its place at the next creation.
+    cluster.cli(0, &["-c", "del", &format!("mcp_user_session:{alice}:c-0")]);
+    store.create(&record(&alice, "c-new".into())).await.unwrap();
+    let mut live: Vec<String> = store
+        .list(&alice)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|session| session.record.id)
+        .collect();
+    live.sort();
+    assert_eq!(live, ["c-1", "c-2", "c-new"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
