@@ -42,14 +42,26 @@ use crate::{
     metrics::{RedisOp, StoreOp},
 };
 
-/// The key of one session (the name the Python servers used).
+/// The key of one session (the name the Python servers used):
+/// `mcp_user_session:<user_hash>:<session_id>`.
 pub fn session_key(user: &UserHash, id: &str) -> String {
-    format!("mcp_user_session:{user}:{id}")
+    joined(&["mcp_user_session:", user.as_str(), ":", id])
 }
 
-/// The key of a user's session index.
+/// The key of a user's session index: `mcp_user_index:<user_hash>`.
 pub fn index_key(user: &UserHash) -> String {
-    format!("mcp_user_index:{user}")
+    joined(&["mcp_user_index:", user.as_str()])
+}
+
+/// `parts` in one allocation: `format!` costs a key about 1,100
+/// instructions, this about 150 (`scripts/callgrind.sh`), and a session
+/// start names two keys.
+fn joined(parts: &[&str]) -> String {
+    let mut key = String::with_capacity(parts.iter().map(|part| part.len()).sum());
+    for part in parts {
+        key.push_str(part);
+    }
+    key
 }
 
 /// The `SCAN MATCH` pattern of every session key.
@@ -99,7 +111,13 @@ impl RedisStore {
     }
 
     fn encode(record: &SessionRecord) -> Result<String, StoreError> {
-        serde_json::to_string(record).map_err(|error| StoreError::Corrupt(error.to_string()))
+        // A record with a client's `initialize` parameters is 400 to 700
+        // bytes: one allocation instead of growing from empty (7 reallocations).
+        let mut json = Vec::with_capacity(768);
+        serde_json::to_writer(&mut json, record)
+            .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+        // serde_json writes only UTF-8.
+        String::from_utf8(json).map_err(|error| StoreError::Corrupt(error.to_string()))
     }
 
     fn decode(json: &str) -> Result<SessionRecord, StoreError> {

@@ -394,6 +394,57 @@ async fn a_deleted_session_is_gone() {
 }
 
 #[tokio::test]
+async fn a_foreign_origin_and_a_malformed_host_are_refused_before_the_session_store() {
+    let server = TestServer::start_with(
+        |config| config.allowed_origins = vec!["https://app.example.com".into()],
+        Calculator::new,
+    )
+    .await;
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "raw", "version": "1"}}});
+    let from_app = mcp_post(&server)
+        .header("origin", "https://app.example.com")
+        .json(&initialize)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(from_app.status(), StatusCode::OK);
+    let _ = from_app.text().await;
+    let id = raw_initialize(&server).await;
+    // A page elsewhere, even naming a live session: 403, not 404 or 200.
+    let foreign = mcp_post(&server)
+        .header("origin", "https://evil.example")
+        .header("mcp-session-id", &id)
+        .json(&json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        foreign.text().await.unwrap(),
+        "Forbidden: Origin header is not allowed"
+    );
+    let malformed_host = mcp_post(&server)
+        .header("host", "localhost:http")
+        .json(&initialize)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed_host.status(), StatusCode::FORBIDDEN);
+    // Not from a browser (no Origin): served.
+    let list = mcp_post(&server)
+        .header("mcp-session-id", &id)
+        .header("mcp-protocol-version", "2025-06-18")
+        .json(&json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(list.status(), StatusCode::OK);
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn an_allowed_public_host_is_accepted() {
     let server = TestServer::start_with(
         |config| config.allowed_hosts = vec!["mcp.example.com".into()],

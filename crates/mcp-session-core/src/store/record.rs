@@ -2,6 +2,7 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
+    sync::Arc,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -52,9 +53,11 @@ pub struct SessionRecord {
     /// The client's `initialize` parameters (protocol version, client info,
     /// capabilities), once the handshake has happened; another replica
     /// replays them to restore the session (MCP 2025-06-18, Lifecycle
-    /// §Initialization).
+    /// §Initialization). Shared: every request's copy of the record (the
+    /// store's answer to each access) points at the same parameters, which
+    /// never change after the handshake.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub initialize_params: Option<InitializeRequestParams>,
+    pub initialize_params: Option<Arc<InitializeRequestParams>>,
     /// Creation time, Unix milliseconds.
     pub created_at_ms: u64,
     /// Last request time, Unix milliseconds (as of the last update of the record).

@@ -12,8 +12,8 @@
 //!
 //! [`routes`] mounts both, with the [`TransportState`] they share. Both
 //! refuse a `Host` outside `ALLOWED_HOSTS` and, when it is set, an `Origin`
-//! outside `ALLOWED_ORIGINS` (DNS-rebinding protection: rmcp's on `/mcp`,
-//! [`origin_check`] on the legacy routes).
+//! outside `ALLOWED_ORIGINS` (DNS-rebinding protection, [`origin_check`]:
+//! on `/mcp` in its handler, on the legacy routes as a middleware).
 
 mod body;
 mod errors;
@@ -74,14 +74,15 @@ pub(crate) fn routes<S: ServerHandler>(
     factory: Arc<dyn Fn() -> S + Send + Sync>,
     scoped: bool,
 ) -> Router {
-    let streamable = Arc::new(streamable_http::StreamableHttp::new(
-        factory.clone(),
-        &state,
-    ));
-    // rmcp checks Host and Origin on /mcp; the legacy routes get the same.
+    // Host and Origin, checked on every route (`/mcp` in its handler).
     let policy = Arc::new(OriginPolicy::new(
         &state.allowed_hosts,
         &state.allowed_origins,
+    ));
+    let streamable = Arc::new(streamable_http::StreamableHttp::new(
+        factory.clone(),
+        &state,
+        policy.clone(),
     ));
     let sse = Arc::new(sse::SseTransport { state, factory });
     let legacy = Router::new()

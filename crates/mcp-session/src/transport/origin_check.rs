@@ -1,14 +1,19 @@
-//! DNS-rebinding protection for the HTTP+SSE routes (`/sse`, `/messages`),
-//! with the same rules and settings that rmcp applies to `/mcp`.
+//! DNS-rebinding protection for every transport: `/mcp` and the HTTP+SSE
+//! routes (`/sse`, `/messages`), with the rules and settings of rmcp's own
+//! check.
 //!
 //! A web page on an attacker's domain can make a victim's browser resolve
 //! that domain to a server on the victim's network (DNS rebinding) and call
 //! it; the request then carries the attacker's `Host`, and the page's
 //! `Origin`. "Servers MUST validate the Origin header on all incoming
 //! connections to prevent DNS rebinding attacks" (MCP 2024-11-05, Transports
-//! §Security Warning; MCP 2025-11-25, Transports §Security Warning). rmcp
-//! checks `/mcp`; [`check_host_and_origin`] checks the legacy routes the
-//! same way:
+//! §Security Warning; MCP 2025-11-25, Transports §Security Warning).
+//! [`check_host_and_origin`] checks the legacy routes and
+//! [`OriginPolicy::refusal`] `/mcp`, before the session store is asked
+//! anything; rmcp's own check is switched off, because it parses the allowed
+//! list again for every request (3.6k instructions a request,
+//! `scripts/callgrind.sh`), where this policy parses it once at start-up and
+//! checks a request without allocating:
 //!
 //! - `Host` (or the HTTP/2 `:authority`) must be one of `ALLOWED_HOSTS`
 //!   (`host` matches any port, `host:port` that port only; empty: any),
@@ -61,10 +66,12 @@ impl OriginPolicy {
         }
     }
 
-    fn host_allowed(&self, host: &(String, Option<u16>)) -> bool {
+    /// Whether `host` (without brackets, any case) on `port` is allowed.
+    fn host_allowed(&self, host: &str, port: Option<u16>) -> bool {
         self.hosts.is_empty()
-            || self.hosts.iter().any(|(allowed, port)| {
-                *allowed == host.0 && port.is_none_or(|port| host.1 == Some(port))
+            || self.hosts.iter().any(|(allowed, allowed_port)| {
+                allowed.eq_ignore_ascii_case(host)
+                    && allowed_port.is_none_or(|allowed| port == Some(allowed))
             })
     }
 
@@ -96,19 +103,21 @@ impl OriginPolicy {
 
     /// `Ok` when `headers` and `uri` pass, else the `403` message.
     fn check(&self, uri: &Uri, headers: &HeaderMap) -> Result<(), &'static str> {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|value| value.to_str().ok())
-            .and_then(authority)
-            .or_else(|| {
-                uri.authority()
-                    .map(|authority| (normalize(authority.host()), authority.port_u16()))
-            });
+        let host = match headers.get(header::HOST) {
+            Some(value) => value.to_str().ok().and_then(split_authority),
+            // HTTP/2 carries the host in `:authority`.
+            None => uri.authority().map(|authority| {
+                (
+                    authority.host().trim_matches(['[', ']']),
+                    authority.port_u16(),
+                )
+            }),
+        };
         match host {
-            Some(host) if self.host_allowed(&host) => {}
+            Some((host, port)) if self.host_allowed(host, port) => {}
             Some(_) => return Err("Forbidden: Host header is not allowed"),
             None if self.hosts.is_empty() => {}
-            None => return Err("Forbidden: missing Host header"),
+            None => return Err("Forbidden: missing or malformed Host header"),
         }
         if self.origins.is_empty() {
             return Ok(());
@@ -119,10 +128,49 @@ impl OriginPolicy {
             Some(_) => Err("Forbidden: Origin header is not allowed"),
         }
     }
+
+    /// The `403` response for a request whose `Host` or `Origin` this
+    /// policy refuses (logged as a possible DNS rebinding attempt); `None`
+    /// when the request passes.
+    pub(crate) fn refusal(&self, uri: &Uri, headers: &HeaderMap) -> Option<Response> {
+        let message = self.check(uri, headers).err()?;
+        tracing::warn!(
+            path = %uri.path(),
+            "{message} (possible DNS rebinding attempt)"
+        );
+        Some((StatusCode::FORBIDDEN, message).into_response())
+    }
 }
 
 fn normalize(host: &str) -> String {
     host.trim_matches(['[', ']']).to_ascii_lowercase()
+}
+
+/// A `Host` value, `host[:port]` or `[ipv6][:port]`, split without
+/// allocating: (host without brackets, port). `None` for a value that is no
+/// authority (empty, a bad port, an unbracketed IPv6 address, userinfo).
+fn split_authority(text: &str) -> Option<(&str, Option<u16>)> {
+    let (host, port) = match text.strip_prefix('[') {
+        Some(bracketed) => {
+            let (host, rest) = bracketed.split_once(']')?;
+            match rest {
+                "" => (host, None),
+                _ => (host, Some(rest.strip_prefix(':')?)),
+            }
+        }
+        None => match text.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (text, None),
+        },
+    };
+    if host.is_empty() || host.contains(['@', '/', '[', ']', ' ']) {
+        return None;
+    }
+    let port = match port {
+        Some(port) => Some(port.parse().ok()?),
+        None => None,
+    };
+    Some((host, port))
 }
 
 /// `host[:port]` as (lowercase host without brackets, port).
@@ -168,15 +216,9 @@ pub(crate) async fn check_host_and_origin(
     request: Request,
     next: Next,
 ) -> Response {
-    match policy.check(request.uri(), request.headers()) {
-        Ok(()) => next.run(request).await,
-        Err(message) => {
-            tracing::warn!(
-                path = %request.uri().path(),
-                "{message} (possible DNS rebinding attempt)"
-            );
-            (StatusCode::FORBIDDEN, message).into_response()
-        }
+    match policy.refusal(request.uri(), request.headers()) {
+        None => next.run(request).await,
+        Some(refused) => refused,
     }
 }
 
@@ -236,6 +278,43 @@ mod tests {
             open.check(&uri, &headers(&[("host", "evil.example")])),
             Ok(())
         );
+    }
+
+    #[test]
+    fn host_values_split_without_allocating() {
+        assert_eq!(split_authority("localhost"), Some(("localhost", None)));
+        assert_eq!(
+            split_authority("Mcp.Example.com:8443"),
+            Some(("Mcp.Example.com", Some(8443)))
+        );
+        assert_eq!(split_authority("[::1]"), Some(("::1", None)));
+        assert_eq!(split_authority("[::1]:3000"), Some(("::1", Some(3000))));
+        for malformed in [
+            "",
+            ":80",
+            "::1",
+            "localhost:",
+            "localhost:http",
+            "localhost:70000",
+            "[::1",
+            "[::1]x",
+            "user@localhost",
+            "local host",
+        ] {
+            assert_eq!(split_authority(malformed), None, "{malformed:?}");
+        }
+        // A malformed Host is refused like a foreign one when hosts are listed.
+        let policy = policy(&["localhost"], &[]);
+        let uri = Uri::from_static("/mcp");
+        assert!(
+            policy
+                .check(&uri, &headers(&[("host", "localhost:http")]))
+                .is_err()
+        );
+        // HTTP/2: the `:authority` of the URI when there is no Host header.
+        let absolute = Uri::from_static("http://[::1]:3000/mcp");
+        let ipv6 = super::OriginPolicy::new(&["[::1]".to_owned()], &[]);
+        assert_eq!(ipv6.check(&absolute, &HeaderMap::new()), Ok(()));
     }
 
     #[test]

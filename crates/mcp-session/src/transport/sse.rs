@@ -233,7 +233,7 @@ fn replayed_handshake(record: &SessionRecord) -> Vec<ClientJsonRpcMessage> {
     };
     vec![
         ClientJsonRpcMessage::request(
-            ClientRequest::InitializeRequest(InitializeRequest::new(params)),
+            ClientRequest::InitializeRequest(InitializeRequest::new(Arc::unwrap_or_clone(params))),
             RequestId::String(RESTORED_INITIALIZE.into()),
         ),
         ClientJsonRpcMessage::notification(ClientNotification::InitializedNotification(
@@ -590,7 +590,7 @@ pub(crate) async fn post_message<S: ServerHandler>(
     if let ClientJsonRpcMessage::Request(request) = &message
         && let ClientRequest::InitializeRequest(initialize) = &request.request
     {
-        record.initialize_params = Some(initialize.params.clone());
+        record.initialize_params = Some(Arc::new(initialize.params.clone()));
         if let Err(error) = store.update(&record).await {
             return store_failure(&error);
         }

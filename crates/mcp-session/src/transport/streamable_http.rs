@@ -52,6 +52,7 @@ use mcp_session_core::session::HEADER_SESSION_ID;
 use super::{
     TransportState, body,
     errors::{PARSE_ERROR, jsonrpc_error, session_not_found, store_failure},
+    origin_check::OriginPolicy,
 };
 use crate::{
     fleet::{Fleet, StreamOwner, with_caller},
@@ -109,7 +110,7 @@ impl RmcpSessionStore for StoreBridge {
         let record = self.store.access(&caller.user_hash, session_id).await?;
         Ok(record
             .and_then(|record| record.initialize_params)
-            .map(SessionState::new))
+            .map(|params| SessionState::new(Arc::unwrap_or_clone(params))))
     }
 
     async fn store(&self, session_id: &str, state: &SessionState) -> Result<(), SessionStoreError> {
@@ -125,7 +126,7 @@ impl RmcpSessionStore for StoreBridge {
             TransportKind::StreamableHttp,
             self.replica_id.clone(),
         );
-        record.initialize_params = Some(state.initialize_params.clone());
+        record.initialize_params = Some(Arc::new(state.initialize_params.clone()));
         if let Err(error) = self.store.create(&record).await {
             let message = error.to_string();
             let _ = SCOPE.try_with(|scope| {
@@ -169,20 +170,24 @@ pub(crate) struct StreamableHttp<S: ServerHandler> {
     fleet: Fleet,
     /// `MAX_REQUEST_BODY_BYTES`.
     max_request_body_bytes: usize,
+    /// `ALLOWED_HOSTS` and `ALLOWED_ORIGINS`, checked before anything else.
+    policy: Arc<OriginPolicy>,
 }
 
 impl<S: ServerHandler> StreamableHttp<S> {
-    /// Builds the rmcp service for `factory`, with the transports' `state`.
-    pub(crate) fn new(factory: Arc<dyn Fn() -> S + Send + Sync>, state: &TransportState) -> Self {
+    /// Builds the rmcp service for `factory`, with the transports' `state`;
+    /// `policy` checks `Host` and `Origin` (rmcp's own check is off: see
+    /// [`origin_check`](super::origin_check)).
+    pub(crate) fn new(
+        factory: Arc<dyn Fn() -> S + Send + Sync>,
+        state: &TransportState,
+        policy: Arc<OriginPolicy>,
+    ) -> Self {
         let mut http_config = StreamableHttpServerConfig::default()
             .with_sse_keep_alive(Some(state.sse_keep_alive))
             .with_max_request_body_bytes(state.max_request_body_bytes)
             .with_cancellation_token(state.lifecycle.stopped().child_token())
-            .with_allowed_hosts(state.allowed_hosts.clone())
-            .with_allowed_origins(state.allowed_origins.clone());
-        if state.allowed_hosts.is_empty() {
-            http_config = http_config.disable_allowed_hosts();
-        }
+            .disable_allowed_hosts();
         http_config.session_store = Some(Arc::new(StoreBridge::new(state.fleet.clone())));
         let manager = state
             .fleet
@@ -194,6 +199,7 @@ impl<S: ServerHandler> StreamableHttp<S> {
             handler: PhantomData,
             fleet: state.fleet.clone(),
             max_request_body_bytes: state.max_request_body_bytes,
+            policy,
         }
     }
 }
@@ -263,6 +269,9 @@ fn header_session_id(request: &Request) -> Option<String> {
 
 /// Serves one `/mcp` request (POST, GET or DELETE).
 ///
+/// 0. A `Host` outside `ALLOWED_HOSTS`, or a browser `Origin` outside a set
+///    `ALLOWED_ORIGINS`, gets `403` (DNS rebinding; MCP 2025-11-25,
+///    Transports §Security Warning).
 /// 1. A request that carries `Mcp-Session-Id` must name a live session of the
 ///    caller: otherwise `404 Not Found` (unknown, expired, deleted and foreign
 ///    ids alike), or `503` when the store cannot be reached.
@@ -273,6 +282,9 @@ pub(crate) async fn handle<S: ServerHandler>(
     State(http): State<Arc<StreamableHttp<S>>>,
     mut request: Request,
 ) -> Result<Response, Infallible> {
+    if let Some(refused) = http.policy.refusal(request.uri(), request.headers()) {
+        return Ok(refused);
+    }
     let caller = request
         .extensions()
         .get::<Caller>()
