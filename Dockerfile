@@ -28,8 +28,6 @@ RUN cargo chef prepare --recipe-path recipe.json
 FROM chef AS builder
 ARG SERVICE=calculator
 COPY --from=planner /src/recipe.json recipe.json
-# Build settings (jemalloc's compiled-in options) before the dependencies.
-COPY .cargo .cargo
 # Dependencies only: rebuilt when the recipe (manifests, Cargo.lock) changes.
 RUN cargo chef cook --release --locked -p "${SERVICE}" --recipe-path recipe.json
 COPY . .

@@ -15,26 +15,20 @@
 //! (fragmentation), which jemalloc avoids as mimalloc did. Figures:
 //! `docs/benchmarks.md`, section "Memory".
 //!
-//! One option differs from jemalloc's defaults, compiled in by the
-//! workspace's `.cargo/config.toml` (`JEMALLOC_SYS_WITH_MALLOC_CONF`, which
-//! tikv-jemalloc-sys's build passes to jemalloc's `--with-malloc-conf`): every
-//! small size class (up to 14 KiB) gets slabs of 8 pages (32 KiB; the
-//! smallest classes fewer, as a slab holds at most 512 objects). A
-//! session start allocates a few hundred small objects that outlive it (its
-//! worker's channels, futures and buffers); with the default slabs (one to
-//! a few pages) a growing heap fetched a new slab, an extent of jemalloc's
-//! page allocator, every few of them: 21k instructions per session start
-//! of about 250k (`scripts/callgrind.sh`; 8-page slabs: 11k fewer, 16-page
-//! ones 17k fewer). Larger slabs could keep more memory after sessions
-//! end (a slab goes back only when all its objects are free): with 8 pages
-//! a replica kept 1.0 KiB per idle session, with 16 pages 2.5 KiB, with
-//! the default 1.4 KiB (`scripts/session-memory.sh 2000`,
-//! `calculator-idle`); figures in `docs/benchmarks.md`.
+//! jemalloc runs with its default options but for the background thread.
+//! Larger slabs for the small size classes (`slab_sizes:1-14336:8`) made a
+//! session start 10k instructions cheaper (`scripts/callgrind.sh`: a
+//! growing heap fetches a new slab every few allocations) but kept more
+//! memory once sessions ended, since a slab goes back only when all its
+//! objects are free: a release build of the calculator stayed 26% to 32%
+//! above its start after 3,000 sessions expired (4-page slabs: 18% to 26%;
+//! the default: 11% to 17%; the target is 20%), which is why the default
+//! stays (`cargo test --release -p calculator --test memory`; figures in
+//! `docs/benchmarks.md`).
 //!
 //! Operators may tune jemalloc at start-up with the environment variable
 //! `_RJEM_MALLOC_CONF` (jemalloc's `MALLOC_CONF` under the prefix of the
-//! `tikv-jemallocator` build), e.g. `_RJEM_MALLOC_CONF=dirty_decay_ms:2000`;
-//! it is read after the compiled-in options, so it overrides them.
+//! `tikv-jemallocator` build), e.g. `_RJEM_MALLOC_CONF=dirty_decay_ms:2000`.
 //! The feature `mimalloc` swaps jemalloc for mimalloc (for comparisons).
 
 #[cfg(all(feature = "jemalloc", not(feature = "mimalloc")))]
