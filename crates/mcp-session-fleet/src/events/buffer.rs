@@ -574,6 +574,23 @@ impl Inner {
         }
     }
 
+    /// Gives back the map's and the order's memory once they are at most a
+    /// quarter used: a burst of streams (a load of thousands of sessions)
+    /// grows both, and neither shrinks by itself, so a replica would keep
+    /// their largest size after the streams went (heaptrack: 266 KB after
+    /// 3,000 sessions). Halving the unused space each time keeps this
+    /// amortized: a table shrinks again only after it emptied by another
+    /// factor of four.
+    fn shrink(&mut self) {
+        const SMALLEST: usize = 64;
+        if self.streams.capacity() > SMALLEST && self.streams.len() < self.streams.capacity() / 4 {
+            self.streams.shrink_to(self.streams.len() * 2);
+        }
+        if self.order.capacity() > SMALLEST && self.order.len() < self.order.capacity() / 4 {
+            self.order.shrink_to(self.order.len() * 2);
+        }
+    }
+
     /// Drops, from the front of the order, the streams silent for
     /// `retention`; a stream queued that long ago but active since goes to
     /// the back.
@@ -612,6 +629,7 @@ async fn sweep(buffer: Weak<EventBuffer>) {
         let now = Instant::now();
         let mut inner = buffer.lock();
         buffer.enforce(&mut inner, now);
+        inner.shrink();
     })
     .await;
 }
@@ -780,6 +798,29 @@ mod tests {
         let (bytes, streams) = buffer.usage();
         assert_eq!(streams, 1);
         assert!(bytes > 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_tables_shrink_once_a_burst_of_streams_is_gone() {
+        let (buffer, _, _) = buffer(usize::MAX);
+        let (empty, _) = buffer.usage();
+        for index in 0..3000 {
+            answered(&buffer, &format!("stream-{index}"));
+        }
+        let (burst, streams) = buffer.usage();
+        assert_eq!(streams, 3000);
+        tokio::time::advance(RETENTION + Duration::from_secs(1)).await;
+        buffer.open("after");
+        tokio::time::sleep(SWEEP * 2).await;
+        let (after, streams) = buffer.usage();
+        assert_eq!(streams, 1);
+        // The map and the order are back to a few slots: what counts
+        // against the budget is about the empty buffer's again.
+        assert!(
+            after < empty + 16 * 1024,
+            "empty {empty} B, after the burst {burst} B, after it went {after} B"
+        );
+        assert!(buffer.holding("after").is_some());
     }
 
     #[tokio::test(start_paused = true)]
