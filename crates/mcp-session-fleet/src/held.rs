@@ -271,15 +271,12 @@ impl HeldSessions {
     }
 }
 
-/// Removes `id` from `set`, then gives back the set's memory once it is at
-/// most a quarter used: a burst of restores (thousands of sessions moving
-/// to this replica) grows it, and a `HashSet` never shrinks by itself
-/// (heaptrack: 100 KB kept after 3,000 sessions). Shrinking to twice the
-/// entries left keeps this amortized.
+/// Removes `id` from `set`, then gives back the set's memory once a burst
+/// of sessions is gone ([`shrink::target`](crate::shrink::target)).
 fn remove_and_shrink(set: &mut HashSet<String>, id: &str) {
     set.remove(id);
-    if set.capacity() > 64 && set.len() < set.capacity() / 4 {
-        set.shrink_to(set.len() * 2);
+    if let Some(capacity) = crate::shrink::target(set.len(), set.capacity()) {
+        set.shrink_to(capacity);
     }
 }
 

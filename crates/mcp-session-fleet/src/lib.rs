@@ -66,6 +66,7 @@ mod redis_task_store;
 mod response_stream;
 mod session_manager;
 pub mod shard_subscriptions;
+mod shrink;
 pub mod sse_reaper;
 mod sse_sessions;
 mod sse_streams;

@@ -574,20 +574,14 @@ impl Inner {
         }
     }
 
-    /// Gives back the map's and the order's memory once they are at most a
-    /// quarter used: a burst of streams (a load of thousands of sessions)
-    /// grows both, and neither shrinks by itself, so a replica would keep
-    /// their largest size after the streams went (heaptrack: 266 KB after
-    /// 3,000 sessions). Halving the unused space each time keeps this
-    /// amortized: a table shrinks again only after it emptied by another
-    /// factor of four.
+    /// Gives back the map's and the order's memory once a burst of streams
+    /// is gone ([`shrink::target`](crate::shrink::target)).
     fn shrink(&mut self) {
-        const SMALLEST: usize = 64;
-        if self.streams.capacity() > SMALLEST && self.streams.len() < self.streams.capacity() / 4 {
-            self.streams.shrink_to(self.streams.len() * 2);
+        if let Some(capacity) = crate::shrink::target(self.streams.len(), self.streams.capacity()) {
+            self.streams.shrink_to(capacity);
         }
-        if self.order.capacity() > SMALLEST && self.order.len() < self.order.capacity() / 4 {
-            self.order.shrink_to(self.order.len() * 2);
+        if let Some(capacity) = crate::shrink::target(self.order.len(), self.order.capacity()) {
+            self.order.shrink_to(capacity);
         }
     }
 
