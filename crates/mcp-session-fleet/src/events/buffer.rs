@@ -49,14 +49,25 @@
 //! SipHash, the lookups were 3.5% of a Redis-backed replica's samples
 //! under jemalloc (docs/benchmarks.md, "Memory per idle session, and the
 //! allocator").
+//!
+//! **Shards.** Every tool call takes the buffer's lock three times (its
+//! stream opened, bound to its session, answered), and the lock is held
+//! while the oldest streams, cold in memory, are freed. Behind one lock the
+//! worker threads queued on it: `perf` showed every `sched_yield` of a
+//! loaded Redis-backed replica in `parking_lot`'s wait for it. So the
+//! streams are spread by a keyed hash of their id over [`SHARDS`] shards,
+//! each with its own lock, map, eviction order and an equal share of the
+//! byte budget: the budget and the retention hold per shard, and "first
+//! in, first out" holds among the streams of one shard.
 
 use std::{
     collections::VecDeque,
+    hash::BuildHasher,
     sync::{Arc, Weak},
     time::Duration,
 };
 
-use hashbrown::{HashMap, hash_map::EntryRef};
+use hashbrown::{DefaultHashBuilder, HashMap, hash_map::EntryRef};
 
 use parking_lot::{Mutex, MutexGuard};
 use tokio::{
@@ -90,6 +101,11 @@ const MAP_SLOT: usize = std::mem::size_of::<(Arc<str>, Box<Entry>)>() + 1;
 
 /// How often idle memory is swept.
 const SWEEP: Duration = Duration::from_secs(1);
+
+/// Shards of a buffer (see the module docs): enough that two of a few
+/// worker threads rarely want the same lock at once, few enough that a
+/// shard's share of a small budget still holds a handful of answers.
+pub(crate) const SHARDS: usize = 16;
 
 /// Who may resume a request's response stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -239,7 +255,11 @@ pub(crate) enum Read {
 
 /// The bounded buffer of one replica (see the module docs).
 pub(crate) struct EventBuffer {
-    inner: Mutex<Inner>,
+    shards: Box<[Mutex<Inner>]>,
+    /// Picks a stream's shard (seeded per process: stream ids named in a
+    /// `Last-Event-ID` come from clients).
+    hasher: DefaultHashBuilder,
+    /// Bytes per shard.
     budget: usize,
     retention: Duration,
     writer: Writer,
@@ -247,22 +267,40 @@ pub(crate) struct EventBuffer {
 }
 
 impl EventBuffer {
-    /// A buffer of `budget` bytes keeping streams `retention` after their
-    /// last event, flushing through `writer`; `budget` 0 writes every
-    /// stream through. Must be called within a Tokio runtime (it starts
-    /// the sweep).
+    /// A buffer of `budget` bytes in [`SHARDS`] shards, keeping streams
+    /// `retention` after their last event, flushing through `writer`;
+    /// `budget` 0 writes every stream through. Must be called within a
+    /// Tokio runtime (it starts the sweep).
     pub(crate) fn start(
         budget: usize,
         retention: Duration,
         writer: Writer,
         metrics: Arc<Metrics>,
     ) -> Arc<Self> {
+        Self::start_sharded(SHARDS, budget, retention, writer, metrics)
+    }
+
+    /// [`start`](Self::start) with `shards` shards (at least one), each
+    /// with `budget / shards` bytes.
+    pub(crate) fn start_sharded(
+        shards: usize,
+        budget: usize,
+        retention: Duration,
+        writer: Writer,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
+        let shards = shards.max(1);
         let buffer = Arc::new(Self {
-            inner: Mutex::new(Inner {
-                write_through: budget == 0,
-                ..Inner::default()
-            }),
-            budget,
+            shards: (0..shards)
+                .map(|_| {
+                    Mutex::new(Inner {
+                        write_through: budget == 0,
+                        ..Inner::default()
+                    })
+                })
+                .collect(),
+            hasher: DefaultHashBuilder::default(),
+            budget: budget / shards,
             retention,
             writer,
             metrics,
@@ -271,15 +309,17 @@ impl EventBuffer {
         buffer
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock()
+    /// The locked shard of `stream_id`.
+    fn lock(&self, stream_id: &str) -> MutexGuard<'_, Inner> {
+        let hash = self.hasher.hash_one(stream_id) as usize;
+        self.shards[hash % self.shards.len()].lock()
     }
 
     /// Opens `stream_id` (its priming event, which carries no message and is
     /// not stored), so that a resumption after it finds the stream.
     pub(crate) fn open(&self, stream_id: &str) {
         let now = Instant::now();
-        let mut inner = self.lock();
+        let mut inner = self.lock(stream_id);
         inner.entry(stream_id, now);
         self.enforce(&mut inner, now);
     }
@@ -296,7 +336,7 @@ impl EventBuffer {
         place: Option<OwnedSemaphorePermit>,
     ) -> Appended {
         let now = Instant::now();
-        let mut inner = self.lock();
+        let mut inner = self.lock(stream_id);
         let entry = inner.entry(stream_id, now);
         if entry.spilled && place.is_none() {
             return Appended::NeedsPlace(event);
@@ -346,7 +386,7 @@ impl EventBuffer {
     /// events in Redis: its binding is written too, or no replica could
     /// resume it.
     pub(crate) fn bind(&self, stream_id: &str, owner: StreamOwner) {
-        let mut inner = self.lock();
+        let mut inner = self.lock(stream_id);
         let Some(entry) = inner.streams.get_mut(stream_id) else {
             if let Some(key) = owner.key() {
                 self.writer.send(Write::Binding {
@@ -376,7 +416,7 @@ impl EventBuffer {
     /// Flushes `stream_id` to Redis because its response body was dropped
     /// before its end; returns whether this replica held it in memory.
     pub(crate) fn disconnected(&self, stream_id: &str) -> bool {
-        let mut inner = self.lock();
+        let mut inner = self.lock(stream_id);
         let Some(entry) = inner.streams.get_mut(stream_id) else {
             return false;
         };
@@ -394,7 +434,7 @@ impl EventBuffer {
         stream_id: &str,
         requester: &StreamOwner,
     ) -> Option<oneshot::Receiver<()>> {
-        let mut inner = self.lock();
+        let mut inner = self.lock(stream_id);
         let entry = inner.streams.get_mut(stream_id)?;
         if !entry.owner.admits(requester) {
             return None;
@@ -407,14 +447,20 @@ impl EventBuffer {
     /// is flushed to Redis (running ones first) and every later event is
     /// written through. The receiver is answered once they are written.
     pub(crate) fn hand_off(&self) -> oneshot::Receiver<()> {
-        let mut inner = self.lock();
-        inner.write_through = true;
+        // Every shard locked at once: no event slips between the flush and
+        // write-through.
+        let mut shards: Vec<_> = self.shards.iter().map(|shard| shard.lock()).collect();
+        for inner in &mut shards {
+            inner.write_through = true;
+        }
         for running in [true, false] {
-            for entry in inner.streams.values_mut() {
-                // A finished stream nobody was told of cannot be resumed.
-                let resumable = !entry.finished || entry.owner != StreamOwner::Pending;
-                if entry.finished != running && resumable {
-                    self.spill(entry, EventFlush::Shutdown);
+            for inner in &mut shards {
+                for entry in inner.streams.values_mut() {
+                    // A finished stream nobody was told of cannot be resumed.
+                    let resumable = !entry.finished || entry.owner != StreamOwner::Pending;
+                    if entry.finished != running && resumable {
+                        self.spill(entry, EventFlush::Shutdown);
+                    }
                 }
             }
         }
@@ -428,7 +474,7 @@ impl EventBuffer {
 
     /// Whether, and how, this replica holds `stream_id`.
     pub(crate) fn holding(&self, stream_id: &str) -> Option<Held> {
-        let inner = self.lock();
+        let inner = self.lock(stream_id);
         inner.streams.get(stream_id).map(|entry| Held {
             owner: entry.owner.clone(),
             in_memory: !entry.trimmed,
@@ -438,7 +484,7 @@ impl EventBuffer {
     /// The events of `stream_id` after the event `after` (all of them when
     /// `after` is `None` or not among them: a priming event's id).
     pub(crate) fn read_after(&self, stream_id: &str, after: Option<&str>) -> Read {
-        let mut inner = self.lock();
+        let mut inner = self.lock(stream_id);
         let Some(entry) = inner.streams.get_mut(stream_id) else {
             return Read::Gone;
         };
@@ -466,8 +512,10 @@ impl EventBuffer {
 
     /// Bytes counted and streams held now.
     pub(crate) fn usage(&self) -> (usize, usize) {
-        let inner = self.lock();
-        (inner.footprint(), inner.streams.len())
+        self.shards.iter().fold((0, 0), |(bytes, streams), shard| {
+            let inner = shard.lock();
+            (bytes + inner.footprint(), streams + inner.streams.len())
+        })
     }
 
     /// Writes `entry`'s events to Redis, and from now on its later ones,
@@ -496,7 +544,8 @@ impl EventBuffer {
         self.metrics.event_flush(reason);
     }
 
-    /// Drops what is past its retention, then makes room down to the budget.
+    /// Drops what is past its retention, then makes room in `inner` (one
+    /// shard) down to its share of the budget.
     fn enforce(&self, inner: &mut Inner, now: Instant) {
         inner.expire(now, self.retention);
         let mut steps = inner.order.len();
@@ -621,9 +670,11 @@ impl Inner {
 async fn sweep(buffer: Weak<EventBuffer>) {
     crate::periodic::while_alive(buffer, SWEEP, |buffer| {
         let now = Instant::now();
-        let mut inner = buffer.lock();
-        buffer.enforce(&mut inner, now);
-        inner.shrink();
+        for shard in &buffer.shards {
+            let mut inner = shard.lock();
+            buffer.enforce(&mut inner, now);
+            inner.shrink();
+        }
     })
     .await;
 }
@@ -636,10 +687,19 @@ mod tests {
 
     const RETENTION: Duration = Duration::from_secs(300);
 
+    /// A buffer of one shard, whose eviction order is the order of all
+    /// streams.
     fn buffer(budget: usize) -> (Arc<EventBuffer>, UnboundedReceiver<Write>, Arc<Metrics>) {
+        sharded(1, budget)
+    }
+
+    fn sharded(
+        shards: usize,
+        budget: usize,
+    ) -> (Arc<EventBuffer>, UnboundedReceiver<Write>, Arc<Metrics>) {
         let (writer, writes) = Writer::channel();
         let metrics = Arc::new(Metrics::new("test", "0", "replica-1"));
-        let buffer = EventBuffer::start(budget, RETENTION, writer, metrics.clone());
+        let buffer = EventBuffer::start_sharded(shards, budget, RETENTION, writer, metrics.clone());
         (buffer, writes, metrics)
     }
 
@@ -716,6 +776,62 @@ mod tests {
         }
         // Finished streams are dropped, never written to Redis.
         assert!(taken(&mut queue).is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_budget_holds_over_all_shards_and_each_drops_its_oldest_first() {
+        let (probe, _, _) = buffer(usize::MAX);
+        answered(&probe, "stream-9999");
+        let (one_stream, _) = probe.usage();
+        let budget = SHARDS * 20 * one_stream;
+        let (buffer, mut queue, _) = sharded(SHARDS, budget);
+        let total = 100 * SHARDS;
+        for index in 0..total {
+            answered(&buffer, &format!("stream-{index:04}"));
+            let (bytes, _) = buffer.usage();
+            assert!(bytes <= budget, "{bytes} bytes held, budget {budget}");
+        }
+        let (_, held) = buffer.usage();
+        assert!(
+            (5 * SHARDS..=30 * SHARDS).contains(&held),
+            "{held} streams held in {SHARDS} shards"
+        );
+        // The streams spread over the shards: the newest ones are all kept
+        // and the oldest all dropped, although no shard sees every stream.
+        for index in 0..2 * SHARDS {
+            assert_eq!(buffer.holding(&format!("stream-{index:04}")), None);
+        }
+        for index in total - 2 * SHARDS..total {
+            let holding = buffer.holding(&format!("stream-{index:04}"));
+            assert!(holding.expect("held").in_memory, "stream-{index:04}");
+        }
+        assert!(taken(&mut queue).is_empty());
+        // Past their retention every shard's streams go, by the sweep.
+        tokio::time::advance(RETENTION).await;
+        tokio::time::sleep(SWEEP).await;
+        assert_eq!(buffer.usage().1, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_hand_off_flushes_the_streams_of_every_shard() {
+        let (buffer, mut queue, _) = sharded(SHARDS, usize::MAX);
+        let streams: Vec<String> = (0..4 * SHARDS).map(|index| format!("s-{index}")).collect();
+        for stream in &streams {
+            buffer.open(stream);
+            buffer.bind(stream, StreamOwner::Session("session-a".into()));
+            buffer.append(stream, event(stream, 0), false, None);
+        }
+        drop(buffer.hand_off());
+        let written = taken(&mut queue);
+        for stream in &streams {
+            assert!(
+                written.contains(&format!("event {stream}#nonce-0")),
+                "{stream}"
+            );
+        }
+        let Appended::NeedsPlace(_) = buffer.append("s-0", event("s-0", 1), true, None) else {
+            panic!("written through after the hand-off");
+        };
     }
 
     #[tokio::test(start_paused = true)]
