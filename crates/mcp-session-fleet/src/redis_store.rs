@@ -31,7 +31,7 @@ use std::time::Duration;
 use fred::{
     clients::{Pipeline, Pool},
     prelude::*,
-    types::{ClusterHash, CustomCommand, Expiration, ExpireOptions, SetOptions},
+    types::{ClusterHash, CustomCommand, Expiration, ExpireOptions, SetOptions, scripts::Script},
 };
 
 use crate::store::{SessionPage, SessionRecord, SessionStore, StoreError, StoredSession, now_ms};
@@ -72,6 +72,11 @@ pub struct RedisStore {
     redis: RedisConnection,
     ttl: Duration,
     max_sessions_per_user: Option<usize>,
+    /// [`CREATE`] and [`RESERVE`], sent by their SHA-1 (`EVALSHA`, loaded
+    /// again after a `NOSCRIPT`: a restarted or failed-over Redis): the
+    /// script's text is neither copied nor sent nor hashed by Redis per call.
+    create_script: Script,
+    reserve_script: Script,
 }
 
 impl RedisStore {
@@ -81,6 +86,8 @@ impl RedisStore {
             redis,
             ttl,
             max_sessions_per_user: None,
+            create_script: Script::from_lua(CREATE),
+            reserve_script: Script::from_lua(RESERVE),
         }
     }
 
@@ -201,18 +208,17 @@ impl RedisStore {
         let index = index_key(&record.user_hash);
         self.trip(StoreOp::Create);
         let created: i64 = self
-            .pool()
-            .next()
-            .eval(
-                CREATE,
+            .create_script
+            .evalsha_with_reload(
+                self.pool().next(),
                 vec![key.clone(), index.clone()],
                 vec![
-                    json,
-                    self.ttl_seconds().to_string(),
-                    now_ms().to_string(),
-                    self.expiry_score().to_string(),
-                    record.id.clone(),
-                    self.max_sessions_per_user.unwrap_or(0).to_string(),
+                    Value::from(json),
+                    Value::Integer(self.ttl_seconds()),
+                    Value::Integer(now_ms() as i64),
+                    Value::Integer(self.expiry_score() as i64),
+                    Value::from(record.id.as_str()),
+                    Value::Integer(self.max_sessions_per_user.unwrap_or(0) as i64),
                 ],
             )
             .await
@@ -249,17 +255,16 @@ impl RedisStore {
     async fn try_reserve(&self, index: &str, id: &str, limit: usize) -> Result<bool, StoreError> {
         self.trip(StoreOp::Create);
         let admitted: i64 = self
-            .pool()
-            .next()
-            .eval(
-                RESERVE,
+            .reserve_script
+            .evalsha_with_reload(
+                self.pool().next(),
                 vec![index.to_owned()],
                 vec![
-                    now_ms().to_string(),
-                    self.expiry_score().to_string(),
-                    id.to_owned(),
-                    limit.to_string(),
-                    self.ttl_seconds().to_string(),
+                    Value::Integer(now_ms() as i64),
+                    Value::Integer(self.expiry_score() as i64),
+                    Value::from(id),
+                    Value::Integer(limit as i64),
+                    Value::Integer(self.ttl_seconds()),
                 ],
             )
             .await

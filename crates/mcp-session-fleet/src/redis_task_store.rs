@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use fred::prelude::*;
+use fred::{prelude::*, types::scripts::Script};
 
 use crate::{
     connection::{RedisConnection, unavailable},
@@ -29,12 +29,18 @@ return 1
 /// Tasks in Redis, shared by every replica of a service.
 pub struct RedisTaskStore {
     redis: RedisConnection,
+    /// [`CAS`], sent by its SHA-1 (`EVALSHA`, loaded again after a
+    /// `NOSCRIPT`).
+    cas: Script,
 }
 
 impl RedisTaskStore {
     /// Tasks over `redis`.
     pub fn new(redis: RedisConnection) -> Self {
-        Self { redis }
+        Self {
+            redis,
+            cas: Script::from_lua(CAS),
+        }
     }
 }
 
@@ -67,16 +73,14 @@ impl TaskStore for RedisTaskStore {
         self.redis.round_trip(RedisOp::Task);
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
         let written: i64 = self
-            .redis
-            .pool()
-            .next()
-            .eval(
-                CAS,
+            .cas
+            .evalsha_with_reload(
+                self.redis.pool().next(),
                 vec![key.redis_key()],
                 vec![
-                    read.unwrap_or(0).to_string(),
-                    document.to_owned(),
-                    ttl_ms.to_string(),
+                    Value::from(read.unwrap_or(0).to_string()),
+                    Value::from(document),
+                    Value::from(ttl_ms.to_string()),
                 ],
             )
             .await

@@ -6,7 +6,8 @@
 //! exist, on a real `redis-server`, first with deletions standing for
 //! evictions, then under a real `maxmemory` with `allkeys-random`; and on a
 //! real Redis Cluster, where a record and its user's index are in different
-//! slots and are written apart (on a single Redis, by one script).
+//! slots and are written apart (on a single Redis, by one script); and
+//! after Redis lost its script cache (restart, failover).
 
 use std::time::Duration;
 
@@ -120,6 +121,35 @@ async fn the_index_and_the_limit_count_only_sessions_that_exist() {
         .await
         .unwrap();
     assert_eq!(listed(&redis, &bob), ["bob-long"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_are_created_after_redis_forgets_its_scripts() {
+    // The store sends its scripts by their SHA-1 (`EVALSHA`); a restarted or
+    // failed-over Redis has an empty script cache and answers `NOSCRIPT`.
+    let redis = RedisServer::start();
+    let store = RedisStore::new(connect(&redis), Duration::from_secs(60))
+        .with_max_sessions_per_user(Some(1));
+    let carol = user("carol");
+    store
+        .create(&record(&carol, "carol-1".into()))
+        .await
+        .unwrap();
+    // Its record evicted while the index still lists it: the next creation
+    // finds the index full and takes the place by the second script.
+    redis.cli(&["del", &format!("mcp_user_session:{carol}:carol-1")]);
+    redis.cli(&["script", "flush"]);
+    store
+        .create(&record(&carol, "carol-2".into()))
+        .await
+        .unwrap();
+    assert_eq!(listed(&redis, &carol), ["carol-2"]);
+    redis.cli(&["script", "flush"]);
+    assert!(matches!(
+        store.create(&record(&carol, "carol-3".into())).await,
+        Err(StoreError::TooManySessions { limit: 1 })
+    ));
+    assert_eq!(listed(&redis, &carol), ["carol-2"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
