@@ -16,17 +16,18 @@
 # round trips per tool call (each replica's mcp_redis_round_trips_total on
 # /metrics, before and after), and cross-checks config a with wrk (session and
 # stateless modes).
-# Each configuration runs BENCH_REPEATS times (default 2) in turn, so that the
-# table shows the spread between runs; the table reports the median run.
+# Each configuration runs BENCH_REPEATS times (default 3) in turn, so that the
+# table shows the spread between runs; the table reports the median run (of
+# an even count, the lower of the two middle ones: with 2 runs, the slower).
 #
 # Usage: scripts/bench.sh [CONCURRENCY] [SECONDS]    (defaults 16 and 10)
 #   BENCH_OUT=dir      where the reports go (default target/bench/<UTC time>)
-#   BENCH_REPEATS=n    runs of each configuration (default 2)
+#   BENCH_REPEATS=n    runs of each configuration (default 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 concurrency=${1:-16}
 seconds=${2:-10}
-repeats=${BENCH_REPEATS:-2}
+repeats=${BENCH_REPEATS:-3}
 out=${BENCH_OUT:-target/bench/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
