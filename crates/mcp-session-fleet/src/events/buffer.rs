@@ -55,10 +55,11 @@
 //! while the oldest streams, cold in memory, are freed. Behind one lock the
 //! worker threads queued on it: `perf` showed every `sched_yield` of a
 //! loaded Redis-backed replica in `parking_lot`'s wait for it. So the
-//! streams are spread by a keyed hash of their id over [`SHARDS`] shards,
-//! each with its own lock, map, eviction order and an equal share of the
-//! byte budget: the budget and the retention hold per shard, and "first
-//! in, first out" holds among the streams of one shard.
+//! streams are spread by a keyed hash of their id over [`SHARDS`] shards
+//! (fewer under a budget of a few MiB), each with its own lock, map,
+//! eviction order and an equal share of the byte budget: the budget and the
+//! retention hold per shard, and "first in, first out" holds among the
+//! streams of one shard.
 
 use std::{
     collections::VecDeque,
@@ -103,9 +104,23 @@ const MAP_SLOT: usize = std::mem::size_of::<(Arc<str>, Box<Entry>)>() + 1;
 const SWEEP: Duration = Duration::from_secs(1);
 
 /// Shards of a buffer (see the module docs): enough that two of a few
-/// worker threads rarely want the same lock at once, few enough that a
-/// shard's share of a small budget still holds a handful of answers.
+/// worker threads rarely want the same lock at once.
 pub(crate) const SHARDS: usize = 16;
+
+/// The least share of the budget a shard gets (bytes): a smaller
+/// `EVENT_BUFFER_BYTES` is split over fewer shards, so that each still holds
+/// a few thousand typical answers and its oldest-first order means something.
+const MIN_SHARD_BUDGET: usize = 1 << 20;
+
+/// How many shards a buffer of `budget` bytes has: [`SHARDS`], fewer for a
+/// budget under `SHARDS` MiB (one under 2 MiB); [`SHARDS`] for 0 (no
+/// budget: every stream written through).
+fn shards_for(budget: usize) -> usize {
+    if budget == 0 {
+        return SHARDS;
+    }
+    (budget / MIN_SHARD_BUDGET).clamp(1, SHARDS)
+}
 
 /// Who may resume a request's response stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -267,17 +282,17 @@ pub(crate) struct EventBuffer {
 }
 
 impl EventBuffer {
-    /// A buffer of `budget` bytes in [`SHARDS`] shards, keeping streams
-    /// `retention` after their last event, flushing through `writer`;
-    /// `budget` 0 writes every stream through. Must be called within a
-    /// Tokio runtime (it starts the sweep).
+    /// A buffer of `budget` bytes in up to [`SHARDS`] shards (see
+    /// [`shards_for`]), keeping streams `retention` after their last event,
+    /// flushing through `writer`; `budget` 0 writes every stream through.
+    /// Must be called within a Tokio runtime (it starts the sweep).
     pub(crate) fn start(
         budget: usize,
         retention: Duration,
         writer: Writer,
         metrics: Arc<Metrics>,
     ) -> Arc<Self> {
-        Self::start_sharded(SHARDS, budget, retention, writer, metrics)
+        Self::start_sharded(shards_for(budget), budget, retention, writer, metrics)
     }
 
     /// [`start`](Self::start) with `shards` shards (at least one), each
@@ -810,6 +825,17 @@ mod tests {
         tokio::time::advance(RETENTION).await;
         tokio::time::sleep(SWEEP).await;
         assert_eq!(buffer.usage().1, 0);
+    }
+
+    #[test]
+    fn a_small_budget_is_split_over_fewer_shards() {
+        const MIB: usize = 1 << 20;
+        assert_eq!(shards_for(64 * MIB), SHARDS);
+        assert_eq!(shards_for(usize::MAX), SHARDS);
+        assert_eq!(shards_for(8 * MIB), 8);
+        assert_eq!(shards_for(MIB + 1), 1);
+        assert_eq!(shards_for(256 * 1024), 1);
+        assert_eq!(shards_for(0), SHARDS);
     }
 
     #[tokio::test(start_paused = true)]
