@@ -186,7 +186,11 @@ pub fn pairs(env: &[(String, String)]) -> Vec<(&str, &str)> {
 }
 
 /// Checks that `logs` hold none of `secrets`, nor any JWT-looking fragment
-/// (`eyJ`, the base64url of `{"` that starts every JWT header and payload).
+/// (`eyJ`, the base64url of `{"` that starts every JWT header and payload,
+/// followed by at least [`JWT_FRAGMENT_TAIL`] more base64url characters: the
+/// shortest JWT header, `{"alg":"none"}`, is 20 characters encoded, while
+/// random ids in the logs, such as fred's 10-character client names
+/// (`fred-xxeyJxxxxx`), may hold `eyJ` by chance).
 pub fn assert_no_secrets(logs: &str, secrets: &[String]) {
     assert!(!logs.is_empty(), "no logs to check");
     for secret in secrets.iter().filter(|secret| !secret.is_empty()) {
@@ -209,7 +213,24 @@ pub fn assert_no_secrets(logs: &str, secrets: &[String]) {
             );
         }
     }
-    assert!(!logs.contains("eyJ"), "the logs hold a JWT fragment");
+    if let Some(line) = logs.lines().find(|line| holds_jwt_fragment(line)) {
+        panic!("the logs hold a JWT fragment, in: {line}");
+    }
+}
+
+/// Base64url characters after `eyJ` that make a JWT-looking fragment.
+const JWT_FRAGMENT_TAIL: usize = 12;
+
+/// Whether `text` holds `eyJ` followed by at least [`JWT_FRAGMENT_TAIL`]
+/// base64url characters.
+fn holds_jwt_fragment(text: &str) -> bool {
+    text.match_indices("eyJ").any(|(start, _)| {
+        text[start + 3..]
+            .bytes()
+            .take_while(|byte| byte.is_ascii_alphanumeric() || *byte == b'-' || *byte == b'_')
+            .count()
+            >= JWT_FRAGMENT_TAIL
+    })
 }
 
 /// The first JSON-RPC message of an SSE or JSON body.
@@ -693,4 +714,26 @@ pub fn every_endpoint(
     .into_iter()
     .map(|(name, request)| (name, auth.apply(request)))
     .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_jwt_fragment_is_found_and_a_random_id_holding_eyj_is_not() {
+        // The header of an HS256 token and a whole token.
+        assert!(holds_jwt_fragment("token eyJhbGciOiJIUzI1NiJ9 seen"));
+        assert!(holds_jwt_fragment(
+            "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2ln"
+        ));
+        // A payload alone, after a separator.
+        assert!(holds_jwt_fragment("payload=eyJzdWIiOiJhbGljZSJ9"));
+        // fred's random client names: `fred-` and 10 alphanumerics.
+        assert!(!holds_jwt_fragment(
+            "DEBUG fred-QeyJ7aQIHk: Initializing router"
+        ));
+        assert!(!holds_jwt_fragment("DEBUG fred-abcdefgeyJ: Sleeping"));
+        assert!(!holds_jwt_fragment("no fragment at all"));
+    }
 }
