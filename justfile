@@ -64,6 +64,11 @@ ci:
 bench concurrency="16" seconds="10":
     scripts/bench.sh {{concurrency}} {{seconds}}
 
+# b/a alone: the in-memory and the Redis replica in alternating rounds, with
+# perf's CPU time and context switches per call where perf works.
+ab rounds="6" concurrency="16" seconds="10":
+    scripts/ab.sh {{rounds}} {{concurrency}} {{seconds}}
+
 # Instructions per tool call, session start and stateless call (callgrind):
 # the calculator against rmcp bare and a hand-written floor.
 callgrind calls="300" sessions="60":
