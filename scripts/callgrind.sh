@@ -33,16 +33,9 @@ command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y
 cargo build --release --locked -p calculator -p mcp-bench
 load=target/release/mcp-load
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
-trap cleanup EXIT
-trap "exit 130" INT TERM
-
-redis_port=$(free_port)
-redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$out" >"$out/redis.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+# shellcheck source=scripts/lib/processes.sh
+source scripts/lib/processes.sh
+start_redis "$out"
 
 # The environment (NAME=value words) and the command line of server $1 on
 # port $2: the environment goes before valgrind, which runs the binary itself
