@@ -71,6 +71,7 @@ use std::{
 use hashbrown::{DefaultHashBuilder, HashMap, hash_map::EntryRef};
 
 use parking_lot::{Mutex, MutexGuard};
+use smallvec::SmallVec;
 use tokio::{
     sync::{OwnedSemaphorePermit, oneshot, watch},
     time::Instant,
@@ -214,9 +215,47 @@ struct Entry {
 }
 
 impl Entry {
+    /// A pending stream, not yet counted nor queued ([`Inner::admit`]).
+    /// Its list has room for one event: most streams hold one (the
+    /// response), and it is allocated here, before the shard's lock.
+    fn new(stream_id: Arc<str>, now: Instant) -> Box<Self> {
+        Box::new(Self {
+            bytes: STREAM_OVERHEAD + stream_id.len(),
+            stream_id,
+            generation: 0,
+            owner: StreamOwner::Pending,
+            events: Vec::with_capacity(1),
+            finished: false,
+            spilled: false,
+            trimmed: false,
+            last: now,
+            changes: None,
+        })
+    }
+
     fn changed(&self) {
         if let Some(changes) = &self.changes {
             changes.send_replace(());
+        }
+    }
+}
+
+/// What a shard lets go of under its lock, freed when this is dropped,
+/// after the lock: the streams it removed and the events it trimmed. Their
+/// memory is mostly cold (the oldest streams), and while the lock is held
+/// every request on the shard waits (docs/benchmarks.md, "the event
+/// buffer's lock"). One or two streams per call in the steady state: kept
+/// inline.
+struct Evicted {
+    entries: SmallVec<[Box<Entry>; 2]>,
+    events: SmallVec<[Vec<Buffered>; 1]>,
+}
+
+impl Evicted {
+    fn new() -> Self {
+        Self {
+            entries: SmallVec::new(),
+            events: SmallVec::new(),
         }
     }
 }
@@ -339,9 +378,16 @@ impl EventBuffer {
     /// not stored), so that a resumption after it finds the stream.
     pub(crate) fn open(&self, stream_id: &str) {
         let now = Instant::now();
-        let mut inner = self.lock(stream_id);
-        inner.entry(stream_id, now);
-        self.enforce(&mut inner, now);
+        // Allocated before the lock, and what is evicted freed after it:
+        // every request on the shard waits while its lock is held.
+        let fresh = Entry::new(stream_id.into(), now);
+        let mut evicted = Evicted::new();
+        {
+            let mut inner = self.lock(stream_id);
+            inner.insert(fresh, &mut evicted);
+            self.enforce(&mut inner, now, &mut evicted);
+        }
+        drop(evicted);
     }
 
     /// Stores `event` of `stream_id`; `finished` when it is the stream's
@@ -356,6 +402,7 @@ impl EventBuffer {
         place: Option<OwnedSemaphorePermit>,
     ) -> Appended {
         let now = Instant::now();
+        let mut evicted = Evicted::new();
         let mut inner = self.lock(stream_id);
         let entry = inner.entry(stream_id, now);
         if entry.spilled && place.is_none() {
@@ -393,7 +440,9 @@ impl EventBuffer {
         }
         entry.changed();
         inner.bytes += added;
-        self.enforce(&mut inner, now);
+        self.enforce(&mut inner, now, &mut evicted);
+        drop(inner);
+        drop(evicted);
         Appended::Done
     }
 
@@ -566,8 +615,8 @@ impl EventBuffer {
 
     /// Drops what is past its retention, then makes room in `inner` (one
     /// shard) down to its share of the budget.
-    fn enforce(&self, inner: &mut Inner, now: Instant) {
-        inner.expire(now, self.retention);
+    fn enforce(&self, inner: &mut Inner, now: Instant, evicted: &mut Evicted) {
+        inner.expire(now, self.retention, evicted);
         let mut steps = inner.order.len();
         while inner.footprint() > self.budget && steps > 0 {
             steps -= 1;
@@ -581,14 +630,14 @@ impl EventBuffer {
                 continue;
             }
             if entry.finished {
-                inner.remove(&slot.stream_id);
+                inner.remove(&slot.stream_id, evicted);
                 continue;
             }
             // Still running: it goes on in Redis; its marker stays (and
             // expires like any stream).
             self.spill(entry, EventFlush::Budget);
             let freed: usize = entry.events.iter().map(Buffered::bytes).sum();
-            entry.events = Vec::new();
+            evicted.events.push(std::mem::take(&mut entry.events));
             entry.trimmed = true;
             entry.bytes -= freed;
             entry.changed();
@@ -614,32 +663,66 @@ impl Inner {
             EntryRef::Occupied(occupied) => return occupied.into_mut(),
             EntryRef::Vacant(vacant) => vacant,
         };
-        let stream_id: Arc<str> = stream_id.into();
-        self.next_generation += 1;
-        let entry = Box::new(Entry {
-            stream_id: stream_id.clone(),
-            generation: self.next_generation,
-            owner: StreamOwner::Pending,
-            events: Vec::new(),
-            bytes: STREAM_OVERHEAD + stream_id.len(),
-            finished: false,
-            spilled: self.write_through,
-            trimmed: self.write_through,
-            last: now,
-            changes: None,
-        });
-        self.bytes += entry.bytes;
-        self.order.push_back(Slot {
-            stream_id: stream_id.clone(),
-            generation: entry.generation,
-            stamp: now,
-        });
-        vacant.insert_with_key(stream_id, entry)
+        let entry = Entry::new(stream_id.into(), now);
+        let stream_id = entry.stream_id.clone();
+        let entry = vacant.insert_with_key(stream_id, entry);
+        Self::admit(
+            &mut self.bytes,
+            &mut self.next_generation,
+            &mut self.order,
+            self.write_through,
+            entry,
+        );
+        entry
     }
 
-    fn remove(&mut self, stream_id: &str) {
+    /// Adds `fresh` (from [`Entry::new`]) unless its stream is held
+    /// already; then `fresh` goes to `evicted`, to be freed after the lock.
+    fn insert(&mut self, fresh: Box<Entry>, evicted: &mut Evicted) {
+        let vacant = match self.streams.entry(fresh.stream_id.clone()) {
+            hashbrown::hash_map::Entry::Occupied(_) => {
+                evicted.entries.push(fresh);
+                return;
+            }
+            hashbrown::hash_map::Entry::Vacant(vacant) => vacant,
+        };
+        let entry = vacant.insert(fresh);
+        Self::admit(
+            &mut self.bytes,
+            &mut self.next_generation,
+            &mut self.order,
+            self.write_through,
+            entry,
+        );
+    }
+
+    /// Counts a new `entry`, gives it its generation and queues it last in
+    /// the eviction order.
+    fn admit(
+        bytes: &mut usize,
+        next_generation: &mut u64,
+        order: &mut VecDeque<Slot>,
+        write_through: bool,
+        entry: &mut Entry,
+    ) {
+        *next_generation += 1;
+        entry.generation = *next_generation;
+        entry.spilled = write_through;
+        entry.trimmed = write_through;
+        *bytes += entry.bytes;
+        order.push_back(Slot {
+            stream_id: entry.stream_id.clone(),
+            generation: entry.generation,
+            stamp: entry.last,
+        });
+    }
+
+    /// Removes `stream_id`; its memory goes to `evicted`, to be freed
+    /// after the lock.
+    fn remove(&mut self, stream_id: &str, evicted: &mut Evicted) {
         if let Some(entry) = self.streams.remove(stream_id) {
             self.bytes -= entry.bytes;
+            evicted.entries.push(entry);
         }
     }
 
@@ -657,7 +740,7 @@ impl Inner {
     /// Drops, from the front of the order, the streams silent for
     /// `retention`; a stream queued that long ago but active since goes to
     /// the back.
-    fn expire(&mut self, now: Instant, retention: Duration) {
+    fn expire(&mut self, now: Instant, retention: Duration, evicted: &mut Evicted) {
         let mut steps = self.order.len();
         while steps > 0 {
             steps -= 1;
@@ -673,7 +756,7 @@ impl Inner {
             };
             if now.duration_since(last) >= retention {
                 let slot = self.order.pop_front().expect("front");
-                self.remove(&slot.stream_id);
+                self.remove(&slot.stream_id, evicted);
             } else if now.duration_since(slot.stamp) >= retention {
                 let mut slot = self.order.pop_front().expect("front");
                 slot.stamp = last;
@@ -691,9 +774,12 @@ async fn sweep(buffer: Weak<EventBuffer>) {
     crate::periodic::while_alive(buffer, SWEEP, |buffer| {
         let now = Instant::now();
         for shard in &buffer.shards {
+            let mut evicted = Evicted::new();
             let mut inner = shard.lock();
-            buffer.enforce(&mut inner, now);
+            buffer.enforce(&mut inner, now, &mut evicted);
             inner.shrink();
+            drop(inner);
+            drop(evicted);
         }
     })
     .await;
@@ -796,6 +882,28 @@ mod tests {
         }
         // Finished streams are dropped, never written to Redis.
         assert!(taken(&mut queue).is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn opening_a_held_stream_again_keeps_its_events_owner_and_place() {
+        let (buffer, _, _) = buffer(usize::MAX);
+        buffer.open("stream-a");
+        buffer.append("stream-a", event("stream-a", 1), false, None);
+        buffer.bind("stream-a", StreamOwner::Session("session-1".into()));
+        let (bytes, streams) = buffer.usage();
+        buffer.open("stream-a");
+        assert_eq!(buffer.usage(), (bytes, streams));
+        assert_eq!(
+            buffer.holding("stream-a"),
+            Some(Held {
+                owner: StreamOwner::Session("session-1".into()),
+                in_memory: true,
+            })
+        );
+        match buffer.read_after("stream-a", None) {
+            Read::Events { events, .. } => assert_eq!(events, vec![event("stream-a", 1)]),
+            other => panic!("stream-a read as {other:?}"),
+        }
     }
 
     #[tokio::test(start_paused = true)]
