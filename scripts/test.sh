@@ -11,5 +11,8 @@ export MCP_INTEROP_REQUIRED=1
 export MCP_TEST_PYTHON="$PWD/.venv/bin/python"
 export MCP_TEST_NODE_DIR="$PWD/tests/interop/typescript"
 cargo test --workspace --all-targets --locked "$@"
+# mcp_heap_bytes exists only in a build with jemalloc's statistics (mcp-session's feature
+# heap-stats, off by default): its reading of them.
+cargo test -p mcp-session --lib --locked -F heap-stats allocator
 # --- service generator (scripts/new-service.sh) ---
 tests/scaffold/run.sh

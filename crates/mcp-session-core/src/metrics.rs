@@ -20,6 +20,7 @@
 //! | `mcp_event_flushes_total` | counter | `reason` | request response streams written from this replica's memory to Redis (see [`EventFlush`]) |
 //! | `mcp_event_buffer_bytes` | gauge | | bytes of response-stream events held in memory (an estimate; at most `EVENT_BUFFER_BYTES`) |
 //! | `mcp_event_buffer_streams` | gauge | | response streams held in memory (markers of streams moved to Redis included) |
+//! | `mcp_heap_bytes` | gauge | `state` | the heap allocator's memory ([`HeapBytes`]; jemalloc's statistics, only in a build with `mcp-session`'s feature `heap-stats`): `allocated` (held by the application), `active` (in pages in use: `allocated` plus the free room in them), `resident` (mapped and resident: `active` plus the allocator's metadata and the freed pages it has not given back yet), `retained` (address space kept mapped but given back to the system) |
 //! | `mcp_stream_resumptions_total` | counter | `from` | request streams resumed here with `Last-Event-ID`: `memory` (held here) or `redis` |
 //! | `mcp_replica_info` | info | `service`, `version`, `replica` | always 1: names the replica behind the scrape target |
 //!
@@ -127,6 +128,30 @@ struct TransportLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabels {
     kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    state: &'static str,
+}
+
+/// The heap allocator's memory, in bytes (jemalloc's `stats.*`, read at
+/// scrape time): what `mcp_heap_bytes` shows. Resident memory above
+/// `allocated` is the allocator's: free room in its pages (fragmentation),
+/// its metadata, and freed pages its decay has not given back yet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HeapBytes {
+    /// Held by the application (`stats.allocated`).
+    pub allocated: u64,
+    /// In pages in use (`stats.active`): `allocated` plus the free room in
+    /// those pages.
+    pub active: u64,
+    /// Mapped and resident (`stats.resident`): `active` plus metadata and
+    /// dirty pages not yet purged.
+    pub resident: u64,
+    /// Mapped but given back to the system (`stats.retained`): address
+    /// space, not memory.
+    pub retained: u64,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -430,6 +455,7 @@ pub struct Metrics {
     event_flushes: [Counter; EventFlush::ALL.len()],
     event_buffer_bytes: Gauge,
     event_buffer_streams: Gauge,
+    heap: Family<StateLabels, Gauge>,
     /// `memory`, `redis`.
     resumptions: [Counter; 2],
 }
@@ -589,6 +615,12 @@ impl Metrics {
             "Response streams held in this replica's memory",
             event_buffer_streams.clone(),
         );
+        let heap = Family::<StateLabels, Gauge>::default();
+        registry.register(
+            "mcp_heap_bytes",
+            "The heap allocator's memory in bytes, by state: allocated, active, resident, retained",
+            heap.clone(),
+        );
         let resumptions = Family::<FromLabels, Counter>::default();
         registry.register(
             "mcp_stream_resumptions",
@@ -647,6 +679,7 @@ impl Metrics {
             ),
             event_buffer_bytes,
             event_buffer_streams,
+            heap,
             resumptions: handles(&resumptions, ["memory", "redis"], |from| FromLabels {
                 from,
             }),
@@ -745,6 +778,21 @@ impl Metrics {
         self.event_buffer_streams.set(streams as i64);
     }
 
+    /// Sets `mcp_heap_bytes`, read at scrape time (a replica whose
+    /// allocator keeps no statistics never calls it, and shows none).
+    pub fn set_heap(&self, heap: HeapBytes) {
+        for (state, bytes) in [
+            ("allocated", heap.allocated),
+            ("active", heap.active),
+            ("resident", heap.resident),
+            ("retained", heap.retained),
+        ] {
+            self.heap
+                .get_or_create(&StateLabels { state })
+                .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+        }
+    }
+
     /// Sets the gauges, read at scrape time: `workers` rmcp workers
     /// (Streamable HTTP sessions), `sse_streams` open HTTP+SSE streams,
     /// `in_flight` requests.
@@ -781,6 +829,30 @@ mod tests {
             _ => panic!("borrowed labels"),
         }
         assert_eq!(route_label("/admin/sessions/{id}"), "/admin/sessions/{id}");
+    }
+
+    #[test]
+    fn the_heap_renders_once_set_by_state() {
+        let metrics = Metrics::new("calculator", "1.0", "replica-1");
+        assert!(!metrics.render().contains("mcp_heap_bytes{"));
+        metrics.set_heap(HeapBytes {
+            allocated: 1024,
+            active: 4096,
+            resident: 8192,
+            retained: u64::MAX,
+        });
+        let text = metrics.render();
+        for line in [
+            r#"mcp_heap_bytes{state="allocated"} 1024"#,
+            r#"mcp_heap_bytes{state="active"} 4096"#,
+            r#"mcp_heap_bytes{state="resident"} 8192"#,
+            r#"mcp_heap_bytes{state="retained"} 9223372036854775807"#,
+        ] {
+            assert!(
+                text.lines().any(|sample| sample == line),
+                "{line} in\n{text}"
+            );
+        }
     }
 
     #[test]

@@ -91,6 +91,27 @@ async fn wait_until_idle(replicas: &ReplicaSet) {
     tokio::time::sleep(Duration::from_secs(15)).await;
 }
 
+/// jemalloc's `allocated`/`active`/`resident` KiB per replica, as a text,
+/// when the replicas were built with `mcp-session`'s feature `heap-stats`
+/// (`mcp_heap_bytes`); `None` otherwise.
+async fn heap(replicas: &ReplicaSet) -> Option<String> {
+    let mut figures = Vec::new();
+    for replica in &replicas.replicas {
+        let scrape = Scrape::fetch(&replica.url()).await;
+        if !scrape.has("mcp_heap_bytes") {
+            return None;
+        }
+        let kib = |state| scrape.value("mcp_heap_bytes", &[("state", state)]) / 1024.0;
+        figures.push(format!(
+            "{:.0}/{:.0}/{:.0}",
+            kib("allocated"),
+            kib("active"),
+            kib("resident")
+        ));
+    }
+    Some(figures.join(", "))
+}
+
 fn memory(replicas: &ReplicaSet) -> Vec<Memory> {
     replicas
         .replicas
@@ -131,11 +152,13 @@ async fn idle_sessions_cost_a_few_kib_per_replica_and_the_memory_comes_back() {
     drop(open_sessions(&mcp, 60).await);
     wait_until_idle(&replicas).await;
     let start = memory(&replicas);
+    let heap_start = heap(&replicas).await;
 
     let mut sessions = open_sessions(&mcp, SESSIONS).await;
     let loaded = memory(&replicas);
     wait_until_idle(&replicas).await;
     let idle = memory(&replicas);
+    let heap_idle = heap(&replicas).await;
 
     // Idle sessions are still served, by any replica.
     for (index, session) in sessions.iter_mut().enumerate().step_by(SESSIONS / 10) {
@@ -168,6 +191,12 @@ async fn idle_sessions_cost_a_few_kib_per_replica_and_the_memory_comes_back() {
     tokio::time::sleep(Duration::from_secs(10)).await;
     wait_until_idle(&replicas).await;
     let expired = memory(&replicas);
+    if let (Some(start), Some(idle), Some(expired)) = (heap_start, heap_idle, heap(&replicas).await)
+    {
+        eprintln!(
+            "jemalloc allocated/active/resident KiB per replica: start [{start}], idle [{idle}], expired [{expired}]"
+        );
+    }
 
     let per_session: Vec<f64> = start
         .iter()

@@ -1,6 +1,6 @@
 //! `GET /metrics`: the Prometheus scrape of this replica, with the gauges that
 //! are read at scrape time (sessions held, streams open, requests in flight,
-//! the event buffer) set from what the replica holds.
+//! the event buffer, the heap) set from what the replica holds.
 
 use std::sync::Arc;
 
@@ -32,6 +32,9 @@ pub(crate) fn routes(state: ScrapeState) -> Router {
 /// `GET /metrics`: this replica's metrics, for a Prometheus scrape.
 async fn scrape(State(state): State<Arc<ScrapeState>>) -> Response {
     state.fleet.update_gauges(state.lifecycle.in_flight()).await;
+    if let Some(heap) = crate::allocator::heap() {
+        state.metrics.set_heap(heap);
+    }
     (
         [(header::CONTENT_TYPE, prometheus_text::CONTENT_TYPE)],
         state.metrics.render(),
