@@ -75,6 +75,9 @@ done
 # so that a build running beside this script cannot swap them between servers
 # (meta.txt records their times; the copies go at exit).
 bin=$out/bin
+# shellcheck source=scripts/lib/processes.sh
+source scripts/lib/processes.sh
+at_exit+=("rm -rf '$bin'")
 mkdir -p "$bin"
 for name in calculator rmcp-bare mcp-floor mcp-load; do
   for _ in $(seq 120); do [ -x "target/release/$name" ] && break; sleep 1; done
@@ -89,12 +92,6 @@ load=$bin/mcp-load
   echo "node: $node $("$node" --version); @modelcontextprotocol/sdk $(sed -n 's/^ *"version": "\(.*\)",/\1/p' "$sdk/package.json" | head -1)"
   echo "python: $("$python" --version 2>&1); mcp $("$python" -c 'import importlib.metadata as m; print(m.version("mcp"))')"
 } >"$out/meta.txt"
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$bin"; }
-trap cleanup EXIT
-trap "exit 130" INT TERM
 
 # The environment (NAME=value words) and the command line of server $1 on
 # port $2, run through `env` (which execs it: the pid started is the server's).

@@ -1,7 +1,10 @@
-# Sourced by the benchmark scripts (bench.sh, callgrind.sh, ab.sh): the
-# processes they start on loopback ports, stopped when the script exits.
+# Sourced by the benchmark scripts (bench.sh, callgrind.sh, ab.sh,
+# session-memory.sh): the processes they start on loopback ports, stopped
+# when the script exits.
 #   free_port            prints a free TCP port on 127.0.0.1
 #   pids+=($!)           a started process, killed at exit
+#   at_exit+=("command") a command run at exit, after the kills (e.g. removing
+#                        a temporary directory)
 #   wait_ready URL       waits up to 10 s for URL to answer 2xx
 #   start_redis DIR      starts a throwaway redis-server (no persistence,
 #                        its log in DIR/redis.log) and sets redis_port
@@ -9,7 +12,11 @@
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
+at_exit=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for command in "${at_exit[@]}"; do eval "$command" || true; done
+}
 trap cleanup EXIT
 trap "exit 130" INT TERM
 
