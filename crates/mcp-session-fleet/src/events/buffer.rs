@@ -104,6 +104,16 @@ const MAP_SLOT: usize = std::mem::size_of::<(Arc<str>, Box<Entry>)>() + 1;
 /// How often idle memory is swept.
 const SWEEP: Duration = Duration::from_secs(1);
 
+/// Streams past their retention that one request drops at most, under its
+/// shard's lock: after a burst, the rest goes in the sweep, so that no
+/// request waits on thousands of them (the budget still holds: it evicts
+/// from the same end).
+const EXPIRE_PER_REQUEST: usize = 64;
+
+/// Streams past their retention the sweep drops per hold of a shard's lock;
+/// between two holds, the requests waiting for the lock go first.
+const EXPIRE_PER_HOLD: usize = 1024;
+
 /// Shards of a buffer (see the module docs). 16 shards left the waits at
 /// 300-700 per 10 s run but kept about 1 MB more per replica after a burst
 /// of sessions ended (a release build's soak test: +17% to +22% of its
@@ -385,7 +395,7 @@ impl EventBuffer {
         {
             let mut inner = self.lock(stream_id);
             inner.insert(fresh, &mut evicted);
-            self.enforce(&mut inner, now, &mut evicted);
+            self.enforce(&mut inner, now, &mut evicted, EXPIRE_PER_REQUEST);
         }
         drop(evicted);
     }
@@ -440,7 +450,7 @@ impl EventBuffer {
         }
         entry.changed();
         inner.bytes += added;
-        self.enforce(&mut inner, now, &mut evicted);
+        self.enforce(&mut inner, now, &mut evicted, EXPIRE_PER_REQUEST);
         drop(inner);
         drop(evicted);
         Appended::Done
@@ -613,10 +623,17 @@ impl EventBuffer {
         self.metrics.event_flush(reason);
     }
 
-    /// Drops what is past its retention, then makes room in `inner` (one
-    /// shard) down to its share of the budget.
-    fn enforce(&self, inner: &mut Inner, now: Instant, evicted: &mut Evicted) {
-        inner.expire(now, self.retention, evicted);
+    /// Drops what is past its retention (at most `expire` streams), then
+    /// makes room in `inner` (one shard) down to its share of the budget;
+    /// returns whether more may be past their retention.
+    fn enforce(
+        &self,
+        inner: &mut Inner,
+        now: Instant,
+        evicted: &mut Evicted,
+        expire: usize,
+    ) -> bool {
+        let more = inner.expire(now, self.retention, evicted, expire);
         let mut steps = inner.order.len();
         while inner.footprint() > self.budget && steps > 0 {
             steps -= 1;
@@ -644,6 +661,7 @@ impl EventBuffer {
             inner.bytes -= freed;
             inner.order.push_back(slot);
         }
+        more
     }
 }
 
@@ -739,10 +757,22 @@ impl Inner {
 
     /// Drops, from the front of the order, the streams silent for
     /// `retention`; a stream queued that long ago but active since goes to
-    /// the back.
-    fn expire(&mut self, now: Instant, retention: Duration, evicted: &mut Evicted) {
+    /// the back. Looks at `limit` streams at most; returns whether it
+    /// stopped there (more may be due).
+    fn expire(
+        &mut self,
+        now: Instant,
+        retention: Duration,
+        evicted: &mut Evicted,
+        limit: usize,
+    ) -> bool {
         let mut steps = self.order.len();
+        let mut allowed = limit;
         while steps > 0 {
+            if allowed == 0 {
+                return true;
+            }
+            allowed -= 1;
             steps -= 1;
             let Some(slot) = self.order.front() else {
                 break;
@@ -765,6 +795,7 @@ impl Inner {
                 break;
             }
         }
+        false
     }
 }
 
@@ -776,7 +807,16 @@ async fn sweep(buffer: Weak<EventBuffer>) {
         for shard in &buffer.shards {
             let mut evicted = Evicted::new();
             let mut inner = shard.lock();
-            buffer.enforce(&mut inner, now, &mut evicted);
+            // In holds of EXPIRE_PER_HOLD streams; the requests waiting
+            // meanwhile go first (a fair unlock), while what one hold
+            // dropped is freed. Each hold but the last moves the front of
+            // the order on by that many, so the passes are bounded.
+            let mut passes = inner.order.len() / EXPIRE_PER_HOLD + 1;
+            while buffer.enforce(&mut inner, now, &mut evicted, EXPIRE_PER_HOLD) && passes > 0 {
+                passes -= 1;
+                let dropped = std::mem::replace(&mut evicted, Evicted::new());
+                MutexGuard::unlocked_fair(&mut inner, || drop(dropped));
+            }
             inner.shrink();
             drop(inner);
             drop(evicted);
@@ -1047,6 +1087,27 @@ mod tests {
         let (bytes, streams) = buffer.usage();
         assert_eq!(streams, 1);
         assert!(bytes > 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_drops_few_expired_streams_and_the_sweep_the_rest() {
+        let (buffer, _, _) = buffer(usize::MAX);
+        let burst = 5 * EXPIRE_PER_HOLD + 7;
+        for index in 0..burst {
+            answered(&buffer, &format!("burst-{index}"));
+        }
+        tokio::time::advance(RETENTION + Duration::from_secs(1)).await;
+        // A request after the burst's retention drops a few of them, not
+        // all, under its lock.
+        buffer.open("new");
+        let (_, held) = buffer.usage();
+        assert_eq!(held, burst + 1 - EXPIRE_PER_REQUEST);
+        assert_eq!(buffer.holding("burst-0"), None);
+        assert!(buffer.holding(&format!("burst-{}", burst - 1)).is_some());
+        // The sweep drops the rest, in holds of EXPIRE_PER_HOLD.
+        tokio::time::sleep(SWEEP).await;
+        assert_eq!(buffer.usage().1, 1);
+        assert!(buffer.holding("new").is_some());
     }
 
     #[tokio::test(start_paused = true)]
