@@ -16,9 +16,18 @@
 //! by the refresh interval (see [`cache`](super::cache)). On Redis Cluster,
 //! `PUBLISH` counts only the subscribers of the node that took it, so the
 //! wait covers those.
+//!
+//! A request to one replica ([`Announcer::ask_until_answered`]) is sent
+//! again under the same token while it goes unanswered: during a primary
+//! failover a `SPUBLISH` can reach the old primary, be counted as received,
+//! and die with its connection. The receiver remembers what it answered to
+//! each token ([`Announcer::answered_before`]), so that a copy of a request
+//! it already did is answered again, not done twice: at least once on the
+//! wire, once in effect.
 
 use std::{
     collections::HashMap,
+    future::Future,
     sync::atomic::{AtomicU64, Ordering},
     time::Duration,
 };
@@ -42,6 +51,20 @@ fn encode(envelope: &Envelope) -> Result<String, StoreError> {
 /// Longest wait for the other replicas' acks of one announcement.
 pub const ACK_WAIT: Duration = Duration::from_millis(500);
 
+/// How long [`Announcer::ask_until_answered`] sends a request again while
+/// it goes unanswered: longer than a replica takes to subscribe again on a
+/// new primary (it checks its subscriptions every 2 s).
+pub const RESEND_WITHIN: Duration = Duration::from_secs(5);
+
+/// The pause before a copy is sent again after Redis had no listener on
+/// the channel, or could not be reached (an unanswered copy waits
+/// [`ACK_WAIT`] by itself).
+const RESEND_PAUSE: Duration = Duration::from_millis(100);
+
+/// How many requests a replica remembers its answers to (a resent copy
+/// comes within [`RESEND_WITHIN`]; the tokens are a few dozen bytes each).
+const REMEMBERED_ANSWERS: usize = 16_384;
+
 /// The acks of one announcement or request so far.
 #[derive(Debug, Clone, Copy, Default)]
 struct Acks {
@@ -60,8 +83,9 @@ pub enum Asked {
         /// What the ack said.
         held: bool,
     },
-    /// The replica did not answer within [`ACK_WAIT`] (or the request could
-    /// not be sent).
+    /// The replica did not answer within [`ACK_WAIT`] (by
+    /// [`Announcer::ask_until_answered`]: no copy was answered within
+    /// [`RESEND_WITHIN`]).
     NoAnswer,
 }
 
@@ -74,6 +98,9 @@ pub struct Announcer {
     next_token: AtomicU64,
     /// Acks received so far, by token, for the announcements waiting.
     waiting: Mutex<HashMap<u64, watch::Sender<Acks>>>,
+    /// What this replica answered to other replicas' recent requests, by
+    /// asker and token (see [`answered_before`](Self::answered_before)).
+    answered: quick_cache::sync::Cache<(String, u64), bool>,
 }
 
 impl std::fmt::Debug for Announcer {
@@ -92,8 +119,12 @@ impl Announcer {
             fleet_channel: format!("mcp_fleet:{service}"),
             replica_prefix: format!("mcp_replica:{service}:"),
             replica_id: replica_id.to_owned(),
-            next_token: AtomicU64::new(1),
+            // A random start: a replica restarted under the same id (a
+            // StatefulSet's pod name) must not reuse tokens that the others
+            // remember answers to.
+            next_token: AtomicU64::new(uuid::Uuid::new_v4().as_u64_pair().0),
             waiting: Mutex::default(),
+            answered: quick_cache::sync::Cache::new(REMEMBERED_ANSWERS),
         }
     }
 
@@ -105,6 +136,7 @@ impl Announcer {
     pub fn request(&self) -> AckRequest {
         AckRequest {
             replica: self.replica_id.clone(),
+            // Wraps at u64::MAX: tokens are only compared for equality.
             token: self.next_token.fetch_add(1, Ordering::Relaxed),
         }
     }
@@ -188,6 +220,47 @@ impl Announcer {
         asked
     }
 
+    /// [`ask`](Self::ask), sent again under the same `ack` while no copy is
+    /// answered, for at most [`RESEND_WITHIN`] (see the module docs): a
+    /// copy lost with a failing primary is then delivered by the next one,
+    /// and the receiver does not do a request twice
+    /// ([`answered_before`](Self::answered_before)).
+    ///
+    /// Returns [`Asked::Answered`] as soon as a copy is answered;
+    /// [`Asked::Gone`] when the first copy found no listener (nothing was
+    /// delivered); [`Asked::NoAnswer`] when copies went out and none was
+    /// answered in time: the receiver may have one (it is slow) or may have
+    /// died with it.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when Redis cannot be reached for the
+    /// first copy (nothing was sent). After a copy went out unanswered,
+    /// errors are what a failover looks like, and the copies go on.
+    pub async fn ask_until_answered(
+        &self,
+        op: RedisOp,
+        channel: &str,
+        envelope: &Envelope,
+        ack: &AckRequest,
+    ) -> Result<Asked, StoreError> {
+        resend(RESEND_WITHIN, || self.ask(op, channel, envelope, ack)).await
+    }
+
+    /// What this replica answered to an earlier copy of request `ack`, if
+    /// it had one ([`remember`](Self::remember)): a copy sent again because
+    /// its answer was lost or late is answered the same, and not done again.
+    pub fn answered_before(&self, ack: &AckRequest) -> Option<bool> {
+        self.answered.get(&(ack.replica.clone(), ack.token))
+    }
+
+    /// Records that this replica did request `ack` (`held`: it had what was
+    /// asked for), before it answers, so that a copy of the request met
+    /// later is answered, not done again. The listener handles one message
+    /// at a time, so a copy never meets its original half done.
+    pub fn remember(&self, ack: &AckRequest, held: bool) {
+        self.answered.insert((ack.replica.clone(), ack.token), held);
+    }
+
     async fn publish(&self, envelope: &Envelope) -> Result<i64, StoreError> {
         let text = encode(envelope)?;
         self.redis.round_trip(RedisOp::Announce);
@@ -242,5 +315,125 @@ impl Announcer {
         if let Err(error) = sent {
             tracing::debug!(error = %error.details(), "could not acknowledge a session change");
         }
+    }
+}
+
+/// Runs `ask` until a copy is answered or `within` has passed (see
+/// [`Announcer::ask_until_answered`]).
+async fn resend<F, Fut>(within: Duration, mut ask: F) -> Result<Asked, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Asked, StoreError>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    // A copy went out and was not answered: the receiver may hold it.
+    let mut unanswered = false;
+    loop {
+        let asked = ask().await;
+        match &asked {
+            Ok(Asked::Answered { .. }) => return asked,
+            // Nothing went out (no listener, or no Redis): the caller decides.
+            Ok(Asked::Gone) | Err(_) if !unanswered => return asked,
+            Ok(Asked::NoAnswer) => unanswered = true,
+            // After an unanswered copy: a failover in progress, where the
+            // receiver subscribes again on the new primary.
+            Ok(Asked::Gone) | Err(_) => {}
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(Asked::NoAnswer);
+        }
+        if !matches!(asked, Ok(Asked::NoAnswer)) {
+            tokio::time::sleep(RESEND_PAUSE).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use super::*;
+
+    /// `resend` over the scripted outcomes `script` (each an attempt that
+    /// takes `ACK_WAIT` when unanswered, as `ask` does); returns its result
+    /// and how many attempts it made.
+    async fn run(script: Vec<Result<Asked, StoreError>>) -> (Result<Asked, StoreError>, usize) {
+        let mut script = VecDeque::from(script);
+        let mut attempts = 0;
+        let result = resend(RESEND_WITHIN, || {
+            attempts += 1;
+            let next = script.pop_front().unwrap_or(Ok(Asked::NoAnswer));
+            async move {
+                if matches!(next, Ok(Asked::NoAnswer)) {
+                    tokio::time::sleep(ACK_WAIT).await;
+                }
+                next
+            }
+        })
+        .await;
+        (result, attempts)
+    }
+
+    fn down() -> StoreError {
+        StoreError::Unavailable("connection refused".into())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answered_or_undelivered_first_copy_is_not_sent_again() {
+        let (result, attempts) = run(vec![Ok(Asked::Answered { held: true })]).await;
+        assert_eq!(
+            (result.unwrap(), attempts),
+            (Asked::Answered { held: true }, 1)
+        );
+        let (result, attempts) = run(vec![Ok(Asked::Gone)]).await;
+        assert_eq!((result.unwrap(), attempts), (Asked::Gone, 1));
+        let (result, attempts) = run(vec![Err(down())]).await;
+        assert!(matches!(result, Err(StoreError::Unavailable(_))));
+        assert_eq!(attempts, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_copy_lost_in_a_failover_is_sent_again_until_answered() {
+        // The first copy is counted and lost with the old primary; the
+        // receiver is not subscribed on the new one yet, then Redis is
+        // away a moment, then the receiver is back and answers.
+        let (result, attempts) = run(vec![
+            Ok(Asked::NoAnswer),
+            Ok(Asked::Gone),
+            Err(down()),
+            Ok(Asked::NoAnswer),
+            Ok(Asked::Answered { held: true }),
+        ])
+        .await;
+        assert_eq!(result.unwrap(), Asked::Answered { held: true });
+        assert_eq!(attempts, 5);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn copies_stop_after_the_resend_window() {
+        let started = tokio::time::Instant::now();
+        let (result, attempts) = run(vec![]).await;
+        assert_eq!(result.unwrap(), Asked::NoAnswer);
+        let took = started.elapsed();
+        assert!(
+            took >= RESEND_WITHIN && took < RESEND_WITHIN + ACK_WAIT * 2,
+            "{took:?}"
+        );
+        assert_eq!(
+            attempts,
+            (RESEND_WITHIN.as_millis() / ACK_WAIT.as_millis()) as usize
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_an_unanswered_copy_no_listener_means_wait_not_gone() {
+        let (result, attempts) = run(std::iter::once(Ok(Asked::NoAnswer))
+            .chain(std::iter::repeat_with(|| Ok(Asked::Gone)).take(1_000))
+            .collect())
+        .await;
+        // A receiver that never subscribes again: the caller decides, as
+        // for a slow one.
+        assert_eq!(result.unwrap(), Asked::NoAnswer);
+        assert!(attempts > 40, "{attempts}");
     }
 }

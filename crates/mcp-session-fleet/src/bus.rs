@@ -351,6 +351,15 @@ impl FleetBus {
                 if origin == self.replica_id {
                     return;
                 }
+                if let Some(ack) = ack.as_ref()
+                    && let Some(delivered) = self.announcer.answered_before(ack)
+                {
+                    // A copy sent again (its answer was lost or late, as
+                    // in a failover): answered again, not delivered twice.
+                    let (announcer, ack) = (self.announcer.clone(), ack.clone());
+                    tokio::spawn(async move { announcer.answer(&ack, delivered).await });
+                    return;
+                }
                 let session = record.map(|record| SessionContext::new(*record, self.store.clone()));
                 let message = attach(message, self.held.extensions(), caller.clone(), session);
                 let delivered = self
@@ -364,6 +373,7 @@ impl FleetBus {
                     if delivered {
                         self.metrics.fleet_delivery(FleetDelivery::SseMessage);
                     }
+                    self.announcer.remember(&ack, delivered);
                     let announcer = self.announcer.clone();
                     tokio::spawn(async move { announcer.answer(&ack, delivered).await });
                     return;
@@ -457,10 +467,16 @@ impl FleetBus {
 
     /// Sends `caller`'s HTTP+SSE `message` of session `record` to replica
     /// `holder`, which holds (or held) the session's stream, and waits for
-    /// its answer: [`Delivery::Delivered`] when its stream took the message
-    /// (or the holder did not answer in time: it may be slow, and sending
-    /// again could deliver the message twice), [`Delivery::Gone`] when no
-    /// replica listens there or the stream is no longer there.
+    /// its answer: [`Delivery::Delivered`] when its stream took the message,
+    /// [`Delivery::Gone`] when no replica listens there or the stream is no
+    /// longer there.
+    ///
+    /// An unanswered message is sent again under the same ack token
+    /// ([`Announcer::ask_until_answered`]), which the holder does at most
+    /// once: a copy lost with a failing primary is delivered by the new one.
+    /// When no copy is answered in time, the holder is slow (it has the
+    /// message: [`Delivery::Delivered`]) or died with it (Redis counts no
+    /// listener: [`Delivery::Gone`], and the stream's next holder takes it).
     ///
     /// # Errors
     /// [`StoreError::Unavailable`] when Redis cannot be reached.
@@ -485,15 +501,11 @@ impl FleetBus {
         Ok(
             match self
                 .announcer
-                .ask(RedisOp::SPublish, &channel, &envelope, &ack)
+                .ask_until_answered(RedisOp::SPublish, &channel, &envelope, &ack)
                 .await?
             {
                 Asked::Answered { held: true } => Delivery::Delivered,
                 Asked::Answered { held: false } | Asked::Gone => Delivery::Gone,
-                // Received, and not acknowledged in time: the holder is
-                // slow (it has the message), or it died with it (its
-                // subscription is gone, and so is the message: the stream's
-                // next holder takes it).
                 Asked::NoAnswer => match self.redis.shard_subscribers(&channel).await {
                     Some(0) => Delivery::Gone,
                     _ => Delivery::Delivered,

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use mcp_testkit::{Nginx, RedisServer, ReplicaSet, SseReader, post_json};
+use mcp_testkit::{LegacySseSession, Nginx, RedisServer, ReplicaSet, SseReader, post_json};
 use reqwest::StatusCode;
 use rmcp::{
     ServiceExt,
@@ -125,6 +125,146 @@ async fn legacy_sse_posts_reach_the_replica_holding_the_stream() {
             f64::from(i * 2)
         );
     }
+}
+
+/// A copy of an HTTP+SSE message sent again under the same ack token (what
+/// a replica does when a copy goes unanswered, as when a failing primary
+/// took the first one down with its connection) is answered twice and
+/// delivered once: the request runs once and its stream gets one answer.
+#[tokio::test]
+async fn a_resent_sse_message_is_answered_again_and_delivered_once() {
+    let fleet = fleet().await;
+    let holder = &fleet.replicas.replicas[0];
+    let mut session = LegacySseSession::connect(&holder.url())
+        .await
+        .expect("an HTTP+SSE session held by the first replica");
+    let id = session
+        .messages_url
+        .split("session_id=")
+        .nth(1)
+        .expect("the session id in the messages URL")
+        .to_owned();
+    let key = fleet
+        .redis
+        .cli(&["--scan", "--pattern", &format!("mcp_user_session:*:{id}")]);
+    let record: Value =
+        serde_json::from_str(&fleet.redis.cli(&["GET", key.trim()])).expect("the session's record");
+    // The acks, as the asking replica's channel carries them.
+    let mut acks = std::process::Command::new("redis-cli")
+        .args(["-p", &fleet.redis.port().to_string()])
+        .args(["SSUBSCRIBE", "mcp_replica:fixture:test-origin"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("redis-cli");
+    let lines = {
+        let stdout = acks.stdout.take().expect("redis-cli's output");
+        let (sender, receiver) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        receiver
+    };
+    let subscribed = std::time::Instant::now();
+    while fleet
+        .redis
+        .cli(&["PUBSUB", "SHARDNUMSUB", "mcp_replica:fixture:test-origin"])
+        .lines()
+        .nth(1)
+        != Some("1")
+    {
+        assert!(
+            subscribed.elapsed() < Duration::from_secs(5),
+            "no SSUBSCRIBE"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let envelope = json!({
+        "kind": "client_message",
+        "origin": "test-origin",
+        "session_id": id,
+        "caller": {"kind": "anonymous", "issuer": "", "subject": "127.0.0.1|test",
+                   "user_hash": record["user_hash"], "is_admin": false},
+        "record": record,
+        "message": {"jsonrpc": "2.0", "id": 77, "method": "tools/call",
+                    "params": {"name": "multiply", "arguments": {"a": 7, "b": 11}}},
+        "ack": {"replica": "test-origin", "token": 4242},
+    })
+    .to_string();
+    for copy in ["first", "second"] {
+        let receivers = fleet
+            .redis
+            .cli(&["SPUBLISH", "mcp_replica:fixture:replica-1", &envelope]);
+        assert_eq!(receivers.trim(), "1", "the {copy} copy reached the holder");
+    }
+    // A request through the load balancer after both copies: its answer
+    // comes after theirs.
+    let accepted = post_json(
+        &format!(
+            "{}{}",
+            fleet.nginx.url(),
+            &session.messages_url[holder.url().len()..]
+        ),
+        json!({"jsonrpc": "2.0", "id": 78, "method": "tools/call",
+               "params": {"name": "add", "arguments": {"a": 1, "b": 2}}}),
+    )
+    .await;
+    assert_eq!(accepted.status(), StatusCode::ACCEPTED);
+    // Every answer until a second of quiet after the last request's.
+    let mut answers: Vec<Value> = Vec::new();
+    let stream = session.stream();
+    loop {
+        let quiet = if answers.iter().any(|answer| answer["id"] == 78) {
+            Duration::from_secs(1)
+        } else {
+            Duration::from_secs(10)
+        };
+        match tokio::time::timeout(quiet, stream.next_within(Duration::from_secs(20))).await {
+            Ok(Some(event)) => {
+                answers.push(serde_json::from_str(&event.data).expect("a JSON-RPC message"));
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    let resent: Vec<&Value> = answers.iter().filter(|answer| answer["id"] == 77).collect();
+    assert_eq!(
+        resent.len(),
+        1,
+        "one answer to the resent request: {answers:?}"
+    );
+    assert_eq!(resent[0]["result"]["structuredContent"]["result"], 77.0);
+    assert!(
+        answers.iter().any(|answer| answer["id"] == 78),
+        "{answers:?}"
+    );
+
+    // Both copies were acknowledged as held: the second from what the
+    // holder remembered of the first.
+    let mut acked = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while acked.len() < 2 && std::time::Instant::now() < deadline {
+        if let Ok(line) = lines.recv_timeout(Duration::from_millis(100))
+            && line.starts_with('{')
+        {
+            acked.push(serde_json::from_str::<Value>(&line).expect("an ack"));
+        }
+    }
+    let _ = acks.kill();
+    let _ = acks.wait();
+    assert_eq!(
+        acked,
+        vec![json!({"kind": "ack", "token": 4242, "held": true}); 2],
+        "{}",
+        fleet.replicas.logs()
+    );
 }
 
 /// Initializes a session at `base` (a replica or nginx) and returns its id.
