@@ -281,7 +281,16 @@ struct Slot {
 #[derive(Default)]
 struct Inner {
     streams: HashMap<Arc<str>, Box<Entry>>,
+    books: Books,
+}
+
+/// A shard's bookkeeping beside its map (apart from it, so that a new
+/// entry can be counted while the map's vacant entry still borrows the map).
+#[derive(Default)]
+struct Books {
+    /// The streams in eviction order, oldest first.
     order: VecDeque<Slot>,
+    /// The streams' and their events' bytes.
     bytes: usize,
     next_generation: u64,
     /// Every stream is written through (no budget, or handed off).
@@ -363,7 +372,10 @@ impl EventBuffer {
             shards: (0..shards)
                 .map(|_| {
                     Mutex::new(Inner {
-                        write_through: budget == 0,
+                        books: Books {
+                            write_through: budget == 0,
+                            ..Books::default()
+                        },
                         ..Inner::default()
                     })
                 })
@@ -449,7 +461,7 @@ impl EventBuffer {
             entry.bytes += added;
         }
         entry.changed();
-        inner.bytes += added;
+        inner.books.bytes += added;
         self.enforce(&mut inner, now, &mut evicted, EXPIRE_PER_REQUEST);
         drop(inner);
         drop(evicted);
@@ -489,7 +501,7 @@ impl EventBuffer {
         }
         entry.owner = owner;
         entry.bytes += added;
-        inner.bytes += added;
+        inner.books.bytes += added;
     }
 
     /// Flushes `stream_id` to Redis because its response body was dropped
@@ -530,7 +542,7 @@ impl EventBuffer {
         // write-through.
         let mut shards: Vec<_> = self.shards.iter().map(|shard| shard.lock()).collect();
         for inner in &mut shards {
-            inner.write_through = true;
+            inner.books.write_through = true;
         }
         for running in [true, false] {
             for inner in &mut shards {
@@ -634,10 +646,10 @@ impl EventBuffer {
         expire: usize,
     ) -> bool {
         let more = inner.expire(now, self.retention, evicted, expire);
-        let mut steps = inner.order.len();
+        let mut steps = inner.books.order.len();
         while inner.footprint() > self.budget && steps > 0 {
             steps -= 1;
-            let Some(slot) = inner.order.pop_front() else {
+            let Some(slot) = inner.books.order.pop_front() else {
                 break;
             };
             let Some(entry) = inner.streams.get_mut(&slot.stream_id) else {
@@ -658,8 +670,8 @@ impl EventBuffer {
             entry.trimmed = true;
             entry.bytes -= freed;
             entry.changed();
-            inner.bytes -= freed;
-            inner.order.push_back(slot);
+            inner.books.bytes -= freed;
+            inner.books.order.push_back(slot);
         }
         more
     }
@@ -672,7 +684,9 @@ impl Inner {
     fn footprint(&self) -> usize {
         // hashbrown keeps an eighth of its buckets free.
         let buckets = self.streams.capacity() / 7 * 8;
-        self.bytes + buckets * MAP_SLOT + self.order.capacity() * std::mem::size_of::<Slot>()
+        self.books.bytes
+            + buckets * MAP_SLOT
+            + self.books.order.capacity() * std::mem::size_of::<Slot>()
     }
 
     /// The entry of `stream_id`, created (pending) when there is none.
@@ -684,13 +698,7 @@ impl Inner {
         let entry = Entry::new(stream_id.into(), now);
         let stream_id = entry.stream_id.clone();
         let entry = vacant.insert_with_key(stream_id, entry);
-        Self::admit(
-            &mut self.bytes,
-            &mut self.next_generation,
-            &mut self.order,
-            self.write_through,
-            entry,
-        );
+        self.books.admit(entry);
         entry
     }
 
@@ -705,41 +713,14 @@ impl Inner {
             hashbrown::hash_map::Entry::Vacant(vacant) => vacant,
         };
         let entry = vacant.insert(fresh);
-        Self::admit(
-            &mut self.bytes,
-            &mut self.next_generation,
-            &mut self.order,
-            self.write_through,
-            entry,
-        );
-    }
-
-    /// Counts a new `entry`, gives it its generation and queues it last in
-    /// the eviction order.
-    fn admit(
-        bytes: &mut usize,
-        next_generation: &mut u64,
-        order: &mut VecDeque<Slot>,
-        write_through: bool,
-        entry: &mut Entry,
-    ) {
-        *next_generation += 1;
-        entry.generation = *next_generation;
-        entry.spilled = write_through;
-        entry.trimmed = write_through;
-        *bytes += entry.bytes;
-        order.push_back(Slot {
-            stream_id: entry.stream_id.clone(),
-            generation: entry.generation,
-            stamp: entry.last,
-        });
+        self.books.admit(entry);
     }
 
     /// Removes `stream_id`; its memory goes to `evicted`, to be freed
     /// after the lock.
     fn remove(&mut self, stream_id: &str, evicted: &mut Evicted) {
         if let Some(entry) = self.streams.remove(stream_id) {
-            self.bytes -= entry.bytes;
+            self.books.bytes -= entry.bytes;
             evicted.entries.push(entry);
         }
     }
@@ -750,8 +731,10 @@ impl Inner {
         if let Some(capacity) = crate::shrink::target(self.streams.len(), self.streams.capacity()) {
             self.streams.shrink_to(capacity);
         }
-        if let Some(capacity) = crate::shrink::target(self.order.len(), self.order.capacity()) {
-            self.order.shrink_to(capacity);
+        if let Some(capacity) =
+            crate::shrink::target(self.books.order.len(), self.books.order.capacity())
+        {
+            self.books.order.shrink_to(capacity);
         }
     }
 
@@ -766,7 +749,7 @@ impl Inner {
         evicted: &mut Evicted,
         limit: usize,
     ) -> bool {
-        let mut steps = self.order.len();
+        let mut steps = self.books.order.len();
         let mut allowed = limit;
         while steps > 0 {
             if allowed == 0 {
@@ -774,28 +757,45 @@ impl Inner {
             }
             allowed -= 1;
             steps -= 1;
-            let Some(slot) = self.order.front() else {
+            let Some(slot) = self.books.order.front() else {
                 break;
             };
             let last = match self.streams.get(&slot.stream_id) {
                 Some(entry) if entry.generation == slot.generation => entry.last,
                 _ => {
-                    self.order.pop_front();
+                    self.books.order.pop_front();
                     continue;
                 }
             };
             if now.duration_since(last) >= retention {
-                let slot = self.order.pop_front().expect("front");
+                let slot = self.books.order.pop_front().expect("front");
                 self.remove(&slot.stream_id, evicted);
             } else if now.duration_since(slot.stamp) >= retention {
-                let mut slot = self.order.pop_front().expect("front");
+                let mut slot = self.books.order.pop_front().expect("front");
                 slot.stamp = last;
-                self.order.push_back(slot);
+                self.books.order.push_back(slot);
             } else {
                 break;
             }
         }
         false
+    }
+}
+
+impl Books {
+    /// Counts a new `entry`, gives it its generation and queues it last in
+    /// the eviction order.
+    fn admit(&mut self, entry: &mut Entry) {
+        self.next_generation += 1;
+        entry.generation = self.next_generation;
+        entry.spilled = self.write_through;
+        entry.trimmed = self.write_through;
+        self.bytes += entry.bytes;
+        self.order.push_back(Slot {
+            stream_id: entry.stream_id.clone(),
+            generation: entry.generation,
+            stamp: entry.last,
+        });
     }
 }
 
@@ -811,7 +811,7 @@ async fn sweep(buffer: Weak<EventBuffer>) {
             // meanwhile go first (a fair unlock), while what one hold
             // dropped is freed. Each hold but the last moves the front of
             // the order on by that many, so the passes are bounded.
-            let mut passes = inner.order.len() / EXPIRE_PER_HOLD + 1;
+            let mut passes = inner.books.order.len() / EXPIRE_PER_HOLD + 1;
             while buffer.enforce(&mut inner, now, &mut evicted, EXPIRE_PER_HOLD) && passes > 0 {
                 passes -= 1;
                 let dropped = std::mem::replace(&mut evicted, Evicted::new());
