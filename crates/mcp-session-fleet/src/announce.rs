@@ -17,7 +17,8 @@
 //! `PUBLISH` counts only the subscribers of the node that took it, so the
 //! wait covers those.
 //!
-//! A request to one replica ([`Announcer::ask_until_answered`]) is sent
+//! A request to one replica ([`Announcer::ask`] with
+//! [`Copies::UntilAnswered`]) is sent
 //! again under the same token while it goes unanswered: during a primary
 //! failover a `SPUBLISH` can reach the old primary, be counted as received,
 //! and die with its connection. The receiver remembers what it answered to
@@ -51,7 +52,7 @@ fn encode(envelope: &Envelope) -> Result<String, StoreError> {
 /// Longest wait for the other replicas' acks of one announcement.
 pub const ACK_WAIT: Duration = Duration::from_millis(500);
 
-/// How long [`Announcer::ask_until_answered`] sends a request again while
+/// How long [`Announcer::ask`] sends a request again while
 /// it goes unanswered: longer than a replica takes to subscribe again on a
 /// new primary (it checks its subscriptions every 2 s).
 pub const RESEND_WITHIN: Duration = Duration::from_secs(5);
@@ -83,10 +84,21 @@ pub enum Asked {
         /// What the ack said.
         held: bool,
     },
-    /// The replica did not answer within [`ACK_WAIT`] (by
-    /// [`Announcer::ask_until_answered`]: no copy was answered within
+    /// The replica did not answer within [`ACK_WAIT`] (with
+    /// [`Copies::UntilAnswered`]: no copy was answered within
     /// [`RESEND_WITHIN`]).
     NoAnswer,
+}
+
+/// How many copies of a request [`Announcer::ask`] sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Copies {
+    /// One: a request that may be asked again as a new one (a flush).
+    One,
+    /// Again while unanswered, for at most [`RESEND_WITHIN`]: a request that
+    /// must arrive once, whose receiver remembers its answer
+    /// ([`Announcer::remember`]).
+    UntilAnswered,
 }
 
 /// Publishes announcements and counts their acks.
@@ -183,48 +195,10 @@ impl Announcer {
 
     /// Sends `envelope` (made with `ack`, from [`request`](Self::request))
     /// to the one replica listening on sharded channel `channel` and waits
-    /// for its ack, at most [`ACK_WAIT`]; the `SPUBLISH` is counted as `op`.
-    ///
-    /// # Errors
-    /// [`StoreError::Unavailable`] when Redis cannot be reached.
-    pub async fn ask(
-        &self,
-        op: RedisOp,
-        channel: &str,
-        envelope: &Envelope,
-        ack: &AckRequest,
-    ) -> Result<Asked, StoreError> {
-        let text = encode(envelope)?;
-        let (sender, mut acks) = watch::channel(Acks::default());
-        self.waiting().insert(ack.token, sender);
-        self.redis.round_trip(op);
-        let sent: Result<i64, _> = self
-            .redis
-            .pool()
-            .next()
-            .spublish(channel, text)
-            .instrument(self.redis.span(op, "SPUBLISH"))
-            .await
-            .map_err(unavailable);
-        let asked = match sent {
-            Ok(0) => Ok(Asked::Gone),
-            Ok(_) => Ok(
-                match tokio::time::timeout(ACK_WAIT, acks.wait_for(|acked| acked.count > 0)).await {
-                    Ok(Ok(acked)) => Asked::Answered { held: acked.held },
-                    _ => Asked::NoAnswer,
-                },
-            ),
-            Err(error) => Err(error),
-        };
-        self.waiting().remove(&ack.token);
-        asked
-    }
-
-    /// [`ask`](Self::ask), sent again under the same `ack` while no copy is
-    /// answered, for at most [`RESEND_WITHIN`] (see the module docs): a
-    /// copy lost with a failing primary is then delivered by the next one,
-    /// and the receiver does not do a request twice
-    /// ([`answered_before`](Self::answered_before)).
+    /// for its ack, at most [`ACK_WAIT`] a copy; the `SPUBLISH` is counted
+    /// as `op`. With [`Copies::UntilAnswered`], an unanswered copy is sent
+    /// again (see the module docs) for at most [`RESEND_WITHIN`]: a copy lost
+    /// with a failing primary is then delivered by the next one.
     ///
     /// Returns [`Asked::Answered`] as soon as a copy is answered;
     /// [`Asked::Gone`] when the first copy found no listener (nothing was
@@ -236,14 +210,54 @@ impl Announcer {
     /// [`StoreError::Unavailable`] when Redis cannot be reached for the
     /// first copy (nothing was sent). After a copy went out unanswered,
     /// errors are what a failover looks like, and the copies go on.
-    pub async fn ask_until_answered(
+    pub async fn ask(
         &self,
         op: RedisOp,
         channel: &str,
         envelope: &Envelope,
         ack: &AckRequest,
+        copies: Copies,
     ) -> Result<Asked, StoreError> {
-        resend(RESEND_WITHIN, || self.ask(op, channel, envelope, ack)).await
+        let text = encode(envelope)?;
+        let (sender, acks) = watch::channel(Acks::default());
+        // Across copies: a late ack of an earlier copy answers a later one.
+        self.waiting().insert(ack.token, sender);
+        let copy = || self.send_copy(op, channel, &text, acks.clone());
+        let asked = match copies {
+            Copies::One => copy().await,
+            Copies::UntilAnswered => resend(RESEND_WITHIN, copy).await,
+        };
+        self.waiting().remove(&ack.token);
+        asked
+    }
+
+    /// One copy of [`ask`](Self::ask)'s request, `text`, and the wait for
+    /// its ack on `acks`.
+    async fn send_copy(
+        &self,
+        op: RedisOp,
+        channel: &str,
+        text: &str,
+        mut acks: watch::Receiver<Acks>,
+    ) -> Result<Asked, StoreError> {
+        self.redis.round_trip(op);
+        let sent: i64 = self
+            .redis
+            .pool()
+            .next()
+            .spublish(channel, text)
+            .instrument(self.redis.span(op, "SPUBLISH"))
+            .await
+            .map_err(unavailable)?;
+        if sent == 0 {
+            return Ok(Asked::Gone);
+        }
+        Ok(
+            match tokio::time::timeout(ACK_WAIT, acks.wait_for(|acked| acked.count > 0)).await {
+                Ok(Ok(acked)) => Asked::Answered { held: acked.held },
+                _ => Asked::NoAnswer,
+            },
+        )
     }
 
     /// What this replica answered to an earlier copy of request `ack`, if
@@ -319,7 +333,7 @@ impl Announcer {
 }
 
 /// Runs `ask` until a copy is answered or `within` has passed (see
-/// [`Announcer::ask_until_answered`]).
+/// [`Announcer::ask`]).
 async fn resend<F, Fut>(within: Duration, mut ask: F) -> Result<Asked, StoreError>
 where
     F: FnMut() -> Fut,

@@ -12,7 +12,7 @@ use tracing::Instrument;
 
 use crate::{
     AckRequest, ChangeInterest, ChangeNotice, Envelope, FleetEventStore, HeldSessions, StreamOwner,
-    announce::{Announcer, Asked},
+    announce::{Announcer, Asked, Copies},
     connection::{RedisConnection, unavailable},
     events,
     identity::Caller,
@@ -472,7 +472,7 @@ impl FleetBus {
     /// longer there.
     ///
     /// An unanswered message is sent again under the same ack token
-    /// ([`Announcer::ask_until_answered`]), which the holder does at most
+    /// ([`Announcer::ask`] with [`Copies::UntilAnswered`]), which the holder does at most
     /// once: a copy lost with a failing primary is delivered by the new one.
     /// When no copy is answered in time, the holder is slow (it has the
     /// message: [`Delivery::Delivered`]) or died with it (Redis counts no
@@ -501,7 +501,13 @@ impl FleetBus {
         Ok(
             match self
                 .announcer
-                .ask_until_answered(RedisOp::SPublish, &channel, &envelope, &ack)
+                .ask(
+                    RedisOp::SPublish,
+                    &channel,
+                    &envelope,
+                    &ack,
+                    Copies::UntilAnswered,
+                )
                 .await?
             {
                 Asked::Answered { held: true } => Delivery::Delivered,

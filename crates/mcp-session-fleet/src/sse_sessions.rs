@@ -31,7 +31,7 @@ use futures::StreamExt;
 
 use crate::{
     Envelope, StreamOwner,
-    announce::Asked,
+    announce::{Asked, Copies},
     identity::UserHash,
     metrics::RedisOp,
     sse_streams::sse_stream_id,
@@ -163,7 +163,7 @@ impl Fleet {
         };
         let channel = bus.replica_channel_of(holder);
         match announcer
-            .ask(RedisOp::SPublish, &channel, &envelope, &ack)
+            .ask(RedisOp::SPublish, &channel, &envelope, &ack, Copies::One)
             .await?
         {
             Asked::Answered { .. } | Asked::Gone => {}

@@ -89,7 +89,7 @@ use self::{
 };
 use crate::{
     Announcer, Envelope,
-    announce::{ACK_WAIT, Asked},
+    announce::{ACK_WAIT, Asked, Copies},
 };
 use crate::{
     connection::RedisConnection,
@@ -503,7 +503,13 @@ impl FleetEventStore {
         let channel = format!("{}{nonce}", self.flush_prefix);
         match self
             .announcer
-            .ask(RedisOp::FlushRequest, &channel, &envelope, &ack)
+            .ask(
+                RedisOp::FlushRequest,
+                &channel,
+                &envelope,
+                &ack,
+                Copies::One,
+            )
             .await
         {
             Ok(asked) => asked,
