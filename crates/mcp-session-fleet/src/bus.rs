@@ -541,25 +541,6 @@ impl FleetBus {
         Ok(())
     }
 
-    /// Sends `envelope` to replica `replica_id` alone.
-    ///
-    /// # Errors
-    /// [`StoreError::Unavailable`] when Redis cannot be reached.
-    pub async fn send_to(
-        &self,
-        replica_id: &str,
-        envelope: &Envelope,
-    ) -> Result<Delivery, StoreError> {
-        let receivers = self
-            .spublish(format!("{}{replica_id}", self.replica_prefix), envelope)
-            .await?;
-        Ok(if receivers > 0 {
-            Delivery::Delivered
-        } else {
-            Delivery::Gone
-        })
-    }
-
     /// `SPUBLISH`es `envelope` on `channel`; returns how many subscribers
     /// received it.
     async fn spublish(&self, channel: String, envelope: &Envelope) -> Result<i64, StoreError> {
