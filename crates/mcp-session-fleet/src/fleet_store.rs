@@ -171,31 +171,15 @@ impl FleetStore {
         self.announce(&envelope, &ack).await
     }
 
-    async fn announce(&self, envelope: &Envelope, ack: &AckRequest) -> Result<(), StoreError> {
-        self.announcer.announce(envelope, ack).await.map(|_| ())
-    }
-}
-
-#[async_trait::async_trait]
-impl SessionStore for FleetStore {
-    async fn create(&self, record: &SessionRecord) -> Result<(), StoreError> {
-        let ticket = self.cache.ticket();
-        self.inner.create(record).await?;
-        self.cache.insert(ticket, record);
-        Ok(())
-    }
-
-    async fn access(&self, user: &UserHash, id: &str) -> Result<Option<SessionRecord>, StoreError> {
-        if let Some(mut record) = self.cache.get(user, id) {
-            self.metrics.session_cache(true);
-            record.last_access_ms = now_ms();
-            return Ok(Some(record));
-        }
-        if self.skip_redis()
-            && let Some(record) = self.stale(user, id)
-        {
-            return Ok(Some(record));
-        }
+    /// [`access`](SessionStore::access) of a session not cached here (or
+    /// due for its renewal): read from Redis (renewing its TTL), else the
+    /// stale copy while Redis is unreachable, else written back from this
+    /// replica's copy when Redis lost it.
+    async fn access_from_redis(
+        &self,
+        user: &UserHash,
+        id: &str,
+    ) -> Result<Option<SessionRecord>, StoreError> {
         self.metrics.session_cache(false);
         let ticket = self.cache.ticket();
         let record = match self.inner.access(user, id).await {
@@ -229,6 +213,36 @@ impl SessionStore for FleetStore {
             self.cache.insert(ticket, record);
         }
         Ok(record)
+    }
+
+    async fn announce(&self, envelope: &Envelope, ack: &AckRequest) -> Result<(), StoreError> {
+        self.announcer.announce(envelope, ack).await.map(|_| ())
+    }
+}
+
+#[async_trait::async_trait]
+impl SessionStore for FleetStore {
+    async fn create(&self, record: &SessionRecord) -> Result<(), StoreError> {
+        let ticket = self.cache.ticket();
+        self.inner.create(record).await?;
+        self.cache.insert(ticket, record);
+        Ok(())
+    }
+
+    async fn access(&self, user: &UserHash, id: &str) -> Result<Option<SessionRecord>, StoreError> {
+        if let Some(mut record) = self.cache.get(user, id) {
+            self.metrics.session_cache(true);
+            record.last_access_ms = now_ms();
+            return Ok(Some(record));
+        }
+        if self.skip_redis()
+            && let Some(record) = self.stale(user, id)
+        {
+            return Ok(Some(record));
+        }
+        // Boxed: the miss path's future (Redis, then a write-back) is what
+        // every call, hits included, would otherwise move into this one's box.
+        Box::pin(self.access_from_redis(user, id)).await
     }
 
     async fn update(&self, record: &SessionRecord) -> Result<bool, StoreError> {
