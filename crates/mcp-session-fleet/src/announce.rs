@@ -193,6 +193,68 @@ impl Announcer {
         acked
     }
 
+    /// Publishes `envelope` (made with `ack`, from [`request`](Self::request))
+    /// on the fleet channel for the one replica that has what it carries (a
+    /// client's response, for the handler waiting for it), and returns
+    /// whether one acked that it had it and did it. Every other receiver acks
+    /// that it did not. A copy that not every receiver acked within
+    /// [`ACK_WAIT`] may have been lost with a failing primary, and the one
+    /// that needed it may be among those not counted yet: the copies go on
+    /// (the receivers remember their answers, see
+    /// [`answered_before`](Self::answered_before)) until one is acked as
+    /// held, or [`RESEND_WITHIN`] has passed.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when Redis cannot be reached for the
+    /// first copy (nothing was sent).
+    pub async fn announce_until_held(
+        &self,
+        envelope: &Envelope,
+        ack: &AckRequest,
+    ) -> Result<bool, StoreError> {
+        let text = encode(envelope)?;
+        let (sender, mut acks) = watch::channel(Acks::default());
+        self.waiting().insert(ack.token, sender);
+        let deadline = tokio::time::Instant::now() + RESEND_WITHIN;
+        // A copy went out that not every receiver acked.
+        let mut short = false;
+        let held = loop {
+            let before = acks.borrow().count;
+            let mut pause = true;
+            match self.publish_text(RedisOp::Announce, &text).await {
+                Ok(receivers) => {
+                    // This replica hears its own message and does not ack.
+                    let others = usize::try_from(receivers).unwrap_or(0).saturating_sub(1);
+                    let all_or_held =
+                        |acked: &Acks| acked.held || acked.count.saturating_sub(before) >= others;
+                    // All answered in time: pause before a copy again;
+                    // else the wait was the pause.
+                    pause = matches!(
+                        tokio::time::timeout(ACK_WAIT, acks.wait_for(all_or_held)).await,
+                        Ok(Ok(_))
+                    );
+                    let acked = *acks.borrow();
+                    match (acked.held, all_or_held(&acked)) {
+                        (true, _) => break Ok(true),
+                        (false, true) if !short => break Ok(false),
+                        (false, true) => {}
+                        (false, false) => short = true,
+                    }
+                }
+                Err(error) if !short => break Err(error),
+                Err(_) => {}
+            }
+            if tokio::time::Instant::now() >= deadline {
+                break Ok(false);
+            }
+            if pause {
+                tokio::time::sleep(RESEND_PAUSE).await;
+            }
+        };
+        self.waiting().remove(&ack.token);
+        held
+    }
+
     /// Sends `envelope` (made with `ack`, from [`request`](Self::request))
     /// to the one replica listening on sharded channel `channel` and waits
     /// for its ack, at most [`ACK_WAIT`] a copy; the `SPUBLISH` is counted
@@ -276,13 +338,19 @@ impl Announcer {
     }
 
     async fn publish(&self, envelope: &Envelope) -> Result<i64, StoreError> {
-        let text = encode(envelope)?;
-        self.redis.round_trip(RedisOp::Announce);
+        self.publish_text(RedisOp::Announce, &encode(envelope)?)
+            .await
+    }
+
+    /// `PUBLISH`es `text` on the fleet channel, counted as `op`; returns how
+    /// many subscribers received it.
+    async fn publish_text(&self, op: RedisOp, text: &str) -> Result<i64, StoreError> {
+        self.redis.round_trip(op);
         self.redis
             .pool()
             .next()
             .publish(self.fleet_channel.as_str(), text)
-            .instrument(self.redis.span(RedisOp::Announce, "PUBLISH"))
+            .instrument(self.redis.span(op, "PUBLISH"))
             .await
             .map_err(unavailable)
     }

@@ -368,11 +368,20 @@ impl FleetBus {
                     .deliver(&session_id, &caller.user_hash, message.clone())
                     .await;
                 if let Some(ack) = ack {
-                    // An HTTP+SSE message for the stream held here: say
+                    // An HTTP+SSE message for the stream held here, or a
+                    // client's response for the handler waiting here: say
                     // whether it was (the sender looks elsewhere if not).
-                    if delivered {
+                    let delivered = if delivered {
                         self.metrics.fleet_delivery(FleetDelivery::SseMessage);
-                    }
+                        true
+                    } else if self.held.waits_for(&session_id, &message)
+                        && self.held.deliver_to_worker(&session_id, message).await
+                    {
+                        self.metrics.fleet_delivery(FleetDelivery::ClientMessage);
+                        true
+                    } else {
+                        false
+                    };
                     self.announcer.remember(&ack, delivered);
                     let announcer = self.announcer.clone();
                     tokio::spawn(async move { announcer.answer(&ack, delivered).await });
@@ -463,6 +472,28 @@ impl FleetBus {
             message,
             ack: None,
         }
+    }
+
+    /// Sends a client's response (or error) `message` to a server-to-client
+    /// request of session `session_id` to the replica whose handler waits
+    /// for it, over the fleet channel, and returns whether one took it.
+    /// Sent again while not every replica acknowledged it, so that a
+    /// failover does not lose it ([`Announcer::announce_until_held`]).
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when Redis cannot be reached.
+    pub async fn send_client_response(
+        &self,
+        session_id: &str,
+        caller: Caller,
+        message: ClientJsonRpcMessage,
+    ) -> Result<bool, StoreError> {
+        let ack = self.announcer.request();
+        let mut envelope = self.client_message(session_id, caller, None, message);
+        if let Envelope::ClientMessage { ack: slot, .. } = &mut envelope {
+            *slot = Some(ack.clone());
+        }
+        self.announcer.announce_until_held(&envelope, &ack).await
     }
 
     /// Sends `caller`'s HTTP+SSE `message` of session `record` to replica

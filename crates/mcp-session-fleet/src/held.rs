@@ -243,6 +243,21 @@ impl HeldSessions {
         self.restoring().contains(session_id)
     }
 
+    /// Whether `message` is a client's response (or error) to a
+    /// server-to-client request of session `session_id` that a handler
+    /// here is waiting for.
+    pub(crate) fn waits_for(&self, session_id: &str, message: &ClientJsonRpcMessage) -> bool {
+        let id = match message {
+            ClientJsonRpcMessage::Response(response) => &response.id,
+            ClientJsonRpcMessage::Error(error) => match &error.id {
+                Some(id) => id,
+                None => return false,
+            },
+            _ => return false,
+        };
+        self.pending.contains(session_id, id)
+    }
+
     /// Hands `message` to this replica's rmcp worker of `session_id`, if it
     /// has one whose handshake is over (a worker being restored has had no
     /// request yet, so nothing forwarded is for it). Returns whether it did.

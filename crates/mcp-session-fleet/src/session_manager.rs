@@ -227,14 +227,32 @@ impl SessionManager for FleetSessionManager {
             ClientJsonRpcMessage::Request(_) => false,
         };
         if broadcast {
-            let envelope = bus.client_message(id, caller_of(&message), None, message.clone());
+            let caller = caller_of(&message);
+            let response = matches!(
+                message,
+                ClientJsonRpcMessage::Response(_) | ClientJsonRpcMessage::Error(_)
+            );
+            // A response, for the one handler waiting for it: sent until
+            // taken. If no replica took it, once more without an ack, as a
+            // replica of an earlier version (during a rolling update) takes
+            // it only so; a replica that took it already has no request
+            // pending under its id any more.
+            if response {
+                match Box::pin(bus.send_client_response(id, caller.clone(), message.clone())).await
+                {
+                    Ok(true) => return Ok(()),
+                    Ok(false) => {}
+                    Err(error) => {
+                        tracing::warn!(session_id = %id, %error, "could not forward a client response to the fleet");
+                        return Ok(());
+                    }
+                }
+            }
+            let envelope = bus.client_message(id, caller, None, message.clone());
             if let Err(error) = Box::pin(bus.broadcast(&envelope)).await {
                 tracing::warn!(session_id = %id, %error, "could not forward a client message to the fleet");
             }
-            if matches!(
-                message,
-                ClientJsonRpcMessage::Response(_) | ClientJsonRpcMessage::Error(_)
-            ) {
+            if response {
                 return Ok(());
             }
         }

@@ -262,3 +262,113 @@ async fn a_graceful_shutdown_hands_running_and_finished_streams_to_redis() {
     );
     assert!(!log.contains("panicked"), "{log}");
 }
+
+/// A client's answer to a sampling request, sent over the fleet channel
+/// with an ack token (as a replica other than the waiting handler's sends
+/// it), twice under the same token as after a copy lost in a failover: the
+/// handler's replica takes it once and acks both copies as held, the
+/// others ack that they had no such request, and the call ends with one
+/// answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_response_sent_twice_through_the_fleet_is_taken_once() {
+    let redis = RedisServer::start();
+    let replicas = ReplicaSet::start(BINARY, 3, &[("REDIS_URL", &redis.url())]).await;
+    let mut session = sampling_session(&mcp_url(&replicas, 0)).await;
+    let mut running = start_sampling(&mut session).await;
+    let fleet = redis.cli(&["PUBSUB", "CHANNELS", "mcp_fleet:*"]);
+    let fleet = fleet.lines().next().expect("the fleet channel").to_owned();
+    let service = fleet.trim_start_matches("mcp_fleet:");
+    let acks_channel = format!("mcp_replica:{service}:test-origin");
+    let record_key = redis.cli(&["--scan", "--pattern", "mcp_user_session:*"]);
+    let user_hash = record_key
+        .trim()
+        .split(':')
+        .nth(1)
+        .expect("a user hash in the record key")
+        .to_owned();
+
+    // The acks, as the asking replica's channel carries them.
+    let mut listener = std::process::Command::new("redis-cli")
+        .args(["-p", &redis.port().to_string(), "SSUBSCRIBE", &acks_channel])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("redis-cli");
+    let lines = {
+        let stdout = listener.stdout.take().expect("redis-cli's output");
+        let (sender, receiver) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        receiver
+    };
+    for _ in 0..250 {
+        let count = redis.cli(&["PUBSUB", "SHARDNUMSUB", &acks_channel]);
+        if count.lines().nth(1) == Some("1") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let envelope = json!({
+        "kind": "client_message",
+        "origin": "test-origin",
+        "session_id": session.id,
+        "caller": {"kind": "anonymous", "issuer": "", "subject": "127.0.0.1|test",
+                   "user_hash": user_hash, "is_admin": false},
+        "message": {"jsonrpc": "2.0", "id": running.sampling["id"], "result": {
+            "role": "assistant", "model": "test-model", "stopReason": "endTurn",
+            "content": {"type": "text", "text": "hello from the client"}}},
+        "ack": {"replica": "test-origin", "token": 5150},
+    })
+    .to_string();
+    for copy in ["first", "second"] {
+        let receivers = redis.cli(&["PUBLISH", &fleet, &envelope]);
+        assert_eq!(
+            receivers.trim(),
+            "3",
+            "the {copy} copy reached every replica"
+        );
+    }
+    let message = running.stream.next_message().await;
+    assert_answer(&message, running.call_id);
+    assert!(
+        running
+            .stream
+            .next_within(Duration::from_secs(10))
+            .await
+            .is_none(),
+        "one answer, and the stream ends"
+    );
+
+    let mut acks = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while acks.len() < 6 && std::time::Instant::now() < deadline {
+        if let Ok(line) = lines.recv_timeout(Duration::from_millis(100))
+            && line.starts_with('{')
+        {
+            acks.push(serde_json::from_str::<Value>(&line).expect("an ack"));
+        }
+    }
+    let _ = listener.kill();
+    let _ = listener.wait();
+    let held = |held: bool| {
+        acks.iter()
+            // `held: false` is left out of the JSON.
+            .filter(|ack| ack["token"] == 5150 && ack["held"].as_bool().unwrap_or(false) == held)
+            .count()
+    };
+    assert_eq!(
+        (held(true), held(false)),
+        (2, 4),
+        "the holder acked both copies as held, the two others both as not: {acks:?}\n{}",
+        replicas.logs()
+    );
+}
