@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use mcp_testkit::{LegacySseSession, Nginx, RedisServer, ReplicaSet, SseReader, post_json};
+use mcp_testkit::{
+    ChannelListener, LegacySseSession, Nginx, RedisServer, ReplicaSet, SseReader, post_json,
+};
 use reqwest::StatusCode;
 use rmcp::{
     ServiceExt,
@@ -150,42 +152,7 @@ async fn a_resent_sse_message_is_answered_again_and_delivered_once() {
     let record: Value =
         serde_json::from_str(&fleet.redis.cli(&["GET", key.trim()])).expect("the session's record");
     // The acks, as the asking replica's channel carries them.
-    let mut acks = std::process::Command::new("redis-cli")
-        .args(["-p", &fleet.redis.port().to_string()])
-        .args(["SSUBSCRIBE", "mcp_replica:fixture:test-origin"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("redis-cli");
-    let lines = {
-        let stdout = acks.stdout.take().expect("redis-cli's output");
-        let (sender, receiver) = std::sync::mpsc::channel::<String>();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        receiver
-    };
-    let subscribed = std::time::Instant::now();
-    while fleet
-        .redis
-        .cli(&["PUBSUB", "SHARDNUMSUB", "mcp_replica:fixture:test-origin"])
-        .lines()
-        .nth(1)
-        != Some("1")
-    {
-        assert!(
-            subscribed.elapsed() < Duration::from_secs(5),
-            "no SSUBSCRIBE"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let acks = ChannelListener::start(&fleet.redis, "mcp_replica:fixture:test-origin").await;
 
     let envelope = json!({
         "kind": "client_message",
@@ -248,17 +215,7 @@ async fn a_resent_sse_message_is_answered_again_and_delivered_once() {
 
     // Both copies were acknowledged as held: the second from what the
     // holder remembered of the first.
-    let mut acked = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while acked.len() < 2 && std::time::Instant::now() < deadline {
-        if let Ok(line) = lines.recv_timeout(Duration::from_millis(100))
-            && line.starts_with('{')
-        {
-            acked.push(serde_json::from_str::<Value>(&line).expect("an ack"));
-        }
-    }
-    let _ = acks.kill();
-    let _ = acks.wait();
+    let acked = acks.json_messages(2, Duration::from_secs(5));
     assert_eq!(
         acked,
         vec![json!({"kind": "ack", "token": 4242, "held": true}); 2],

@@ -35,6 +35,7 @@
 
 pub mod auth;
 mod binaries;
+mod channel_listener;
 mod fleet;
 mod in_process;
 mod legacy_sse;
@@ -50,6 +51,7 @@ mod tcp_proxy;
 pub mod tool_schemas;
 
 pub use binaries::workspace_binary;
+pub use channel_listener::ChannelListener;
 pub use fleet::Fleet;
 pub use in_process::TestServer;
 pub use legacy_sse::LegacySseSession;

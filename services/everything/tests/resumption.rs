@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use mcp_testkit::{RawSession, RedisServer, ReplicaSet, Scrape, SseReader};
+use mcp_testkit::{ChannelListener, RawSession, RedisServer, ReplicaSet, Scrape, SseReader};
 use serde_json::{Value, json};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_everything");
@@ -288,34 +288,7 @@ async fn a_client_response_sent_twice_through_the_fleet_is_taken_once() {
         .to_owned();
 
     // The acks, as the asking replica's channel carries them.
-    let mut listener = std::process::Command::new("redis-cli")
-        .args(["-p", &redis.port().to_string(), "SSUBSCRIBE", &acks_channel])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("redis-cli");
-    let lines = {
-        let stdout = listener.stdout.take().expect("redis-cli's output");
-        let (sender, receiver) = std::sync::mpsc::channel::<String>();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        receiver
-    };
-    for _ in 0..250 {
-        let count = redis.cli(&["PUBSUB", "SHARDNUMSUB", &acks_channel]);
-        if count.lines().nth(1) == Some("1") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let listener = ChannelListener::start(&redis, &acks_channel).await;
 
     let envelope = json!({
         "kind": "client_message",
@@ -348,17 +321,7 @@ async fn a_client_response_sent_twice_through_the_fleet_is_taken_once() {
         "one answer, and the stream ends"
     );
 
-    let mut acks = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while acks.len() < 6 && std::time::Instant::now() < deadline {
-        if let Ok(line) = lines.recv_timeout(Duration::from_millis(100))
-            && line.starts_with('{')
-        {
-            acks.push(serde_json::from_str::<Value>(&line).expect("an ack"));
-        }
-    }
-    let _ = listener.kill();
-    let _ = listener.wait();
+    let acks = listener.json_messages(6, Duration::from_secs(5));
     let held = |held: bool| {
         acks.iter()
             // `held: false` is left out of the JSON.
