@@ -15,8 +15,21 @@
 //! (fragmentation), which jemalloc avoids as mimalloc did. Figures:
 //! `docs/benchmarks.md`, section "Memory".
 //!
-//! jemalloc runs with its default options but for the background thread.
-//! Larger slabs for the small size classes (`slab_sizes:1-14336:8`) made a
+//! jemalloc runs with its default options but for the background thread
+//! and smaller thread caches: 8 to 16 objects per small size class instead
+//! of 20 to 200, compiled in by `.cargo/config.toml`
+//! (`JEMALLOC_SYS_WITH_MALLOC_CONF`, which `tikv-jemalloc-sys` passes to
+//! jemalloc's `--with-malloc-conf`; a crate outside this workspace that
+//! uses `mcp-session` sets it in its own). A thread cache keeps freed
+//! objects for its thread's next allocations, up to 200 per size class by
+//! default, and is trimmed only as its thread allocates again: an idle
+//! replica's worker threads do not, so what their caches held at the end
+//! of a burst kept slabs that were otherwise free. With thread caches off,
+//! a release build came back to within 5% of its start after 3,000
+//! sessions expired (against +13% to +22%); with 8 to 16 objects per size
+//! class, +6.2% to +6.7%, for 1-3% more instructions on a session start and
+//! a stateless call (`scripts/callgrind.sh`: 249k to 252k and 175k to 180k
+//! on the memory store) and none on a tool call. Larger slabs for the small size classes (`slab_sizes:1-14336:8`) made a
 //! session start 10k instructions cheaper (`scripts/callgrind.sh`: a
 //! growing heap fetches a new slab every few allocations) but kept more
 //! memory once sessions ended, since a slab goes back only when all its
@@ -84,6 +97,29 @@ pub(crate) fn heap() -> Option<crate::metrics::HeapBytes> {
     }
     #[cfg(not(all(feature = "heap-stats", not(feature = "mimalloc"))))]
     None
+}
+
+#[cfg(all(test, feature = "jemalloc", not(feature = "mimalloc")))]
+mod options {
+    use tikv_jemalloc_ctl::{Access, AsName};
+
+    /// The thread caches `.cargo/config.toml` compiles in are the ones
+    /// jemalloc runs with (when `_RJEM_MALLOC_CONF` does not set others).
+    #[test]
+    fn jemalloc_runs_with_small_thread_caches() {
+        if std::env::var_os("_RJEM_MALLOC_CONF").is_some() {
+            return;
+        }
+        let option =
+            |name: &'static [u8]| -> u32 { name.name().read().expect("a jemalloc option") };
+        assert_eq!(
+            (
+                option(b"opt.tcache_nslots_small_min\0"),
+                option(b"opt.tcache_nslots_small_max\0"),
+            ),
+            (8, 16)
+        );
+    }
 }
 
 #[cfg(all(test, feature = "heap-stats", not(feature = "mimalloc")))]
