@@ -101,6 +101,19 @@ pub enum Copies {
     UntilAnswered,
 }
 
+/// The acks of one token being counted ([`Announcer::expect_acks`]).
+struct AckWait<'a> {
+    announcer: &'a Announcer,
+    token: u64,
+    receiver: watch::Receiver<Acks>,
+}
+
+impl Drop for AckWait<'_> {
+    fn drop(&mut self) {
+        self.announcer.waiting().remove(&self.token);
+    }
+}
+
 /// Publishes announcements and counts their acks.
 pub struct Announcer {
     redis: RedisConnection,
@@ -144,6 +157,19 @@ impl Announcer {
         self.waiting.lock()
     }
 
+    /// Counts the acks of `token` from now until the returned wait is
+    /// dropped (also when the future waiting on it is cancelled: a client
+    /// that went away leaves no entry behind).
+    fn expect_acks(&self, token: u64) -> AckWait<'_> {
+        let (sender, receiver) = watch::channel(Acks::default());
+        self.waiting().insert(token, sender);
+        AckWait {
+            announcer: self,
+            token,
+            receiver,
+        }
+    }
+
     /// An ack request for a new announcement of this replica.
     pub fn request(&self) -> AckRequest {
         AckRequest {
@@ -165,19 +191,21 @@ impl Announcer {
         envelope: &Envelope,
         ack: &AckRequest,
     ) -> Result<usize, StoreError> {
-        let (sender, mut acks) = watch::channel(Acks::default());
-        self.waiting().insert(ack.token, sender);
+        let mut acks = self.expect_acks(ack.token);
         let published = self.publish(envelope).await;
-        let acked = match published {
+        match published {
             Ok(receivers) => {
                 // This replica hears its own announcement and does not ack.
                 let others = usize::try_from(receivers).unwrap_or(0).saturating_sub(1);
                 let in_time = matches!(
-                    tokio::time::timeout(ACK_WAIT, acks.wait_for(|acked| acked.count >= others))
-                        .await,
+                    tokio::time::timeout(
+                        ACK_WAIT,
+                        acks.receiver.wait_for(|acked| acked.count >= others)
+                    )
+                    .await,
                     Ok(Ok(_))
                 );
-                let acked = acks.borrow().count;
+                let acked = acks.receiver.borrow().count;
                 if !in_time {
                     tracing::info!(
                         acked,
@@ -188,9 +216,7 @@ impl Announcer {
                 Ok(acked)
             }
             Err(error) => Err(error),
-        };
-        self.waiting().remove(&ack.token);
-        acked
+        }
     }
 
     /// Publishes `envelope` (made with `ack`, from [`request`](Self::request))
@@ -213,12 +239,12 @@ impl Announcer {
         ack: &AckRequest,
     ) -> Result<bool, StoreError> {
         let text = encode(envelope)?;
-        let (sender, mut acks) = watch::channel(Acks::default());
-        self.waiting().insert(ack.token, sender);
+        let mut wait = self.expect_acks(ack.token);
+        let acks = &mut wait.receiver;
         let deadline = tokio::time::Instant::now() + RESEND_WITHIN;
         // A copy went out that not every receiver acked.
         let mut short = false;
-        let held = loop {
+        loop {
             let before = acks.borrow().count;
             let mut pause = true;
             match self.publish_text(RedisOp::Announce, &text).await {
@@ -250,9 +276,7 @@ impl Announcer {
             if pause {
                 tokio::time::sleep(RESEND_PAUSE).await;
             }
-        };
-        self.waiting().remove(&ack.token);
-        held
+        }
     }
 
     /// Sends `envelope` (made with `ack`, from [`request`](Self::request))
@@ -281,16 +305,13 @@ impl Announcer {
         copies: Copies,
     ) -> Result<Asked, StoreError> {
         let text = encode(envelope)?;
-        let (sender, acks) = watch::channel(Acks::default());
         // Across copies: a late ack of an earlier copy answers a later one.
-        self.waiting().insert(ack.token, sender);
-        let copy = || self.send_copy(op, channel, &text, acks.clone());
-        let asked = match copies {
+        let wait = self.expect_acks(ack.token);
+        let copy = || self.send_copy(op, channel, &text, wait.receiver.clone());
+        match copies {
             Copies::One => copy().await,
             Copies::UntilAnswered => resend(RESEND_WITHIN, copy).await,
-        };
-        self.waiting().remove(&ack.token);
-        asked
+        }
     }
 
     /// One copy of [`ask`](Self::ask)'s request, `text`, and the wait for

@@ -391,11 +391,7 @@ impl FleetBus {
                     self.metrics.fleet_delivery(FleetDelivery::SseMessage);
                     return;
                 }
-                let for_pending_request = match &message {
-                    ClientJsonRpcMessage::Response(response) => Some(&response.id),
-                    ClientJsonRpcMessage::Error(error) => error.id.as_ref(),
-                    _ => None,
-                };
+                let for_pending_request = crate::held::response_id(&message);
                 let initialized = matches!(
                     &message,
                     ClientJsonRpcMessage::Notification(notification)
@@ -455,13 +451,15 @@ impl FleetBus {
 
     /// A client `message` of `caller`'s session `session_id` that reached
     /// this replica, for the replicas that can deliver it (with the
-    /// session's `record` when the receiver needs the session's context).
+    /// session's `record` when the receiver needs the session's context,
+    /// and `ack` when the sender waits for the one that took it).
     pub fn client_message(
         &self,
         session_id: &str,
         caller: Caller,
         record: Option<SessionRecord>,
         message: ClientJsonRpcMessage,
+        ack: Option<AckRequest>,
     ) -> Envelope {
         Envelope::ClientMessage {
             trace: TraceContext::current(),
@@ -470,7 +468,7 @@ impl FleetBus {
             caller,
             record: record.map(Box::new),
             message,
-            ack: None,
+            ack,
         }
     }
 
@@ -489,10 +487,7 @@ impl FleetBus {
         message: ClientJsonRpcMessage,
     ) -> Result<bool, StoreError> {
         let ack = self.announcer.request();
-        let mut envelope = self.client_message(session_id, caller, None, message);
-        if let Envelope::ClientMessage { ack: slot, .. } = &mut envelope {
-            *slot = Some(ack.clone());
-        }
+        let envelope = self.client_message(session_id, caller, None, message, Some(ack.clone()));
         self.announcer.announce_until_held(&envelope, &ack).await
     }
 
@@ -519,15 +514,14 @@ impl FleetBus {
         message: ClientJsonRpcMessage,
     ) -> Result<Delivery, StoreError> {
         let ack = self.announcer.request();
-        let envelope = Envelope::ClientMessage {
-            trace: TraceContext::current(),
-            origin: self.replica_id.clone(),
-            session_id: record.id.clone(),
+        let session_id = record.id.clone();
+        let envelope = self.client_message(
+            &session_id,
             caller,
-            record: Some(Box::new(record)),
+            Some(record),
             message,
-            ack: Some(ack.clone()),
-        };
+            Some(ack.clone()),
+        );
         let channel = self.replica_channel_of(holder);
         Ok(
             match self

@@ -247,15 +247,7 @@ impl HeldSessions {
     /// server-to-client request of session `session_id` that a handler
     /// here is waiting for.
     pub(crate) fn waits_for(&self, session_id: &str, message: &ClientJsonRpcMessage) -> bool {
-        let id = match message {
-            ClientJsonRpcMessage::Response(response) => &response.id,
-            ClientJsonRpcMessage::Error(error) => match &error.id {
-                Some(id) => id,
-                None => return false,
-            },
-            _ => return false,
-        };
-        self.pending.contains(session_id, id)
+        response_id(message).is_some_and(|id| self.pending.contains(session_id, id))
     }
 
     /// Hands `message` to this replica's rmcp worker of `session_id`, if it
@@ -292,6 +284,16 @@ fn remove_and_shrink(set: &mut HashSet<String>, id: &str) {
     set.remove(id);
     if let Some(capacity) = crate::shrink::target(set.len(), set.capacity()) {
         set.shrink_to(capacity);
+    }
+}
+
+/// The id of the server-to-client request that `message` answers, when it
+/// is a client's response or error (an error without an id answers none).
+pub(crate) fn response_id(message: &ClientJsonRpcMessage) -> Option<&RequestId> {
+    match message {
+        ClientJsonRpcMessage::Response(response) => Some(&response.id),
+        ClientJsonRpcMessage::Error(error) => error.id.as_ref(),
+        _ => None,
     }
 }
 

@@ -199,8 +199,13 @@ impl SessionManager for FleetSessionManager {
                     && self.held.workers.has_session(id).await?;
                 if !ran_handshake {
                     if let Mode::Redis { bus, .. } = self.fleet.mode() {
-                        let envelope =
-                            bus.client_message(id, caller_of(&message), None, message.clone());
+                        let envelope = bus.client_message(
+                            id,
+                            caller_of(&message),
+                            None,
+                            message.clone(),
+                            None,
+                        );
                         if let Err(error) = Box::pin(bus.broadcast(&envelope)).await {
                             tracing::warn!(session_id = %id, %error, "could not forward `initialized` to the fleet");
                         }
@@ -215,16 +220,10 @@ impl SessionManager for FleetSessionManager {
         let Mode::Redis { bus, .. } = self.fleet.mode() else {
             return Ok(self.held.workers.accept_message(id, message).await?);
         };
-        let broadcast = match &message {
-            ClientJsonRpcMessage::Response(response) => {
-                !self.held.pending.contains(id, &response.id)
-            }
-            ClientJsonRpcMessage::Error(error) => error
-                .id
-                .as_ref()
-                .is_some_and(|request| !self.held.pending.contains(id, request)),
-            ClientJsonRpcMessage::Notification(_) => true,
-            ClientJsonRpcMessage::Request(_) => false,
+        // A response for a handler elsewhere, or a notification for all.
+        let broadcast = match crate::held::response_id(&message) {
+            Some(request) => !self.held.pending.contains(id, request),
+            None => matches!(message, ClientJsonRpcMessage::Notification(_)),
         };
         if broadcast {
             let caller = caller_of(&message);
@@ -248,7 +247,7 @@ impl SessionManager for FleetSessionManager {
                     }
                 }
             }
-            let envelope = bus.client_message(id, caller, None, message.clone());
+            let envelope = bus.client_message(id, caller, None, message.clone(), None);
             if let Err(error) = Box::pin(bus.broadcast(&envelope)).await {
                 tracing::warn!(session_id = %id, %error, "could not forward a client message to the fleet");
             }
