@@ -15,9 +15,9 @@
 //! (fragmentation), which jemalloc avoids as mimalloc did. Figures:
 //! `docs/benchmarks.md`, section "Memory".
 //!
-//! jemalloc runs with its default options but for the background thread
-//! and smaller thread caches: 8 to 16 objects per small size class instead
-//! of 20 to 200, compiled in by `.cargo/config.toml`
+//! jemalloc runs with its default options but for the background thread,
+//! smaller thread caches (8 to 16 objects per small size class instead of
+//! 20 to 200) and larger slabs above 4 KiB (below), compiled in by `.cargo/config.toml`
 //! (`JEMALLOC_SYS_WITH_MALLOC_CONF`, which `tikv-jemalloc-sys` passes to
 //! jemalloc's `--with-malloc-conf`; a crate outside this workspace that
 //! uses `mcp-session` sets it in its own). A thread cache keeps freed
@@ -29,14 +29,25 @@
 //! sessions expired (against +13% to +22%); with 8 to 16 objects per size
 //! class, +6.2% to +6.7%, for 1-3% more instructions on a session start and
 //! a stateless call (`scripts/callgrind.sh`: 249k to 252k and 175k to 180k
-//! on the memory store) and none on a tool call. Larger slabs for the small size classes (`slab_sizes:1-14336:8`) made a
-//! session start 10k instructions cheaper (`scripts/callgrind.sh`: a
-//! growing heap fetches a new slab every few allocations) but kept more
-//! memory once sessions ended, since a slab goes back only when all its
-//! objects are free: a release build of the calculator stayed 26% to 32%
-//! above its start after 3,000 sessions expired (4-page slabs: 18% to 26%;
-//! the default: 11% to 17%; the target is 20%), which is why the default
-//! stays (`cargo test --release -p calculator --test memory`; figures in
+//! on the memory store) and none on a tool call.
+//!
+//! Slabs: jemalloc carves the objects of a small size class (up to 14 KiB)
+//! from slabs of one to a few pages. Larger slabs for every small class
+//! (`slab_sizes:1-14336:8`) made a session start 10k instructions cheaper
+//! (`scripts/callgrind.sh`: a growing heap fetches a new slab every few
+//! allocations) but kept more memory once sessions ended, since a slab goes
+//! back only when all its objects are free and the small classes mix
+//! long-lived objects with a session's: a release build of the calculator
+//! stayed 26% to 32% above its start after 3,000 sessions expired (4-page
+//! slabs: 18% to 26%; the default: 11% to 17%; the target is 20%). The
+//! classes above 4 KiB are another matter: an object there is mostly a
+//! block of a session worker's channels (tokio allocates 32 slots at a
+//! time; rmcp opens six channels per session) or a connection's buffer,
+//! and their default slabs hold one to four objects, so nearly every one of
+//! them fetched a slab. Those classes get 16-page slabs (compiled in with
+//! the thread caches): a session start 295k to 278k instructions on Redis,
+//! and the release build came back to +5.7% to +7.6% of its start after
+//! expiry (`cargo test --release -p calculator --test memory`; figures in
 //! `docs/benchmarks.md`).
 //!
 //! Operators may tune jemalloc at start-up with the environment variable
@@ -119,6 +130,40 @@ mod options {
             ),
             (8, 16)
         );
+    }
+
+    /// The slabs `.cargo/config.toml` compiles in: 16 pages for every small
+    /// size class above 4 KiB, jemalloc's default (under 16 pages) below.
+    #[test]
+    fn jemalloc_runs_with_large_slabs_above_4_kib() {
+        if std::env::var_os("_RJEM_MALLOC_CONF").is_some() {
+            return;
+        }
+        const PAGE: usize = 4096;
+        let name = |name: String| format!("{name}\0");
+        let bins: u32 = name("arenas.nbins".to_owned())
+            .as_bytes()
+            .name()
+            .read()
+            .expect("jemalloc's count of size classes");
+        let size = |bin: u32, field: &str| -> usize {
+            name(format!("arenas.bin.{bin}.{field}"))
+                .as_bytes()
+                .name()
+                .read()
+                .expect("a size class's figure")
+        };
+        let slabs: Vec<(usize, usize)> = (0..bins)
+            .map(|bin| (size(bin, "size"), size(bin, "slab_size")))
+            .collect();
+        assert!(slabs.iter().any(|&(size, _)| size > PAGE), "{slabs:?}");
+        for &(size, slab) in &slabs {
+            if size > PAGE {
+                assert_eq!(slab, 16 * PAGE, "size class {size}: {slabs:?}");
+            } else {
+                assert!(slab < 16 * PAGE, "size class {size}: {slabs:?}");
+            }
+        }
     }
 }
 
