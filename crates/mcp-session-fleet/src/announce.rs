@@ -15,7 +15,8 @@
 //! connection is half open) is not waited for longer: its cache is bounded
 //! by the refresh interval (see [`cache`](super::cache)). On Redis Cluster,
 //! `PUBLISH` counts only the subscribers of the node that took it, so the
-//! wait covers those.
+//! receivers are counted on every primary after it (`PUBSUB NUMSUB`): the
+//! wait covers the replicas subscribed on other nodes too.
 //!
 //! A request to one replica ([`Announcer::ask`] with
 //! [`Copies::UntilAnswered`]) is sent
@@ -364,16 +365,31 @@ impl Announcer {
     }
 
     /// `PUBLISH`es `text` on the fleet channel, counted as `op`; returns how
-    /// many subscribers received it.
+    /// many subscribers received it. On a Redis Cluster, whose `PUBLISH`
+    /// reply counts only the subscribers of the node that took it, that is
+    /// the channel's subscribers on every primary, asked after the
+    /// `PUBLISH` ([`RedisConnection::cluster_subscribers`]): a replica
+    /// subscribed on another node is waited for like the others.
     async fn publish_text(&self, op: RedisOp, text: &str) -> Result<i64, StoreError> {
         self.redis.round_trip(op);
-        self.redis
+        let received: i64 = self
+            .redis
             .pool()
             .next()
             .publish(self.fleet_channel.as_str(), text)
             .instrument(self.redis.span(op, "PUBLISH"))
             .await
-            .map_err(unavailable)
+            .map_err(unavailable)?;
+        Ok(
+            match self
+                .redis
+                .cluster_subscribers(op, &self.fleet_channel)
+                .await
+            {
+                Some(subscribers) => received.max(subscribers),
+                None => received,
+            },
+        )
     }
 
     /// Counts an ack of announcement `token` (received on this replica's

@@ -156,6 +156,32 @@ impl RedisConnection {
         self.pool.next().ping::<()>(None).await.map_err(unavailable)
     }
 
+    /// How many clients subscribe to classic channel `channel` on the whole
+    /// of a Redis Cluster: `PUBSUB NUMSUB channel` on each primary, summed
+    /// (one round trip per primary, counted as `op`, all at once). A
+    /// cluster forwards a `PUBLISH` to every node, but its reply counts
+    /// only the subscribers of the node that took it (Redis Cluster
+    /// specification, §Pub/Sub), and fred subscribes each client on the
+    /// node of its own id's slot. `None` on a single Redis, whose `PUBLISH`
+    /// reply is the whole count, or when a primary cannot be asked.
+    pub(crate) async fn cluster_subscribers(&self, op: RedisOp, channel: &str) -> Option<i64> {
+        if !self.clustered {
+            return None;
+        }
+        let client = self.pool.next();
+        let primaries = client.cached_cluster_state()?.unique_primary_nodes();
+        let counts = futures::future::join_all(primaries.into_iter().map(|primary| {
+            self.round_trip(op);
+            let node = client.with_cluster_node(primary);
+            async move { node.pubsub_numsub::<Vec<Value>, _>(channel).await }
+        }))
+        .await;
+        counts.into_iter().try_fold(0, |total, count| {
+            let count = count.ok()?;
+            Some(total + count.get(1).and_then(Value::as_i64).unwrap_or(0))
+        })
+    }
+
     /// `PUBSUB SHARDNUMSUB channel`: how many clients subscribe to sharded
     /// channel `channel` (a replica's own channels have one subscriber, the
     /// replica, while it lives); `None` when Redis cannot be asked.

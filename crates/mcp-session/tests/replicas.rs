@@ -546,3 +546,46 @@ async fn every_replica_serves_a_session_from_its_cache_and_drops_it_when_deleted
     let logs = replicas.logs();
     assert!(!logs.contains("not every replica acknowledged"), "{logs}");
 }
+
+/// On a Redis Cluster a `PUBLISH` reply counts only the subscribers of the
+/// node that took it, while each replica subscribes on the node of its own
+/// client id: the replica answering a `DELETE` must still wait for every
+/// other replica to drop what it holds of the session. One replica is
+/// paused (its connections stay open, it acks nothing), so each deletion
+/// shows whom its replica waited for: two others, whatever the nodes.
+#[tokio::test]
+async fn on_a_cluster_a_deletion_waits_for_every_replica_whatever_its_node() {
+    let cluster = mcp_testkit::RedisCluster::start();
+    let replicas = ReplicaSet::start(BINARY, 3, &[("REDIS_URL", &cluster.url())]).await;
+    let bases = [0, 1].map(|i| replicas.replicas[i].url());
+    replicas.replicas[2].pause();
+    const ROUNDS: usize = 6;
+    for round in 0..ROUNDS {
+        let base = &bases[round % 2];
+        let session = mcp_testkit::RawSession::initialize(&format!("{base}/mcp"))
+            .await
+            .expect("initialize");
+        assert_eq!(session.delete().await, Some(204), "round {round}");
+    }
+    replicas.replicas[2].resume();
+    // Each `DELETE` waited for two acks and got one (the paused replica's
+    // is missing), and said so.
+    let waits: Vec<String> = [0, 1]
+        .iter()
+        .flat_map(|&i| {
+            replicas.replicas[i]
+                .log()
+                .lines()
+                .filter(|line| line.contains("not every replica acknowledged"))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(waits.len(), ROUNDS, "{waits:#?}");
+    for wait in &waits {
+        assert!(
+            wait.contains("expected=2") || wait.contains("\"expected\":2"),
+            "a deletion did not wait for both other replicas: {wait}"
+        );
+    }
+}

@@ -124,9 +124,26 @@ impl Replica {
     /// the replica shuts down while the test goes on. See
     /// [`wait_for_exit`](Self::wait_for_exit).
     pub fn send_sigterm(&self) {
+        self.signal("-TERM");
+    }
+
+    /// Stops the process where it stands (SIGSTOP) without closing its
+    /// connections: to Redis and its peers it is a replica that went
+    /// silent (a stalled node, a half-open connection). See
+    /// [`resume`](Self::resume).
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a [`pause`](Self::pause)d process run again (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
         if let Some(child) = &self.child {
             let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
+                .args([signal, &child.id().to_string()])
                 .status();
         }
     }
