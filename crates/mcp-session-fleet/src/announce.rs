@@ -367,29 +367,24 @@ impl Announcer {
     /// `PUBLISH`es `text` on the fleet channel, counted as `op`; returns how
     /// many subscribers received it. On a Redis Cluster, whose `PUBLISH`
     /// reply counts only the subscribers of the node that took it, that is
-    /// the channel's subscribers on every primary, asked after the
-    /// `PUBLISH` ([`RedisConnection::cluster_subscribers`]): a replica
-    /// subscribed on another node is waited for like the others.
+    /// the channel's subscribers on every primary, asked alongside the
+    /// `PUBLISH` ([`RedisConnection::cluster_subscribers`], no added round
+    /// trip in time): a replica subscribed on another node is waited for
+    /// like the others.
     async fn publish_text(&self, op: RedisOp, text: &str) -> Result<i64, StoreError> {
         self.redis.round_trip(op);
-        let received: i64 = self
+        let publish = self
             .redis
             .pool()
             .next()
-            .publish(self.fleet_channel.as_str(), text)
-            .instrument(self.redis.span(op, "PUBLISH"))
-            .await
-            .map_err(unavailable)?;
-        Ok(
-            match self
-                .redis
-                .cluster_subscribers(op, &self.fleet_channel)
-                .await
-            {
-                Some(subscribers) => received.max(subscribers),
-                None => received,
-            },
-        )
+            .publish::<i64, _, _>(self.fleet_channel.as_str(), text)
+            .instrument(self.redis.span(op, "PUBLISH"));
+        let (received, subscribers) = futures::join!(
+            publish,
+            self.redis.cluster_subscribers(op, &self.fleet_channel)
+        );
+        let received = received.map_err(unavailable)?;
+        Ok(subscribers.map_or(received, |subscribers| received.max(subscribers)))
     }
 
     /// Counts an ack of announcement `token` (received on this replica's

@@ -221,16 +221,14 @@ impl SessionManager for FleetSessionManager {
             return Ok(self.held.workers.accept_message(id, message).await?);
         };
         // A response for a handler elsewhere, or a notification for all.
-        let broadcast = match crate::held::response_id(&message) {
-            Some(request) => !self.held.pending.contains(id, request),
-            None => matches!(message, ClientJsonRpcMessage::Notification(_)),
+        let response = crate::held::response_id(&message).is_some();
+        let broadcast = if response {
+            !self.held.waits_for(id, &message)
+        } else {
+            matches!(message, ClientJsonRpcMessage::Notification(_))
         };
         if broadcast {
             let caller = caller_of(&message);
-            let response = matches!(
-                message,
-                ClientJsonRpcMessage::Response(_) | ClientJsonRpcMessage::Error(_)
-            );
             // A response, for the one handler waiting for it: sent until
             // taken. If no replica took it, once more without an ack, as a
             // replica of an earlier version (during a rolling update) takes
