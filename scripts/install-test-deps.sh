@@ -23,6 +23,10 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 # console.mjs drives Debian's /usr/bin/chromium with playwright-core, which
 # downloads no browser of its own).
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+# kill(1) for the test kit's signals to replicas (SIGTERM as Kubernetes sends
+# it, SIGSTOP/SIGCONT for a stalled replica): procps, absent from slim images
+# (the shell's builtin `kill` is not a program Rust can run).
+[ -x /bin/kill ] || [ -x /usr/bin/kill ] || need_apt+=(procps)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing system packages: ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
