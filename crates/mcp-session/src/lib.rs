@@ -147,3 +147,12 @@ pub mod store {
         TransportKind, now_ms,
     };
 }
+
+/// Reading a request body within a limit, for a service's own routes
+/// ([`McpServer::with_routes`], whose bodies are not limited otherwise): a
+/// body over the limit is drained, within a bound, before the caller
+/// answers `413`, so that the answer reaches a client behind a proxy that
+/// streams bodies (nginx, an AWS ALB) instead of a `502`.
+pub mod body {
+    pub use crate::transport::body::{BodyError, read_body};
+}

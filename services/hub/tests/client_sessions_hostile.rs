@@ -439,3 +439,69 @@ async fn hostile_input_gets_a_clear_4xx_and_changes_nothing() {
     );
     assert!(!hub.replicas.logs().contains("panicked"));
 }
+
+/// A body over the API's 256 KiB, sent through the round-robin nginx (which
+/// streams it upstream: `proxy_request_buffering off`), is answered `413
+/// payload_too_large`, never `502`: the hub reads and discards the rest of
+/// the body before answering, so the connection closes cleanly instead of
+/// with a TCP RST that nginx may see before the `413` (a 300 KiB body was
+/// answered `502` once in CI). With a `Content-Length` and chunked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_oversized_body_through_nginx_is_413_never_502() {
+    let calculator = Fleet::start(workspace_binary("calculator"), 1, &[]).await;
+    let config = json!({
+        "servers": {"calculator": {"url": format!("{}/mcp", calculator.url()), "sharing": "user"}},
+    });
+    let hub = HubFleet::start(&config, 2).await;
+    let client = HubFleet::client(&Auth::Bearer(auth::token_for("mallory")), &[]);
+    let (status, created) = send(
+        &client,
+        &format!("{}/api/client-sessions", hub.url()),
+        "POST",
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let tools = format!(
+        "{}/api/client-sessions/{}/tools",
+        hub.url(),
+        created["id"].as_str().unwrap()
+    );
+    // 1 MiB: four times the limit.
+    let envelope =
+        r#"{"server": "calculator", "name": "add", "arguments": {"a": 1, "b": 2, "pad": ""}}"#;
+    let body = envelope.replace(
+        r#""pad": """#,
+        &format!(r#""pad": "{}""#, "x".repeat(1024 * 1024 - envelope.len())),
+    );
+    assert_eq!(body.len(), 1024 * 1024);
+    let mut wrong = Vec::new();
+    for round in 0..40 {
+        let request = client
+            .post(&tools)
+            .header("content-type", "application/json");
+        let request = if round < 20 {
+            request.body(body.clone())
+        } else {
+            // Chunked: no Content-Length.
+            let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = body
+                .as_bytes()
+                .chunks(16 * 1024)
+                .map(|chunk| Ok(bytes::Bytes::copy_from_slice(chunk)))
+                .collect();
+            request.body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        };
+        match request.send().await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let text = response.text().await.unwrap_or_default();
+                let error: Value = serde_json::from_str(&text).unwrap_or_default();
+                if status != 413 || error["error"] != "payload_too_large" {
+                    wrong.push(format!("round {round}: {status} {text}"));
+                }
+            }
+            Err(error) => wrong.push(format!("round {round}: {error}")),
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}\n{}", hub.nginx.error_log());
+}

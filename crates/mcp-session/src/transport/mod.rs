@@ -15,7 +15,7 @@
 //! outside `ALLOWED_ORIGINS` (DNS-rebinding protection, [`origin_check`]:
 //! on `/mcp` in its handler, on the legacy routes as a middleware).
 
-mod body;
+pub(crate) mod body;
 mod errors;
 mod origin_check;
 mod sse;

@@ -49,14 +49,7 @@ fn rfc3339(ms: u64) -> String {
 fn parse<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
     let body = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!(
-                    "the body is larger than {} KiB",
-                    super::MAX_BODY_BYTES / 1024
-                ),
-            )
+            ApiError::payload_too_large()
         } else {
             ApiError::invalid(rejection.body_text())
         }

@@ -59,6 +59,19 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
     }
 
+    /// `413 payload_too_large`: a body over
+    /// [`MAX_BODY_BYTES`](super::MAX_BODY_BYTES).
+    pub fn payload_too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!(
+                "the body is larger than {} KiB",
+                super::MAX_BODY_BYTES / 1024
+            ),
+        )
+    }
+
     /// `404` with `code`.
     pub fn not_found(code: &str, description: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, code, description)

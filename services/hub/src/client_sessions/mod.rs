@@ -45,11 +45,14 @@ use std::sync::Arc;
 
 use axum::{
     Json, Router,
-    extract::DefaultBodyLimit,
+    body::{Body, HttpBody as _},
+    extract::Request,
     http::{HeaderValue, header},
-    response::Response,
+    middleware::Next,
+    response::{IntoResponse, Response},
     routing::{get, post},
 };
+use mcp_session::body::{BodyError, read_body};
 use utoipa::{
     Modify, OpenApi,
     openapi::{
@@ -59,10 +62,11 @@ use utoipa::{
 };
 
 pub use self::requests::Asker;
-use self::{sealing::Sealer, store::ClientSessionStore};
+use self::{error::ApiError, sealing::Sealer, store::ClientSessionStore};
 use crate::{config::ClientSessionSettings, hub::Hub, metrics::HubMetrics};
 
-/// Largest request body accepted (a tool's arguments included).
+/// Largest request body accepted (a tool's arguments included); a larger
+/// one gets `413 payload_too_large` ([`limit_body`]).
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// What the API's handlers share: the hub, the store of client sessions and
@@ -123,7 +127,7 @@ pub fn routes(state: Arc<ClientSessions>) -> Router {
             "/api/client-sessions/{id}/resources",
             get(api::resources).post(api::read_resource),
         )
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(limit_body))
         .layer(axum::middleware::map_response(no_store))
         .with_state(state)
 }
@@ -134,6 +138,25 @@ pub fn openapi_routes() -> Router {
         "/api/openapi.json",
         get(|| async { Json(ApiDoc::openapi()) }),
     )
+}
+
+/// Reads a request's body, at most [`MAX_BODY_BYTES`], before the handler
+/// sees it; a larger one is drained (within mcp-session's bound) before its
+/// `413 payload_too_large`, so that the answer reaches a client behind a
+/// proxy that streams bodies (nginx, an AWS ALB) instead of a `502`
+/// ([`mcp_session::body::read_body`]).
+async fn limit_body(request: Request, next: Next) -> Response {
+    if request.body().is_end_stream() {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = match read_body(body, MAX_BODY_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(BodyError::TooLarge) => return ApiError::payload_too_large().into_response(),
+        Err(error) => return ApiError::invalid(error.to_string()).into_response(),
+    };
+    let request = Request::from_parts(parts, Body::from(bytes));
+    next.run(request).await
 }
 
 /// Answers about a user's sessions are not to be cached (RFC 9111 §5.2.2.5).
