@@ -1,8 +1,10 @@
 //! A handler that refuses `initialize` (a JSON-RPC error) leaves no session
-//! behind: rmcp hands the session to the store after any answer to the
-//! handshake, and the library does not keep it, so the client's next
-//! request naming the id gets `404` (MCP 2025-11-25, Transports §Session
-//! Management), not an error from a session that never was.
+//! behind. A plain handshake, which the library answers itself, names no
+//! session; one that rmcp serves names one (rmcp hands the session to the
+//! store after any answer to the handshake), which the library does not
+//! keep, so the client's next request naming the id gets `404` (MCP
+//! 2025-11-25, Transports §Session Management), not an error from a session
+//! that never was.
 
 use mcp_session::rmcp::{
     ErrorData, RoleServer, ServerHandler,
@@ -29,6 +31,43 @@ impl ServerHandler for Refusing {
     }
 }
 
+/// The client's `initialize`, with `accept` as its `Accept` header.
+async fn initialize(url: &str, accept: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(url)
+        .header("accept", accept)
+        .header("content-type", "application/json")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                       "clientInfo": {"name": "t", "version": "1"}}}))
+        .send()
+        .await
+        .unwrap()
+}
+
+fn session_id(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// A plain handshake, answered by the library without a session worker:
+/// the refusal names no session at all.
+#[tokio::test]
+async fn a_refused_plain_initialize_names_no_session() {
+    let server = TestServer::start(|| Refusing).await;
+    let response = initialize(&server.url("/mcp"), "application/json, text/event-stream").await;
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(session_id(&response), None);
+    let body = response.text().await.unwrap();
+    assert!(body.contains("this endpoint serves nobody"), "{body}");
+    server.stop().await;
+}
+
+/// A handshake that rmcp serves (an `Accept` with weights, which the library
+/// leaves to rmcp) names a session all the same, which is then unknown.
 #[tokio::test]
 async fn a_refused_initialize_leaves_no_session() {
     let server = TestServer::start(|| Refusing).await;
@@ -40,17 +79,8 @@ async fn a_refused_initialize_leaves_no_session() {
             .header("content-type", "application/json")
             .json(&body)
     };
-    let response = post(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
-        "params": {"protocolVersion": "2025-11-25", "capabilities": {},
-                   "clientInfo": {"name": "t", "version": "1"}}}))
-    .send()
-    .await
-    .unwrap();
-    let session = response
-        .headers()
-        .get("mcp-session-id")
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned);
+    let response = initialize(&url, "application/json;q=1, text/event-stream;q=0.9").await;
+    let session = session_id(&response);
     let body = response.text().await.unwrap();
     assert!(body.contains("this endpoint serves nobody"), "{body}");
     // rmcp names the session in its answer all the same.

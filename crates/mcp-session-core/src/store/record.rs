@@ -88,6 +88,14 @@ pub struct SessionRecord {
     /// while it was in flight, is delivered here instead of getting `404`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub continues: Option<String>,
+    /// For Streamable HTTP: the replica that answered `initialize` ran no
+    /// session worker for it, so no worker waits for the client's
+    /// `notifications/initialized`. Every worker of the session is restored
+    /// from this record and replays the notification itself, and any replica
+    /// acknowledges the client's own (`202`) and drops it. `false` in records
+    /// of earlier versions, whose handshake worker takes the notification.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub workerless_handshake: bool,
 }
 
 impl SessionRecord {
@@ -112,6 +120,7 @@ impl SessionRecord {
             state: BTreeMap::new(),
             stream_detached_at_ms: None,
             continues: None,
+            workerless_handshake: false,
         }
     }
 

@@ -17,6 +17,7 @@
 
 pub(crate) mod body;
 mod errors;
+mod handshake;
 mod origin_check;
 mod sse;
 mod sse_lifecycle;

@@ -18,6 +18,11 @@
 //!   (rmcp replays the handshake: the session is restored), and tells it when a
 //!   `DELETE` ends the session.
 //!
+//! - **instead of it**, a plain `initialize` and the client's
+//!   `notifications/initialized` after it are answered without a session
+//!   worker ([`handshake`](super::handshake)); the session's first request on
+//!   any replica restores one.
+//!
 //! rmcp's store interface carries no caller, so [`handle`] runs rmcp inside a
 //! task-local [`RequestScope`] that the bridge reads.
 //!
@@ -52,6 +57,7 @@ use mcp_session_core::session::HEADER_SESSION_ID;
 use super::{
     TransportState, body,
     errors::{PARSE_ERROR, jsonrpc_error, session_not_found, store_failure},
+    handshake::Handshakes,
     origin_check::OriginPolicy,
 };
 use crate::{
@@ -172,6 +178,8 @@ pub(crate) struct StreamableHttp<S: ServerHandler> {
     max_request_body_bytes: usize,
     /// `ALLOWED_HOSTS` and `ALLOWED_ORIGINS`, checked before anything else.
     policy: Arc<OriginPolicy>,
+    /// Answers a plain `initialize` without rmcp's session worker.
+    handshakes: Handshakes<S>,
 }
 
 impl<S: ServerHandler> StreamableHttp<S> {
@@ -189,6 +197,14 @@ impl<S: ServerHandler> StreamableHttp<S> {
             .with_cancellation_token(state.lifecycle.stopped().child_token())
             .disable_allowed_hosts();
         http_config.session_store = Some(Arc::new(StoreBridge::new(state.fleet.clone())));
+        let handshakes = Handshakes::new(
+            factory.clone(),
+            state.fleet.store().clone(),
+            state.fleet.replica_id().to_owned(),
+            http_config.sse_retry,
+            state.max_request_body_bytes,
+            state.lifecycle.stopped().child_token(),
+        );
         let manager = state
             .fleet
             .session_manager(state.lifecycle.handing_off().clone());
@@ -200,6 +216,7 @@ impl<S: ServerHandler> StreamableHttp<S> {
             fleet: state.fleet.clone(),
             max_request_body_bytes: state.max_request_body_bytes,
             policy,
+            handshakes,
         }
     }
 }
@@ -275,8 +292,11 @@ fn header_session_id(request: &Request) -> Option<String> {
 /// 1. A request that carries `Mcp-Session-Id` must name a live session of the
 ///    caller: otherwise `404 Not Found` (unknown, expired, deleted and foreign
 ///    ids alike), or `503` when the store cannot be reached.
-/// 2. rmcp serves the request, with the caller in scope for [`StoreBridge`].
-/// 3. If rmcp created a session but the store refused it, the session is
+/// 2. A plain `initialize` (no session id), and the `initialized` of a session
+///    whose handshake was answered so, are answered here
+///    ([`handshake`](super::handshake)).
+/// 3. rmcp serves the request, with the caller in scope for [`StoreBridge`].
+/// 4. If rmcp created a session but the store refused it, the session is
 ///    closed and the client gets `503` (store down) or `429` (per-user limit).
 pub(crate) async fn handle<S: ServerHandler>(
     State(http): State<Arc<StreamableHttp<S>>>,
@@ -291,10 +311,12 @@ pub(crate) async fn handle<S: ServerHandler>(
         .cloned()
         .unwrap_or_else(Caller::anonymous);
     let session_id = header_session_id(&request);
+    let mut workerless_handshake = false;
     if let Some(id) = &session_id {
         let store = http.fleet.store();
         match store.access(&caller.user_hash, id).await {
             Ok(Some(record)) => {
+                workerless_handshake = record.workerless_handshake;
                 request
                     .extensions_mut()
                     .insert(SessionContext::new(record, store.clone()));
@@ -305,6 +327,20 @@ pub(crate) async fn handle<S: ServerHandler>(
             }
             Err(error) => return Ok(store_failure(&error)),
         }
+    }
+    // A plain handshake is answered without a session worker, and so is
+    // the `initialized` that follows it.
+    if request.method() == axum::http::Method::POST {
+        let answered = match &session_id {
+            // Boxed: held inline, these would grow every request's future.
+            None => Box::pin(http.handshakes.initialize(&caller, request)).await,
+            Some(_) if workerless_handshake => Box::pin(http.handshakes.initialized(request)).await,
+            Some(_) => Err(request),
+        };
+        request = match answered {
+            Ok(response) => return Ok(response),
+            Err(request) => request,
+        };
     }
     // A listen request follows its changes before rmcp acknowledges it.
     let mut request = match prepare_listen(&http, &caller, request).await {
