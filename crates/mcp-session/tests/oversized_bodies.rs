@@ -3,8 +3,8 @@
 //! `413`, never `502`: the replica reads and discards the rest of the body
 //! before answering, so the connection closes cleanly instead of with a TCP
 //! RST that nginx may see before the `413` (`transport/body.rs`). Both with
-//! a `Content-Length` and chunked, on HTTP+SSE `POST /messages` and on a
-//! `subscriptions/listen` `POST /mcp`.
+//! a `Content-Length` and chunked, on HTTP+SSE `POST /messages`, on a
+//! `subscriptions/listen` `POST /mcp` and on any other `POST /mcp`.
 
 use bytes::Bytes;
 use mcp_testkit::{LegacySseSession, Nginx, ReplicaSet};
@@ -105,6 +105,15 @@ async fn an_oversized_body_through_nginx_is_413_never_502() {
     assert!(
         wrong.is_empty(),
         "subscriptions/listen: {wrong:#?}\n{}",
+        nginx.error_log()
+    );
+
+    // Any other `POST /mcp` (rmcp reads a body only up to the limit: the
+    // library refuses a longer one first).
+    let wrong = refusals(&client, &format!("{}/mcp", nginx.url()), &[], &message).await;
+    assert!(
+        wrong.is_empty(),
+        "POST /mcp: {wrong:#?}\n{}",
         nginx.error_log()
     );
 

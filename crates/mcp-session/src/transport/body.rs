@@ -156,10 +156,6 @@ pub(crate) async fn read_limited(body: Body, limit: usize) -> Result<Bytes, Resp
 /// # Errors
 /// The response to send instead: `413` with rmcp's text over `limit`, `400`
 /// when a chunked body could not be read.
-#[allow(
-    dead_code,
-    reason = "to be called first by streamable_http::handle; remove once it is"
-)]
 pub(crate) async fn refuse_oversized(request: Request, limit: usize) -> Result<Request, Response> {
     let hint = request.body().size_hint();
     if request.body().is_end_stream() || hint.upper().is_some_and(|upper| upper <= limit as u64) {

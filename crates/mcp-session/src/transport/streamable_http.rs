@@ -300,11 +300,17 @@ fn header_session_id(request: &Request) -> Option<String> {
 ///    closed and the client gets `503` (store down) or `429` (per-user limit).
 pub(crate) async fn handle<S: ServerHandler>(
     State(http): State<Arc<StreamableHttp<S>>>,
-    mut request: Request,
+    request: Request,
 ) -> Result<Response, Infallible> {
     if let Some(refused) = http.policy.refusal(request.uri(), request.headers()) {
         return Ok(refused);
     }
+    // A body over the limit is drained before its `413` (see `body`).
+    let mut request =
+        match Box::pin(body::refuse_oversized(request, http.max_request_body_bytes)).await {
+            Ok(request) => request,
+            Err(response) => return Ok(response),
+        };
     let caller = request
         .extensions()
         .get::<Caller>()
