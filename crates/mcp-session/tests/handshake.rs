@@ -38,9 +38,9 @@ async fn post(base: &str, accept: &str, session: Option<&str>, body: Value) -> r
     request.send().await.expect("the replica answers")
 }
 
-/// Opens a session on `base`; its id and the answer's messages.
-async fn initialize(base: &str, accept: &str) -> (String, Vec<Value>) {
-    let response = post(
+/// POSTs an `initialize` to `base`.
+async fn post_initialize(base: &str, accept: &str) -> reqwest::Response {
+    post(
         base,
         accept,
         None,
@@ -48,7 +48,12 @@ async fn initialize(base: &str, accept: &str) -> (String, Vec<Value>) {
             "protocolVersion": "2025-06-18", "capabilities": {},
             "clientInfo": {"name": "handshake-test", "version": "1"}}}),
     )
-    .await;
+    .await
+}
+
+/// Opens a session on `base`; its id and the answer's messages.
+async fn initialize(base: &str, accept: &str) -> (String, Vec<Value>) {
+    let response = post_initialize(base, accept).await;
     assert_eq!(response.status().as_u16(), 200);
     let id = response
         .headers()
@@ -175,15 +180,7 @@ async fn a_refused_record_gets_429_and_no_session() {
     .await;
     let a = replicas.replicas[0].url();
     let (first, _) = initialize(&a, PLAIN_ACCEPT).await;
-    let refused = post(
-        &a,
-        PLAIN_ACCEPT,
-        None,
-        json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-            "protocolVersion": "2025-06-18", "capabilities": {},
-            "clientInfo": {"name": "handshake-test", "version": "1"}}}),
-    )
-    .await;
+    let refused = post_initialize(&a, PLAIN_ACCEPT).await;
     assert_eq!(refused.status().as_u16(), 429);
     assert!(refused.headers().get("mcp-session-id").is_none());
     let keys = redis.cli(&["--scan", "--pattern", "mcp_user_session:*"]);

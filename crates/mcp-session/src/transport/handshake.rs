@@ -81,40 +81,21 @@ const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-v
 /// the transport's settings.
 pub(crate) struct Handshakes<S> {
     /// Makes the handler that answers one `initialize`.
-    factory: Arc<dyn Fn() -> S + Send + Sync>,
-    store: Arc<dyn SessionStore>,
+    pub(super) factory: Arc<dyn Fn() -> S + Send + Sync>,
+    /// Where the session's record is created.
+    pub(super) store: Arc<dyn SessionStore>,
     /// Recorded as the session's creator.
-    replica_id: String,
+    pub(super) replica_id: String,
     /// rmcp's reconnection hint, sent first as its priming event
     /// (`retry:`; SEP-1699); `None` sends none.
-    sse_retry: Option<Duration>,
+    pub(super) sse_retry: Option<Duration>,
     /// `MAX_REQUEST_BODY_BYTES`.
-    max_request_body_bytes: usize,
+    pub(super) max_request_body_bytes: usize,
     /// Cancelled when the server stops: ends a handler still answering.
-    stopped: CancellationToken,
+    pub(super) stopped: CancellationToken,
 }
 
 impl<S: ServerHandler> Handshakes<S> {
-    /// Handshakes answered by `factory`'s handlers, recorded in `store` as
-    /// created by `replica_id`.
-    pub(crate) fn new(
-        factory: Arc<dyn Fn() -> S + Send + Sync>,
-        store: Arc<dyn SessionStore>,
-        replica_id: String,
-        sse_retry: Option<Duration>,
-        max_request_body_bytes: usize,
-        stopped: CancellationToken,
-    ) -> Self {
-        Self {
-            factory,
-            store,
-            replica_id,
-            sse_retry,
-            max_request_body_bytes,
-            stopped,
-        }
-    }
-
     /// Answers `request`, a `POST` without `Mcp-Session-Id`, if it is a plain
     /// `initialize` (see the module docs).
     ///

@@ -197,14 +197,14 @@ impl<S: ServerHandler> StreamableHttp<S> {
             .with_cancellation_token(state.lifecycle.stopped().child_token())
             .disable_allowed_hosts();
         http_config.session_store = Some(Arc::new(StoreBridge::new(state.fleet.clone())));
-        let handshakes = Handshakes::new(
-            factory.clone(),
-            state.fleet.store().clone(),
-            state.fleet.replica_id().to_owned(),
-            http_config.sse_retry,
-            state.max_request_body_bytes,
-            state.lifecycle.stopped().child_token(),
-        );
+        let handshakes = Handshakes {
+            factory: factory.clone(),
+            store: state.fleet.store().clone(),
+            replica_id: state.fleet.replica_id().to_owned(),
+            sse_retry: http_config.sse_retry,
+            max_request_body_bytes: state.max_request_body_bytes,
+            stopped: state.lifecycle.stopped().child_token(),
+        };
         let manager = state
             .fleet
             .session_manager(state.lifecycle.handing_off().clone());
