@@ -11,6 +11,10 @@
 //!   its later ones go there too, so that the client can resume it on any
 //!   replica. A body that ended (its stream's response was written) changes
 //!   nothing: the events stay in this replica's memory.
+//! - **the events' JSON**: each event frame of a request stream carries its
+//!   message as rmcp serialized it; the buffer keeps that JSON for the event
+//!   instead of serializing the message again
+//!   ([`Payload`](crate::events::buffer::Payload));
 //! - **a stream the server closes**: when the request's tool asks for it
 //!   (the `close` token; MCP 2025-11-25, Transports §Resumability, SEP-1699:
 //!   a server may close a stream after its priming event, and the client
@@ -99,14 +103,38 @@ pub struct WatchedBody<B: Body> {
 
 /// The value of the first `id:` field in `frame`.
 fn event_id(frame: &[u8]) -> Option<&str> {
-    frame.split(|byte| *byte == b'\n').find_map(|line| {
-        let value = line.strip_prefix(b"id:")?;
+    field(frame, b"id:")
+}
+
+/// The value of the first `name` field (`id:`, `data:`) in `frame`. Lines
+/// are found with `memchr` (a frame's data line is an answer's whole JSON,
+/// and every frame of a request stream is read here).
+fn field<'a>(frame: &'a [u8], name: &[u8]) -> Option<&'a str> {
+    let mut start = 0;
+    let mut ends = memchr::memchr_iter(b'\n', frame).chain(std::iter::once(frame.len()));
+    ends.find_map(|end| {
+        let line = &frame[start..end];
+        start = end + 1;
+        let value = line.strip_prefix(name)?;
         let value = value.strip_prefix(b" ").unwrap_or(value);
         std::str::from_utf8(value).ok()
     })
 }
 
 impl<B: Body> WatchedBody<B> {
+    /// Hands a request stream's event `frame` (its id and its message's
+    /// JSON) to the buffer, which keeps that JSON for the event.
+    fn framed(&self, frame: &[u8]) {
+        let Seen::Request(stream_id) = &self.stream else {
+            return;
+        };
+        if let (Some(id), Some(data)) = (event_id(frame), field(frame, b"data:"))
+            && !data.is_empty()
+        {
+            self.fleet.event_framed(stream_id, id, data);
+        }
+    }
+
     fn look(&mut self, frame: &[u8]) {
         let Some(id) = event_id(frame) else {
             return;
@@ -149,10 +177,11 @@ impl<B: Body<Data = Bytes> + Unpin> Body for WatchedBody<B> {
         match &polled {
             Poll::Ready(None) => self.ended = true,
             Poll::Ready(Some(Ok(frame))) => {
-                if matches!(self.stream, Seen::Looking)
-                    && let Some(data) = frame.data_ref()
-                {
-                    self.look(data);
+                if let Some(data) = frame.data_ref() {
+                    if matches!(self.stream, Seen::Looking) {
+                        self.look(data);
+                    }
+                    self.framed(data);
                 }
                 self.sent = true;
             }
@@ -183,7 +212,7 @@ impl<B: Body> Drop for WatchedBody<B> {
 
 #[cfg(test)]
 mod tests {
-    use super::event_id;
+    use super::{event_id, field};
 
     #[test]
     fn the_event_id_is_the_id_field_of_a_frame() {
@@ -199,5 +228,20 @@ mod tests {
         assert_eq!(event_id(b"data: {\"id: 3\"}\n\n"), None);
         assert_eq!(event_id(b":\n\n"), None);
         assert_eq!(event_id(b"id:x#n-0\n\n"), Some("x#n-0"));
+    }
+
+    #[test]
+    fn the_data_is_the_data_field_of_a_frame() {
+        let frame = b"data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\nid: s#n-1\n\n";
+        assert_eq!(
+            field(frame, b"data:"),
+            Some(r#"{"jsonrpc":"2.0","id":1,"result":{}}"#)
+        );
+        // A priming event: an empty data field.
+        assert_eq!(
+            field(b"data: \nid: s#n-0\nretry: 3000\n\n", b"data:"),
+            Some("")
+        );
+        assert_eq!(field(b":\n\n", b"data:"), None);
     }
 }

@@ -359,6 +359,15 @@ impl Fleet {
         }
     }
 
+    /// The SSE frame of event `event_id` of request stream `stream_id` went
+    /// out with `data`, its message's JSON: the buffered event keeps that
+    /// (see `events::buffer::Payload`).
+    pub fn event_framed(&self, stream_id: &str, event_id: &str, data: &str) {
+        if let Mode::Redis { events, .. } = &self.inner.mode {
+            events.buffer().framed(stream_id, event_id, data);
+        }
+    }
+
     /// At shutdown: the response streams held here may be resumed elsewhere
     /// from now on.
     pub fn hand_off(&self) {

@@ -62,6 +62,7 @@
 //! streams of one shard.
 
 use std::{
+    borrow::Cow,
     collections::VecDeque,
     hash::BuildHasher,
     sync::{Arc, Weak},
@@ -77,7 +78,12 @@ use tokio::{
     time::Instant,
 };
 
-use super::writer::{Write, Writer};
+use rmcp::model::ServerJsonRpcMessage;
+
+use super::{
+    StoredEventRef,
+    writer::{Write, Writer},
+};
 use crate::{
     identity::UserHash,
     metrics::{EventFlush, Metrics},
@@ -192,17 +198,84 @@ impl StreamOwner {
     }
 }
 
-/// One stored event: our event id and the stored event's JSON (the `d`
-/// field of its Redis Stream entry).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One stored event: our event id and its [`Payload`].
+#[derive(Debug, Clone)]
 pub(crate) struct Buffered {
     pub(crate) event_id: String,
-    pub(crate) payload: String,
+    pub(crate) payload: Payload,
+}
+
+/// Bytes counted for a message not yet framed ([`Payload::Message`]): about
+/// the heap rmcp's typed answer takes (a typical calculator answer: 1,340
+/// bytes in 9 allocations, against 216 as JSON).
+const UNFRAMED_MESSAGE: usize = 1024;
+
+/// A stored event's content.
+///
+/// rmcp serializes each message into its SSE frame; serializing it again
+/// for the buffer was most of what a buffered answer cost (about 5k
+/// instructions per tool call, `scripts/callgrind.sh`). So an event comes
+/// in as rmcp's message and takes the JSON of its frame when the frame goes
+/// out ([`EventBuffer::framed`]); kept as a message it would take several
+/// times the memory. A message that must be written or replayed before its
+/// frame went out (a client that left first) is serialized then.
+#[derive(Debug, Clone)]
+pub(crate) enum Payload {
+    /// The stored event's JSON (the `d` field of its Redis Stream entry).
+    Json(String),
+    /// The message, until its frame goes out.
+    Message(Arc<ServerJsonRpcMessage>),
+}
+
+impl Payload {
+    /// The stored event's JSON.
+    pub(crate) fn json(&self) -> Cow<'_, str> {
+        match self {
+            Self::Json(json) => Cow::Borrowed(json),
+            Self::Message(message) => Cow::Owned(stored_json(message)),
+        }
+    }
+
+    /// The stored event's JSON, owned.
+    pub(crate) fn into_json(self) -> String {
+        match self {
+            Self::Json(json) => json,
+            Self::Message(message) => stored_json(&message),
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            Self::Json(json) => json.len(),
+            Self::Message(_) => UNFRAMED_MESSAGE,
+        }
+    }
+}
+
+/// The JSON of a stored event of `message` (no retry hint).
+fn stored_json(message: &ServerJsonRpcMessage) -> String {
+    // rmcp frames the same message with `serde_json::to_string(..).expect(..)`.
+    serde_json::to_string(&StoredEventRef {
+        message: Some(message),
+        retry_ms: None,
+    })
+    .expect("a JSON-RPC message serializes")
+}
+
+/// The stored event's JSON around `data`, a message's JSON (the `data:` of
+/// its SSE frame): what [`stored_json`] makes of the message.
+fn stored_json_around(data: &str) -> String {
+    const BEFORE: &str = r#"{"message":"#;
+    let mut json = String::with_capacity(BEFORE.len() + data.len() + 1);
+    json.push_str(BEFORE);
+    json.push_str(data);
+    json.push('}');
+    json
 }
 
 impl Buffered {
     fn bytes(&self) -> usize {
-        EVENT_OVERHEAD + self.event_id.len() + self.payload.len()
+        EVENT_OVERHEAD + self.event_id.len() + self.payload.bytes()
     }
 }
 
@@ -392,8 +465,12 @@ impl EventBuffer {
 
     /// The locked shard of `stream_id`.
     fn lock(&self, stream_id: &str) -> MutexGuard<'_, Inner> {
+        self.shard(stream_id).lock()
+    }
+
+    fn shard(&self, stream_id: &str) -> &Mutex<Inner> {
         let hash = self.hasher.hash_one(stream_id) as usize;
-        self.shards[hash % self.shards.len()].lock()
+        &self.shards[hash % self.shards.len()]
     }
 
     /// Opens `stream_id` (its priming event, which carries no message and is
@@ -439,7 +516,7 @@ impl EventBuffer {
             self.writer.send(Write::Event {
                 stream_id: entry.stream_id.clone(),
                 event_id: event.event_id,
-                payload: event.payload,
+                payload: event.payload.into_json(),
                 publish: None,
                 place,
             });
@@ -448,7 +525,7 @@ impl EventBuffer {
                 self.writer.send(Write::Event {
                     stream_id: entry.stream_id.clone(),
                     event_id: event.event_id.clone(),
-                    payload: event.payload.clone(),
+                    payload: event.payload.json().into_owned(),
                     publish: None,
                     place,
                 });
@@ -466,6 +543,45 @@ impl EventBuffer {
         drop(inner);
         drop(evicted);
         Appended::Done
+    }
+
+    /// The SSE frame of event `event_id` of `stream_id` went out, carrying
+    /// `data`, the message's JSON as rmcp serialized it: the event keeps
+    /// that JSON instead of the message ([`Payload`]). Anything else (an
+    /// event not held here, or held as JSON already: a replay) is left as
+    /// it is.
+    ///
+    /// Only if the stream's shard is free: this would be a fourth hold of
+    /// the lock per tool call (after the stream's opening, binding and
+    /// answer), and waiting for it cost more than it saves. An event left
+    /// as its message is counted as such and serialized if it is ever
+    /// written or replayed.
+    pub(crate) fn framed(&self, stream_id: &str, event_id: &str, data: &str) {
+        // Allocated before the lock, the message freed after it.
+        let json = Payload::Json(stored_json_around(data));
+        let message = {
+            let Some(mut guard) = self.shard(stream_id).try_lock() else {
+                return;
+            };
+            let inner = &mut *guard;
+            let Some(entry) = inner.streams.get_mut(stream_id) else {
+                return;
+            };
+            let Some(event) = entry
+                .events
+                .iter_mut()
+                .rev()
+                .find(|event| event.event_id == event_id)
+                .filter(|event| matches!(event.payload, Payload::Message(_)))
+            else {
+                return;
+            };
+            let (before, after) = (event.payload.bytes(), json.bytes());
+            entry.bytes = entry.bytes - before + after;
+            inner.books.bytes = inner.books.bytes - before + after;
+            std::mem::replace(&mut event.payload, json)
+        };
+        drop(message);
     }
 
     /// Sets the owner of `stream_id`, once: a stream's owner never changes.
@@ -627,7 +743,7 @@ impl EventBuffer {
             self.writer.send(Write::Event {
                 stream_id: entry.stream_id.clone(),
                 event_id: event.event_id.clone(),
-                payload: event.payload.clone(),
+                payload: event.payload.json().into_owned(),
                 publish: None,
                 place: None,
             });
@@ -852,7 +968,9 @@ mod tests {
     fn event(stream: &str, index: usize) -> Buffered {
         Buffered {
             event_id: format!("{stream}#nonce-{index}"),
-            payload: format!(r#"{{"message":{{"jsonrpc":"2.0","id":{index},"result":{{}}}}}}"#),
+            payload: Payload::Json(format!(
+                r#"{{"message":{{"jsonrpc":"2.0","id":{index},"result":{{}}}}}}"#
+            )),
         }
     }
 
@@ -890,6 +1008,89 @@ mod tests {
             .find_map(|sample| sample.strip_prefix(&line))
             .unwrap_or_default()
             .to_owned()
+    }
+
+    /// An answer as rmcp hands it to the store: its message.
+    fn message(index: usize) -> Arc<ServerJsonRpcMessage> {
+        Arc::new(
+            serde_json::from_value(serde_json::json!({
+                "jsonrpc": "2.0", "id": index, "result": {"content": [
+                    {"type": "text", "text": "{\"result\": 3}"}]}
+            }))
+            .expect("a response"),
+        )
+    }
+
+    fn unframed(stream: &str, index: usize) -> Buffered {
+        Buffered {
+            event_id: format!("{stream}#nonce-{index}"),
+            payload: Payload::Message(message(index)),
+        }
+    }
+
+    fn payloads(buffer: &EventBuffer, stream: &str) -> Vec<String> {
+        match buffer.read_after(stream, None) {
+            Read::Events { events, .. } => events
+                .iter()
+                .map(|event| event.payload.json().into_owned())
+                .collect(),
+            _ => panic!("{stream} is not in memory"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_event_keeps_its_frames_json_instead_of_its_message() {
+        let (buffer, _, _) = buffer(usize::MAX);
+        buffer.open("s");
+        buffer.bind("s", StreamOwner::Session("session-a".into()));
+        let stored = buffer.append("s", unframed("s", 0), true, None);
+        assert!(matches!(stored, Appended::Done));
+        let (unframed_bytes, _) = buffer.usage();
+        // Before its frame: its JSON, made from the message when asked for.
+        let expected = stored_json(&message(0));
+        assert_eq!(payloads(&buffer, "s"), std::slice::from_ref(&expected));
+
+        let data = serde_json::to_string(&*message(0)).unwrap();
+        buffer.framed("s", "s#nonce-1", &data);
+        buffer.framed("t", "t#nonce-0", &data);
+        assert_eq!(buffer.usage().0, unframed_bytes, "another event: unchanged");
+        buffer.framed("s", "s#nonce-0", &data);
+        let (framed_bytes, _) = buffer.usage();
+        assert_eq!(
+            unframed_bytes - framed_bytes,
+            UNFRAMED_MESSAGE - expected.len(),
+            "counted by its JSON now"
+        );
+        match buffer.read_after("s", None) {
+            Read::Events { events, .. } => {
+                assert!(matches!(&events[0].payload, Payload::Json(json) if *json == expected));
+            }
+            _ => panic!("s is not in memory"),
+        }
+        // A replay's frame of the same event changes nothing.
+        buffer.framed("s", "s#nonce-0", &data);
+        assert_eq!(buffer.usage().0, framed_bytes);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_event_flushed_before_its_frame_is_written_as_its_messages_json() {
+        let (buffer, mut writes, _) = buffer(usize::MAX);
+        buffer.open("s");
+        buffer.bind("s", StreamOwner::Session("session-a".into()));
+        buffer.append("s", unframed("s", 0), false, None);
+        assert!(buffer.disconnected("s"));
+        let mut written = Vec::new();
+        while let Ok(write) = writes.try_recv() {
+            if let Write::Event { payload, .. } = write {
+                written.push(payload);
+            }
+        }
+        assert_eq!(written, [stored_json(&message(0))]);
+        let decoded = super::super::decode("s#nonce-0".into(), &written[0]).expect("decodes");
+        assert_eq!(
+            serde_json::to_value(decoded.message.as_deref()).unwrap(),
+            serde_json::to_value(&*message(0)).unwrap()
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -941,7 +1142,14 @@ mod tests {
             })
         );
         match buffer.read_after("stream-a", None) {
-            Read::Events { events, .. } => assert_eq!(events, vec![event("stream-a", 1)]),
+            Read::Events { events, .. } => {
+                let ids: Vec<_> = events.iter().map(|event| event.event_id.as_str()).collect();
+                assert_eq!(ids, ["stream-a#nonce-1"]);
+                assert_eq!(
+                    events[0].payload.json(),
+                    event("stream-a", 1).payload.json()
+                );
+            }
             other => panic!("stream-a read as {other:?}"),
         }
     }

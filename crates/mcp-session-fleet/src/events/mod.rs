@@ -83,7 +83,7 @@ pub(crate) mod resume;
 mod writer;
 
 use self::{
-    buffer::{Appended, Buffered, EventBuffer, Held},
+    buffer::{Appended, Buffered, EventBuffer, Held, Payload},
     resume::BoxedEvents,
     writer::{Publish, Ttls, Write, Writer},
 };
@@ -391,10 +391,11 @@ impl FleetEventStore {
         message: &ServerJsonRpcMessage,
     ) -> Result<String, EventStoreError> {
         let event_id = self.next_event_id(stream_id);
-        let payload = serde_json::to_string(&StoredEventRef {
+        // HTTP+SSE frames do not pass `EventBuffer::framed`: JSON now.
+        let payload = Payload::Json(serde_json::to_string(&StoredEventRef {
             message: Some(message),
             retry_ms: None,
-        })?;
+        })?);
         let buffered = Buffered {
             event_id: event_id.clone(),
             payload,
@@ -637,7 +638,7 @@ impl EventStore for FleetEventStore {
             self.store_standalone(stream_id, &event_id, event).await?;
             return Ok(event_id);
         }
-        let Some(message) = event.message.as_deref() else {
+        let Some(shared) = &event.message else {
             // A request stream's priming event (an id and a retry hint, no
             // message) opens the stream: resuming after it replays the
             // whole stream, which is what an id not found in the stream
@@ -645,10 +646,16 @@ impl EventStore for FleetEventStore {
             self.buffer.open(stream_id);
             return Ok(event_id);
         };
-        let payload = serde_json::to_string(&StoredEventRef {
-            message: Some(message),
-            retry_ms: event.retry.map(|retry| retry.as_millis() as u64),
-        })?;
+        let message: &ServerJsonRpcMessage = shared;
+        // Kept as rmcp's message until its frame goes out with its JSON
+        // (`Payload`); a retry hint beside a message is serialized now.
+        let payload = match event.retry {
+            None => Payload::Message(shared.clone()),
+            Some(retry) => Payload::Json(serde_json::to_string(&StoredEventRef {
+                message: Some(message),
+                retry_ms: Some(retry.as_millis() as u64),
+            })?),
+        };
         let buffered = Buffered {
             event_id: event_id.clone(),
             payload,

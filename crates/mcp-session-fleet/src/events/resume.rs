@@ -53,7 +53,7 @@ pub(crate) fn from_buffer(
                 } => {
                     for event in events {
                         after.clone_from(&event.event_id);
-                        let Some(event) = decode(event.event_id, &event.payload) else {
+                        let Some(event) = decode(event.event_id, &event.payload.json()) else {
                             continue;
                         };
                         if sender.send(event).await.is_err() {
