@@ -17,7 +17,8 @@
 //! | `budget` | the buffer is full and the stream is still running: it goes on in Redis rather than being dropped |
 //!
 //! **Bounds.** The buffer holds at most `EVENT_BUFFER_BYTES` (an estimate of
-//! the heap its events take: their JSON, their ids and a fixed overhead per
+//! the heap its events take: their JSON, or 1 KiB for an answer whose frame
+//! has not gone out yet (see [`Payload`]), their ids and a fixed overhead per
 //! event and stream) and keeps a stream at least `EVENT_RETENTION_SECONDS`
 //! after its last event unless the budget needs the room. Over budget,
 //! the streams that arrived first go first: a finished stream (its answer
