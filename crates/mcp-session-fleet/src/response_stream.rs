@@ -122,23 +122,20 @@ fn field<'a>(frame: &'a [u8], name: &[u8]) -> Option<&'a str> {
 }
 
 impl<B: Body> WatchedBody<B> {
-    /// Hands a request stream's event `frame` (its id and its message's
+    /// Hands a request stream's event `frame` with id `id` (its message's
     /// JSON) to the buffer, which keeps that JSON for the event.
-    fn framed(&self, frame: &[u8]) {
+    fn framed(&self, id: &str, frame: &[u8]) {
         let Seen::Request(stream_id) = &self.stream else {
             return;
         };
-        if let (Some(id), Some(data)) = (event_id(frame), field(frame, b"data:"))
+        if let Some(data) = field(frame, b"data:")
             && !data.is_empty()
         {
             self.fleet.event_framed(stream_id, id, data);
         }
     }
 
-    fn look(&mut self, frame: &[u8]) {
-        let Some(id) = event_id(frame) else {
-            return;
-        };
+    fn look(&mut self, id: &str) {
         self.stream = match stream_of(id) {
             Some(stream_id) if !is_standalone(stream_id) => {
                 if let Some(owner) = self.owner.take() {
@@ -177,11 +174,13 @@ impl<B: Body<Data = Bytes> + Unpin> Body for WatchedBody<B> {
         match &polled {
             Poll::Ready(None) => self.ended = true,
             Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
+                if let Some(data) = frame.data_ref()
+                    && let Some(id) = event_id(data)
+                {
                     if matches!(self.stream, Seen::Looking) {
-                        self.look(data);
+                        self.look(id);
                     }
-                    self.framed(data);
+                    self.framed(id, data);
                 }
                 self.sent = true;
             }

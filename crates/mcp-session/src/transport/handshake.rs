@@ -35,7 +35,7 @@ use std::{
 use axum::{
     body::Body,
     extract::Request,
-    http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use bytes::Bytes;
@@ -58,10 +58,13 @@ use rmcp::{
 use sse_stream::Sse;
 use tokio_util::sync::CancellationToken;
 
-use super::{body, errors::store_failure};
+use super::{
+    HEADER_MCP_METHOD, HEADER_MCP_NAME, HEADER_MCP_PROTOCOL_VERSION, body, errors::store_failure,
+};
 use crate::{
+    fleet::Fleet,
     identity::Caller,
-    store::{SessionRecord, SessionStore, TransportKind},
+    store::{SessionRecord, TransportKind},
 };
 use mcp_session_core::session::HEADER_SESSION_ID;
 
@@ -72,25 +75,16 @@ const INITIALIZED_PEEK_BYTES: u64 = 512;
 /// `notifications/initialized`, as it appears in a body.
 const INITIALIZED_METHOD: &str = "notifications/initialized";
 
-/// The standard headers (MCP 2026-07-28, SEP-2243), by name.
-const MCP_METHOD: HeaderName = HeaderName::from_static("mcp-method");
-const MCP_NAME: HeaderName = HeaderName::from_static("mcp-name");
-const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
-
 /// What answering a handshake needs: the service's handlers, the store, and
 /// the transport's settings.
 pub(crate) struct Handshakes<S> {
     /// Makes the handler that answers one `initialize`.
     pub(super) factory: Arc<dyn Fn() -> S + Send + Sync>,
-    /// Where the session's record is created.
-    pub(super) store: Arc<dyn SessionStore>,
-    /// Recorded as the session's creator.
-    pub(super) replica_id: String,
+    /// Its store takes the session's record, created by its replica.
+    pub(super) fleet: Fleet,
     /// rmcp's reconnection hint, sent first as its priming event
     /// (`retry:`; SEP-1699); `None` sends none.
     pub(super) sse_retry: Option<Duration>,
-    /// `MAX_REQUEST_BODY_BYTES`.
-    pub(super) max_request_body_bytes: usize,
     /// Cancelled when the server stops: ends a handler still answering.
     pub(super) stopped: CancellationToken,
 }
@@ -102,16 +96,18 @@ impl<S: ServerHandler> Handshakes<S> {
     /// # Errors
     /// The request itself, its body restored, when rmcp is to serve it: not
     /// an `initialize`, or one whose headers rmcp may refuse.
+    /// `limit` is `MAX_REQUEST_BODY_BYTES`.
     pub(crate) async fn initialize(
         &self,
         caller: &Caller,
         request: Request,
+        limit: usize,
     ) -> Result<Response, Request> {
         if !plain_headers(request.headers(), "initialize") {
             return Err(request);
         }
         let (parts, body) = request.into_parts();
-        let bytes = match body::read_limited(body, self.max_request_body_bytes).await {
+        let bytes = match body::read_limited(body, limit).await {
             Ok(bytes) => bytes,
             Err(refusal) => return Ok(refusal),
         };
@@ -122,7 +118,7 @@ impl<S: ServerHandler> Handshakes<S> {
         let ClientRequest::InitializeRequest(initialize) = &request.request else {
             return Err(pass(parts, bytes));
         };
-        let version_header = parts.headers.get(MCP_PROTOCOL_VERSION);
+        let version_header = parts.headers.get(HEADER_MCP_PROTOCOL_VERSION);
         if version_header.is_some_and(|header| {
             header.as_bytes() != initialize.params.protocol_version.as_str().as_bytes()
         }) || request.request.get_meta().protocol_version().is_some()
@@ -149,11 +145,11 @@ impl<S: ServerHandler> Handshakes<S> {
                 id.as_ref(),
                 caller.user_hash.clone(),
                 TransportKind::StreamableHttp,
-                self.replica_id.clone(),
+                self.fleet.replica_id(),
             );
             record.initialize_params = Some(Arc::new(params));
             record.workerless_handshake = true;
-            if let Err(error) = self.store.create(&record).await {
+            if let Err(error) = self.fleet.store().create(&record).await {
                 return Ok(store_failure(&error));
             }
             Some(id)
@@ -244,7 +240,7 @@ impl<S: ServerHandler> Handshakes<S> {
             .and_then(|length| length.parse::<u64>().ok())
             .is_some_and(|length| length <= INITIALIZED_PEEK_BYTES);
         let other_method = headers
-            .get(MCP_METHOD)
+            .get(HEADER_MCP_METHOD)
             .is_some_and(|method| method.as_bytes() != INITIALIZED_METHOD.as_bytes());
         if !small || other_method {
             return Err(request);
@@ -284,14 +280,14 @@ fn plain_headers(headers: &HeaderMap, method: &str) -> bool {
             let essence = value.split_once(';').map_or(value, |(essence, _)| essence);
             essence.trim().eq_ignore_ascii_case(JSON_MIME_TYPE)
         });
-    let method_header = headers.get_all(MCP_METHOD);
+    let method_header = headers.get_all(HEADER_MCP_METHOD);
     let mut methods = method_header.iter();
     let method_ok = match (methods.next(), methods.next()) {
         (None, _) => true,
         (Some(value), None) => value.as_bytes() == method.as_bytes(),
         _ => false,
     };
-    json && method_ok && !headers.contains_key(MCP_NAME) && accepts_json_and_sse(headers)
+    json && method_ok && !headers.contains_key(HEADER_MCP_NAME) && accepts_json_and_sse(headers)
 }
 
 /// Whether `Accept` names both `application/json` and `text/event-stream`
@@ -318,11 +314,13 @@ fn accepts_json_and_sse(headers: &HeaderMap) -> bool {
 /// Whether `MCP-Protocol-Version`, if present, names a version rmcp knows:
 /// rmcp refuses a notification under any other.
 fn known_version(headers: &HeaderMap) -> bool {
-    headers.get(MCP_PROTOCOL_VERSION).is_none_or(|value| {
-        ProtocolVersion::KNOWN_VERSIONS
-            .iter()
-            .any(|known| known.as_str().as_bytes() == value.as_bytes())
-    })
+    headers
+        .get(HEADER_MCP_PROTOCOL_VERSION)
+        .is_none_or(|value| {
+            ProtocolVersion::KNOWN_VERSIONS
+                .iter()
+                .any(|known| known.as_str().as_bytes() == value.as_bytes())
+        })
 }
 
 /// The service's handler, with rmcp's protocol-version negotiation applied to

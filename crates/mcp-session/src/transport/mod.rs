@@ -35,6 +35,17 @@ use rmcp::ServerHandler;
 
 use crate::{config::Config, fleet::Fleet, shutdown::Lifecycle};
 
+/// The standard request headers of Streamable HTTP, lower-case: the
+/// negotiated protocol version (MCP 2025-06-18, Transports §Protocol Version
+/// Header), and a `POST`'s JSON-RPC method and name (MCP 2026-07-28,
+/// SEP-2243).
+pub(crate) const HEADER_MCP_PROTOCOL_VERSION: axum::http::HeaderName =
+    axum::http::HeaderName::from_static("mcp-protocol-version");
+pub(crate) const HEADER_MCP_METHOD: axum::http::HeaderName =
+    axum::http::HeaderName::from_static("mcp-method");
+pub(crate) const HEADER_MCP_NAME: axum::http::HeaderName =
+    axum::http::HeaderName::from_static("mcp-name");
+
 /// What the transports need of their server: the fleet (store, what this
 /// replica holds), the shutdown state, and their settings.
 #[derive(Clone)]

@@ -55,7 +55,7 @@ use http_body_util::BodyExt;
 use mcp_session_core::session::HEADER_SESSION_ID;
 
 use super::{
-    TransportState, body,
+    HEADER_MCP_METHOD, TransportState, body,
     errors::{PARSE_ERROR, jsonrpc_error, session_not_found, store_failure},
     handshake::Handshakes,
     origin_check::OriginPolicy,
@@ -199,10 +199,8 @@ impl<S: ServerHandler> StreamableHttp<S> {
         http_config.session_store = Some(Arc::new(StoreBridge::new(state.fleet.clone())));
         let handshakes = Handshakes {
             factory: factory.clone(),
-            store: state.fleet.store().clone(),
-            replica_id: state.fleet.replica_id().to_owned(),
+            fleet: state.fleet.clone(),
             sse_retry: http_config.sse_retry,
-            max_request_body_bytes: state.max_request_body_bytes,
             stopped: state.lifecycle.stopped().child_token(),
         };
         let manager = state
@@ -220,10 +218,6 @@ impl<S: ServerHandler> StreamableHttp<S> {
         }
     }
 }
-
-/// The `Mcp-Method` header (MCP 2026-07-28, Transports §Streamable HTTP):
-/// the JSON-RPC method of a `POST`'s message.
-const HEADER_MCP_METHOD: axum::http::HeaderName = axum::http::HeaderName::from_static("mcp-method");
 
 /// A `POST` whose `Mcp-Method` is `subscriptions/listen` (MCP 2026-07-28):
 /// its body is read here, and the change channels its filter names are
@@ -339,7 +333,13 @@ pub(crate) async fn handle<S: ServerHandler>(
     if request.method() == axum::http::Method::POST {
         let answered = match &session_id {
             // Boxed: held inline, these would grow every request's future.
-            None => Box::pin(http.handshakes.initialize(&caller, request)).await,
+            None => {
+                Box::pin(
+                    http.handshakes
+                        .initialize(&caller, request, http.max_request_body_bytes),
+                )
+                .await
+            }
             Some(_) if workerless_handshake => Box::pin(http.handshakes.initialized(request)).await,
             Some(_) => Err(request),
         };
